@@ -1,0 +1,228 @@
+//! The Job Service operations, as the HTTP layer (or an embedding program) calls them.
+//!
+//! Each operation validates its input, reads what it needs from the store, and changes
+//! executions only through [`Store::transition`] (so through the state machine table).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Engine, EngineError};
+use crate::execution::Execution;
+use crate::executor::Executor;
+use crate::ids::{AccountAlias, ExecutionId, JobId};
+use crate::job::{Host, Job, JobSpec, check_key, validate_hosts};
+use crate::machine::Command;
+use crate::notifier::{Notification, NotificationKind, Notifier};
+use crate::page::{Page, PageRequest};
+use crate::secret::Secret;
+use crate::store::Store;
+use crate::time::{Clock, after};
+use crate::validation::ValidationErrors;
+
+/// The body of a start or restart request: optional hosts and a default SSH key.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRequest {
+    /// For start: replaces the job's hosts for this execution. For restart: the hosts to run on
+    /// instead of the failed ones.
+    #[serde(default)]
+    pub hosts: Option<Vec<Host>>,
+    /// A default SSH private key (base64) for this execution.
+    #[serde(default)]
+    pub ssh_private_key: Option<Secret>,
+}
+
+impl StartRequest {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if let Some(hosts) = &self.hosts {
+            validate_hosts(hosts, "hosts", &mut errors);
+        }
+        check_key(self.ssh_private_key.as_ref(), "sshPrivateKey", &mut errors);
+        errors.into_result()
+    }
+}
+
+impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
+    /// Validates `spec` (the job's own rules and the executor's) and stores a new job.
+    pub async fn create_job(
+        &self,
+        alias: &AccountAlias,
+        spec: JobSpec,
+    ) -> Result<Job, EngineError> {
+        self.validate_spec(&spec)?;
+        let job = Job::new(alias.clone(), spec, self.inner.clock.now());
+        self.inner.store.insert_job(&job).await?;
+        Ok(job)
+    }
+
+    /// A job of `alias`.
+    pub async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Job, EngineError> {
+        self.inner
+            .store
+            .get_job(alias, id)
+            .await?
+            .ok_or(EngineError::NotFound)
+    }
+
+    /// Replaces a job's definition; masked secrets sent back keep their stored values.
+    pub async fn update_job(
+        &self,
+        alias: &AccountAlias,
+        id: JobId,
+        spec: JobSpec,
+    ) -> Result<Job, EngineError> {
+        let mut job = self.get_job(alias, id).await?;
+        job.update(spec, self.inner.clock.now());
+        self.validate_spec(&job.spec)?;
+        self.inner.store.update_job(&job).await?;
+        Ok(job)
+    }
+
+    /// Deletes a job; refused (409) while one of its executions has not ended.
+    pub async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), EngineError> {
+        Ok(self.inner.store.delete_job(alias, id).await?)
+    }
+
+    /// A page of the account's jobs, newest first.
+    pub async fn list_jobs(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<Job>, EngineError> {
+        Ok(self.inner.store.list_jobs(alias, page).await?)
+    }
+
+    /// Starts a new execution of a job (PENDING until a node claims it).
+    pub async fn start_job(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        request: StartRequest,
+    ) -> Result<Execution, EngineError> {
+        request.validate()?;
+        let job = self.get_job(alias, job_id).await?;
+        let now = self.inner.clock.now();
+        let execution = Execution::new(&job, request.hosts, request.ssh_private_key, now);
+        self.inner.store.insert_execution(&execution).await?;
+        self.notify_status(&execution).await;
+        Ok(execution)
+    }
+
+    /// One execution of a job of `alias`.
+    pub async fn get_execution(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+    ) -> Result<Execution, EngineError> {
+        self.inner
+            .store
+            .get_execution(alias, job_id, id)
+            .await?
+            .ok_or(EngineError::NotFound)
+    }
+
+    /// A page of a job's executions, newest first.
+    pub async fn list_executions(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .list_executions(alias, job_id, page)
+            .await?)
+    }
+
+    /// Asks for a graceful stop. With `expiry` above zero, the stop escalates to a kill when the
+    /// execution has not stopped that long after the request.
+    pub async fn stop(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        expiry: Duration,
+    ) -> Result<Execution, EngineError> {
+        let escalate_at = self.deadline_after(expiry);
+        self.command(alias, job_id, id, Command::Stop { escalate_at })
+            .await
+    }
+
+    /// Asks for a kill. With `expiry` above zero, the execution is marked KILLED when no node
+    /// confirmed the kill that long after the request.
+    pub async fn kill(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        expiry: Duration,
+    ) -> Result<Execution, EngineError> {
+        let force_at = self.deadline_after(expiry);
+        self.command(alias, job_id, id, Command::Kill { force_at })
+            .await
+    }
+
+    /// Runs a FAILURE execution again, against its failed hosts or the hosts given.
+    pub async fn restart(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        request: StartRequest,
+    ) -> Result<Execution, EngineError> {
+        request.validate()?;
+        let command = Command::Restart {
+            hosts: request.hosts,
+            ssh_private_key: request.ssh_private_key,
+        };
+        self.command(alias, job_id, id, command).await
+    }
+
+    async fn command(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        command: Command,
+    ) -> Result<Execution, EngineError> {
+        let before = self.get_execution(alias, job_id, id).await?;
+        let now = self.inner.clock.now();
+        let after = self.inner.store.transition(id, &command, now).await?;
+        if after.status != before.status {
+            self.notify_status(&after).await;
+        }
+        Ok(after)
+    }
+
+    fn deadline_after(&self, expiry: Duration) -> Option<crate::time::Timestamp> {
+        (!expiry.is_zero()).then(|| after(self.inner.clock.now(), expiry))
+    }
+
+    fn validate_spec(&self, spec: &JobSpec) -> Result<(), ValidationErrors> {
+        let mut errors = spec.validate().err().unwrap_or_default();
+        if let Err(more) = self.inner.executor.validate(spec) {
+            errors.errors.extend(more.errors);
+        }
+        errors.into_result()
+    }
+
+    pub(super) async fn notify_status(&self, execution: &Execution) {
+        self.inner
+            .notifier
+            .notify(Notification {
+                execution_id: execution.execution_id,
+                job_id: execution.job_id,
+                account_alias: execution.account_alias.clone(),
+                time: self.inner.clock.now(),
+                kind: NotificationKind::Status {
+                    status: execution.status,
+                    message: execution.message.clone(),
+                },
+            })
+            .await;
+    }
+}

@@ -1,0 +1,153 @@
+//! The dispatcher (claims work while the pool has room) and the maintenance loop (applies timed
+//! commands whose deadline passed).
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{Engine, Phase, worker};
+use crate::executor::Executor;
+use crate::machine::due_command;
+use crate::notifier::Notifier;
+use crate::store::{Signal, Store, StoreError};
+use crate::time::{Clock, after};
+
+/// How many due executions the maintenance loop handles per store call.
+const DUE_BATCH: usize = 128;
+
+pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
+    engine: Engine<S, E, N, C>,
+) {
+    let inner = &engine.inner;
+    let mut signals = inner.store.subscribe();
+    let mut phase = inner.phase.subscribe();
+    loop {
+        if *phase.borrow() != Phase::Running {
+            return;
+        }
+        let room = inner
+            .slots
+            .available_permits()
+            .min(inner.config.claim_batch);
+        let mut claimed_all_asked = false;
+        if room > 0 {
+            let now = inner.clock.now();
+            let lease_until = after(now, inner.config.lease);
+            match inner
+                .store
+                .claim(&inner.config.node_id, room, lease_until, now)
+                .await
+            {
+                Ok(claimed) => {
+                    claimed_all_asked = claimed.len() == room;
+                    for execution in claimed {
+                        let slot = Arc::clone(&inner.slots)
+                            .try_acquire_owned()
+                            .expect("the dispatcher alone takes slots");
+                        worker::spawn(engine.clone(), execution, slot);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "claiming executions failed; retrying"),
+            }
+        }
+        if claimed_all_asked {
+            // There may be more work waiting; look again before sleeping.
+            continue;
+        }
+        let poll_at = after(inner.clock.now(), inner.config.poll_interval);
+        tokio::select! {
+            signal = signals.recv() => match signal {
+                Ok(Signal::Control(id)) => engine.ring(id),
+                Ok(Signal::Pending) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => inner.clock.sleep_until(poll_at).await,
+            },
+            () = inner.slot_freed.notified(), if room == 0 => {}
+            () = inner.clock.sleep_until(poll_at) => {}
+            _ = phase.changed() => {}
+        }
+        // Control signals are also delivered while the pool is full.
+        while let Ok(signal) = signals.try_recv() {
+            if let Signal::Control(id) = signal {
+                engine.ring(id);
+            }
+        }
+    }
+}
+
+pub(super) async fn maintenance<S: Store, E: Executor, N: Notifier, C: Clock>(
+    engine: Engine<S, E, N, C>,
+) {
+    let inner = &engine.inner;
+    let mut signals = inner.store.subscribe();
+    loop {
+        let now = inner.clock.now();
+        let (due, changed) = match apply_due(&engine, now).await {
+            Ok(counts) => counts,
+            Err(error) => {
+                tracing::warn!(%error, "looking for due executions failed; retrying");
+                (0, 0)
+            }
+        };
+        if due == DUE_BATCH && changed > 0 {
+            continue;
+        }
+        let poll_at = after(now, inner.config.poll_interval);
+        let wake_at = match inner.store.next_deadline().await {
+            // Due executions that no command changed belong to another node's race: do not spin.
+            Ok(Some(deadline)) if due == 0 || changed > 0 => deadline.clamp(now, poll_at),
+            _ => poll_at,
+        };
+        tokio::select! {
+            () = inner.clock.sleep_until(wake_at) => {}
+            // A new stop, kill or claim may have set an earlier deadline.
+            _ = signals.recv() => {}
+        }
+    }
+}
+
+/// Applies the timed command of every due execution; returns how many were due and how many
+/// this call changed.
+async fn apply_due<S: Store, E: Executor, N: Notifier, C: Clock>(
+    engine: &Engine<S, E, N, C>,
+    now: crate::time::Timestamp,
+) -> Result<(usize, usize), StoreError> {
+    let inner = &engine.inner;
+    let due = inner.store.due(now, DUE_BATCH).await?;
+    let count = due.len();
+    let mut changed_count = 0;
+    for execution in due {
+        let Some(command) = due_command(&execution, now) else {
+            continue;
+        };
+        match inner
+            .store
+            .transition(execution.execution_id, &command, now)
+            .await
+        {
+            Ok(changed) => {
+                changed_count += 1;
+                tracing::info!(
+                    execution = %changed.execution_id,
+                    status = %changed.status,
+                    command = %command.kind(),
+                    "deadline passed"
+                );
+                engine.notify_status(&changed).await;
+            }
+            // Another node got there first, or the worker finished in between.
+            Err(StoreError::Refused(_)) | Err(StoreError::NotFound) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok((count, changed_count))
+}
+
+impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
+    /// Makes the local worker of `id`, if any, re-read its execution.
+    pub(super) fn ring(&self, id: crate::ids::ExecutionId) {
+        let running = self.inner.running.lock().expect("running map poisoned");
+        if let Some(bell) = running.get(&id) {
+            bell.notify_one();
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! One worker per claimed execution: runs the executor, keeps the lease, relays stop and kill
+//! requests, and records the outcome.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+use super::{Engine, Phase};
+use crate::execution::{Execution, Outcome, RunReport, Status};
+use crate::executor::{
+    CancelHandle, CancelMode, Cancellation, EventKind, EventSink, Executor, Run,
+};
+use crate::machine::Command;
+use crate::notifier::{Notification, NotificationKind, Notifier};
+use crate::store::{Store, StoreError};
+use crate::time::{Clock, after};
+
+pub(super) fn spawn<S: Store, E: Executor, N: Notifier, C: Clock>(
+    engine: Engine<S, E, N, C>,
+    execution: Execution,
+    slot: OwnedSemaphorePermit,
+) {
+    let bell = Arc::new(Notify::new());
+    engine
+        .inner
+        .running
+        .lock()
+        .expect("running map poisoned")
+        .insert(execution.execution_id, Arc::clone(&bell));
+    tokio::spawn(async move {
+        let id = execution.execution_id;
+        Worker {
+            engine: engine.clone(),
+            attempt: execution.attempt,
+            execution,
+            bell,
+        }
+        .run()
+        .await;
+        engine
+            .inner
+            .running
+            .lock()
+            .expect("running map poisoned")
+            .remove(&id);
+        drop(slot);
+        engine.inner.slot_freed.notify_one();
+    });
+}
+
+struct Worker<S, E, N, C> {
+    engine: Engine<S, E, N, C>,
+    execution: Execution,
+    attempt: u32,
+    bell: Arc<Notify>,
+}
+
+/// Why the worker stopped waiting for the executor early.
+enum Interrupt {
+    /// The run was handed back (shutdown) or abandoned (simulated crash).
+    Phase(Phase),
+}
+
+impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
+    async fn run(mut self) {
+        let inner = Arc::clone(&self.engine.inner);
+        self.engine.notify_status(&self.execution).await;
+        let job = match inner
+            .store
+            .get_job(&self.execution.account_alias, self.execution.job_id)
+            .await
+        {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                let report = RunReport::failed("the job was deleted before the execution ran");
+                return self.finish(report).await;
+            }
+            Err(error) => {
+                let report = RunReport::failed(format!("could not read the job: {error}"));
+                return self.finish(report).await;
+            }
+        };
+
+        let (cancel_handle, cancellation) = Cancellation::new();
+        let (events, mut event_stream) = EventSink::channel();
+        let run = Run {
+            job,
+            execution: self.execution.clone(),
+        };
+        let mut phase = inner.phase.subscribe();
+        let mut executor_run = std::pin::pin!(inner.executor.run(run, events, cancellation));
+        let mut heartbeat_at = self.next_heartbeat();
+        let mut interrupt = None;
+
+        let report = loop {
+            tokio::select! {
+                biased;
+                report = &mut executor_run => break report,
+                Some(event) = event_stream.recv() => self.relay(event).await,
+                () = self.bell.notified() => self.reread(&cancel_handle).await,
+                () = inner.clock.sleep_until(heartbeat_at) => {
+                    self.heartbeat(&cancel_handle).await;
+                    heartbeat_at = self.next_heartbeat();
+                }
+                changed = phase.changed() => {
+                    let now_phase = *phase.borrow_and_update();
+                    if changed.is_err() || now_phase == Phase::Abandoned {
+                        // A simulated crash: write nothing more.
+                        return;
+                    }
+                    if now_phase == Phase::HandingBack {
+                        cancel_handle.request(CancelMode::Kill);
+                        interrupt = Some(Interrupt::Phase(now_phase));
+                    }
+                }
+            }
+        };
+        while let Ok(event) = event_stream.try_recv() {
+            self.relay(event).await;
+        }
+        if *inner.phase.borrow() == Phase::Abandoned {
+            return;
+        }
+        let handed_back = matches!(interrupt, Some(Interrupt::Phase(Phase::HandingBack)))
+            && matches!(
+                self.execution.status,
+                Status::Initializing | Status::Running
+            )
+            && report.outcome == Outcome::Killed;
+        if handed_back {
+            self.release().await;
+        } else {
+            self.finish(report).await;
+        }
+    }
+
+    fn next_heartbeat(&self) -> crate::time::Timestamp {
+        let inner = &self.engine.inner;
+        after(inner.clock.now(), inner.config.lease / 3)
+    }
+
+    async fn relay(&mut self, event: crate::executor::ExecutorEvent) {
+        if event.kind == EventKind::WorkspaceReady {
+            if self.execution.status == Status::Initializing {
+                let command = Command::BeginRun {
+                    attempt: self.attempt,
+                };
+                self.apply(&command).await;
+            }
+            return;
+        }
+        let notification = Notification {
+            execution_id: self.execution.execution_id,
+            job_id: self.execution.job_id,
+            account_alias: self.execution.account_alias.clone(),
+            time: self.engine.inner.clock.now(),
+            kind: NotificationKind::Event(event),
+        };
+        self.engine.inner.notifier.notify(notification).await;
+    }
+
+    /// Someone changed the execution (stop, kill, a deadline): read it and cancel accordingly.
+    async fn reread(&mut self, cancel: &CancelHandle) {
+        let inner = &self.engine.inner;
+        let execution = &self.execution;
+        match inner
+            .store
+            .get_execution(
+                &execution.account_alias,
+                execution.job_id,
+                execution.execution_id,
+            )
+            .await
+        {
+            Ok(Some(current)) => self.follow(current, cancel),
+            Ok(None) => cancel.request(CancelMode::Kill),
+            Err(error) => tracing::warn!(%error, "re-reading an execution failed"),
+        }
+    }
+
+    async fn heartbeat(&mut self, cancel: &CancelHandle) {
+        let inner = &self.engine.inner;
+        let now = inner.clock.now();
+        let command = Command::Heartbeat {
+            attempt: self.attempt,
+            lease_until: after(now, inner.config.lease),
+        };
+        match inner
+            .store
+            .transition(self.execution.execution_id, &command, now)
+            .await
+        {
+            Ok(current) => self.follow(current, cancel),
+            Err(StoreError::Refused(refused)) => {
+                tracing::warn!(execution = %self.execution.execution_id, %refused, "lost the execution; killing the run");
+                cancel.request(CancelMode::Kill);
+            }
+            Err(error) => tracing::warn!(%error, "heartbeat failed; retrying"),
+        }
+    }
+
+    /// Turns the stored status into a cancellation request.
+    fn follow(&mut self, current: Execution, cancel: &CancelHandle) {
+        let ours = current.attempt == self.attempt && current.status.is_claimed();
+        match current.status {
+            _ if !ours => cancel.request(CancelMode::Kill),
+            Status::Stopping => cancel.request(CancelMode::Graceful),
+            Status::Killing => cancel.request(CancelMode::Kill),
+            _ => {}
+        }
+        self.execution = current;
+    }
+
+    async fn finish(self, report: RunReport) {
+        let command = Command::Finish {
+            attempt: self.attempt,
+            report,
+        };
+        self.record(command).await;
+    }
+
+    async fn release(self) {
+        let command = Command::Release {
+            attempt: self.attempt,
+        };
+        self.record(command).await;
+    }
+
+    /// Applies a final command, retrying while the store is unavailable and the lease still holds.
+    async fn record(mut self, command: Command) {
+        let inner = Arc::clone(&self.engine.inner);
+        let lease_end = after(inner.clock.now(), inner.config.lease);
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            let now = inner.clock.now();
+            match inner
+                .store
+                .transition(self.execution.execution_id, &command, now)
+                .await
+            {
+                Ok(current) => {
+                    self.execution = current;
+                    self.engine.notify_status(&self.execution).await;
+                    return;
+                }
+                Err(StoreError::Refused(refused)) => {
+                    tracing::warn!(execution = %self.execution.execution_id, %refused, "outcome discarded");
+                    return;
+                }
+                Err(error) if now < lease_end => {
+                    tracing::warn!(%error, "recording the outcome failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(error) => {
+                    tracing::error!(%error, execution = %self.execution.execution_id, "could not record the outcome; the lease will lapse");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn apply(&mut self, command: &Command) {
+        let inner = &self.engine.inner;
+        let now = inner.clock.now();
+        match inner
+            .store
+            .transition(self.execution.execution_id, command, now)
+            .await
+        {
+            Ok(current) => {
+                let changed = current.status != self.execution.status;
+                self.execution = current;
+                if changed {
+                    self.engine.notify_status(&self.execution).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, command = %command.kind(), "transition refused"),
+        }
+    }
+}

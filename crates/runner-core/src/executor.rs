@@ -1,0 +1,233 @@
+//! The [`Executor`] trait: runs one execution, streams its events, honours cancellation.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::execution::{Execution, RunReport};
+use crate::job::{Job, JobSpec};
+use crate::validation::ValidationErrors;
+
+/// Everything an executor needs for one run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The job as it was when the run was claimed (with its secrets).
+    pub job: Job,
+    /// The execution as claimed: its inventory (`hosts`), the restart `limit`, its attempt.
+    pub execution: Execution,
+}
+
+/// Runs executions. The engine calls [`Executor::run`] once per claimed run.
+///
+/// An implementation must end the returned future soon after a [`CancelMode::Kill`] (reporting
+/// [`crate::execution::Outcome::Killed`]) and must let the task in progress finish after a
+/// [`CancelMode::Graceful`] (reporting `Stopped`). It must report failures in the
+/// [`RunReport`] rather than panic.
+pub trait Executor: Send + Sync + 'static {
+    /// Executor-specific checks of a job definition (allowed URL schemes, ...), run on create and
+    /// update next to [`JobSpec::validate`].
+    fn validate(&self, spec: &JobSpec) -> Result<(), ValidationErrors> {
+        let _ = spec;
+        Ok(())
+    }
+
+    /// Runs the execution to its end.
+    fn run(
+        &self,
+        run: Run,
+        events: EventSink,
+        cancel: Cancellation,
+    ) -> impl Future<Output = RunReport> + Send;
+}
+
+/// What happened during a run, as an executor reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorEvent {
+    /// What kind of event.
+    pub kind: EventKind,
+    /// The host it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The task (or play) it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Human-readable detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl ExecutorEvent {
+    /// An event of `kind` with nothing else set.
+    pub fn new(kind: EventKind) -> Self {
+        Self {
+            kind,
+            host: None,
+            task: None,
+            message: None,
+        }
+    }
+}
+
+/// Kinds of [`ExecutorEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The workspace is ready and the playbook starts (INITIALIZING -> RUNNING).
+    WorkspaceReady,
+    /// The playbook started.
+    PlaybookStart,
+    /// A play started.
+    PlayStart,
+    /// A task started.
+    TaskStart,
+    /// A host finished a task successfully.
+    HostOk,
+    /// A host skipped a task.
+    HostSkipped,
+    /// A task failed on a host.
+    HostFailed,
+    /// A host could not be reached.
+    HostUnreachable,
+    /// The playbook ended; `message` holds the per-host summary.
+    PlaybookEnd,
+    /// A line of output worth surfacing (warnings, errors of the executor itself).
+    Log,
+}
+
+/// Where an executor sends its events. Sending never blocks the run.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    sender: Option<mpsc::UnboundedSender<ExecutorEvent>>,
+}
+
+impl EventSink {
+    /// A sink and the receiver the engine reads.
+    pub fn channel() -> (Self, mpsc::UnboundedReceiver<ExecutorEvent>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (
+            Self {
+                sender: Some(sender),
+            },
+            receiver,
+        )
+    }
+
+    /// A sink that drops everything (for tests of an executor alone).
+    pub fn discard() -> Self {
+        Self { sender: None }
+    }
+
+    /// Sends an event; dropped silently once nobody listens.
+    pub fn emit(&self, event: ExecutorEvent) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(event);
+        }
+    }
+
+    /// Says the workspace is ready and the playbook starts.
+    pub fn workspace_ready(&self) {
+        self.emit(ExecutorEvent::new(EventKind::WorkspaceReady));
+    }
+}
+
+/// How to end a run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CancelMode {
+    /// Let the task in progress finish on every host; start no new task.
+    Graceful,
+    /// End everything at once.
+    Kill,
+}
+
+/// The executor's side of a cancellation: read it, or wait for it.
+#[derive(Debug, Clone)]
+pub struct Cancellation {
+    receiver: watch::Receiver<Option<CancelMode>>,
+}
+
+/// The engine's side of a cancellation. A request only ever escalates (graceful, then kill).
+#[derive(Debug)]
+pub struct CancelHandle {
+    sender: watch::Sender<Option<CancelMode>>,
+}
+
+impl Cancellation {
+    /// A handle and its cancellation.
+    pub fn new() -> (CancelHandle, Cancellation) {
+        let (sender, receiver) = watch::channel(None);
+        (CancelHandle { sender }, Cancellation { receiver })
+    }
+
+    /// A cancellation that never fires.
+    pub fn never() -> Cancellation {
+        // With the handle gone, `at_least` waits forever and `current` stays `None`.
+        Self::new().1
+    }
+
+    /// The strongest request so far.
+    pub fn current(&self) -> Option<CancelMode> {
+        *self.receiver.borrow()
+    }
+
+    /// Waits until the request is at least `mode` and returns the request. Never returns if
+    /// nobody asks (the engine drops the handle only after the run ended).
+    pub async fn at_least(&mut self, mode: CancelMode) -> CancelMode {
+        loop {
+            if let Some(current) = self.current().filter(|current| *current >= mode) {
+                return current;
+            }
+            if self.receiver.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+impl CancelHandle {
+    /// Asks for `mode`; a weaker request than the current one is ignored.
+    pub fn request(&self, mode: CancelMode) {
+        self.sender.send_if_modified(|current| {
+            if current.is_none_or(|current| current < mode) {
+                *current = Some(mode);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The strongest request so far.
+    pub fn current(&self) -> Option<CancelMode> {
+        *self.sender.borrow()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn cancellation_only_escalates() {
+        let (handle, mut cancel) = Cancellation::new();
+        assert_eq!(cancel.current(), None);
+        handle.request(CancelMode::Kill);
+        handle.request(CancelMode::Graceful);
+        assert_eq!(
+            cancel.at_least(CancelMode::Graceful).await,
+            CancelMode::Kill
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_for_kill_skips_graceful() {
+        let (handle, mut cancel) = Cancellation::new();
+        let waiter = tokio::spawn(async move { cancel.at_least(CancelMode::Kill).await });
+        handle.request(CancelMode::Graceful);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        handle.request(CancelMode::Kill);
+        assert_eq!(waiter.await.unwrap(), CancelMode::Kill);
+    }
+}

@@ -1,0 +1,560 @@
+//! Jobs: what to run (an inline playbook or a git repository), where (hosts), and with what.
+//!
+//! Field names are camelCase, as the Job Service documents show them. A [`JobSpec`] is what a
+//! client sends on create and update; a [`Job`] is a stored job: the spec plus its identity and
+//! times.
+
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ids::{AccountAlias, JobId};
+use crate::secret::{self, Secret};
+use crate::time::Timestamp;
+use crate::validation::ValidationErrors;
+
+/// `executionTtl` when a job gives none, in minutes.
+pub const DEFAULT_EXECUTION_TTL_MINUTES: u32 = 180;
+/// The longest `executionTtl` a job may ask for: a week, in minutes.
+pub const MAX_EXECUTION_TTL_MINUTES: u32 = 10_080;
+/// The keys of a job response that a client may send back on update; they are ignored.
+pub const JOB_READ_ONLY_FIELDS: &[&str] = &[
+    "id",
+    "accountAlias",
+    "status",
+    "createdTime",
+    "lastUpdatedTime",
+    "links",
+];
+
+/// A job definition as a client sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Minutes an execution may run before it is stopped gracefully; `None` means 180.
+    #[serde(default)]
+    pub execution_ttl: Option<u32>,
+    /// Webhooks that receive the execution's live feed.
+    #[serde(default)]
+    pub callbacks: Vec<Callback>,
+    /// An inline playbook, base64-encoded. Exactly one of this and `repository`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<String>,
+    /// Run only the plays and tasks with these tags.
+    #[serde(default)]
+    pub playbook_tags: Vec<String>,
+    /// The git repository that holds the playbook. Exactly one of this and `playbook`.
+    #[serde(default)]
+    pub repository: Option<Repository>,
+    /// The inventory. Required, but may be empty.
+    #[serde(default)]
+    pub hosts: Option<Vec<Host>>,
+    /// Extra variables for the playbook, as `--extra-vars` would give them.
+    #[serde(default)]
+    pub properties: Map<String, Value>,
+    /// The default SSH private key (base64) for every host without one of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_private_key: Option<Secret>,
+    /// Make every host of the account available as inventory.
+    #[serde(default)]
+    pub use_dynamic_inventory: bool,
+}
+
+/// One inventory host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Host {
+    /// The host name the play runs against.
+    pub id: String,
+    /// Variables for this host.
+    #[serde(default)]
+    pub host_vars: Map<String, Value>,
+    /// This host's SSH private key (base64), over the job's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_private_key: Option<Secret>,
+}
+
+impl Host {
+    /// A host with no variables and no key of its own.
+    pub fn named(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            host_vars: Map::new(),
+            ssh_private_key: None,
+        }
+    }
+}
+
+/// Where a job's playbook lives in git.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Repository {
+    /// The clone URL.
+    pub url: String,
+    /// A branch or tag; the remote's default branch when absent.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The playbook file, relative to the repository root.
+    pub default_playbook: String,
+    /// For private repositories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+}
+
+/// Credentials of a private repository: a username and password, or an SSH private key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    /// With `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// With `username`; write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// Instead of username and password (base64); write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_private_key: Option<Secret>,
+}
+
+/// How much of an execution's feed a callback receives.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CallbackLevel {
+    /// Every event.
+    #[default]
+    Debug,
+    /// Errors, failures and unreachable hosts.
+    Error,
+    /// Status changes and the final summary.
+    Result,
+}
+
+/// A webhook for an execution's live feed. Accepts `{"url", "level"}` or a bare URL string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Callback {
+    /// Where events are POSTed.
+    pub url: String,
+    /// Which events.
+    pub level: CallbackLevel,
+}
+
+impl<'de> Deserialize<'de> for Callback {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "a URL string or an object with \"url\" and \"level\""
+        )]
+        enum Shape {
+            Url(String),
+            Object {
+                url: String,
+                #[serde(default)]
+                level: CallbackLevel,
+            },
+        }
+        Ok(match Shape::deserialize(deserializer)? {
+            Shape::Url(url) => Callback {
+                url,
+                level: CallbackLevel::Debug,
+            },
+            Shape::Object { url, level } => Callback { url, level },
+        })
+    }
+}
+
+/// Job `status`: every job that exists is `ACTIVE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobStatus {
+    /// The job exists and can be started.
+    #[default]
+    Active,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// Its ID.
+    pub id: JobId,
+    /// The account it belongs to.
+    pub account_alias: AccountAlias,
+    /// What the client defined.
+    #[serde(flatten)]
+    pub spec: JobSpec,
+    /// Always `ACTIVE`.
+    pub status: JobStatus,
+    /// When it was created.
+    pub created_time: Timestamp,
+    /// When it was last updated.
+    pub last_updated_time: Timestamp,
+}
+
+impl Job {
+    /// A new job from a validated spec.
+    pub fn new(account_alias: AccountAlias, spec: JobSpec, now: Timestamp) -> Self {
+        Self {
+            id: JobId::new(),
+            account_alias,
+            spec,
+            status: JobStatus::Active,
+            created_time: now,
+            last_updated_time: now,
+        }
+    }
+
+    /// Replaces the spec, keeping every secret the client sent back masked.
+    pub fn update(&mut self, spec: JobSpec, now: Timestamp) {
+        let old = std::mem::replace(&mut self.spec, spec);
+        self.spec.keep_masked_secrets(&old);
+        self.last_updated_time = now;
+    }
+
+    /// The hosts (empty when none were given).
+    pub fn hosts(&self) -> &[Host] {
+        self.spec.hosts.as_deref().unwrap_or_default()
+    }
+
+    /// The execution TTL in minutes, with the default applied.
+    pub fn execution_ttl_minutes(&self) -> u32 {
+        self.spec
+            .execution_ttl
+            .unwrap_or(DEFAULT_EXECUTION_TTL_MINUTES)
+    }
+}
+
+impl JobSpec {
+    /// Checks every rule of a job definition and reports every broken one at once.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        match (&self.playbook, &self.repository) {
+            (Some(_), Some(_)) => {
+                errors.add("repository", "give either repository or playbook, not both")
+            }
+            (None, None) => errors.add("playbook", "give either repository or playbook"),
+            _ => {}
+        }
+        if let Some(playbook) = &self.playbook {
+            match base64::engine::general_purpose::STANDARD.decode(playbook.trim()) {
+                Ok(bytes) if bytes.is_empty() => errors.add("playbook", "is empty"),
+                Ok(bytes) => errors.check(
+                    String::from_utf8(bytes).is_ok(),
+                    "playbook",
+                    "must be base64 of UTF-8 text",
+                ),
+                Err(_) => errors.add("playbook", "must be base64"),
+            }
+        }
+        if let Some(ttl) = self.execution_ttl {
+            errors.check(
+                (1..=MAX_EXECUTION_TTL_MINUTES).contains(&ttl),
+                "executionTtl",
+                format!("must be between 1 and {MAX_EXECUTION_TTL_MINUTES} minutes"),
+            );
+        }
+        if let Some(repository) = &self.repository {
+            repository.validate(&mut errors);
+        }
+        match &self.hosts {
+            None => errors.add("hosts", "is required (it may be an empty list)"),
+            Some(hosts) => validate_hosts(hosts, "hosts", &mut errors),
+        }
+        check_key(self.ssh_private_key.as_ref(), "sshPrivateKey", &mut errors);
+        for (index, tag) in self.playbook_tags.iter().enumerate() {
+            errors.check(
+                is_plain_word(tag),
+                format!("playbookTags[{index}]"),
+                "must be a non-empty tag without spaces or commas",
+            );
+        }
+        for (index, callback) in self.callbacks.iter().enumerate() {
+            let url = callback.url.to_ascii_lowercase();
+            errors.check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                format!("callbacks[{index}].url"),
+                "must be an http:// or https:// URL",
+            );
+        }
+        errors.into_result()
+    }
+
+    fn keep_masked_secrets(&mut self, old: &JobSpec) {
+        self.ssh_private_key =
+            secret::merge(self.ssh_private_key.take(), old.ssh_private_key.as_ref());
+        if let Some(hosts) = &mut self.hosts {
+            keep_masked_host_keys(hosts, old.hosts.as_deref().unwrap_or_default());
+        }
+        let old_credentials = old.repository.as_ref().and_then(|r| r.credentials.as_ref());
+        if let Some(credentials) = self
+            .repository
+            .as_mut()
+            .and_then(|r| r.credentials.as_mut())
+        {
+            credentials.password = secret::merge(
+                credentials.password.take(),
+                old_credentials.and_then(|c| c.password.as_ref()),
+            );
+            credentials.ssh_private_key = secret::merge(
+                credentials.ssh_private_key.take(),
+                old_credentials.and_then(|c| c.ssh_private_key.as_ref()),
+            );
+        }
+    }
+}
+
+/// A masked key sent back for a host keeps that host's stored key.
+pub(crate) fn keep_masked_host_keys(hosts: &mut [Host], stored: &[Host]) {
+    for host in hosts {
+        let stored_key = stored
+            .iter()
+            .find(|old| old.id == host.id)
+            .and_then(|old| old.ssh_private_key.as_ref());
+        host.ssh_private_key = secret::merge(host.ssh_private_key.take(), stored_key);
+    }
+}
+
+/// Checks a host list (of a job, or of a start or restart request).
+pub fn validate_hosts(hosts: &[Host], path: &str, errors: &mut ValidationErrors) {
+    for (index, host) in hosts.iter().enumerate() {
+        let field = format!("{path}[{index}]");
+        errors.check(
+            is_host_name(&host.id),
+            format!("{field}.id"),
+            "must be a non-empty host name without spaces, commas or control characters",
+        );
+        if hosts[..index].iter().any(|other| other.id == host.id) {
+            errors.add(format!("{field}.id"), "is listed twice");
+        }
+        check_key(
+            host.ssh_private_key.as_ref(),
+            &format!("{field}.sshPrivateKey"),
+            errors,
+        );
+    }
+}
+
+impl Repository {
+    fn validate(&self, errors: &mut ValidationErrors) {
+        let url = self.url.trim();
+        errors.check(!url.is_empty(), "repository.url", "is required");
+        errors.check(
+            !url.starts_with('-'),
+            "repository.url",
+            "must not start with '-'",
+        );
+        if let Some(branch) = &self.branch {
+            errors.check(
+                is_plain_word(branch) && !branch.starts_with('-'),
+                "repository.branch",
+                "must be a branch or tag name without spaces, and not start with '-'",
+            );
+        }
+        let playbook = self.default_playbook.as_str();
+        let escapes = playbook.starts_with('/')
+            || playbook.split(['/', '\\']).any(|part| part == "..")
+            || playbook.contains('\0');
+        errors.check(
+            !playbook.trim().is_empty(),
+            "repository.defaultPlaybook",
+            "is required",
+        );
+        errors.check(
+            !escapes,
+            "repository.defaultPlaybook",
+            "must be a path inside the repository (no absolute path, no '..')",
+        );
+        if let Some(credentials) = &self.credentials {
+            let with_password = credentials.username.is_some() || credentials.password.is_some();
+            let complete_password =
+                credentials.username.is_some() && credentials.password.is_some();
+            let with_key = credentials.ssh_private_key.is_some();
+            if with_password && with_key {
+                errors.add(
+                    "repository.credentials",
+                    "give username and password, or sshPrivateKey, not both",
+                );
+            } else if with_password && !complete_password {
+                errors.add(
+                    "repository.credentials",
+                    "username and password go together",
+                );
+            } else if !with_password && !with_key {
+                errors.add(
+                    "repository.credentials",
+                    "give username and password, or sshPrivateKey",
+                );
+            }
+            check_key(
+                credentials.ssh_private_key.as_ref(),
+                "repository.credentials.sshPrivateKey",
+                errors,
+            );
+        }
+    }
+}
+
+pub(crate) fn check_key(key: Option<&Secret>, field: &str, errors: &mut ValidationErrors) {
+    let Some(key) = key else { return };
+    if key.is_mask() {
+        return;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key.expose().trim());
+    errors.check(
+        matches!(decoded, Ok(bytes) if !bytes.is_empty()),
+        field,
+        "must be a base64-encoded private key",
+    );
+}
+
+fn is_plain_word(value: &str) -> bool {
+    !value.is_empty()
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+}
+
+fn is_host_name(value: &str) -> bool {
+    is_plain_word(value) && value.len() <= 255 && !value.starts_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::{MASK, reveal};
+    use crate::validation::parse_json;
+
+    fn inline_spec() -> JobSpec {
+        JobSpec {
+            playbook: Some(base64::engine::general_purpose::STANDARD.encode("- hosts: all\n")),
+            hosts: Some(vec![Host::named("localhost")]),
+            ..JobSpec::default()
+        }
+    }
+
+    #[test]
+    fn spec_example_parses() {
+        let body = br#"{
+            "description": "Sample Job",
+            "repository": {
+                "credentials": {"username": "git username", "password": "git password"},
+                "defaultPlaybook": "example.yml", "branch": "feature",
+                "url": "https://github.com/yourrepository.git"
+            },
+            "callbacks": [{"url": "https://hooks.example.com/a", "level": "DEBUG"}, "https://hooks.example.com/b"],
+            "hosts": [{"hostVars": {"ansible_connection": "ssh", "datacenter": "VA1"},
+                       "sshPrivateKey": "TUlJRW93SUJBQUtDQVFFQQ==", "id": "localhost"}]
+        }"#;
+        let spec: JobSpec = parse_json(body, &[]).unwrap();
+        spec.validate().unwrap();
+        assert_eq!(spec.callbacks[1].level, CallbackLevel::Debug);
+        let job = Job::new("ACME".parse().unwrap(), spec, 5);
+        let shown = serde_json::to_value(&job).unwrap();
+        assert_eq!(shown["repository"]["credentials"]["password"], MASK);
+        assert_eq!(shown["hosts"][0]["sshPrivateKey"], MASK);
+        assert_eq!(shown["executionTtl"], Value::Null);
+        assert_eq!(shown["status"], "ACTIVE");
+        assert_eq!(shown["createdTime"], 5);
+        let stored = reveal(|| serde_json::to_string(&job)).unwrap();
+        let back: Job = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, job);
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_path() {
+        let spec = JobSpec {
+            playbook: Some("not base64!".into()),
+            repository: Some(Repository {
+                url: String::new(),
+                branch: None,
+                default_playbook: "../etc/passwd".into(),
+                credentials: Some(Credentials {
+                    username: Some("u".into()),
+                    password: None,
+                    ssh_private_key: None,
+                }),
+            }),
+            execution_ttl: Some(0),
+            hosts: Some(vec![Host::named("a"), Host::named("a"), Host::named("")]),
+            ..JobSpec::default()
+        };
+        let fields: Vec<String> = spec
+            .validate()
+            .unwrap_err()
+            .errors
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        for expected in [
+            "repository",
+            "playbook",
+            "executionTtl",
+            "repository.url",
+            "repository.defaultPlaybook",
+            "repository.credentials",
+            "hosts[1].id",
+            "hosts[2].id",
+        ] {
+            assert!(
+                fields.iter().any(|f| f == expected),
+                "{expected} missing from {fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn neither_source_nor_hosts_is_refused() {
+        let errors = JobSpec::default().validate().unwrap_err();
+        let fields: Vec<&str> = errors.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["playbook", "hosts"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_read_only_ones_ignored() {
+        let body =
+            br#"{"hosts": [], "playbook": "LQ==", "executionTTL": 5, "id": "x", "createdTime": 1}"#;
+        let errors = parse_json::<JobSpec>(body, JOB_READ_ONLY_FIELDS).unwrap_err();
+        assert_eq!(errors.errors.len(), 1);
+        assert_eq!(errors.errors[0].field, "executionTTL");
+    }
+
+    #[test]
+    fn truncated_json_is_an_error_not_a_panic() {
+        let errors = parse_json::<JobSpec>(br#"{"hosts": [{"id": "a"#, &[]).unwrap_err();
+        assert!(errors.errors[0].message.contains("EOF"), "{errors:?}");
+    }
+
+    #[test]
+    fn update_keeps_masked_secrets() {
+        let mut spec = inline_spec();
+        spec.ssh_private_key = Some(Secret::new("a2V5"));
+        spec.hosts.as_mut().unwrap()[0].ssh_private_key = Some(Secret::new("aG9zdA=="));
+        let mut job = Job::new("ACME".parse().unwrap(), spec, 1);
+        let mut sent_back: JobSpec =
+            serde_json::from_value(serde_json::to_value(&job).unwrap()).unwrap();
+        sent_back.description = Some("changed".into());
+        job.update(sent_back, 2);
+        assert_eq!(job.spec.ssh_private_key.as_ref().unwrap().expose(), "a2V5");
+        assert_eq!(
+            job.hosts()[0].ssh_private_key.as_ref().unwrap().expose(),
+            "aG9zdA=="
+        );
+        assert_eq!(job.last_updated_time, 2);
+    }
+
+    #[test]
+    fn ttl_default_and_bounds() {
+        let job = Job::new("A".parse().unwrap(), inline_spec(), 0);
+        assert_eq!(job.execution_ttl_minutes(), 180);
+        let mut spec = inline_spec();
+        spec.execution_ttl = Some(MAX_EXECUTION_TTL_MINUTES + 1);
+        assert!(spec.validate().is_err());
+        spec.execution_ttl = Some(MAX_EXECUTION_TTL_MINUTES);
+        assert!(spec.validate().is_ok());
+    }
+}

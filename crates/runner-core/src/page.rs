@@ -1,0 +1,109 @@
+//! Paged listings: `?page=0&size=100` in, `{"totalSize", "page", "size", "results"}` out.
+
+use serde::{Deserialize, Serialize};
+
+use crate::validation::ValidationErrors;
+
+/// The largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// Which page of a listing to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// From 0.
+    pub page: u32,
+    /// 1 to 100.
+    pub size: u32,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            page: 0,
+            size: MAX_PAGE_SIZE,
+        }
+    }
+}
+
+impl PageRequest {
+    /// Reads the `page` and `size` query parameters, reporting both errors at once.
+    ///
+    /// ```
+    /// use runner_core::page::PageRequest;
+    /// assert_eq!(PageRequest::parse(None, Some("10")).unwrap().size, 10);
+    /// assert_eq!(PageRequest::parse(Some("-1"), Some("101")).unwrap_err().errors.len(), 2);
+    /// ```
+    pub fn parse(page: Option<&str>, size: Option<&str>) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let page = match page.map(str::parse::<u32>) {
+            None => 0,
+            Some(Ok(page)) => page,
+            Some(Err(_)) => {
+                errors.add("page", "must be a whole number from 0");
+                0
+            }
+        };
+        let size = match size.map(str::parse::<u32>) {
+            None => MAX_PAGE_SIZE,
+            Some(Ok(size)) if (1..=MAX_PAGE_SIZE).contains(&size) => size,
+            Some(_) => {
+                errors.add(
+                    "size",
+                    format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                );
+                MAX_PAGE_SIZE
+            }
+        };
+        errors.into_result().map(|()| Self { page, size })
+    }
+
+    /// How many items come before this page.
+    pub fn offset(self) -> u64 {
+        u64::from(self.page) * u64::from(self.size)
+    }
+
+    /// Cuts this page out of a full, ordered listing (for stores that list in memory).
+    pub fn slice<T: Clone>(self, all: &[T]) -> Page<T> {
+        let start = usize::try_from(self.offset())
+            .unwrap_or(usize::MAX)
+            .min(all.len());
+        let end = start.saturating_add(self.size as usize).min(all.len());
+        Page::new(self, all.len() as u64, all[start..end].to_vec())
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    /// How many items the whole listing has.
+    pub total_size: u64,
+    /// The page number.
+    pub page: u32,
+    /// How many items this page holds (as the documents' examples show it).
+    pub size: u32,
+    /// The items.
+    pub results: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// A page of `results` out of `total_size` items.
+    pub fn new(request: PageRequest, total_size: u64, results: Vec<T>) -> Self {
+        Self {
+            total_size,
+            page: request.page,
+            size: u32::try_from(results.len()).unwrap_or(u32::MAX),
+            results,
+        }
+    }
+
+    /// The same page with each item converted.
+    pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            total_size: self.total_size,
+            page: self.page,
+            size: self.size,
+            results: self.results.into_iter().map(convert).collect(),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The [`Store`] trait: where jobs and executions live, and the atomic transitions on them.
+//!
+//! A store is not a bag of rows: every change of an execution's status goes through
+//! [`Store::transition`] or [`Store::claim`], which apply [`crate::machine::apply`] inside the
+//! store's own atomic section. So the state machine is the same on every backend, and the backend
+//! only supplies atomicity, durability and indexes.
+//!
+//! Every store must pass the conformance suite in [`crate::testkit`] (feature `testkit`).
+
+use std::future::Future;
+
+use tokio::sync::broadcast;
+
+use crate::execution::{Execution, Status};
+use crate::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use crate::job::Job;
+use crate::machine::{Command, TransitionError};
+use crate::page::{Page, PageRequest};
+use crate::time::Timestamp;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No such job or execution (under that account).
+    #[error("not found")]
+    NotFound,
+    /// The state machine refused the command.
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+    /// The change conflicts with the current state, e.g. deleting a job that still runs.
+    #[error("{0}")]
+    Conflict(String),
+    /// The backend failed (connection lost, I/O error). The caller may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored record could not be read back.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(error))
+    }
+}
+
+/// A wake-up call from the store to the engines that use it (on this node, or on every node for
+/// a shared database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// An execution became PENDING: there is work to claim.
+    Pending,
+    /// A claimed execution was asked to stop or be killed (or lost its run otherwise): the node
+    /// running it must look.
+    Control(ExecutionId),
+}
+
+/// The signal a store must send after `command` brought `execution` to its current status.
+/// Stores call this so that the rule of who is woken lives here, once.
+pub fn signal_after(command: &Command, execution: &Execution) -> Option<Signal> {
+    match (command, execution.status) {
+        (_, Status::Pending) => Some(Signal::Pending),
+        (
+            Command::Stop { .. }
+            | Command::Kill { .. }
+            | Command::EscalateStop
+            | Command::ForceKill
+            | Command::ExpireTtl
+            | Command::LoseLease,
+            _,
+        ) => Some(Signal::Control(execution.execution_id)),
+        _ => None,
+    }
+}
+
+/// Where jobs and executions live.
+///
+/// Methods are `async fn`s returning `Send` futures, so the engine can run them on a
+/// multi-threaded runtime. Implementations must be safe to share between tasks (and, for a shared
+/// database, between nodes).
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new job.
+    fn insert_job(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A job of `alias`, if it exists.
+    fn get_job(
+        &self,
+        alias: &AccountAlias,
+        id: JobId,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+
+    /// Replaces a stored job (same id and alias). [`StoreError::NotFound`] if it is gone.
+    fn update_job(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a job. [`StoreError::Conflict`] while one of its executions has not ended (checked
+    /// atomically with the delete); its executions stay readable.
+    fn delete_job(
+        &self,
+        alias: &AccountAlias,
+        id: JobId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A page of the account's jobs, newest first.
+    fn list_jobs(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Job>, StoreError>> + Send;
+
+    /// Stores a new PENDING execution; [`StoreError::NotFound`] if its job is gone.
+    /// Sends [`Signal::Pending`].
+    fn insert_execution(
+        &self,
+        execution: &Execution,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One execution of a job of `alias`.
+    fn get_execution(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+    ) -> impl Future<Output = Result<Option<Execution>, StoreError>> + Send;
+
+    /// A page of a job's executions, newest first.
+    fn list_executions(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Execution>, StoreError>> + Send;
+
+    /// Applies `command` to the execution atomically through [`crate::machine::apply`] and
+    /// returns it as it is afterwards. Sends the signal [`signal_after`] names.
+    fn transition(
+        &self,
+        id: ExecutionId,
+        command: &Command,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Execution, StoreError>> + Send;
+
+    /// Claims up to `limit` PENDING executions, oldest first, for `node` with a lease until
+    /// `lease_until` (each through [`crate::machine::apply`] with [`Command::Claim`]). An
+    /// execution is claimed by one caller only, however many nodes claim at once.
+    fn claim(
+        &self,
+        node: &NodeId,
+        limit: usize,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send;
+
+    /// Up to `limit` executions whose [`Execution::next_deadline`] is at or before `now`.
+    fn due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send;
+
+    /// The earliest [`Execution::next_deadline`] of any execution, so that the engine can sleep
+    /// until then.
+    fn next_deadline(&self) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
+
+    /// Subscribes to the store's [`Signal`]s. Signals are hints: an engine also polls, so a missed
+    /// one (a lagging receiver, a dropped database listener) only delays work.
+    fn subscribe(&self) -> broadcast::Receiver<Signal>;
+}

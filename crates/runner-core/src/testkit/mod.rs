@@ -1,0 +1,56 @@
+//! Test helpers for stores, executors and engines (feature `testkit`).
+//!
+//! - [`conformance`]: the suite every [`crate::store::Store`] must pass; run it with
+//!   [`store_conformance_tests!`](crate::store_conformance_tests).
+//! - [`ScriptedExecutor`]: an in-process executor whose runs follow a [`Script`] per job, and which
+//!   records every run, for engine tests and benchmarks.
+//! - [`fixtures`]: small jobs and executions.
+
+pub mod conformance;
+pub mod fixtures;
+mod scripted;
+
+pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
+
+/// Generates one `#[tokio::test]` per conformance case for a store.
+///
+/// `$make` is an expression evaluating to a future that builds a fresh, empty store; it runs once
+/// per test, so each case gets its own store (a database backend should give each its own schema
+/// or database).
+///
+/// ```ignore
+/// runner_core::store_conformance_tests!(async { runner_store_memory::MemoryStore::new() });
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            jobs_round_trip,
+            jobs_are_isolated_by_account,
+            jobs_list_newest_first_in_pages,
+            job_update_and_delete,
+            job_delete_refused_while_execution_active,
+            secrets_are_persisted,
+            executions_round_trip_and_list,
+            execution_needs_its_job,
+            executions_stay_readable_after_job_delete,
+            claim_takes_oldest_first_once,
+            concurrent_claims_never_double,
+            transitions_go_through_the_machine,
+            stale_attempts_are_fenced,
+            due_finds_lapsed_leases,
+            concurrent_rescue_happens_once,
+            signals_wake_engines,
+            restart_makes_it_claimable_again,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $make.await;
+                $crate::testkit::conformance::$case(&store).await;
+            }
+        )*
+    };
+}

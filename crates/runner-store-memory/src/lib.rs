@@ -1,0 +1,350 @@
+//! # runner-store-memory
+//!
+//! A complete [`Store`] kept in memory: thread-safe, indexed for every query the engine makes, and
+//! gone when the process ends. For tests, examples, benchmarks and programs that need no
+//! durability. It passes the conformance suite of `runner_core::testkit`.
+//!
+//! ```
+//! use runner_store_memory::MemoryStore;
+//! use runner_core::prelude::*;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let alias: AccountAlias = "ACME".parse().unwrap();
+//! let page = store.list_jobs(&alias, PageRequest::default()).await.unwrap();
+//! assert_eq!(page.total_size, 0);
+//! # });
+//! ```
+//!
+//! Every method takes one mutex for its whole work, which makes each operation atomic; the
+//! state machine ([`runner_core::machine::apply`]) runs under that lock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use runner_core::execution::Execution;
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use runner_core::job::Job;
+use runner_core::machine::{self, Command};
+use runner_core::page::{Page, PageRequest};
+use runner_core::store::{Signal, Store, StoreError, signal_after};
+use runner_core::time::Timestamp;
+use tokio::sync::broadcast;
+
+/// How many signals a slow subscriber may fall behind before it sees `Lagged`.
+const SIGNAL_CAPACITY: usize = 1024;
+
+/// An in-memory [`Store`]. Cheap to create; share it behind an `Arc` or clone the engine.
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    signals: broadcast::Sender<Signal>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<JobId, Job>,
+    /// Per account, its jobs in creation order (listing reads it backwards: newest first).
+    jobs_by_account: HashMap<AccountAlias, Vec<JobId>>,
+    executions: HashMap<ExecutionId, Execution>,
+    /// Per job, its executions in creation order.
+    executions_by_job: HashMap<JobId, Vec<ExecutionId>>,
+    /// The claim queue: PENDING executions by the order they became PENDING.
+    pending: BTreeMap<u64, ExecutionId>,
+    pending_position: HashMap<ExecutionId, u64>,
+    next_position: u64,
+    /// Executions by their next deadline.
+    deadlines: BTreeSet<(Timestamp, ExecutionId)>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            signals: broadcast::channel(SIGNAL_CAPACITY).0,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied transition: `apply` works on
+        // a copy, and the indexes are updated after it succeeded. So a poisoned lock is usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn signal(&self, signal: Option<Signal>) {
+        if let Some(signal) = signal {
+            let _ = self.signals.send(signal);
+        }
+    }
+}
+
+impl State {
+    /// Stores `execution`, keeping the claim queue and the deadline index in step with it.
+    fn put(&mut self, execution: Execution) {
+        let id = execution.execution_id;
+        if let Some(old) = self.executions.get(&id) {
+            if let Some(deadline) = old.next_deadline() {
+                self.deadlines.remove(&(deadline, id));
+            }
+        }
+        if let Some(deadline) = execution.next_deadline() {
+            self.deadlines.insert((deadline, id));
+        }
+        let queued = self.pending_position.contains_key(&id);
+        let pending = execution.status == runner_core::execution::Status::Pending;
+        if pending && !queued {
+            let position = self.next_position;
+            self.next_position += 1;
+            self.pending.insert(position, id);
+            self.pending_position.insert(id, position);
+        } else if !pending && queued {
+            if let Some(position) = self.pending_position.remove(&id) {
+                self.pending.remove(&position);
+            }
+        }
+        self.executions.insert(id, execution);
+    }
+
+    fn job_of(&self, alias: &AccountAlias, id: JobId) -> Option<&Job> {
+        self.jobs.get(&id).filter(|job| &job.account_alias == alias)
+    }
+
+    fn execution_of(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+    ) -> Option<&Execution> {
+        self.executions
+            .get(&id)
+            .filter(|execution| &execution.account_alias == alias && execution.job_id == job_id)
+    }
+}
+
+impl Store for MemoryStore {
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.jobs.contains_key(&job.id) {
+            return Err(StoreError::Conflict(format!(
+                "job {} exists already",
+                job.id
+            )));
+        }
+        state
+            .jobs_by_account
+            .entry(job.account_alias.clone())
+            .or_default()
+            .push(job.id);
+        state.jobs.insert(job.id, job.clone());
+        Ok(())
+    }
+
+    async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
+        Ok(self.state().job_of(alias, id).cloned())
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.job_of(&job.account_alias, job.id).is_none() {
+            return Err(StoreError::NotFound);
+        }
+        state.jobs.insert(job.id, job.clone());
+        Ok(())
+    }
+
+    async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.job_of(alias, id).is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let busy = state
+            .executions_by_job
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|execution_id| state.executions.get(execution_id))
+            .find(|execution| !execution.status.is_terminal());
+        if let Some(execution) = busy {
+            return Err(StoreError::Conflict(format!(
+                "job {id} has execution {} in status {}; stop or kill it first",
+                execution.execution_id, execution.status
+            )));
+        }
+        state.jobs.remove(&id);
+        if let Some(jobs) = state.jobs_by_account.get_mut(alias) {
+            jobs.retain(|job| *job != id);
+        }
+        Ok(())
+    }
+
+    async fn list_jobs(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<Job>, StoreError> {
+        let state = self.state();
+        let ids = state
+            .jobs_by_account
+            .get(alias)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let newest_first: Vec<Job> = ids
+            .iter()
+            .rev()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.size as usize)
+            .filter_map(|id| state.jobs.get(id).cloned())
+            .collect();
+        Ok(Page::new(page, ids.len() as u64, newest_first))
+    }
+
+    async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
+        {
+            let mut state = self.state();
+            if state
+                .job_of(&execution.account_alias, execution.job_id)
+                .is_none()
+            {
+                return Err(StoreError::NotFound);
+            }
+            if state.executions.contains_key(&execution.execution_id) {
+                return Err(StoreError::Conflict(format!(
+                    "execution {} exists already",
+                    execution.execution_id
+                )));
+            }
+            state
+                .executions_by_job
+                .entry(execution.job_id)
+                .or_default()
+                .push(execution.execution_id);
+            state.put(execution.clone());
+        }
+        self.signal(Some(Signal::Pending));
+        Ok(())
+    }
+
+    async fn get_execution(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+    ) -> Result<Option<Execution>, StoreError> {
+        Ok(self.state().execution_of(alias, job_id, id).cloned())
+    }
+
+    async fn list_executions(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, StoreError> {
+        let state = self.state();
+        let ids = state
+            .executions_by_job
+            .get(&job_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let visible = |id: &&ExecutionId| {
+            state
+                .executions
+                .get(id)
+                .is_some_and(|execution| &execution.account_alias == alias)
+        };
+        let total = ids.iter().filter(visible).count();
+        let newest_first: Vec<Execution> = ids
+            .iter()
+            .rev()
+            .filter(visible)
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.size as usize)
+            .filter_map(|id| state.executions.get(id).cloned())
+            .collect();
+        Ok(Page::new(page, total as u64, newest_first))
+    }
+
+    async fn transition(
+        &self,
+        id: ExecutionId,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Execution, StoreError> {
+        let changed = {
+            let mut state = self.state();
+            let mut execution = state
+                .executions
+                .get(&id)
+                .cloned()
+                .ok_or(StoreError::NotFound)?;
+            machine::apply(&mut execution, command, now)?;
+            state.put(execution.clone());
+            execution
+        };
+        self.signal(signal_after(command, &changed));
+        Ok(changed)
+    }
+
+    async fn claim(
+        &self,
+        node: &NodeId,
+        limit: usize,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let mut state = self.state();
+        let command = Command::Claim {
+            node: node.clone(),
+            lease_until,
+        };
+        let ids: Vec<ExecutionId> = state.pending.values().take(limit).copied().collect();
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(mut execution) = state.executions.get(&id).cloned() else {
+                continue;
+            };
+            // Only PENDING executions are queued, so the claim cannot be refused; skip it if it is.
+            if machine::apply(&mut execution, &command, now).is_ok() {
+                state.put(execution.clone());
+                claimed.push(execution);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .deadlines
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now)
+            .take(limit)
+            .filter_map(|(_, id)| state.executions.get(id).cloned())
+            .collect())
+    }
+
+    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .state()
+            .deadlines
+            .first()
+            .map(|(deadline, _)| *deadline))
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    runner_core::store_conformance_tests!(async { super::MemoryStore::new() });
+}

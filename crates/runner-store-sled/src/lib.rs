@@ -1,0 +1,1 @@
+//! Not implemented yet: see the open issue that builds this crate.
