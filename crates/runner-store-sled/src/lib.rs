@@ -1,1 +1,746 @@
-//! Not implemented yet: see the open issue that builds this crate.
+//! # runner-store-sled
+//!
+//! A durable, embedded [`Store`] on [sled](https://docs.rs/sled/0.34): the server's default store
+//! (`runner serve --store sled:./runner-data`). One process owns a data directory; jobs and
+//! executions survive restarts and crashes of that process, and a runner that comes back rescues
+//! what the dead one left running (its leases lapse, see [`runner_core::machine`]).
+//!
+//! ```
+//! use runner_store_sled::SledStore;
+//! use runner_core::prelude::*;
+//!
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap().block_on(async {
+//! # let dir = std::env::temp_dir().join(format!("runner-sled-doc-{}", std::process::id()));
+//! let store = SledStore::open(&dir)?;
+//! let alias: AccountAlias = "ACME".parse().unwrap();
+//! assert_eq!(store.list_jobs(&alias, PageRequest::default()).await?.total_size, 0);
+//! // A second open of the same directory is refused while the first is alive.
+//! let refused = SledStore::open(&dir).unwrap_err();
+//! assert!(refused.to_string().contains("another runner holds it"));
+//! # drop(store);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! ## Layout
+//!
+//! Records are JSON (serialized inside [`runner_core::secret::reveal`], so secrets persist; the
+//! store is their only home). Keys are bytes that sort in the order each index is read: an
+//! account alias is length-prefixed, times are big-endian with the sign bit flipped, IDs are the
+//! 16 bytes of their UUID.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `jobs` | job id | the [`Job`] |
+//! | `executions` | execution id | the [`Execution`] (with lease, attempt, deadlines) |
+//! | `jobs_by_account` | alias, created time, job id | empty; read backwards: newest first |
+//! | `executions_by_job` | alias, job id, created time, execution id | empty; read backwards |
+//! | `pending` | queue position (u64) | execution id: the claim queue, oldest first |
+//! | `pending_position` | execution id | its queue position, to take it out of the queue |
+//! | `deadlines` | [`Execution::next_deadline`], execution id | empty: lapsed leases, TTLs, stop escalations, kill deadlines in time order |
+//! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `q`, `format` | jobs per account, executions per job, unfinished executions per job, the queue's tail, the format version |
+//!
+//! Listing a page reads the count from `meta` and walks the index backwards from the page's
+//! offset; claiming walks `pending` from its start; the maintenance loop reads `deadlines` from
+//! its start. No query scans records.
+//!
+//! ## Atomicity
+//!
+//! Every write (a job inserted, updated or deleted; an execution inserted; a transition; a claim
+//! of a batch) is **one sled transaction over all eight trees**. An execution changes only through
+//! [`runner_core::machine::apply`] inside that transaction, on the record the transaction read,
+//! and the same transaction moves it in the claim queue and the deadline index and updates the
+//! counts. sled's transactions are serializable (sled 0.34 runs them under a process-wide write
+//! lock and retries the closure on conflict), and sled seals a transaction's writes as one batch
+//! in its log, which recovery replays whole or not at all. So after a crash a record and its
+//! indexes still agree.
+//!
+//! Some reads happen before the transaction that acts on them: a claim lists candidates from
+//! `pending`, then its transaction re-checks each one (still at that queue position?) and claims
+//! only those; candidates taken by a concurrent claim are skipped and the queue is read again.
+//! Deleting a job checks the job's count of unfinished executions inside its transaction, so a
+//! concurrent start or restart cannot slip in between the check and the delete.
+//!
+//! ## Durability
+//!
+//! A write is acknowledged (its future resolves) only after sled's log is flushed to the file
+//! ([`Durability::Flush`], the default): an acknowledged write survives `kill -9` of the process.
+//! Concurrent writers share flushes (group commit, see `durability.rs`): each waits until a
+//! flush that started after its commit has finished, so one flush acknowledges many writers.
+//! [`Durability::Sync`] adds an `fdatasync` of the log for power-loss safety;
+//! [`Durability::Deferred`] acknowledges at commit (benchmarks only). The integration test
+//! `tests/crash.rs` kills a writer process with SIGKILL and finds every write it acknowledged.
+//!
+//! Signals ([`Signal::Pending`], [`Signal::Control`]) go out on a tokio broadcast channel after
+//! the write is durable, as [`signal_after`] names them.
+//!
+//! ## The directory lock
+//!
+//! [`SledStore::open`] first takes an exclusive `flock` on `runner.lock` in the data directory,
+//! without waiting: a second runner on the same directory (another process, or a second open in
+//! the same process) fails at once with [`SledStoreError::Locked`], whose message names the
+//! directory and the pid of the holder. The kernel drops the lock when the holder's process ends,
+//! however it ends, so a crash never leaves a stale lock. sled's own lock on its `db` file stays
+//! as a second guard (mapped to the same error).
+//!
+//! ## Blocking
+//!
+//! sled's calls block: a flush waits for the disk, and every call may wait on sled's
+//! process-wide transaction lock. So every store method runs its sled work on tokio's blocking
+//! pool ([`tokio::task::spawn_blocking`]) and never stalls a runtime worker. One store call is one
+//! blocking task: a write's transaction and its flush run in the same task.
+
+mod codec;
+mod durability;
+mod keys;
+mod lock;
+mod trees;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use runner_core::execution::Execution;
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use runner_core::job::Job;
+use runner_core::machine::{self, Command};
+use runner_core::page::{Page, PageRequest};
+use runner_core::store::{Signal, Store, StoreError, signal_after};
+use runner_core::time::Timestamp;
+use tokio::sync::broadcast;
+
+use crate::codec::{count, decode, encode};
+use crate::durability::GroupCommit;
+pub use crate::durability::Durability;
+use crate::lock::DirectoryLock;
+use crate::trees::{Trees, abort};
+
+/// How many signals a slow subscriber may fall behind before it sees `Lagged`.
+const SIGNAL_CAPACITY: usize = 1024;
+
+/// The on-disk format this version writes and reads.
+const FORMAT_VERSION: u64 = 1;
+
+/// How many times a claim reads the queue again when concurrent claims took its candidates.
+const CLAIM_ROUNDS: usize = 8;
+
+/// Why a data directory cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SledStoreError {
+    /// Another runner (process or open store) holds the directory.
+    #[error(
+        "the data directory {} is locked: another runner holds it{}; stop it or use another directory",
+        path.display(),
+        holder.map(|pid| format!(" (process {pid})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+        /// The process id the holder wrote into the lock file, if it could be read.
+        holder: Option<u32>,
+    },
+    /// The directory or a file in it cannot be created or opened.
+    #[error("cannot use {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// sled cannot open its database (corrupt files, I/O errors).
+    #[error("cannot open the sled database in {}: {source}", path.display())]
+    Sled {
+        /// The data directory.
+        path: PathBuf,
+        /// sled's error.
+        #[source]
+        source: sled::Error,
+    },
+    /// The directory holds data of another format version of this store.
+    #[error("the data directory {} holds format version {found}; this runner reads version {FORMAT_VERSION}", path.display())]
+    Format {
+        /// The data directory.
+        path: PathBuf,
+        /// The version found.
+        found: u64,
+    },
+}
+
+/// A durable [`Store`] in one data directory. Cheap to clone (clones share the database).
+///
+/// See the [crate docs](crate) for the layout, atomicity, durability and the lock.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: sled::Db,
+    trees: Trees,
+    durability: Durability,
+    group: GroupCommit,
+    /// The log file, opened again for `fdatasync` ([`Durability::Sync`]).
+    log: Option<std::fs::File>,
+    signals: broadcast::Sender<Signal>,
+    path: PathBuf,
+    // Dropped last (fields drop in order): the lock outlives the database handle.
+    _lock: DirectoryLock,
+}
+
+impl SledStore {
+    /// Opens (creating it if needed) the store in `path`, with [`Durability::Flush`].
+    ///
+    /// Fails at once with [`SledStoreError::Locked`] if another runner holds the directory.
+    pub fn open(path: impl AsRef<Path>) -> Result<SledStore, SledStoreError> {
+        Self::open_with(path, Durability::default())
+    }
+
+    /// Like [`SledStore::open`], with a chosen [`Durability`].
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<SledStore, SledStoreError> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path).map_err(|source| SledStoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let lock = DirectoryLock::acquire(&path)?;
+        let sled_error = |source: sled::Error| match &source {
+            // sled's own lock, should anything else hold its files.
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                SledStoreError::Locked {
+                    path: path.clone(),
+                    holder: None,
+                }
+            }
+            _ => SledStoreError::Sled {
+                path: path.clone(),
+                source,
+            },
+        };
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(sled_error)?;
+        let trees = Trees::open(&db).map_err(sled_error)?;
+        match trees.meta.get(keys::FORMAT).map_err(sled_error)? {
+            Some(found) if count(Some(&found)) != FORMAT_VERSION => {
+                return Err(SledStoreError::Format {
+                    path,
+                    found: count(Some(&found)),
+                });
+            }
+            Some(_) => {}
+            None => {
+                trees
+                    .meta
+                    .insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())
+                    .map_err(sled_error)?;
+                db.flush().map_err(sled_error)?;
+            }
+        }
+        let log = match durability {
+            Durability::Sync => {
+                let log_path = path.join("db");
+                Some(
+                    std::fs::File::open(&log_path).map_err(|source| SledStoreError::Io {
+                        path: log_path,
+                        source,
+                    })?,
+                )
+            }
+            _ => None,
+        };
+        tracing::info!(path = %path.display(), ?durability, "sled store opened");
+        Ok(SledStore {
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                durability,
+                group: GroupCommit::default(),
+                log,
+                signals: broadcast::channel(SIGNAL_CAPACITY).0,
+                path,
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// How many flushes acknowledged writes so far (each may cover many writes); for benchmarks.
+    pub fn flush_count(&self) -> u64 {
+        self.inner.group.flushes()
+    }
+
+    /// Runs `work` on the blocking pool (sled blocks; see the crate docs).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(StoreError::unavailable)?
+    }
+
+    /// Runs `work` (which commits a transaction) on the blocking pool and returns once the
+    /// commit is durable.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.blocking(move |inner| {
+            let value = work(inner)?;
+            inner.make_durable()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    fn signal(&self, signal: Option<Signal>) {
+        if let Some(signal) = signal {
+            let _ = self.inner.signals.send(signal);
+        }
+    }
+}
+
+impl Inner {
+    /// Waits until the transaction this thread just committed is durable.
+    fn make_durable(&self) -> Result<(), StoreError> {
+        let ticket = self.group.committed();
+        match self.durability {
+            Durability::Deferred => Ok(()),
+            Durability::Flush | Durability::Sync => self.group.wait_durable(ticket, || {
+                self.db.flush().map_err(StoreError::unavailable)?;
+                if let Some(log) = &self.log {
+                    log.sync_data().map_err(StoreError::unavailable)?;
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    fn job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
+        let Some(bytes) = self
+            .trees
+            .jobs
+            .get(keys::job(id))
+            .map_err(StoreError::unavailable)?
+        else {
+            return Ok(None);
+        };
+        let job: Job = decode("job", &bytes)?;
+        Ok((&job.account_alias == alias).then_some(job))
+    }
+
+    fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
+        match self
+            .trees
+            .executions
+            .get(keys::execution(id))
+            .map_err(StoreError::unavailable)?
+        {
+            Some(bytes) => decode("execution", &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn count(&self, key: &[u8]) -> Result<u64, StoreError> {
+        let bytes = self.trees.meta.get(key).map_err(StoreError::unavailable)?;
+        Ok(count(bytes.as_deref()))
+    }
+
+    /// Keys of `index` under `prefix`, newest first (the index is read backwards), one page.
+    fn page_keys(
+        index: &sled::Tree,
+        prefix: &[u8],
+        page: PageRequest,
+    ) -> Result<Vec<sled::IVec>, StoreError> {
+        index
+            .scan_prefix(prefix)
+            .keys()
+            .rev()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.size as usize)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::unavailable)
+    }
+
+    /// The first executions of the claim queue: (queue position, id).
+    fn queue_head(&self, limit: usize) -> Result<Vec<(sled::IVec, ExecutionId)>, StoreError> {
+        self.trees
+            .pending
+            .iter()
+            .take(limit)
+            .map(|entry| {
+                let (position, id) = entry.map_err(StoreError::unavailable)?;
+                let id = keys::execution_id_at(&id)
+                    .ok_or_else(|| StoreError::Corrupt("a claim queue entry has no id".into()))?;
+                Ok((position, id))
+            })
+            .collect()
+    }
+
+    /// One transaction that claims those of `candidates` still at their queue position.
+    fn claim_candidates(
+        &self,
+        candidates: &[(sled::IVec, ExecutionId)],
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Vec<Execution>, StoreError> {
+        self.trees.transact(|tx| {
+            let mut claimed = Vec::with_capacity(candidates.len());
+            for (position, id) in candidates {
+                // Taken in between by a concurrent claim (or stopped, killed): skip it.
+                if tx.queue_position(*id)?.as_ref() != Some(position) {
+                    continue;
+                }
+                let Some(old) = tx.execution(*id)? else {
+                    continue;
+                };
+                let mut execution = old.clone();
+                // Only PENDING executions are queued, so a refusal means it left the queue in
+                // between: another claim, a stop or a kill. Skip it.
+                if machine::apply(&mut execution, command, now).is_ok() {
+                    tx.put_execution(Some(&old), &execution)?;
+                    claimed.push(execution);
+                }
+            }
+            Ok(claimed)
+        })
+    }
+}
+
+impl Store for SledStore {
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        let job = job.clone();
+        self.write(move |inner| {
+            let bytes = encode("job", &job)?;
+            inner.trees.transact(|tx| {
+                if tx.jobs.get(keys::job(job.id))?.is_some() {
+                    return abort(StoreError::Conflict(format!(
+                        "job {} exists already",
+                        job.id
+                    )));
+                }
+                tx.jobs.insert(&keys::job(job.id)[..], bytes.clone())?;
+                let index = keys::account_job(&job.account_alias, job.created_time, job.id);
+                tx.jobs_by_account.insert(index, &[][..])?;
+                tx.add(&keys::job_count(&job.account_alias), 1)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
+        let alias = alias.clone();
+        self.blocking(move |inner| inner.job(&alias, id)).await
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        let job = job.clone();
+        self.write(move |inner| {
+            let bytes = encode("job", &job)?;
+            inner.trees.transact(|tx| {
+                let Some(stored) = tx.jobs.get(keys::job(job.id))? else {
+                    return abort(StoreError::NotFound);
+                };
+                let stored: Job = decode("job", &stored).or_else(abort)?;
+                if stored.account_alias != job.account_alias {
+                    return abort(StoreError::NotFound);
+                }
+                if stored.created_time != job.created_time {
+                    // The listing is ordered by creation time; keep the index on the record's.
+                    let alias = &job.account_alias;
+                    tx.jobs_by_account
+                        .remove(keys::account_job(alias, stored.created_time, job.id))?;
+                    tx.jobs_by_account
+                        .insert(keys::account_job(alias, job.created_time, job.id), &[][..])?;
+                }
+                tx.jobs.insert(&keys::job(job.id)[..], bytes.clone())?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
+        let alias = alias.clone();
+        let result = self
+            .write({
+                let alias = alias.clone();
+                move |inner| {
+                    inner.trees.transact(|tx| {
+                        let Some(stored) = tx.jobs.get(keys::job(id))? else {
+                            return abort(StoreError::NotFound);
+                        };
+                        let stored: Job = decode("job", &stored).or_else(abort)?;
+                        if stored.account_alias != alias {
+                            return abort(StoreError::NotFound);
+                        }
+                        // Checked in the transaction that deletes: no start or restart between.
+                        if tx.counter(&keys::active_count(id))? > 0 {
+                            return abort(StoreError::Conflict(String::new()));
+                        }
+                        tx.jobs.remove(&keys::job(id)[..])?;
+                        tx.jobs_by_account
+                            .remove(keys::account_job(&alias, stored.created_time, id))?;
+                        tx.add(&keys::job_count(&alias), -1)?;
+                        Ok(())
+                    })
+                }
+            })
+            .await;
+        match result {
+            Err(StoreError::Conflict(message)) if message.is_empty() => {
+                Err(StoreError::Conflict(self.busy_message(&alias, id).await))
+            }
+            other => other,
+        }
+    }
+
+    async fn list_jobs(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<Job>, StoreError> {
+        let alias = alias.clone();
+        self.blocking(move |inner| {
+            let total = inner.count(&keys::job_count(&alias))?;
+            let index = Inner::page_keys(
+                &inner.trees.jobs_by_account,
+                &keys::account_jobs(&alias),
+                page,
+            )?;
+            let mut jobs = Vec::with_capacity(index.len());
+            for key in index {
+                let id = keys::job_id_at(&key)
+                    .ok_or_else(|| StoreError::Corrupt("a job index key has no id".into()))?;
+                if let Some(job) = inner.job(&alias, id)? {
+                    jobs.push(job);
+                }
+            }
+            Ok(Page::new(page, total, jobs))
+        })
+        .await
+    }
+
+    async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
+        let execution = execution.clone();
+        self.write(move |inner| {
+            inner.trees.transact(|tx| {
+                let job_known = match tx.jobs.get(keys::job(execution.job_id))? {
+                    Some(bytes) => {
+                        let job: Job = decode("job", &bytes).or_else(abort)?;
+                        job.account_alias == execution.account_alias
+                    }
+                    None => false,
+                };
+                if !job_known {
+                    return abort(StoreError::NotFound);
+                }
+                if tx.execution(execution.execution_id)?.is_some() {
+                    return abort(StoreError::Conflict(format!(
+                        "execution {} exists already",
+                        execution.execution_id
+                    )));
+                }
+                tx.put_execution(None, &execution)?;
+                let alias = &execution.account_alias;
+                let index = keys::job_execution(
+                    alias,
+                    execution.job_id,
+                    execution.created_time,
+                    execution.execution_id,
+                );
+                tx.executions_by_job.insert(index, &[][..])?;
+                tx.add(&keys::execution_count(alias, execution.job_id), 1)?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.signal(Some(Signal::Pending));
+        Ok(())
+    }
+
+    async fn get_execution(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+    ) -> Result<Option<Execution>, StoreError> {
+        let alias = alias.clone();
+        self.blocking(move |inner| {
+            Ok(inner.execution(id)?.filter(|execution| {
+                execution.account_alias == alias && execution.job_id == job_id
+            }))
+        })
+        .await
+    }
+
+    async fn list_executions(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, StoreError> {
+        let alias = alias.clone();
+        self.blocking(move |inner| {
+            let total = inner.count(&keys::execution_count(&alias, job_id))?;
+            let index = Inner::page_keys(
+                &inner.trees.executions_by_job,
+                &keys::job_executions(&alias, job_id),
+                page,
+            )?;
+            let mut executions = Vec::with_capacity(index.len());
+            for key in index {
+                let id = keys::execution_id_at(&key).ok_or_else(|| {
+                    StoreError::Corrupt("an execution index key has no id".into())
+                })?;
+                if let Some(execution) = inner.execution(id)? {
+                    executions.push(execution);
+                }
+            }
+            Ok(Page::new(page, total, executions))
+        })
+        .await
+    }
+
+    async fn transition(
+        &self,
+        id: ExecutionId,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Execution, StoreError> {
+        let command = command.clone();
+        let (changed, command) = self
+            .write(move |inner| {
+                let changed = inner.trees.transact(|tx| {
+                    let Some(old) = tx.execution(id)? else {
+                        return abort(StoreError::NotFound);
+                    };
+                    let mut execution = old.clone();
+                    if let Err(refused) = machine::apply(&mut execution, &command, now) {
+                        return abort(StoreError::Refused(refused));
+                    }
+                    tx.put_execution(Some(&old), &execution)?;
+                    Ok(execution)
+                })?;
+                Ok((changed, command))
+            })
+            .await?;
+        self.signal(signal_after(&command, &changed));
+        Ok(changed)
+    }
+
+    async fn claim(
+        &self,
+        node: &NodeId,
+        limit: usize,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Execution>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let command = Command::Claim {
+            node: node.clone(),
+            lease_until,
+        };
+        self.write(move |inner| {
+            let mut claimed = Vec::new();
+            for _ in 0..CLAIM_ROUNDS {
+                let wanted = limit - claimed.len();
+                let candidates = inner.queue_head(wanted)?;
+                if candidates.is_empty() {
+                    break;
+                }
+                let batch = inner.claim_candidates(&candidates, &command, now)?;
+                let lost_some = batch.len() < candidates.len();
+                claimed.extend(batch);
+                // A short batch means a concurrent claim took some candidates: look again.
+                if claimed.len() == limit || !lost_some {
+                    break;
+                }
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        self.blocking(move |inner| {
+            let mut due = Vec::new();
+            for entry in inner.trees.deadlines.iter() {
+                if due.len() >= limit {
+                    break;
+                }
+                let (key, _) = entry.map_err(StoreError::unavailable)?;
+                let (Some(at), Some(id)) = (keys::deadline_time(&key), keys::execution_id_at(&key))
+                else {
+                    return Err(StoreError::Corrupt("a deadline key is malformed".into()));
+                };
+                if at > now {
+                    break;
+                }
+                if let Some(execution) = inner.execution(id)? {
+                    due.push(execution);
+                }
+            }
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.blocking(|inner| {
+            let first = inner.trees.deadlines.first().map_err(StoreError::unavailable)?;
+            Ok(first.and_then(|(key, _)| keys::deadline_time(&key)))
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.inner.signals.subscribe()
+    }
+}
+
+impl SledStore {
+    /// The message of a refused delete: names an execution that has not ended.
+    async fn busy_message(&self, alias: &AccountAlias, id: JobId) -> String {
+        let alias = alias.clone();
+        let busy = self
+            .blocking(move |inner| {
+                let prefix = keys::job_executions(&alias, id);
+                for key in inner.trees.executions_by_job.scan_prefix(prefix).keys().rev() {
+                    let key = key.map_err(StoreError::unavailable)?;
+                    let Some(execution_id) = keys::execution_id_at(&key) else {
+                        continue;
+                    };
+                    if let Some(execution) = inner.execution(execution_id)? {
+                        if !execution.status.is_terminal() {
+                            return Ok(Some(execution));
+                        }
+                    }
+                }
+                Ok(None)
+            })
+            .await;
+        match busy {
+            Ok(Some(execution)) => format!(
+                "job {id} has execution {} in status {}; stop or kill it first",
+                execution.execution_id, execution.status
+            ),
+            _ => format!("job {id} has an execution that has not ended; stop or kill it first"),
+        }
+    }
+}

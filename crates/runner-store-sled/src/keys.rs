@@ -1,0 +1,153 @@
+//! Key encodings of the trees. Every key sorts bytewise in the order its index is read.
+
+use runner_core::ids::{AccountAlias, ExecutionId, JobId};
+use runner_core::time::Timestamp;
+
+/// A timestamp as 8 bytes that sort like the signed number (big endian, sign bit flipped).
+pub(crate) fn time(at: Timestamp) -> [u8; 8] {
+    (u64::from_ne_bytes(at.to_ne_bytes()) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The alias, length-prefixed so that no alias is a key prefix of another ("AB" vs "ABC").
+fn alias(alias: &AccountAlias) -> Vec<u8> {
+    let bytes = alias.as_str().as_bytes();
+    let mut key = Vec::with_capacity(1 + bytes.len() + 40);
+    // An alias has 1 to 32 characters, so its length fits a byte.
+    key.push(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
+    key.extend_from_slice(bytes);
+    key
+}
+
+/// `jobs` and the `jobs_by_account` suffix: the job's UUID.
+pub(crate) fn job(id: JobId) -> [u8; 16] {
+    *id.0.as_bytes()
+}
+
+/// `executions`, `pending_position`: the execution's UUID.
+pub(crate) fn execution(id: ExecutionId) -> [u8; 16] {
+    *id.0.as_bytes()
+}
+
+/// The prefix of an account's jobs in `jobs_by_account`.
+pub(crate) fn account_jobs(account: &AccountAlias) -> Vec<u8> {
+    alias(account)
+}
+
+/// `jobs_by_account`: account, creation time, job id (read backwards: newest first).
+pub(crate) fn account_job(account: &AccountAlias, created: Timestamp, id: JobId) -> Vec<u8> {
+    let mut key = alias(account);
+    key.extend_from_slice(&time(created));
+    key.extend_from_slice(&job(id));
+    key
+}
+
+/// The prefix of a job's executions in `executions_by_job`.
+pub(crate) fn job_executions(account: &AccountAlias, job_id: JobId) -> Vec<u8> {
+    let mut key = alias(account);
+    key.extend_from_slice(&job(job_id));
+    key
+}
+
+/// `executions_by_job`: account, job, creation time, execution id.
+pub(crate) fn job_execution(
+    account: &AccountAlias,
+    job_id: JobId,
+    created: Timestamp,
+    id: ExecutionId,
+) -> Vec<u8> {
+    let mut key = job_executions(account, job_id);
+    key.extend_from_slice(&time(created));
+    key.extend_from_slice(&execution(id));
+    key
+}
+
+/// `deadlines`: the deadline, then the execution id.
+pub(crate) fn deadline(at: Timestamp, id: ExecutionId) -> [u8; 24] {
+    let mut key = [0; 24];
+    key[..8].copy_from_slice(&time(at));
+    key[8..].copy_from_slice(&execution(id));
+    key
+}
+
+/// The deadline a `deadlines` key starts with.
+pub(crate) fn deadline_time(key: &[u8]) -> Option<Timestamp> {
+    let bytes: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    let raw = u64::from_be_bytes(bytes) ^ (1 << 63);
+    Some(i64::from_ne_bytes(raw.to_ne_bytes()))
+}
+
+/// The execution id a `deadlines` key ends with, or a `pending` value holds.
+pub(crate) fn execution_id_at(bytes: &[u8]) -> Option<ExecutionId> {
+    let raw: [u8; 16] = bytes.get(bytes.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(ExecutionId(uuid_from(raw)))
+}
+
+/// The job id a `jobs_by_account` key ends with.
+pub(crate) fn job_id_at(bytes: &[u8]) -> Option<JobId> {
+    let raw: [u8; 16] = bytes.get(bytes.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(JobId(uuid_from(raw)))
+}
+
+fn uuid_from(raw: [u8; 16]) -> uuid::Uuid {
+    uuid::Uuid::from_bytes(raw)
+}
+
+/// `meta`: how many jobs an account has.
+pub(crate) fn job_count(account: &AccountAlias) -> Vec<u8> {
+    let mut key = vec![b'j'];
+    key.extend_from_slice(&alias(account));
+    key
+}
+
+/// `meta`: how many executions a job has (under its account).
+pub(crate) fn execution_count(account: &AccountAlias, job_id: JobId) -> Vec<u8> {
+    let mut key = vec![b'e'];
+    key.extend_from_slice(&job_executions(account, job_id));
+    key
+}
+
+/// `meta`: how many executions of a job have not ended (a job is deletable at zero).
+pub(crate) fn active_count(job_id: JobId) -> Vec<u8> {
+    let mut key = vec![b'a'];
+    key.extend_from_slice(&job(job_id));
+    key
+}
+
+/// `meta`: the next position in the claim queue.
+pub(crate) const QUEUE_TAIL: &[u8] = b"q";
+
+/// `meta`: the on-disk format of this store.
+pub(crate) const FORMAT: &[u8] = b"format";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_sort_like_numbers() {
+        let times = [i64::MIN, -5, -1, 0, 1, 1_700_000_000_000, i64::MAX];
+        for pair in times.windows(2) {
+            assert!(time(pair[0]) < time(pair[1]), "{pair:?}");
+        }
+        for at in times {
+            assert_eq!(deadline_time(&deadline(at, ExecutionId::new())), Some(at));
+        }
+    }
+
+    #[test]
+    fn aliases_do_not_prefix_each_other() {
+        let short: AccountAlias = "AB".parse().unwrap();
+        let long: AccountAlias = "ABC".parse().unwrap();
+        let key = account_job(&long, 0, JobId::new());
+        assert!(!key.starts_with(&account_jobs(&short)));
+        assert!(key.starts_with(&account_jobs(&long)));
+    }
+
+    #[test]
+    fn ids_read_back() {
+        let id = ExecutionId::new();
+        assert_eq!(execution_id_at(&deadline(5, id)), Some(id));
+        let job_id = JobId::new();
+        assert_eq!(job_id_at(&account_job(&"A".parse().unwrap(), 1, job_id)), Some(job_id));
+    }
+}

@@ -1,0 +1,183 @@
+//! The trees of a store and the transactions over them.
+//!
+//! Every write is one sled transaction over all the trees it touches ([`Trees::transact`]), so a
+//! record and its indexes change together or not at all, also across a crash: sled seals the
+//! transaction's writes as one batch in its log, and recovery replays whole batches only.
+
+use runner_core::execution::{Execution, Status};
+use runner_core::ids::ExecutionId;
+use runner_core::store::StoreError;
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
+    Transactional, TransactionalTree,
+};
+
+use crate::codec::{count, decode, encode};
+use crate::keys;
+
+/// The result of a step inside a transaction: a [`StoreError`] aborts it.
+pub(crate) type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+
+/// Aborts the transaction with `error`.
+pub(crate) fn abort<T>(error: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(error))
+}
+
+/// The trees of one store (see the crate docs for their layout).
+#[derive(Debug, Clone)]
+pub(crate) struct Trees {
+    pub(crate) jobs: sled::Tree,
+    pub(crate) executions: sled::Tree,
+    pub(crate) jobs_by_account: sled::Tree,
+    pub(crate) executions_by_job: sled::Tree,
+    pub(crate) pending: sled::Tree,
+    pub(crate) pending_position: sled::Tree,
+    pub(crate) deadlines: sled::Tree,
+    pub(crate) meta: sled::Tree,
+}
+
+impl Trees {
+    /// Opens (creating) every tree of `db`.
+    pub(crate) fn open(db: &sled::Db) -> sled::Result<Self> {
+        Ok(Self {
+            jobs: db.open_tree("jobs")?,
+            executions: db.open_tree("executions")?,
+            jobs_by_account: db.open_tree("jobs_by_account")?,
+            executions_by_job: db.open_tree("executions_by_job")?,
+            pending: db.open_tree("pending")?,
+            pending_position: db.open_tree("pending_position")?,
+            deadlines: db.open_tree("deadlines")?,
+            meta: db.open_tree("meta")?,
+        })
+    }
+
+    /// Runs `body` as one serializable transaction over every tree. sled may run `body` more than
+    /// once (on a conflict), so it must only read and write through the [`Tx`] it is given.
+    pub(crate) fn transact<A>(&self, body: impl Fn(&Tx<'_>) -> TxResult<A>) -> Result<A, StoreError> {
+        let trees = (
+            &self.jobs,
+            &self.executions,
+            &self.jobs_by_account,
+            &self.executions_by_job,
+            &self.pending,
+            &self.pending_position,
+            &self.deadlines,
+            &self.meta,
+        );
+        let result = trees.transaction(
+            |(
+                jobs,
+                executions,
+                jobs_by_account,
+                executions_by_job,
+                pending,
+                pending_position,
+                deadlines,
+                meta,
+            )| {
+                body(&Tx {
+                    jobs,
+                    executions,
+                    jobs_by_account,
+                    executions_by_job,
+                    pending,
+                    pending_position,
+                    deadlines,
+                    meta,
+                })
+            },
+        );
+        match result {
+            Ok(value) => Ok(value),
+            Err(TransactionError::Abort(error)) => Err(error),
+            Err(TransactionError::Storage(error)) => Err(StoreError::unavailable(error)),
+        }
+    }
+}
+
+/// The trees as one transaction sees them.
+pub(crate) struct Tx<'a> {
+    pub(crate) jobs: &'a TransactionalTree,
+    pub(crate) executions: &'a TransactionalTree,
+    pub(crate) jobs_by_account: &'a TransactionalTree,
+    pub(crate) executions_by_job: &'a TransactionalTree,
+    pending: &'a TransactionalTree,
+    pending_position: &'a TransactionalTree,
+    deadlines: &'a TransactionalTree,
+    pub(crate) meta: &'a TransactionalTree,
+}
+
+impl Tx<'_> {
+    /// The execution `id`, as this transaction sees it.
+    pub(crate) fn execution(&self, id: ExecutionId) -> TxResult<Option<Execution>> {
+        match self.executions.get(keys::execution(id))? {
+            None => Ok(None),
+            Some(bytes) => decode("execution", &bytes)
+                .map(Some)
+                .or_else(abort),
+        }
+    }
+
+    /// Where `id` is in the claim queue, if it is queued.
+    pub(crate) fn queue_position(&self, id: ExecutionId) -> TxResult<Option<sled::IVec>> {
+        Ok(self.pending_position.get(keys::execution(id))?)
+    }
+
+    /// Adds `delta` to a counter of the `meta` tree.
+    pub(crate) fn add(&self, key: &[u8], delta: i64) -> TxResult<u64> {
+        let now = count(self.meta.get(key)?.as_deref()).saturating_add_signed(delta);
+        if now == 0 {
+            self.meta.remove(key)?;
+        } else {
+            self.meta.insert(key, &now.to_be_bytes()[..])?;
+        }
+        Ok(now)
+    }
+
+    /// A counter of the `meta` tree.
+    pub(crate) fn counter(&self, key: &[u8]) -> TxResult<u64> {
+        Ok(count(self.meta.get(key)?.as_deref()))
+    }
+
+    /// Stores `new` (which was `old` before this transaction, or is new) and keeps the claim
+    /// queue, the deadline index and the job's count of unfinished executions in step with it.
+    /// The listing index and counts are the caller's: they change on insert only.
+    pub(crate) fn put_execution(&self, old: Option<&Execution>, new: &Execution) -> TxResult<()> {
+        let id = new.execution_id;
+        let id_key = keys::execution(id);
+
+        let was_pending = old.is_some_and(|old| old.status == Status::Pending);
+        let is_pending = new.status == Status::Pending;
+        if was_pending && !is_pending {
+            if let Some(position) = self.pending_position.remove(&id_key[..])? {
+                self.pending.remove(position)?;
+            }
+        } else if is_pending && !was_pending {
+            // Claim order is the order executions became PENDING (a restart queues at the end).
+            let position = self.add(keys::QUEUE_TAIL, 1)?.to_be_bytes();
+            self.pending.insert(&position[..], &id_key[..])?;
+            self.pending_position.insert(&id_key[..], &position[..])?;
+        }
+
+        let old_deadline = old.and_then(Execution::next_deadline);
+        let new_deadline = new.next_deadline();
+        if old_deadline != new_deadline {
+            if let Some(at) = old_deadline {
+                self.deadlines.remove(&keys::deadline(at, id)[..])?;
+            }
+            if let Some(at) = new_deadline {
+                self.deadlines.insert(&keys::deadline(at, id)[..], &[][..])?;
+            }
+        }
+
+        let was_active = old.is_some_and(|old| !old.status.is_terminal());
+        let is_active = !new.status.is_terminal();
+        if was_active != is_active {
+            self.add(&keys::active_count(new.job_id), if is_active { 1 } else { -1 })?;
+        }
+
+        let bytes = encode("execution", new).or_else(abort)?;
+        self.executions.insert(&id_key[..], bytes)?;
+        Ok(())
+    }
+}

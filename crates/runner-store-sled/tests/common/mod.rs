@@ -1,0 +1,96 @@
+//! A sled store in a temporary directory that lives as long as the store.
+
+#![allow(dead_code)]
+
+use runner_core::execution::Execution;
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use runner_core::job::Job;
+use runner_core::machine::Command;
+use runner_core::page::{Page, PageRequest};
+use runner_core::store::{Signal, Store, StoreError};
+use runner_core::time::Timestamp;
+use runner_store_sled::SledStore;
+use tokio::sync::broadcast;
+
+/// A [`SledStore`] whose data directory is removed when it is dropped.
+pub struct TempStore {
+    // Declared first: the store (and its lock) close before the directory is removed.
+    pub store: SledStore,
+    pub dir: tempfile::TempDir,
+}
+
+impl TempStore {
+    /// A fresh store in a new temporary directory.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SledStore::open(dir.path()).expect("open a fresh sled store");
+        Self { store, dir }
+    }
+}
+
+impl Store for TempStore {
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.store.insert_job(job).await
+    }
+    async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.store.get_job(alias, id).await
+    }
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.store.update_job(job).await
+    }
+    async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
+        self.store.delete_job(alias, id).await
+    }
+    async fn list_jobs(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<Job>, StoreError> {
+        self.store.list_jobs(alias, page).await
+    }
+    async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
+        self.store.insert_execution(execution).await
+    }
+    async fn get_execution(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+    ) -> Result<Option<Execution>, StoreError> {
+        self.store.get_execution(alias, job_id, id).await
+    }
+    async fn list_executions(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, StoreError> {
+        self.store.list_executions(alias, job_id, page).await
+    }
+    async fn transition(
+        &self,
+        id: ExecutionId,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Execution, StoreError> {
+        self.store.transition(id, command, now).await
+    }
+    async fn claim(
+        &self,
+        node: &NodeId,
+        limit: usize,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Execution>, StoreError> {
+        self.store.claim(node, limit, lease_until, now).await
+    }
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        self.store.due(now, limit).await
+    }
+    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.store.next_deadline().await
+    }
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.store.subscribe()
+    }
+}
