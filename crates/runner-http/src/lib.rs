@@ -1,1 +1,128 @@
-//! Not implemented yet: see the open issue that builds this crate.
+//! # runner-http
+//!
+//! The Runner Job Service over HTTP (axum), and the `runner` server binary.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use runner_core::prelude::*;
+//! use runner_core::testkit::{Script, ScriptedExecutor};
+//! use runner_http::{ApiConfig, TokenFile, router};
+//! use runner_store_memory::MemoryStore;
+//!
+//! let engine = Engine::builder()
+//!     .store(MemoryStore::new())
+//!     .executor(ScriptedExecutor::new(Script::Succeed))
+//!     .build();
+//! let tokens = TokenFile::parse("admin-token-0123456789 *").expect("valid token file");
+//! let app = router(engine.clone(), ApiConfig::new(Arc::new(tokens)));
+//! let running = engine.start();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Routes
+//!
+//! Served at the root (see the project's DECISIONS on the specification). `{alias}` is an
+//! account alias (1 to 32 of `A-Z a-z 0-9 - _`), IDs are UUIDs.
+//!
+//! | method and path | success | body in | body out |
+//! |---|---|---|---|
+//! | `POST /jobs/{alias}?immediate=bool` | 201 + `Location` | job definition | Job |
+//! | `GET /jobs/{alias}?page&size` | 200 | | page of Jobs, newest first |
+//! | `GET /jobs/{alias}/{jobId}` | 200 | | Job |
+//! | `PUT /jobs/{alias}/{jobId}?immediate=bool` | 200 | job definition | Job |
+//! | `DELETE /jobs/{alias}/{jobId}` | 204 (409 while an execution is active) | | |
+//! | `POST /jobs/{alias}/{jobId}/start` | 201 + `Location` | optional `{hosts, sshPrivateKey}` | Execution |
+//! | `GET /jobs/{alias}/{jobId}/executions?page&size` | 200 | | page of Executions, newest first |
+//! | `GET /jobs/{alias}/{jobId}/executions/{executionId}` | 200 | | Execution |
+//! | `POST .../executions/{executionId}/restart` | 200 (409 unless FAILURE) | optional `{hosts, sshPrivateKey}` | Execution |
+//! | `POST .../executions/{executionId}/stop` | 200 | optional `{"expiryDuration": seconds}` | Execution |
+//! | `POST .../executions/{executionId}/kill` | 200 | optional `{"expiryDuration": seconds}` | Execution |
+//! | `GET /openapi.json` | 200 | | the OpenAPI 3.1 document |
+//! | `GET /healthz` (no auth) | 200 `{"status":"ok"}`, 503 when the store does not answer | | |
+//!
+//! A **Job** is the job's own camelCase fields (`id`, `accountAlias`, `description`,
+//! `executionTtl`, `repository`, `hosts`, `properties`, `callbacks`, `status`, `createdTime`,
+//! `lastUpdatedTime`, ...) plus `links`: `[{"ref": "self", "id", "href": "/jobs/{alias}/{id}",
+//! "verbs": ["GET", "PUT", "DELETE"]}]`. With `?immediate=true` a second link, `"ref":
+//! "execution"`, points at the execution that was started. An **Execution** has the snake_case
+//! fields of the documents (`execution_id`, `job_id`, `account_alias`, `status`, `start`, `end`,
+//! `timers`, `repository_log`, `failed_hosts`, `is_vpn_established`, and `message` when there is a
+//! reason to give). Pages are `{"totalSize", "page", "size", "results"}`; `page` from 0, `size`
+//! 1 to 100 (default 100).
+//!
+//! **Secrets** (repository password, SSH private keys) are write-only: responses show
+//! `"********"` where one is set, and an update that sends `"********"` back keeps the stored
+//! value. The trace layer logs method, path, status and latency only: never headers (the
+//! `Authorization` header is also marked sensitive) nor bodies.
+//!
+//! ## Authentication
+//!
+//! Every route but `/healthz` needs `Authorization: Bearer <token>`. An [`Authenticator`] maps the
+//! token to a [`Scope`]: every account, or a set of aliases.
+//!
+//! - [`TokenFile`]: one token a line, `TOKEN *` or `TOKEN ALIAS[,ALIAS...]`; `#` starts a comment
+//!   line; tokens of 16 characters at least. Tokens are held and compared as SHA-256 digests.
+//! - [`JwtAuthenticator`]: HS256 (shared secret) or RS256 (PEM public key). `exp` is required and
+//!   checked (30 s leeway). The scope sits in a claim, `aliases` by default: `"*"`, an alias, or a
+//!   list of aliases.
+//!
+//! Missing or invalid token: 401 (with `WWW-Authenticate: Bearer`). A valid token whose scope does
+//! not include the path's alias: 403. A job or execution that exists under another account is 404
+//! under this account's path, so a token for one account cannot learn of another's jobs.
+//!
+//! ## Errors
+//!
+//! Every error is JSON: `{"message": "..."}`, and for 400 also `"errors": [{"field",
+//! "message"}]` with every wrong field at once (`hosts[0].id`, `executionTtl`, `size`,
+//! `expiryDuration`, `accountAlias`, or `""` for the body as a whole, e.g. truncated JSON).
+//!
+//! | status | when |
+//! |---|---|
+//! | 400 | invalid body (wrong type, unknown field, broken rule), bad `page`/`size`/`immediate`, malformed alias |
+//! | 401 / 403 | see Authentication |
+//! | 404 | no such job or execution in this account, a malformed ID, an unknown route |
+//! | 405 | known path, wrong method |
+//! | 409 | a state conflict: delete with an active execution, restart of a non-FAILURE, stop of an ended one |
+//! | 413 | body over the limit (1 MiB by default, [`ApiConfig::body_limit`]) |
+//! | 415 | a body whose `Content-Type` is not `application/json` (or `application/*+json`) |
+//! | 503 | the store is unavailable |
+//!
+//! Bad input never causes a 500; a panic (a bug) is caught and answered with a bare 500.
+//!
+//! ## Configuration of the `runner` binary
+//!
+//! `runner serve` takes flags, each with an environment fallback:
+//!
+//! | flag | env | default |
+//! |---|---|---|
+//! | `--listen ADDR` | `RUNNER_LISTEN` | `127.0.0.1:8080` |
+//! | `--store STORE` | `RUNNER_STORE` | `sled:./runner-data`; also `postgres://...` and `memory` |
+//! | `--token-file PATH` | `RUNNER_TOKEN_FILE` | `<data dir>/tokens`, created with a random `TOKEN *` line (mode 0600) when absent |
+//! | `--jwt-secret SECRET` | `RUNNER_JWT_SECRET` | JWT mode, HS256 (instead of the token file) |
+//! | `--jwt-public-key PATH` | `RUNNER_JWT_PUBLIC_KEY` | JWT mode, RS256 with this PEM public key |
+//! | `--jwt-aliases-claim NAME` | `RUNNER_JWT_ALIASES_CLAIM` | `aliases` |
+//! | `--concurrency N` | `RUNNER_CONCURRENCY` | 4 executions at once on this node |
+//! | `--allow-local-repositories` | `RUNNER_ALLOW_LOCAL_REPOSITORIES` | off: repository URLs must be remote |
+//! | `--log-format json\|text` | `RUNNER_LOG_FORMAT` | `text`; filter with `RUST_LOG` |
+//!
+//! The generated token file's path (never the token) is printed at startup. For the `memory`
+//! store the file goes to `./runner-tokens`. SIGINT or SIGTERM stops accepting connections,
+//! lets open requests finish, then shuts the engine down (running executions get the engine's
+//! shutdown grace).
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod response;
+mod router;
+pub mod server;
+
+pub use auth::{Authenticator, JwtAuthenticator, Scope, TokenFile};
+pub use error::ApiError;
+pub use router::{ApiConfig, router};

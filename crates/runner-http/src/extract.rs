@@ -1,0 +1,258 @@
+//! Request extractors: account and ID path segments, query parameters and JSON bodies, each
+//! turning bad input into the documented 4xx ([`ApiError`]) instead of axum's plain-text
+//! rejections.
+//!
+//! Order of checks on a path: the alias must be well-formed (400), then in the token's scope
+//! (403); only then are IDs parsed (a malformed ID is 404, like an unknown one).
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::{HeaderMap, header, request::Parts};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use runner_core::ids::{AccountAlias, ExecutionId, JobId};
+use runner_core::page::PageRequest;
+use runner_core::validation::parse_json;
+use serde::de::DeserializeOwned;
+
+use crate::auth::Scope;
+use crate::error::ApiError;
+
+/// The default limit of a request body: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The body limit in force, as a request extension (the router sets it).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+async fn path_params<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<HashMap<String, String>, ApiError> {
+    Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map(|Path(params)| params)
+        // Only a segment that is not UTF-8 once percent-decoded gets here.
+        .map_err(|_| ApiError::NotFound("no such resource".into()))
+}
+
+fn authorized_alias(parts: &Parts, params: &HashMap<String, String>) -> Result<AccountAlias, ApiError> {
+    // The auth middleware always runs first; a missing scope means a route was wired without it.
+    let scope = parts
+        .extensions
+        .get::<Scope>()
+        .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <token>".into()))?;
+    let raw = params.get("alias").map(String::as_str).unwrap_or_default();
+    let alias: AccountAlias = raw.parse().map_err(|error: runner_core::validation::FieldError| {
+        ApiError::Invalid(error.into())
+    })?;
+    if !scope.allows(&alias) {
+        return Err(ApiError::Forbidden(alias.to_string()));
+    }
+    Ok(alias)
+}
+
+fn parse_id<T: std::str::FromStr>(
+    params: &HashMap<String, String>,
+    name: &str,
+    what: &str,
+) -> Result<T, ApiError> {
+    params
+        .get(name)
+        .and_then(|raw| raw.parse().ok())
+        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))
+}
+
+/// `/jobs/{alias}`: an account in the token's scope.
+#[derive(Debug, Clone)]
+pub struct AccountPath {
+    /// The account.
+    pub alias: AccountAlias,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AccountPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        Ok(Self {
+            alias: authorized_alias(parts, &params)?,
+        })
+    }
+}
+
+/// `/jobs/{alias}/{job_id}`.
+#[derive(Debug, Clone)]
+pub struct JobPath {
+    /// The account.
+    pub alias: AccountAlias,
+    /// The job.
+    pub job_id: JobId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for JobPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        let alias = authorized_alias(parts, &params)?;
+        Ok(Self {
+            alias,
+            job_id: parse_id(&params, "job_id", "job")?,
+        })
+    }
+}
+
+/// `/jobs/{alias}/{job_id}/executions/{execution_id}`.
+#[derive(Debug, Clone)]
+pub struct ExecutionPath {
+    /// The account.
+    pub alias: AccountAlias,
+    /// The job.
+    pub job_id: JobId,
+    /// The execution.
+    pub execution_id: ExecutionId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ExecutionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        let alias = authorized_alias(parts, &params)?;
+        Ok(Self {
+            alias,
+            job_id: parse_id(&params, "job_id", "job")?,
+            execution_id: parse_id(&params, "execution_id", "execution")?,
+        })
+    }
+}
+
+fn query_params(parts: &Parts) -> HashMap<String, String> {
+    form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `?page=&size=`: page from 0, size 1..=100 (default 100).
+#[derive(Debug, Clone, Copy)]
+pub struct PageQuery(pub PageRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = query_params(parts);
+        let page = PageRequest::parse(
+            query.get("page").map(String::as_str),
+            query.get("size").map(String::as_str),
+        )?;
+        Ok(Self(page))
+    }
+}
+
+/// `?immediate=true|false` (default false).
+#[derive(Debug, Clone, Copy)]
+pub struct Immediate(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Immediate {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        match query_params(parts).get("immediate").map(String::as_str) {
+            None => Ok(Self(false)),
+            Some(value) if value.eq_ignore_ascii_case("true") => Ok(Self(true)),
+            Some(value) if value.eq_ignore_ascii_case("false") => Ok(Self(false)),
+            Some(_) => Err(ApiError::field("immediate", "must be true or false")),
+        }
+    }
+}
+
+/// A type read from a JSON request body, and which top-level keys it tolerates and ignores
+/// (read-only fields of a response that a client sends back).
+pub trait RequestBody: DeserializeOwned {
+    /// Keys ignored at the top level.
+    const READ_ONLY: &'static [&'static str] = &[];
+}
+
+/// A required JSON body, read through [`parse_json`] (field paths, unknown fields refused).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+/// An optional JSON body: an empty body reads as `T::default()`.
+#[derive(Debug)]
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: RequestBody> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(request).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::field("", "a JSON body is required"));
+        }
+        Ok(Self(parse_json(&bytes, T::READ_ONLY)?))
+    }
+}
+
+impl<S: Send + Sync, T: RequestBody + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(request).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        Ok(Self(parse_json(&bytes, T::READ_ONLY)?))
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
+/// `application/json` or `application/<anything>+json`, with any parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads at most the body limit (413 beyond it) of a body that is JSON (415 otherwise). A
+/// request without a content type may only have an empty body.
+async fn read_body(request: Request) -> Result<axum::body::Bytes, ApiError> {
+    let limit = request
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(DEFAULT_BODY_LIMIT, |limit| limit.0);
+    if content_length(request.headers()).is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
+    if let Some(content_type) = &content_type {
+        if !content_type.to_str().is_ok_and(is_json) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let body: Body = request.into_body();
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        Err(_) => return Err(ApiError::field("", "the request body could not be read")),
+    };
+    if content_type.is_none() && !bytes.is_empty() {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,23 @@
+//! The `runner` server binary: `runner serve [--listen ADDR] [--store STORE] ...`.
+//! See the `runner_http` crate docs for every option.
+
+use clap::Parser;
+use runner_http::server::{Cli, Command, serve::init_logging};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format);
+            match runner_http::server::serve(args).await {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(%error, "runner failed");
+                    eprintln!("runner: {error}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

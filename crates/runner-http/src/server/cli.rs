@@ -1,0 +1,87 @@
+//! The command line (clap derive), with environment fallbacks for every flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use super::any_store::StoreSpec;
+
+/// Runner: a job service for Ansible playbooks.
+#[derive(Debug, Parser)]
+#[command(name = "runner", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serves the Job Service API and runs executions.
+    Serve(ServeArgs),
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// `runner serve` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "RUNNER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where jobs and executions live: `sled:PATH`, `postgres://...` or `memory`.
+    #[arg(long, env = "RUNNER_STORE", default_value = "sled:./runner-data")]
+    pub store: StoreSpec,
+
+    /// The bearer token file (`TOKEN *` or `TOKEN ALIAS[,ALIAS...]` a line). Default: `tokens` in
+    /// the data directory, created with a random admin token when absent.
+    #[arg(long, env = "RUNNER_TOKEN_FILE", conflicts_with_all = ["jwt_secret_file", "jwt_public_key"])]
+    pub token_file: Option<PathBuf>,
+
+    /// JWT mode, HS256: a file holding the shared secret (a file, so that the secret never shows
+    /// in a command line or the environment).
+    #[arg(long, env = "RUNNER_JWT_SECRET_FILE", conflicts_with = "jwt_public_key")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// JWT mode, RS256: a PEM file with the RSA public key that verifies tokens.
+    #[arg(long, env = "RUNNER_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// JWT mode: the claim that holds the token's account aliases (`"*"`, an alias, or a list).
+    #[arg(long, env = "RUNNER_JWT_ALIASES_CLAIM", default_value = "aliases")]
+    pub jwt_aliases_claim: String,
+
+    /// JWT mode: require this `iss`.
+    #[arg(long, env = "RUNNER_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// JWT mode: require this `aud`.
+    #[arg(long, env = "RUNNER_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// How many executions this node runs at once.
+    #[arg(long, env = "RUNNER_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// Let jobs use local repositories (`file://`, `http://`): for tests and air-gapped mirrors.
+    #[arg(long, env = "RUNNER_ALLOW_LOCAL_REPOSITORIES")]
+    pub allow_local_repositories: bool,
+
+    /// The log format.
+    #[arg(long, env = "RUNNER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// The largest request body, in bytes.
+    #[arg(long, env = "RUNNER_BODY_LIMIT", default_value_t = crate::extract::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+}
