@@ -1,1 +1,130 @@
-//! Not implemented yet: see the open issue that builds this crate.
+//! # runner-exec-ansible
+//!
+//! The [`Executor`](runner_core::executor::Executor) of Runner that runs a job's playbook with
+//! the real `ansible-playbook`.
+//!
+//! ```no_run
+//! use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor};
+//!
+//! let executor = AnsibleExecutor::new(AnsibleConfig::default());
+//! match executor.check_installation() {
+//!     Ok(version) => println!("ansible-core {version}"),
+//!     Err(error) => eprintln!("warning: {error}"),
+//! }
+//! // Engine::builder().store(store).executor(executor).build() ...
+//! ```
+//!
+//! ## How a run works
+//!
+//! 1. **Work directory.** `<work_root>/<execution id>-<attempt>/` is created (0700). A restart
+//!    gets a new attempt and so a new directory.
+//! 2. **Playbook.** An inline playbook (`playbook`, base64) is written to `playbook.yml`. A
+//!    repository is cloned with `git clone --depth 1 [--branch <branch or tag>] -- <url> checkout`
+//!    (the remote's default branch when none is given). The checked-out commit and the tags
+//!    pointing at it become the report's `repository_log`. `defaultPlaybook` is resolved inside
+//!    the checkout.
+//! 3. **Inventory and variables.** The execution's hosts (with their `hostVars`), plus, for
+//!    `useDynamicInventory` jobs, the hosts of the configured [`InventoryProvider`] (the
+//!    execution's own host wins on an id clash), go into a JSON inventory file. Private keys (the
+//!    execution's default key, else the job's, and each host's own key) are decoded into 0600
+//!    files, referenced per host as `ansible_ssh_private_key_file`. `properties` go into a JSON
+//!    file passed as `-e @file`; `playbookTags` as `--tags`; a restart's host limit as
+//!    `--limit @file`. Nothing passes through a shell.
+//! 4. **Workspace ready.** The executor calls
+//!    [`EventSink::workspace_ready`](runner_core::executor::EventSink::workspace_ready) (the
+//!    execution turns RUNNING) and starts `ansible-playbook` in its own process group, stdin
+//!    closed, stdout and stderr appended to `ansible.log`.
+//! 5. **Events.** The callback plugin `runner_events` (shipped in this crate, enabled through
+//!    `ANSIBLE_CALLBACK_PLUGINS` / `ANSIBLE_CALLBACKS_ENABLED`, next to the normal stdout
+//!    callback) writes one JSON line per playbook start, play start, task start, host result
+//!    (ok, failed, unreachable, skipped) and playbook end (the recap) to a unix socket in the work
+//!    directory. The executor turns them into
+//!    [`ExecutorEvent`](runner_core::executor::ExecutorEvent)s as they arrive. Nothing is parsed
+//!    out of ansible's human output.
+//! 6. **Report.** Exit code 0 is `Succeeded`. Otherwise `Failed`, with `failed_hosts` = hosts
+//!    with failures or unreachable in the recap, hosts that a play aborted (`any_errors_fatal`,
+//!    `max_fail_percentage`, as the strategy reports them), and target hosts that never got into
+//!    the recap (the playbook ended before reaching them, e.g. on a syntax error); the message
+//!    gives the exit code, the first failure messages, the log path and the end of the log.
+//! 7. **Clean-up.** Secret files go as soon as they are not needed (git credentials after the
+//!    clone, the rest when ansible-playbook exits) and in every case when the run ends; then
+//!    everything but `ansible.log` is removed (unless [`AnsibleConfig::keep_work_dirs`]).
+//!
+//! ## Files in the work directory
+//!
+//! | path | what | lifetime |
+//! |---|---|---|
+//! | `ansible.log` | git's and ansible-playbook's stdout and stderr | kept after the run |
+//! | `checkout/` | the repository (repository jobs) | run |
+//! | `playbook.yml` | the decoded inline playbook (inline jobs) | run |
+//! | `secrets/` (0700) | `N-inventory.json`, `N-extra-vars.json`, `N-*.key`, git `askpass.sh`, `username`, `password` (0600) | removed when no longer needed |
+//! | `limit.txt` | restart host limit, one host per line | run |
+//! | `plugins/callback/runner_events.py`, `plugins/strategy/runner_linear.py` | the plugins | run |
+//! | `events.sock` | the event socket | run |
+//! | `stop` | created on a graceful stop | run |
+//!
+//! Core has no log storage yet: [`AnsibleExecutor::log_path`] tells where a run's log is, and a
+//! failure's report message quotes the log's path and its end. Old logs are not rotated here.
+//!
+//! ## Stop and kill
+//!
+//! - **Graceful stop** ([`CancelMode::Graceful`](runner_core::executor::CancelMode)): the
+//!   executor creates the `stop` file. The `runner_linear` strategy (the linear strategy, set as
+//!   `ANSIBLE_STRATEGY`; a play that names `linear` explicitly is switched to it) checks for that
+//!   file before handing out each task; once it exists, no new task starts (not rescue, always or
+//!   handlers either), the task in progress having finished on every host, and the remaining
+//!   plays are skipped. The report says `Stopped`. SIGINT is not used: ansible-playbook aborts
+//!   the running task on SIGINT. Plays with another strategy (`free`, `host_pinned`) cannot be
+//!   stopped between tasks; for them a stop ends only through the engine's escalation to a kill.
+//!   A stop during the git clone ends the clone (no task has started).
+//! - **Kill** ([`CancelMode::Kill`](runner_core::executor::CancelMode)): SIGKILL to the whole
+//!   process group at once (ansible-playbook, its forked workers, the modules and commands they
+//!   run), during the clone as well. The executor returns `Killed` only once no process of the
+//!   group is alive. Processes that leave the group on purpose (`setsid`, `async` tasks that
+//!   daemonize) are out of reach. When ansible-playbook exits normally, what it left behind in
+//!   its group is killed too.
+//!
+//! ## Safety rules
+//!
+//! - Repository URLs: `https://`, `ssh://` or scp-like `user@host:path` only; `file://` and
+//!   `http://` only with [`AnsibleConfig::allow_local_urls`]. URLs starting with `-`, hosts
+//!   starting with `-`, and remote-helper transports (`ext::`, `fd::`, anything with `::`) are
+//!   refused, by [`Executor::validate`](runner_core::executor::Executor::validate) (field
+//!   `repository.url`) and again before cloning. Git runs with `protocol.ext.allow=never`,
+//!   `protocol.fd.allow=never`, `protocol.file.allow=never` (unless local URLs are allowed), no
+//!   credential helper, no system or global configuration, `GIT_TERMINAL_PROMPT=0`, SSH in
+//!   `BatchMode`, stdin closed: it never prompts.
+//! - `defaultPlaybook` must stay inside the checkout: no absolute path, no `..`, and its
+//!   canonical path (symlinks followed) must be under the checkout's; otherwise the run fails
+//!   with a message naming `repository.defaultPlaybook`.
+//! - Credentials never appear on a command line, in an environment variable or in the log: the
+//!   git password is read by a 0700 `GIT_ASKPASS` script from a 0600 file; the repository key is
+//!   a 0600 file named in `GIT_SSH_COMMAND` (`-i <file> -o IdentitiesOnly=yes -o
+//!   StrictHostKeyChecking=accept-new`); host keys are 0600 files named in the inventory.
+//! - A missing `ansible-playbook` fails the run at once with a message saying so;
+//!   [`AnsibleExecutor::check_installation`] reports it at startup.
+//!
+//! ## Environment
+//!
+//! ansible-playbook inherits the server's environment, plus `ANSIBLE_CALLBACK_PLUGINS`,
+//! `ANSIBLE_CALLBACKS_ENABLED`, `ANSIBLE_STRATEGY_PLUGINS` (the server's own values are kept after
+//! the executor's), `ANSIBLE_STRATEGY=runner_linear`, `ANSIBLE_NOCOLOR=1`,
+//! `ANSIBLE_RETRY_FILES_ENABLED=0`, `RUNNER_EVENTS_SOCKET` and `RUNNER_STOP_FILE`. It runs in the
+//! checkout (repository jobs, so an `ansible.cfg` there applies, except for the settings above)
+//! or in the work directory (inline jobs).
+
+mod config;
+mod error;
+mod events;
+mod executor;
+mod git;
+mod inventory;
+mod process;
+mod safety;
+mod workspace;
+
+pub use config::{AnsibleConfig, default_ansible_playbook, find_on_path};
+pub use error::ExecutorSetupError;
+pub use executor::AnsibleExecutor;
+pub use inventory::{InventoryError, InventoryFuture, InventoryProvider, StaticInventory};
+pub use workspace::LOG_FILE;

@@ -1,0 +1,80 @@
+//! [`AnsibleConfig`]: where ansible-playbook is, where runs work, what the executor allows.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::inventory::{InventoryProvider, StaticInventory};
+
+/// How an [`AnsibleExecutor`](crate::AnsibleExecutor) runs playbooks. `Default` suits a server.
+#[derive(Clone)]
+pub struct AnsibleConfig {
+    /// The `ansible-playbook` program. Default: the one on `PATH`, else `./.venv/bin/ansible-playbook`.
+    pub ansible_playbook: PathBuf,
+    /// The `git` program. Default: `git` (looked up on `PATH`).
+    pub git: PathBuf,
+    /// Each run works in its own directory under this one. Default: `<temp dir>/runner-work`.
+    pub work_root: PathBuf,
+    /// Also allow `file://` and `http://` repository URLs (tests, air-gapped mirrors). Default: false.
+    pub allow_local_urls: bool,
+    /// Where `useDynamicInventory` jobs get their extra hosts. Default: an empty [`StaticInventory`].
+    pub inventory_provider: Arc<dyn InventoryProvider>,
+    /// Keep a run's whole work directory (checkout, inventory, plugins) instead of only its log.
+    /// Secret files are removed either way. Default: false.
+    pub keep_work_dirs: bool,
+    /// How many bytes of the end of the log a failure message quotes. Default: 2000.
+    pub log_tail_bytes: usize,
+    /// How long to wait, after ansible-playbook ended, for the last events to arrive. Default: 10 s.
+    pub event_drain_timeout: Duration,
+}
+
+impl Default for AnsibleConfig {
+    fn default() -> Self {
+        Self {
+            ansible_playbook: default_ansible_playbook(),
+            git: PathBuf::from("git"),
+            work_root: std::env::temp_dir().join("runner-work"),
+            allow_local_urls: false,
+            inventory_provider: Arc::new(StaticInventory::default()),
+            keep_work_dirs: false,
+            log_tail_bytes: 2000,
+            event_drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Debug for AnsibleConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnsibleConfig")
+            .field("ansible_playbook", &self.ansible_playbook)
+            .field("git", &self.git)
+            .field("work_root", &self.work_root)
+            .field("allow_local_urls", &self.allow_local_urls)
+            .field("keep_work_dirs", &self.keep_work_dirs)
+            .field("log_tail_bytes", &self.log_tail_bytes)
+            .field("event_drain_timeout", &self.event_drain_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `ansible-playbook` on `PATH`, else `./.venv/bin/ansible-playbook` (which may not exist:
+/// [`AnsibleExecutor::check_installation`](crate::AnsibleExecutor::check_installation) says so).
+pub fn default_ansible_playbook() -> PathBuf {
+    find_on_path("ansible-playbook").unwrap_or_else(|| PathBuf::from(".venv/bin/ansible-playbook"))
+}
+
+/// The first executable file called `name` in a directory of `PATH`.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// True for a regular file with an execute bit.
+pub(crate) fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}

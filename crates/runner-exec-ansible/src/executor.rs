@@ -1,0 +1,591 @@
+//! [`AnsibleExecutor`]: one run of a job's playbook, from an empty work directory to a
+//! [`RunReport`]. See the crate docs for the whole story.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine as _;
+use runner_core::execution::{Execution, Outcome, RepositoryLog, RunReport};
+use runner_core::executor::{CancelMode, Cancellation, EventSink, Executor, Run};
+use runner_core::job::{JobSpec, Repository};
+use runner_core::validation::ValidationErrors;
+use tokio::process::Command;
+
+use crate::config::{AnsibleConfig, find_on_path, is_executable};
+use crate::error::ExecutorSetupError;
+use crate::events::{EventStream, Tally};
+use crate::git::{Cloned, Git};
+use crate::inventory;
+use crate::process::{Ended, GroupChild};
+use crate::safety::{check_playbook_path, check_url, resolve_playbook};
+use crate::workspace::{Workspace, tail};
+
+/// The callback plugin that streams events (see `plugins/runner_events.py`).
+const CALLBACK_PLUGIN: &str = include_str!("plugins/runner_events.py");
+/// The stoppable linear strategy (see `plugins/runner_linear.py`).
+const STRATEGY_PLUGIN: &str = include_str!("plugins/runner_linear.py");
+
+/// How long `ansible-playbook --version` may take in [`AnsibleExecutor::check_installation`].
+const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs executions with `ansible-playbook`. See the crate docs.
+#[derive(Debug, Clone)]
+pub struct AnsibleExecutor {
+    config: AnsibleConfig,
+}
+
+impl AnsibleExecutor {
+    /// An executor with `config`.
+    pub fn new(config: AnsibleConfig) -> Self {
+        Self { config }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &AnsibleConfig {
+        &self.config
+    }
+
+    /// The work directory of the current attempt of `execution` (kept after the run with only
+    /// its log, `ansible.log`, in it).
+    pub fn work_dir(&self, execution: &Execution) -> PathBuf {
+        self.config.work_root.join(work_dir_name(execution))
+    }
+
+    /// The log of the current attempt of `execution`: git's and ansible-playbook's output.
+    pub fn log_path(&self, execution: &Execution) -> PathBuf {
+        self.work_dir(execution).join(crate::workspace::LOG_FILE)
+    }
+
+    /// Checks that ansible-playbook runs, and returns its version (`2.19.4`), for a startup
+    /// warning. Blocks for as long as `ansible-playbook --version` takes (about a second).
+    pub fn check_installation(&self) -> Result<String, ExecutorSetupError> {
+        let path = self.config.ansible_playbook.clone();
+        let program =
+            resolve_program(&path).ok_or_else(|| ExecutorSetupError::Missing { path: path.clone() })?;
+        let mut child = std::process::Command::new(&program)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| ExecutorSetupError::Spawn {
+                path: path.clone(),
+                source,
+            })?;
+        let started = std::time::Instant::now();
+        // std has no wait-with-timeout; the output is small, so polling does not block a pipe.
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if started.elapsed() < VERSION_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(ExecutorSetupError::TimedOut {
+                        path,
+                        seconds: VERSION_TIMEOUT.as_secs(),
+                    });
+                }
+            }
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(|source| ExecutorSetupError::Spawn {
+                path: path.clone(),
+                source,
+            })?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            return Err(ExecutorSetupError::VersionFailed {
+                path,
+                status: output.status,
+                output: format!("{stdout}{}", String::from_utf8_lossy(&output.stderr))
+                    .trim()
+                    .to_owned(),
+            });
+        }
+        Ok(parse_version(&stdout))
+    }
+
+    async fn execute(&self, run: Run, events: EventSink, mut cancel: Cancellation) -> RunReport {
+        let config = &self.config;
+        let mut workspace = match Workspace::create(
+            &config.work_root,
+            &work_dir_name(&run.execution),
+            config.keep_work_dirs,
+        ) {
+            Ok(workspace) => workspace,
+            Err(error) => {
+                return RunReport::failed(format!(
+                    "could not create the work directory under {}: {error}",
+                    config.work_root.display()
+                ));
+            }
+        };
+        let Some(ansible) = resolve_program(&config.ansible_playbook) else {
+            return RunReport::failed(
+                ExecutorSetupError::Missing {
+                    path: config.ansible_playbook.clone(),
+                }
+                .to_string(),
+            );
+        };
+        if let Some(report) = cancelled(&cancel, None) {
+            return report;
+        }
+
+        let spec = &run.job.spec;
+        let source = match (&spec.repository, &spec.playbook) {
+            (Some(repository), _) => {
+                self.checkout(repository, &mut workspace, &mut cancel)
+                    .await
+            }
+            (None, Some(encoded)) => inline_playbook(encoded, &workspace),
+            (None, None) => Err(RunReport::failed(
+                "the job has neither a repository nor an inline playbook",
+            )),
+        };
+        let source = match source {
+            Ok(source) => source,
+            Err(report) => return report,
+        };
+        if let Some(report) = cancelled(&cancel, source.repository_log.clone()) {
+            return report;
+        }
+
+        let prepared = match self.prepare(&run, &source, &mut workspace).await {
+            Ok(prepared) => prepared,
+            Err(message) => return source.failed(message),
+        };
+        let stream = match EventStream::listen(&workspace.path("events.sock"), events.clone()) {
+            Ok(stream) => stream,
+            Err(message) => return source.failed(message),
+        };
+        let log = match workspace
+            .open_log()
+            .and_then(|log| Ok((log.try_clone()?, log)))
+        {
+            Ok(log) => log,
+            Err(error) => return source.failed(format!("could not open the log: {error}")),
+        };
+        let mut command = Command::new(&ansible);
+        command
+            .args(&prepared.args)
+            .envs(prepared.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&source.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.0))
+            .stderr(Stdio::from(log.1));
+        if let Some(report) = cancelled(&cancel, source.repository_log.clone()) {
+            stream.abort();
+            return report;
+        }
+        events.workspace_ready();
+        let child = match GroupChild::spawn(command) {
+            Ok(child) => child,
+            Err(error) => {
+                stream.abort();
+                return source.failed(format!("could not run {}: {error}", ansible.display()));
+            }
+        };
+        let stop_file = workspace.path("stop");
+        let ended = child
+            .wait(&mut cancel, || {
+                // The strategy plugin looks for this file before each task.
+                if let Err(error) = std::fs::write(&stop_file, b"stop\n") {
+                    tracing::error!(%error, "could not write the stop file; killing the run");
+                    return true;
+                }
+                false
+            })
+            .await;
+        workspace.remove_secrets();
+        let status = match ended {
+            Ok(Ended::Exited(status)) => status,
+            Ok(Ended::Killed) => {
+                stream.abort();
+                return source.report(Outcome::Killed);
+            }
+            Err(error) => {
+                stream.abort();
+                return source.failed(format!("waiting for ansible-playbook failed: {error}"));
+            }
+        };
+        let tally = stream.finish(config.event_drain_timeout).await;
+        let graceful = cancel.current().is_some();
+        if tally.stopped || (graceful && !status.success()) {
+            return source.report(Outcome::Stopped);
+        }
+        if status.success() {
+            return source.report(Outcome::Succeeded);
+        }
+        let mut report = source.failed(self.failure_message(&status, &tally, &workspace));
+        report.failed_hosts = failed_hosts(&tally, &prepared.targets);
+        report
+    }
+
+    /// Clones the repository and finds its playbook.
+    async fn checkout(
+        &self,
+        repository: &Repository,
+        workspace: &mut Workspace,
+        cancel: &mut Cancellation,
+    ) -> Result<Source, RunReport> {
+        let config = &self.config;
+        let url = repository.url.trim();
+        let transport = check_url(url, config.allow_local_urls)
+            .map_err(|message| RunReport::failed(format!("repository.url {message}")))?;
+        check_playbook_path(&repository.default_playbook).map_err(|message| {
+            RunReport::failed(format!("repository.defaultPlaybook {message}"))
+        })?;
+        let git = Git::prepare(&config.git, repository, transport, workspace)
+            .map_err(RunReport::failed)?;
+        let checkout = match git.clone(repository, workspace, cancel).await {
+            Cloned::Done(checkout) => checkout,
+            Cloned::Cancelled => {
+                return Err(cancelled(cancel, None)
+                    .unwrap_or_else(|| RunReport::new(Outcome::Killed)));
+            }
+            Cloned::Failed(message) => {
+                let log = tail(&workspace.log_path(), config.log_tail_bytes);
+                return Err(RunReport::failed(format!("{message}:\n{log}")));
+            }
+        };
+        // The credentials are not needed any more.
+        workspace.remove_secrets();
+        let repository_log = git.log(&checkout).await.map_err(RunReport::failed)?;
+        let failed = |message: String| RunReport {
+            repository_log: Some(repository_log.clone()),
+            ..RunReport::failed(message)
+        };
+        let playbook = resolve_playbook(&checkout, &repository.default_playbook)
+            .map_err(|message| failed(format!("repository.defaultPlaybook {message}")))?;
+        Ok(Source {
+            playbook,
+            cwd: checkout,
+            repository_log: Some(repository_log),
+        })
+    }
+
+    /// Writes the inventory, keys, extra vars, limit and plugins; returns the arguments and
+    /// environment of ansible-playbook.
+    async fn prepare(
+        &self,
+        run: &Run,
+        source: &Source,
+        workspace: &mut Workspace,
+    ) -> Result<Prepared, String> {
+        let spec = &run.job.spec;
+        let execution = &run.execution;
+        let mut hosts = execution.hosts.clone();
+        if spec.use_dynamic_inventory {
+            let dynamic = self
+                .config
+                .inventory_provider
+                .hosts(&execution.account_alias, run)
+                .await
+                .map_err(|error| error.to_string())?;
+            hosts = inventory::merge(hosts, dynamic);
+        }
+
+        let default_key = execution
+            .ssh_private_key
+            .as_ref()
+            .or(spec.ssh_private_key.as_ref())
+            .filter(|key| !key.is_mask());
+        let default_key = match default_key {
+            Some(key) => Some(workspace.write_key("default ssh key", key)?),
+            None => None,
+        };
+        let mut key_paths = HashMap::new();
+        for (index, host) in hosts.iter().enumerate() {
+            let own = host.ssh_private_key.as_ref().filter(|key| !key.is_mask());
+            let path = match own {
+                Some(key) => Some(workspace.write_key(&format!("host {index} ssh key"), key)?),
+                None => default_key.clone(),
+            };
+            if let Some(path) = path {
+                key_paths.insert(host.id.clone(), path);
+            }
+        }
+        let key_refs: HashMap<String, &Path> = key_paths
+            .iter()
+            .map(|(id, path)| (id.clone(), path.as_path()))
+            .collect();
+        let document = inventory::document(&hosts, &key_refs);
+        let write_json = |workspace: &mut Workspace, label: &str, value: &serde_json::Value| {
+            let bytes = serde_json::to_vec_pretty(value).map_err(|error| error.to_string())?;
+            workspace
+                .write_secret(label, &bytes, 0o600)
+                .map_err(|error| format!("could not write the {label}: {error}"))
+        };
+        let inventory_path = write_json(workspace, "inventory.json", &document)?;
+        let extra_vars = write_json(
+            workspace,
+            "extra-vars.json",
+            &serde_json::Value::Object(spec.properties.clone()),
+        )?;
+
+        let mut args: Vec<OsString> = vec!["-i".into(), inventory_path.into()];
+        let mut extra = OsString::from("@");
+        extra.push(&extra_vars);
+        args.extend(["-e".into(), extra]);
+        if !spec.playbook_tags.is_empty() {
+            args.extend(["--tags".into(), spec.playbook_tags.join(",").into()]);
+        }
+        let targets: Vec<String> = match &execution.limit {
+            Some(limit) => {
+                let mut text = limit.join("\n");
+                text.push('\n');
+                let path = workspace
+                    .write("limit.txt", text.as_bytes(), 0o600)
+                    .map_err(|error| format!("could not write the limit: {error}"))?;
+                let mut limit_arg = OsString::from("@");
+                limit_arg.push(&path);
+                args.extend(["--limit".into(), limit_arg]);
+                limit.clone()
+            }
+            None => hosts.iter().map(|host| host.id.clone()).collect(),
+        };
+        args.push(source.playbook.clone().into());
+
+        let plugin = |workspace: &Workspace, name: &str, text: &str| {
+            workspace
+                .write(name, text.as_bytes(), 0o600)
+                .map_err(|error| format!("could not write {name}: {error}"))
+        };
+        plugin(workspace, "plugins/callback/runner_events.py", CALLBACK_PLUGIN)?;
+        plugin(workspace, "plugins/strategy/runner_linear.py", STRATEGY_PLUGIN)?;
+
+        let root = workspace.root();
+        let env = vec![
+            (
+                "ANSIBLE_CALLBACK_PLUGINS".into(),
+                prepend_path(&root.join("plugins/callback"), "ANSIBLE_CALLBACK_PLUGINS"),
+            ),
+            (
+                "ANSIBLE_CALLBACKS_ENABLED".into(),
+                prepend_list("runner_events", "ANSIBLE_CALLBACKS_ENABLED"),
+            ),
+            (
+                "ANSIBLE_STRATEGY_PLUGINS".into(),
+                prepend_path(&root.join("plugins/strategy"), "ANSIBLE_STRATEGY_PLUGINS"),
+            ),
+            ("ANSIBLE_STRATEGY".into(), "runner_linear".into()),
+            (
+                "RUNNER_EVENTS_SOCKET".into(),
+                root.join("events.sock").into_os_string(),
+            ),
+            ("RUNNER_STOP_FILE".into(), root.join("stop").into_os_string()),
+            ("ANSIBLE_NOCOLOR".into(), "1".into()),
+            ("ANSIBLE_FORCE_COLOR".into(), "0".into()),
+            ("ANSIBLE_RETRY_FILES_ENABLED".into(), "0".into()),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+        ];
+        Ok(Prepared { args, env, targets })
+    }
+
+    fn failure_message(
+        &self,
+        status: &std::process::ExitStatus,
+        tally: &Tally,
+        workspace: &Workspace,
+    ) -> String {
+        let mut message = match status.code() {
+            Some(code) => format!("ansible-playbook failed (exit code {code})"),
+            None => format!("ansible-playbook ended abnormally ({status})"),
+        };
+        if !tally.started {
+            message.push_str(" before the playbook started");
+        }
+        for failure in &tally.failure_messages {
+            message.push_str("\n  ");
+            message.push_str(failure);
+        }
+        let log = workspace.log_path();
+        message.push_str(&format!(
+            "\nend of the log ({}):\n{}",
+            log.display(),
+            tail(&log, self.config.log_tail_bytes)
+        ));
+        message
+    }
+}
+
+impl Executor for AnsibleExecutor {
+    fn validate(&self, spec: &JobSpec) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if let Some(repository) = &spec.repository {
+            let url = repository.url.trim();
+            // Empty URLs and leading dashes are already refused by JobSpec::validate.
+            if !url.is_empty() && !url.starts_with('-') {
+                if let Err(message) = check_url(url, self.config.allow_local_urls) {
+                    errors.add("repository.url", message);
+                }
+            }
+        }
+        errors.into_result()
+    }
+
+    async fn run(&self, run: Run, events: EventSink, cancel: Cancellation) -> RunReport {
+        self.execute(run, events, cancel).await
+    }
+}
+
+/// Where the playbook is and where ansible-playbook runs.
+struct Source {
+    playbook: PathBuf,
+    cwd: PathBuf,
+    repository_log: Option<RepositoryLog>,
+}
+
+impl Source {
+    fn report(&self, outcome: Outcome) -> RunReport {
+        RunReport {
+            repository_log: self.repository_log.clone(),
+            ..RunReport::new(outcome)
+        }
+    }
+
+    fn failed(&self, message: String) -> RunReport {
+        RunReport {
+            message: Some(message),
+            ..self.report(Outcome::Failed)
+        }
+    }
+}
+
+/// What ansible-playbook gets.
+struct Prepared {
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    /// The hosts this run is for: the limit, else the inventory.
+    targets: Vec<String>,
+}
+
+fn inline_playbook(encoded: &str, workspace: &Workspace) -> Result<Source, RunReport> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| RunReport::failed("playbook is not valid base64"))?;
+    let playbook = workspace
+        .write("playbook.yml", &bytes, 0o600)
+        .map_err(|error| RunReport::failed(format!("could not write the playbook: {error}")))?;
+    Ok(Source {
+        playbook,
+        cwd: workspace.root().to_path_buf(),
+        repository_log: None,
+    })
+}
+
+/// The report for a cancellation asked for before ansible-playbook started, if any.
+fn cancelled(cancel: &Cancellation, repository_log: Option<RepositoryLog>) -> Option<RunReport> {
+    let outcome = match cancel.current()? {
+        CancelMode::Graceful => Outcome::Stopped,
+        CancelMode::Kill => Outcome::Killed,
+    };
+    Some(RunReport {
+        repository_log,
+        ..RunReport::new(outcome)
+    })
+}
+
+/// Failed and unreachable hosts, hosts a play aborted, and targets that never reached the
+/// recap (the playbook ended before getting to them).
+fn failed_hosts(tally: &Tally, targets: &[String]) -> Vec<String> {
+    let mut failed: BTreeSet<String> = tally.failed_hosts.clone();
+    for target in targets {
+        if !tally.stats.contains_key(target) {
+            failed.insert(target.clone());
+        }
+    }
+    failed.into_iter().collect()
+}
+
+fn work_dir_name(execution: &Execution) -> String {
+    format!("{}-{}", execution.execution_id, execution.attempt)
+}
+
+/// A program path: used as is when it has a directory part, else looked up on `PATH`.
+fn resolve_program(path: &Path) -> Option<PathBuf> {
+    if path.components().count() > 1 || path.is_absolute() {
+        is_executable(path).then(|| path.to_path_buf())
+    } else {
+        find_on_path(path.to_str()?)
+    }
+}
+
+/// `dir`, then the server's own value of `variable` (a colon-separated path list), if any.
+fn prepend_path(dir: &Path, variable: &str) -> OsString {
+    let mut value = dir.as_os_str().to_owned();
+    if let Some(existing) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
+        value.push(":");
+        value.push(existing);
+    }
+    value
+}
+
+/// `item`, then the server's own value of `variable` (a comma-separated list), if any.
+fn prepend_list(item: &str, variable: &str) -> OsString {
+    let mut value = OsString::from(item);
+    if let Some(existing) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
+        value.push(",");
+        value.push(existing);
+    }
+    value
+}
+
+/// `2.19.4` from `ansible-playbook [core 2.19.4]`; the first line otherwise.
+fn parse_version(output: &str) -> String {
+    let first = output.lines().next().unwrap_or_default().trim();
+    first
+        .split_once("[core ")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map_or_else(|| first.to_owned(), |(version, _)| version.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runner_core::testkit::fixtures;
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            parse_version("ansible-playbook [core 2.19.14]\n  config file = None\n"),
+            "2.19.14"
+        );
+        assert_eq!(parse_version("ansible-playbook 2.9.6\n"), "ansible-playbook 2.9.6");
+    }
+
+    #[test]
+    fn never_reached_targets_count_as_failed() {
+        let mut tally = Tally::default();
+        tally.stats.insert("h1".into(), Default::default());
+        tally.failed_hosts.insert("h2".into());
+        tally.stats.insert("h2".into(), Default::default());
+        let targets = ["h1", "h2", "h3"].map(String::from);
+        assert_eq!(failed_hosts(&tally, &targets), ["h2", "h3"]);
+    }
+
+    #[test]
+    fn validate_names_the_url_field() {
+        let executor = AnsibleExecutor::new(AnsibleConfig::default());
+        let mut spec = fixtures::job_with_secrets("ACME", 0).spec;
+        assert!(executor.validate(&spec).is_ok());
+        for url in ["ext::sh -c touch% /tmp/x", "file:///srv/repo.git", "http://h/r.git"] {
+            spec.repository.as_mut().unwrap().url = url.into();
+            let errors = executor.validate(&spec).unwrap_err();
+            assert_eq!(errors.errors[0].field, "repository.url", "{url}");
+        }
+        let local = AnsibleExecutor::new(AnsibleConfig {
+            allow_local_urls: true,
+            ..AnsibleConfig::default()
+        });
+        assert!(local.validate(&spec).is_ok());
+    }
+}

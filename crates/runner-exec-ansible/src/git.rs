@@ -1,0 +1,305 @@
+//! Fetching a job's repository: a shallow clone into the work directory, with credentials that
+//! never appear on a command line, in the environment or in the log, and a git that never prompts.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use runner_core::execution::{Commit, RepositoryLog};
+use runner_core::executor::Cancellation;
+use runner_core::job::Repository;
+use tokio::process::Command;
+
+use crate::process::{Ended, GroupChild};
+use crate::safety::Transport;
+use crate::workspace::Workspace;
+
+/// The askpass program git runs for a username or password: it prints the content of a 0600
+/// file, so the secret never sits in an environment variable or an argument.
+const ASKPASS: &str = r#"#!/bin/sh
+case "$1" in
+    Username*|username*) exec cat "$RUNNER_GIT_USERNAME_FILE" ;;
+    Password*|password*) exec cat "$RUNNER_GIT_PASSWORD_FILE" ;;
+esac
+exit 1
+"#;
+
+/// Environment variables of the server process that could make git prompt, run another helper or
+/// read another configuration; removed from every git command.
+const CLEARED_GIT_ENV: &[&str] = &[
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_PROXY_COMMAND",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_EXEC_PATH",
+    "GIT_ALLOW_PROTOCOL",
+];
+
+/// How a clone ended.
+pub(crate) enum Cloned {
+    /// The checkout is at the returned path.
+    Done(PathBuf),
+    /// A kill or stop was asked for while cloning.
+    Cancelled,
+    /// Git failed; the message says why (git's stderr is in the log).
+    Failed(String),
+}
+
+/// Builds git commands with the run's credentials and the safety settings.
+pub(crate) struct Git {
+    program: PathBuf,
+    env: Vec<(String, String)>,
+    transport: Transport,
+}
+
+impl Git {
+    /// Prepares credentials (files in the workspace's secrets) for cloning over `transport`.
+    pub(crate) fn prepare(
+        program: &Path,
+        repository: &Repository,
+        transport: Transport,
+        workspace: &mut Workspace,
+    ) -> Result<Self, String> {
+        let mut env = vec![
+            ("GIT_TERMINAL_PROMPT".to_string(), "0".to_string()),
+            // No system or user configuration: no credential helper, no url rewrites, no hooks.
+            ("GIT_CONFIG_NOSYSTEM".to_string(), "1".to_string()),
+            ("GIT_CONFIG_GLOBAL".to_string(), "/dev/null".to_string()),
+        ];
+        let credentials = repository.credentials.as_ref();
+        let mut ssh = String::from(
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes",
+        );
+        if let Some(key) = credentials.and_then(|c| c.ssh_private_key.as_ref()) {
+            let path = workspace.write_key("repository key", key)?;
+            ssh.push_str(" -i ");
+            ssh.push_str(&shell_quote(&path.display().to_string()));
+        }
+        env.push(("GIT_SSH_COMMAND".to_string(), ssh));
+        let askpass = workspace
+            .write_secret("askpass.sh", ASKPASS.as_bytes(), 0o700)
+            .map_err(|error| format!("could not write the askpass program: {error}"))?;
+        env.push(("GIT_ASKPASS".to_string(), askpass.display().to_string()));
+        if let Some(credentials) = credentials {
+            if let (Some(username), Some(password)) = (&credentials.username, &credentials.password)
+            {
+                let write = |workspace: &mut Workspace, label: &str, value: &str| {
+                    workspace
+                        .write_secret(label, value.as_bytes(), 0o600)
+                        .map_err(|error| format!("could not write the repository {label}: {error}"))
+                };
+                let user_file = write(workspace, "username", username)?;
+                let password_file = write(workspace, "password", password.expose())?;
+                env.push((
+                    "RUNNER_GIT_USERNAME_FILE".to_string(),
+                    user_file.display().to_string(),
+                ));
+                env.push((
+                    "RUNNER_GIT_PASSWORD_FILE".to_string(),
+                    password_file.display().to_string(),
+                ));
+            }
+        }
+        Ok(Self {
+            program: program.to_path_buf(),
+            env,
+            transport,
+        })
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        for name in CLEARED_GIT_ENV {
+            command.env_remove(name);
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command.args([
+            "-c",
+            "protocol.ext.allow=never",
+            "-c",
+            "protocol.fd.allow=never",
+            "-c",
+            "credential.helper=",
+            "-c",
+            "core.hooksPath=/dev/null",
+        ]);
+        if self.transport != Transport::File {
+            command.args(["-c", "protocol.file.allow=never"]);
+        }
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// `git clone --depth 1 [--branch <branch>] -- <url> <workspace>/checkout`, output in the log.
+    pub(crate) async fn clone(
+        &self,
+        repository: &Repository,
+        workspace: &Workspace,
+        cancel: &mut Cancellation,
+    ) -> Cloned {
+        let checkout = workspace.path("checkout");
+        let mut command = self.command();
+        command.args(["clone", "--depth", "1", "--no-recurse-submodules"]);
+        if let Some(branch) = &repository.branch {
+            command.args(["--branch", branch]);
+        }
+        command.arg("--").arg(repository.url.trim()).arg(&checkout);
+        let log = match workspace.open_log().and_then(|log| Ok((log.try_clone()?, log))) {
+            Ok(log) => log,
+            Err(error) => return Cloned::Failed(format!("could not open the log: {error}")),
+        };
+        command.stdout(Stdio::from(log.0)).stderr(Stdio::from(log.1));
+        let child = match GroupChild::spawn(command) {
+            Ok(child) => child,
+            Err(error) => {
+                return Cloned::Failed(format!(
+                    "could not run {}: {error}",
+                    self.program.display()
+                ));
+            }
+        };
+        // A graceful stop also ends the clone: no task of the playbook has started yet.
+        match child.wait(cancel, || true).await {
+            Ok(Ended::Exited(status)) if status.success() => Cloned::Done(checkout),
+            Ok(Ended::Exited(status)) => Cloned::Failed(format!(
+                "git clone of {} failed ({status})",
+                repository.url.trim()
+            )),
+            Ok(Ended::Killed) => Cloned::Cancelled,
+            Err(error) => Cloned::Failed(format!("git clone failed: {error}")),
+        }
+    }
+
+    /// The checked-out commit and the tags that point at it.
+    pub(crate) async fn log(&self, checkout: &Path) -> Result<RepositoryLog, String> {
+        let format = "--format=%H%x00%an%x00%ae%x00%aI%x00%s";
+        let head = self.output(checkout, &["log", "-1", format]).await?;
+        let fields: Vec<&str> = head.trim_end_matches('\n').split('\0').collect();
+        let [commit, author, author_email, date, message] = fields[..] else {
+            return Err(format!("unexpected git log output: {head:?}"));
+        };
+        let tags = self
+            .output(checkout, &["tag", "--points-at", "HEAD"])
+            .await?
+            .lines()
+            .map(str::to_owned)
+            .filter(|tag| !tag.is_empty())
+            .collect();
+        Ok(RepositoryLog {
+            recent_commit: vec![Commit {
+                commit: commit.into(),
+                author: author.into(),
+                author_email: author_email.into(),
+                date: date.into(),
+                message: message.into(),
+            }],
+            tags,
+        })
+    }
+
+    async fn output(&self, checkout: &Path, args: &[&str]) -> Result<String, String> {
+        let mut command = self.command();
+        command.arg("-C").arg(checkout).args(args);
+        command.kill_on_drop(true);
+        let output = command
+            .output()
+            .await
+            .map_err(|error| format!("could not run git: {error}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "git {} failed: {}",
+                args[0],
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        String::from_utf8(output.stdout).map_err(|_| "git printed non-UTF-8 text".to_string())
+    }
+}
+
+/// Quotes a word for the shell that git runs GIT_SSH_COMMAND with.
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use runner_core::job::Credentials;
+    use runner_core::secret::Secret;
+
+    fn repository(credentials: Credentials) -> Repository {
+        Repository {
+            url: "git@example.com:acme/playbooks.git".into(),
+            branch: None,
+            default_playbook: "site.yml".into(),
+            credentials: Some(credentials),
+        }
+    }
+
+    #[test]
+    fn ssh_key_goes_to_a_file_named_in_git_ssh_command() {
+        let root = tempfile::tempdir().unwrap();
+        let mut workspace = Workspace::create(root.path(), "run", false).unwrap();
+        let key = base64::engine::general_purpose::STANDARD.encode("PRIVATE KEY MATERIAL\n");
+        let repository = repository(Credentials {
+            username: None,
+            password: None,
+            ssh_private_key: Some(Secret::new(key.clone())),
+        });
+        let git = Git::prepare(Path::new("git"), &repository, Transport::Ssh, &mut workspace)
+            .unwrap();
+        let ssh = &git.env.iter().find(|(k, _)| k == "GIT_SSH_COMMAND").unwrap().1;
+        assert!(ssh.contains("-o IdentitiesOnly=yes"), "{ssh}");
+        assert!(ssh.contains("StrictHostKeyChecking=accept-new"), "{ssh}");
+        let key_path = ssh.split(" -i ").nth(1).unwrap().trim_matches('\'');
+        assert_eq!(
+            std::fs::read_to_string(key_path).unwrap(),
+            "PRIVATE KEY MATERIAL\n"
+        );
+        for (_, value) in &git.env {
+            assert!(!value.contains("PRIVATE KEY") && !value.contains(&key));
+        }
+        drop(workspace);
+        assert!(!Path::new(key_path).exists());
+    }
+
+    #[test]
+    fn password_is_read_by_askpass_from_a_file() {
+        let root = tempfile::tempdir().unwrap();
+        let mut workspace = Workspace::create(root.path(), "run", false).unwrap();
+        let repository = repository(Credentials {
+            username: Some("deploy".into()),
+            password: Some(Secret::new("s3cr3t-pw")),
+            ssh_private_key: None,
+        });
+        let git = Git::prepare(Path::new("git"), &repository, Transport::Http, &mut workspace)
+            .unwrap();
+        for (_, value) in &git.env {
+            assert!(!value.contains("s3cr3t-pw"));
+        }
+        let env = |name: &str| git.env.iter().find(|(k, _)| k == name).unwrap().1.clone();
+        let ask = |prompt: &str| {
+            let output = std::process::Command::new(env("GIT_ASKPASS"))
+                .arg(prompt)
+                .env("RUNNER_GIT_USERNAME_FILE", env("RUNNER_GIT_USERNAME_FILE"))
+                .env("RUNNER_GIT_PASSWORD_FILE", env("RUNNER_GIT_PASSWORD_FILE"))
+                .output()
+                .unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        };
+        assert_eq!(ask("Username for 'https://example.com': "), "deploy");
+        assert_eq!(ask("Password for 'https://deploy@example.com': "), "s3cr3t-pw");
+        assert_eq!(env("GIT_TERMINAL_PROMPT"), "0");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/a b/it's"), r"'/a b/it'\''s'");
+    }
+}

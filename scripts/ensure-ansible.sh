@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Makes sure an ansible-playbook is available for runner-exec-ansible and its tests, and prints its
+# path. Uses the one on PATH if there is one, else <repo>/.venv/bin/ansible-playbook, creating that
+# virtualenv (python3 -m venv + pip install ansible-core) when it is missing. Idempotent; prints only
+# the path on success, and the installer's output only when it fails.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$repo_root/.venv"
+
+if found="$(command -v ansible-playbook 2>/dev/null)"; then
+    echo "$found"
+    exit 0
+fi
+
+if [ ! -x "$venv/bin/ansible-playbook" ]; then
+    log="$(mktemp)"
+    trap 'rm -f "$log"' EXIT
+    if ! {
+        { [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"; } &&
+        "$venv/bin/pip" install --quiet --disable-pip-version-check ansible-core
+    } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "ensure-ansible: could not install ansible-core into $venv" >&2
+        exit 1
+    fi
+fi
+
+echo "$venv/bin/ansible-playbook"
