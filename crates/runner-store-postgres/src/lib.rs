@@ -1,1 +1,539 @@
-//! Not implemented yet: see the open issue that builds this crate.
+//! # runner-store-postgres
+//!
+//! A [`Store`] in PostgreSQL, shared by every node of a cluster: jobs and executions survive any
+//! node, and the state machine ([`runner_core::machine::apply`]) runs in Rust under the row lock of
+//! the execution it changes.
+//!
+//! ```no_run
+//! use runner_store_postgres::{PgStore, PgStoreOptions};
+//!
+//! # async fn demo() -> Result<(), runner_store_postgres::PgStoreError> {
+//! // Applies the migrations, starts the LISTEN task and the write lanes.
+//! let store = PgStore::connect("postgres://runner@127.0.0.1/runner").await?;
+//! // Or: a schema of its own, a bigger pool, no LISTEN (behind PgBouncer).
+//! let tenant = PgStore::connect_with(
+//!     PgStoreOptions::new("postgres://runner@127.0.0.1/runner")
+//!         .schema("tenant_a")
+//!         .pool_size(20)
+//!         .poll_only(true),
+//! )
+//! .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! How each operation is made safe:
+//!
+//! - **Transitions** ([`Store::transition`]): one transaction locks the row (`SELECT ... FOR
+//!   UPDATE`), applies the command in Rust, writes status, deadline and body, sends `NOTIFY`, and
+//!   commits; only then does the caller get the result and the local subscribers their signal.
+//!   Concurrent transitions are batched into one such transaction (see the `writes` module), which
+//!   is what lets a node run thousands of short executions per second. No transaction is held
+//!   while an execution runs.
+//! - **Claims** ([`Store::claim`]): `FOR UPDATE SKIP LOCKED` on the oldest PENDING rows, the claim
+//!   applied per row, all rows written by one `UPDATE ... FROM unnest(...)`.
+//! - **Leases, fencing, rescue**: all in `apply`, under the row lock, so two nodes rescuing the
+//!   same execution cannot both succeed. [`Store::due`] reads a partial index on the deadline.
+//! - **Stop and kill requests** are stored in the row, so they survive the node that received them;
+//!   `NOTIFY` only makes the node running the execution look sooner.
+//! - **Deleting a job** locks the job row and refuses while one of its executions has not ended;
+//!   inserting an execution locks the same row, so the two never cross.
+//! - **Paging**: a job's executions are numbered 1, 2, 3, ... (`job_seq`), so any page of them is
+//!   an index range read, as fast at page 10,000 as at page 0. Jobs page with `OFFSET`.
+//! - **Connection loss**: reads, claims and writes that had not reached their commit are retried
+//!   for [`PgStoreOptions::retry_for`]; a claim whose commit failed is read back, so no claimed
+//!   execution is left without a runner.
+
+mod claim;
+mod codec;
+mod error;
+mod listener;
+mod options;
+mod writes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runner_core::execution::Execution;
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use runner_core::job::Job;
+use runner_core::machine::Command;
+use runner_core::page::{Page, PageRequest};
+use runner_core::store::{Signal, Store, StoreError};
+use runner_core::time::Timestamp;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, PgPool};
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub use error::PgStoreError;
+pub use options::PgStoreOptions;
+
+use codec::{decode, encode};
+use error::{is_connection_error, is_unique_violation, unavailable};
+
+/// The migrations in `migrations/`, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// How many signals a slow subscriber may fall behind before it sees `Lagged`.
+const SIGNAL_CAPACITY: usize = 1024;
+
+/// A [`Store`] in PostgreSQL. Cheap to clone: clones share the pool, the LISTEN task and the
+/// write lanes, which stop when the last clone is dropped.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("channel", &self.inner.shared.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    writes: writes::Queue,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The lanes end once the queue is dropped; the listener must be told.
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What the background tasks share with the store.
+pub(crate) struct Shared {
+    pool: PgPool,
+    signals: broadcast::Sender<Signal>,
+    /// The NOTIFY channel: one per schema, so that stores in other schemas are not woken.
+    channel: String,
+    /// Names this store instance in its notifications, so it can skip its own.
+    origin: String,
+    retry_for: Duration,
+}
+
+impl Shared {
+    /// The NOTIFY payloads for `signals`, without repeats.
+    fn payloads(&self, signals: &[Signal]) -> Vec<String> {
+        dedup(signals)
+            .into_iter()
+            .map(|signal| listener::payload(&self.origin, signal))
+            .collect()
+    }
+
+    /// Wakes this store's own subscribers (after the commit).
+    fn signal_local(&self, signals: Vec<Signal>) {
+        for signal in dedup(&signals) {
+            let _ = self.signals.send(signal);
+        }
+    }
+}
+
+fn dedup(signals: &[Signal]) -> Vec<Signal> {
+    let mut unique: Vec<Signal> = Vec::with_capacity(signals.len());
+    for signal in signals {
+        if !unique.contains(signal) {
+            unique.push(*signal);
+        }
+    }
+    unique
+}
+
+impl PgStore {
+    /// Connects with the default [`PgStoreOptions`] and applies the migrations. Needs a tokio
+    /// runtime (it starts background tasks).
+    pub async fn connect(url: &str) -> Result<PgStore, PgStoreError> {
+        Self::connect_with(PgStoreOptions::new(url)).await
+    }
+
+    /// Connects, creates the schema if one is given and missing, applies the migrations, and
+    /// starts the LISTEN task (unless [`PgStoreOptions::poll_only`]) and the write lanes.
+    pub async fn connect_with(options: PgStoreOptions) -> Result<PgStore, PgStoreError> {
+        let connect: PgConnectOptions = options.url.parse().map_err(PgStoreError::InvalidUrl)?;
+        // Statements are logged at debug level only; a slow one is worth a warning.
+        let connect = connect
+            .log_statements(tracing::log::LevelFilter::Debug)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let mut channel = String::from("runner_signals");
+        if let Some(schema) = &options.schema {
+            if !options::valid_schema(schema) {
+                return Err(PgStoreError::InvalidSchema(schema.clone()));
+            }
+            create_schema(&connect, schema).await?;
+            channel = format!("runner_signals_{schema}");
+            channel.truncate(63);
+        }
+        let search_path = options.schema.clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(options.pool_size.max(2))
+            .min_connections(0)
+            .acquire_timeout(options.retry_for.max(Duration::from_secs(1)))
+            // A dead connection shows up as an error on first use, which we retry; pinging
+            // before every use would cost a round trip per statement.
+            .test_before_acquire(false)
+            .after_connect(move |connection, _meta| {
+                let search_path = search_path.clone();
+                Box::pin(async move {
+                    if let Some(schema) = search_path {
+                        // Validated above: lowercase letters, digits and underscores only.
+                        connection
+                            .execute(format!("SET search_path TO \"{schema}\"").as_str())
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(PgStoreError::Connect)?;
+        MIGRATOR.run(&pool).await.map_err(PgStoreError::Migrate)?;
+
+        let shared = Arc::new(Shared {
+            pool: pool.clone(),
+            signals: broadcast::channel(SIGNAL_CAPACITY).0,
+            channel: channel.clone(),
+            origin: Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            retry_for: options.retry_for,
+        });
+        let (queue, mut tasks) = writes::start(&shared, options.write_lanes);
+        if !options.poll_only {
+            tasks.push(tokio::spawn(listener::run(
+                pool,
+                channel,
+                shared.origin.clone(),
+                shared.signals.clone(),
+            )));
+        }
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                shared,
+                writes: queue,
+                tasks,
+            }),
+        })
+    }
+
+    /// The connection pool, for operators' queries and tests (connections have the store's
+    /// `search_path`). Write to the tables only through the [`Store`] methods.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.shared.pool
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Runs a read, again while the database is unreachable, for up to `retry_for`.
+    async fn read<T, F, Fut>(&self, mut query: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let deadline = Instant::now() + self.shared().retry_for;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match query().await {
+                Ok(value) => return Ok(value),
+                Err(error) if is_connection_error(&error) && Instant::now() < deadline => {
+                    tracing::debug!(%error, "read failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(error) => return Err(unavailable(error)),
+            }
+        }
+    }
+
+    async fn write(&self, request: writes::Request) -> Result<(), StoreError> {
+        self.inner
+            .writes
+            .send(request)
+            .map_err(|_| StoreError::Unavailable("the store's write lanes have stopped".into()))
+    }
+}
+
+/// Creates `schema` unless it exists; two nodes starting at once may race, which is fine.
+async fn create_schema(connect: &PgConnectOptions, schema: &str) -> Result<(), PgStoreError> {
+    let mut connection = connect.connect().await.map_err(PgStoreError::Connect)?;
+    let created = connection
+        .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+        .await;
+    let _ = connection.close().await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) if is_unique_violation(&error) => Ok(()),
+        Err(error) => Err(PgStoreError::Connect(error)),
+    }
+}
+
+fn decode_all<T: serde::de::DeserializeOwned>(
+    what: &str,
+    rows: Vec<(Uuid, String)>,
+) -> Result<Vec<T>, StoreError> {
+    rows.into_iter()
+        .map(|(id, body)| decode(what, id, &body))
+        .collect()
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Store for PgStore {
+    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
+        let body = encode("job", job)?;
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (id, account_alias, created_time, body) VALUES ($1, $2, $3, $4::jsonb)",
+        )
+        .bind(job.id.0)
+        .bind(job.account_alias.as_str())
+        .bind(job.created_time)
+        .bind(&body)
+        .execute(self.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict(format!(
+                "job {} exists already",
+                job.id
+            ))),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
+        let body: Option<String> = self
+            .read(|| {
+                sqlx::query_scalar(
+                    "SELECT body::text FROM jobs WHERE id = $1 AND account_alias = $2",
+                )
+                .bind(id.0)
+                .bind(alias.as_str())
+                .fetch_optional(self.pool())
+            })
+            .await?;
+        body.map(|body| decode("job", id.0, &body)).transpose()
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        let body = encode("job", job)?;
+        let updated = sqlx::query(
+            "UPDATE jobs SET body = $3::jsonb WHERE id = $1 AND account_alias = $2",
+        )
+        .bind(job.id.0)
+        .bind(job.account_alias.as_str())
+        .bind(&body)
+        .execute(self.pool())
+        .await
+        .map_err(unavailable)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await.map_err(unavailable)?;
+        // Locking the job makes inserts of its executions (and restarts) wait for our decision.
+        let found: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE id = $1 AND account_alias = $2 FOR UPDATE",
+        )
+        .bind(id.0)
+        .bind(alias.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if found.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let busy: Option<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, status FROM executions
+              WHERE job_id = $1
+                AND status IN ('PENDING', 'INITIALIZING', 'RUNNING', 'STOPPING', 'KILLING')
+              LIMIT 1",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if let Some((execution, status)) = busy {
+            return Err(StoreError::Conflict(format!(
+                "job {id} has execution {} in status {status}; stop or kill it first",
+                ExecutionId(execution)
+            )));
+        }
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn list_jobs(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<Job>, StoreError> {
+        let (total, rows): (i64, Vec<(Uuid, String)>) = self
+            .read(|| async {
+                let total: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE account_alias = $1")
+                        .bind(alias.as_str())
+                        .fetch_one(self.pool())
+                        .await?;
+                let rows = sqlx::query_as(
+                    "SELECT id, body::text FROM jobs WHERE account_alias = $1
+                      ORDER BY created_time DESC, id DESC LIMIT $2 OFFSET $3",
+                )
+                .bind(alias.as_str())
+                .bind(i64::from(page.size))
+                .bind(to_i64(page.offset()))
+                .fetch_all(self.pool())
+                .await?;
+                Ok((total, rows))
+            })
+            .await?;
+        let jobs = decode_all("job", rows)?;
+        Ok(Page::new(page, u64::try_from(total).unwrap_or(0), jobs))
+    }
+
+    async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.write(writes::Request::Insert {
+            execution: Box::new(execution.clone()),
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's write lane stopped".into()))?
+    }
+
+    async fn get_execution(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+    ) -> Result<Option<Execution>, StoreError> {
+        let body: Option<String> = self
+            .read(|| {
+                sqlx::query_scalar(
+                    "SELECT body::text FROM executions
+                      WHERE id = $1 AND job_id = $2 AND account_alias = $3",
+                )
+                .bind(id.0)
+                .bind(job_id.0)
+                .bind(alias.as_str())
+                .fetch_optional(self.pool())
+            })
+            .await?;
+        body.map(|body| decode("execution", id.0, &body)).transpose()
+    }
+
+    async fn list_executions(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, StoreError> {
+        // job_seq numbers a job's executions 1..=n without gaps, so the newest is n (the total)
+        // and page p is the range (n - offset - size, n - offset]: two index lookups, whatever p.
+        let (total, rows): (i64, Vec<(Uuid, String)>) = self
+            .read(|| async {
+                let newest: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT job_seq, account_alias FROM executions
+                      WHERE job_id = $1 ORDER BY job_seq DESC LIMIT 1",
+                )
+                .bind(job_id.0)
+                .fetch_optional(self.pool())
+                .await?;
+                let total = match newest {
+                    Some((total, owner)) if owner == alias.as_str() => total,
+                    _ => return Ok((0, Vec::new())),
+                };
+                let high = total.saturating_sub(to_i64(page.offset()));
+                if high <= 0 {
+                    return Ok((total, Vec::new()));
+                }
+                let rows = sqlx::query_as(
+                    "SELECT id, body::text FROM executions
+                      WHERE job_id = $1 AND job_seq <= $2 AND job_seq > $3
+                      ORDER BY job_seq DESC",
+                )
+                .bind(job_id.0)
+                .bind(high)
+                .bind(high - i64::from(page.size))
+                .fetch_all(self.pool())
+                .await?;
+                Ok((total, rows))
+            })
+            .await?;
+        let executions = decode_all("execution", rows)?;
+        Ok(Page::new(page, u64::try_from(total).unwrap_or(0), executions))
+    }
+
+    async fn transition(
+        &self,
+        id: ExecutionId,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Execution, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.write(writes::Request::Transition {
+            id,
+            command: command.clone(),
+            now,
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's write lane stopped".into()))?
+    }
+
+    async fn claim(
+        &self,
+        node: &NodeId,
+        limit: usize,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Execution>, StoreError> {
+        claim::claim(self.shared(), node, limit, lease_until, now).await
+    }
+
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        let rows: Vec<(Uuid, String)> = self
+            .read(|| {
+                sqlx::query_as(
+                    "SELECT id, body::text FROM executions
+                      WHERE next_deadline <= $1 ORDER BY next_deadline LIMIT $2",
+                )
+                .bind(now)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(self.pool())
+            })
+            .await?;
+        decode_all("execution", rows)
+    }
+
+    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(|| {
+            sqlx::query_scalar("SELECT min(next_deadline) FROM executions")
+                .fetch_one(self.pool())
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.shared().signals.subscribe()
+    }
+}

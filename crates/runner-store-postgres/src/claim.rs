@@ -1,0 +1,155 @@
+//! Claims: one transaction takes the oldest PENDING executions no other transaction holds
+//! (`FOR UPDATE SKIP LOCKED`), applies [`Command::Claim`] to each in Rust and writes them all in
+//! one statement. Many nodes claim at once without waiting on each other or taking one twice.
+
+use std::time::{Duration, Instant};
+
+use runner_core::execution::Execution;
+use runner_core::ids::NodeId;
+use runner_core::machine::{self, Command};
+use runner_core::store::StoreError;
+use runner_core::time::Timestamp;
+use uuid::Uuid;
+
+use crate::Shared;
+use crate::codec::{ExecutionRow, ExecutionUpdates, decode};
+use crate::error::{is_connection_error, is_transient_conflict, unavailable};
+
+enum Failed {
+    Before(sqlx::Error),
+    /// The commit failed after these executions were claimed in the transaction.
+    AtCommit(sqlx::Error, Vec<Execution>),
+}
+
+impl From<sqlx::Error> for Failed {
+    fn from(error: sqlx::Error) -> Self {
+        Failed::Before(error)
+    }
+}
+
+pub(crate) async fn claim(
+    shared: &Shared,
+    node: &NodeId,
+    limit: usize,
+    lease_until: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<Execution>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let command = Command::Claim {
+        node: node.clone(),
+        lease_until,
+    };
+    let deadline = Instant::now() + shared.retry_for;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match attempt(shared, &command, limit, now).await {
+            Ok(claimed) => return Ok(claimed),
+            Err(Failed::Before(error))
+                if (is_connection_error(&error) || is_transient_conflict(&error))
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(Failed::Before(error)) => return Err(unavailable(error)),
+            Err(Failed::AtCommit(error, claimed)) => {
+                // Claimed executions that nobody runs would sit until their lease lapses and then
+                // fail: find out whether the commit landed, and hand over what is ours.
+                tracing::warn!(%error, "the commit of a claim failed; reading back what it claimed");
+                return read_back(shared, claimed, deadline).await.map_err(unavailable);
+            }
+        }
+    }
+}
+
+async fn attempt(
+    shared: &Shared,
+    command: &Command,
+    limit: usize,
+    now: Timestamp,
+) -> Result<Vec<Execution>, Failed> {
+    let mut tx = shared.pool.begin().await?;
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, body::text FROM executions
+          WHERE status = 'PENDING'
+          ORDER BY queue_position
+          LIMIT $1
+            FOR UPDATE SKIP LOCKED",
+    )
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    let mut updates = ExecutionUpdates::default();
+    for (id, body) in rows {
+        let mut execution = match decode::<Execution>("execution", id, &body) {
+            Ok(execution) => execution,
+            Err(error) => {
+                // Leave a record we cannot read in the queue for a person; claim the others.
+                tracing::error!(%error, "skipping an unreadable PENDING execution");
+                continue;
+            }
+        };
+        // Only PENDING rows were selected, so the claim is allowed; skip it if it is not.
+        if machine::apply(&mut execution, command, now).is_err() {
+            continue;
+        }
+        match ExecutionRow::of(&execution) {
+            Ok(row) => updates.push(row, false),
+            Err(error) => {
+                tracing::error!(%error, "skipping an execution that cannot be encoded");
+                continue;
+            }
+        }
+        claimed.push(execution);
+    }
+    if claimed.is_empty() {
+        tx.rollback().await?;
+        return Ok(claimed);
+    }
+    updates.query().execute(&mut *tx).await?;
+    match tx.commit().await {
+        Ok(()) => Ok(claimed),
+        Err(error) => Err(Failed::AtCommit(error, claimed)),
+    }
+}
+
+/// After a failed commit: the executions of `claimed` whose stored claim is this one (same
+/// attempt and node, still claimed), as stored now, retrying while the database is unreachable.
+async fn read_back(
+    shared: &Shared,
+    claimed: Vec<Execution>,
+    deadline: Instant,
+) -> Result<Vec<Execution>, sqlx::Error> {
+    let ids: Vec<Uuid> = claimed.iter().map(|e| e.execution_id.0).collect();
+    let mut pause = Duration::from_millis(50);
+    let rows: Vec<(Uuid, String)> = loop {
+        match sqlx::query_as("SELECT id, body::text FROM executions WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&shared.pool)
+            .await
+        {
+            Ok(rows) => break rows,
+            Err(error) if is_connection_error(&error) && Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(error) => return Err(error),
+        }
+    };
+    let node = |execution: &Execution| execution.lease.as_ref().map(|lease| lease.node.clone());
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, body)| decode::<Execution>("execution", id, &body).ok())
+        .filter(|stored| {
+            stored.status.is_claimed()
+                && claimed.iter().any(|ours| {
+                    ours.execution_id == stored.execution_id
+                        && ours.attempt == stored.attempt
+                        && node(ours) == node(stored)
+                })
+        })
+        .collect())
+}
