@@ -142,7 +142,8 @@ impl AnsibleExecutor {
         let spec = &run.job.spec;
         let source = match (&spec.repository, &spec.playbook) {
             (Some(repository), _) => {
-                self.checkout(repository, &mut workspace, &mut cancel)
+                let marker = run_marker(&run.execution);
+                self.checkout(repository, &marker, &mut workspace, &mut cancel)
                     .await
             }
             (None, Some(encoded)) => inline_playbook(encoded, &workspace),
@@ -186,7 +187,7 @@ impl AnsibleExecutor {
             return report;
         }
         events.workspace_ready();
-        let child = match GroupChild::spawn(command) {
+        let child = match GroupChild::spawn(command, &run_marker(&run.execution)) {
             Ok(child) => child,
             Err(error) => {
                 stream.abort();
@@ -233,6 +234,7 @@ impl AnsibleExecutor {
     async fn checkout(
         &self,
         repository: &Repository,
+        marker: &str,
         workspace: &mut Workspace,
         cancel: &mut Cancellation,
     ) -> Result<Source, RunReport> {
@@ -245,7 +247,7 @@ impl AnsibleExecutor {
         })?;
         let git = Git::prepare(&config.git, repository, transport, workspace)
             .map_err(RunReport::failed)?;
-        let checkout = match git.clone(repository, workspace, cancel).await {
+        let checkout = match git.clone(repository, workspace, marker, cancel).await {
             Cloned::Done(checkout) => checkout,
             Cloned::Cancelled => {
                 return Err(cancelled(cancel, None)
@@ -504,6 +506,11 @@ fn failed_hosts(tally: &Tally, targets: &[String]) -> Vec<String> {
         }
     }
     failed.into_iter().collect()
+}
+
+/// Marks every process of a run (see [`crate::process`]); one attempt runs once at a time.
+pub(crate) fn run_marker(execution: &Execution) -> String {
+    format!("{}-{}", execution.execution_id, execution.attempt)
 }
 
 fn work_dir_name(execution: &Execution) -> String {

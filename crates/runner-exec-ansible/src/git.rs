@@ -140,6 +140,7 @@ impl Git {
         &self,
         repository: &Repository,
         workspace: &Workspace,
+        marker: &str,
         cancel: &mut Cancellation,
     ) -> Cloned {
         let checkout = workspace.path("checkout");
@@ -154,7 +155,7 @@ impl Git {
             Err(error) => return Cloned::Failed(format!("could not open the log: {error}")),
         };
         command.stdout(Stdio::from(log.0)).stderr(Stdio::from(log.1));
-        let child = match GroupChild::spawn(command) {
+        let child = match GroupChild::spawn(command, marker) {
             Ok(child) => child,
             Err(error) => {
                 return Cloned::Failed(format!(

@@ -1,11 +1,19 @@
-//! Child processes in their own process group, so that a kill reaches every process of a run
-//! (ansible's forked workers, the modules they start, the commands those run) at once.
+//! Child processes in their own process group, and a kill that reaches every process of a run.
+//!
+//! A process group alone is not enough for ansible-playbook: its forked workers call `setsid()`,
+//! so they and the modules and commands they start live in sessions and groups of their own. A
+//! kill therefore takes, from `/proc`: the child's process group, every descendant of the child
+//! (by parent pid), and every process whose environment carries the run's marker variable
+//! (inherited by everything the run starts, and kept when a process is re-parented after its
+//! parent died). It repeats until none of them is alive, so a process forked during the kill
+//! goes too.
 
+use std::collections::HashMap;
 use std::io;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use runner_core::executor::{CancelMode, Cancellation};
 use tokio::process::{Child, Command};
@@ -19,19 +27,32 @@ pub(crate) enum Ended {
     Killed,
 }
 
+/// The environment variable that marks every process of a run.
+pub(crate) const MARKER_VARIABLE: &str = "RUNNER_RUN_MARKER";
+
 /// A child that leads its own process group.
 pub(crate) struct GroupChild {
     child: Child,
     pgid: Option<i32>,
+    /// `RUNNER_RUN_MARKER=<unique value>`, as it appears in `/proc/<pid>/environ`.
+    marker: Vec<u8>,
 }
 
 impl GroupChild {
-    /// Spawns `command` as the leader of a new process group.
-    pub(crate) fn spawn(mut command: Command) -> io::Result<Self> {
-        command.process_group(0).kill_on_drop(true);
+    /// Spawns `command` as the leader of a new process group, marked with `marker` (unique per
+    /// run) in the environment.
+    pub(crate) fn spawn(mut command: Command, marker: &str) -> io::Result<Self> {
+        command
+            .process_group(0)
+            .kill_on_drop(true)
+            .env(MARKER_VARIABLE, marker);
         let child = command.spawn()?;
         let pgid = child.id().and_then(|pid| i32::try_from(pid).ok());
-        Ok(Self { child, pgid })
+        Ok(Self {
+            child,
+            pgid,
+            marker: format!("{MARKER_VARIABLE}={marker}").into_bytes(),
+        })
     }
 
     /// Waits for the child to exit. `on_graceful` runs once when a graceful stop is asked for; the
@@ -58,9 +79,8 @@ impl GroupChild {
                 mode = cancel.at_least(wanted) => {
                     graceful_seen = true;
                     if mode == CancelMode::Kill || on_graceful() {
-                        self.kill_group();
+                        self.kill_all().await;
                         let _ = self.child.wait().await;
-                        self.wait_group_gone().await;
                         return Ok(Ended::Killed);
                     }
                 }
@@ -76,17 +96,21 @@ impl GroupChild {
         }
     }
 
-    /// Returns once no live process of the group is left (killed processes take a moment to
-    /// exit; zombies do not count). Repeats the kill in case a process forked meanwhile.
-    async fn wait_group_gone(&self) {
+    /// SIGKILL to every process of the run (see the module docs), until none is alive.
+    async fn kill_all(&self) {
         let Some(pgid) = self.pgid else { return };
         let mut pause = Duration::from_millis(1);
-        // A SIGKILLed process cannot resist; this only bridges the kernel's exit work.
-        for _ in 0..200 {
-            if !group_alive(pgid) {
+        // SIGKILL cannot be resisted; the rounds only bridge the kernel's exit work and catch
+        // processes forked between the scan and the kill.
+        for _ in 0..300 {
+            self.kill_group();
+            let members = run_members(pgid, &self.marker);
+            if members.is_empty() {
                 return;
             }
-            self.kill_group();
+            for pid in members {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
@@ -95,73 +119,129 @@ impl GroupChild {
 }
 
 impl Drop for GroupChild {
-    /// A child dropped before it was waited for (its run was abandoned) takes its group with it.
+    /// A child dropped before it was waited for (its run was abandoned) takes the processes of
+    /// its run with it (one round; the awaited kill in [`GroupChild::wait`] is the thorough one).
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
+        if let (Ok(None), Some(pgid)) = (self.child.try_wait(), self.pgid) {
             self.kill_group();
+            for pid in run_members(pgid, &self.marker) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
         }
     }
 }
 
-/// True while a process of group `pgid` is alive (not a zombie), from `/proc`.
-pub(crate) fn group_alive(pgid: i32) -> bool {
+/// Live (not zombie) processes of the run led by `root`: its process group, its descendants,
+/// and the processes whose environment holds `marker`.
+pub(crate) fn run_members(root: i32, marker: &[u8]) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
+        return Vec::new();
     };
-    entries.flatten().any(|entry| {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
-            return false;
-        };
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| parse_stat(&stat))
-            .is_some_and(|(state, group)| group == pgid && state != 'Z' && state != 'X')
-    })
+    let processes: HashMap<i32, Stat> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            Some((pid, parse_stat(&stat)?))
+        })
+        .filter(|(_, stat)| stat.state != 'Z' && stat.state != 'X')
+        .collect();
+    let descends = |mut pid: i32| {
+        // Bounded walk: parent chains are short, and a pid reused mid-scan cannot loop forever.
+        for _ in 0..64 {
+            if pid == root {
+                return true;
+            }
+            match processes.get(&pid) {
+                Some(stat) if stat.ppid > 1 => pid = stat.ppid,
+                _ => return false,
+            }
+        }
+        false
+    };
+    let marked = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|environ| environ.split(|b| *b == 0).any(|var| var == marker))
+    };
+    processes
+        .iter()
+        .filter(|(pid, stat)| stat.pgrp == root || descends(**pid) || marked(**pid))
+        .map(|(pid, _)| *pid)
+        .collect()
 }
 
-/// State and process group from a `/proc/<pid>/stat` line; the command name may contain spaces
-/// and parentheses, so fields are read after the last ')'.
-fn parse_stat(stat: &str) -> Option<(char, i32)> {
+/// The fields of `/proc/<pid>/stat` the kill needs.
+#[derive(Debug, PartialEq, Eq)]
+struct Stat {
+    state: char,
+    ppid: i32,
+    pgrp: i32,
+}
+
+/// State, parent and process group from a `/proc/<pid>/stat` line; the command name may contain
+/// spaces and parentheses, so fields are read after the last ')'.
+fn parse_stat(stat: &str) -> Option<Stat> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
+    Some(Stat { state, ppid, pgrp })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
 
     #[test]
     fn stat_lines() {
         assert_eq!(
-            parse_stat("42 (a (b) c) S 1 42 42 0 -1"),
-            Some(('S', 42))
+            parse_stat("42 (a (b) c) S 7 42 42 0 -1"),
+            Some(Stat {
+                state: 'S',
+                ppid: 7,
+                pgrp: 42
+            })
         );
         assert_eq!(parse_stat("garbage"), None);
     }
 
     #[tokio::test]
-    async fn kill_takes_the_whole_group() {
+    async fn kill_takes_processes_that_left_the_group() {
+        // The second sleep runs in a session of its own, as ansible's workers do.
         let mut command = Command::new("sh");
-        command.arg("-c").arg("sleep 301 & sleep 302 & wait");
-        let child = GroupChild::spawn(command).unwrap();
+        command
+            .arg("-c")
+            .arg("sleep 301 & setsid sleep 302 & echo started; wait")
+            .stdout(Stdio::piped());
+        let marker = format!("test-{}", std::process::id());
+        let mut child = GroupChild::spawn(command, &marker).unwrap();
+        let mut started = String::new();
+        let stdout = child.child.stdout.take().unwrap();
+        tokio::io::BufReader::new(stdout)
+            .read_line(&mut started)
+            .await
+            .unwrap();
         let pgid = child.pgid.unwrap();
+        let marker_bytes = child.marker.clone();
+        // Both sleeps are found (sh forked them before printing).
+        while run_members(pgid, &marker_bytes).len() < 3 {
+            tokio::task::yield_now().await;
+        }
         let (handle, mut cancel) = Cancellation::new();
         handle.request(CancelMode::Kill);
         let ended = child.wait(&mut cancel, || false).await.unwrap();
         assert!(matches!(ended, Ended::Killed));
-        assert!(!group_alive(pgid));
+        assert_eq!(run_members(pgid, &marker_bytes), Vec::<i32>::new());
     }
 
     #[tokio::test]
     async fn graceful_only_calls_back() {
         let mut command = Command::new("sh");
         command.arg("-c").arg("exit 3");
-        let child = GroupChild::spawn(command).unwrap();
+        let child = GroupChild::spawn(command, "graceful-test").unwrap();
         let (handle, mut cancel) = Cancellation::new();
         handle.request(CancelMode::Graceful);
         let mut called = 0;
