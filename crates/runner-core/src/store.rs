@@ -167,3 +167,86 @@ pub trait Store: Send + Sync + 'static {
     /// one (a lagging receiver, a dropped database listener) only delays work.
     fn subscribe(&self) -> broadcast::Receiver<Signal>;
 }
+
+/// A shared store is a store: several engines (or an engine and a test) can hold one `Arc`.
+impl<T: Store> Store for std::sync::Arc<T> {
+    fn insert_job(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).insert_job(job)
+    }
+    fn get_job(
+        &self,
+        alias: &AccountAlias,
+        id: JobId,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send {
+        (**self).get_job(alias, id)
+    }
+    fn update_job(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).update_job(job)
+    }
+    fn delete_job(
+        &self,
+        alias: &AccountAlias,
+        id: JobId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete_job(alias, id)
+    }
+    fn list_jobs(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Job>, StoreError>> + Send {
+        (**self).list_jobs(alias, page)
+    }
+    fn insert_execution(
+        &self,
+        execution: &Execution,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).insert_execution(execution)
+    }
+    fn get_execution(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+    ) -> impl Future<Output = Result<Option<Execution>, StoreError>> + Send {
+        (**self).get_execution(alias, job_id, id)
+    }
+    fn list_executions(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Execution>, StoreError>> + Send {
+        (**self).list_executions(alias, job_id, page)
+    }
+    fn transition(
+        &self,
+        id: ExecutionId,
+        command: &Command,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Execution, StoreError>> + Send {
+        (**self).transition(id, command, now)
+    }
+    fn claim(
+        &self,
+        node: &NodeId,
+        limit: usize,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send {
+        (**self).claim(node, limit, lease_until, now)
+    }
+    fn due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send {
+        (**self).due(now, limit)
+    }
+    fn next_deadline(&self) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send {
+        (**self).next_deadline()
+    }
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        (**self).subscribe()
+    }
+}
