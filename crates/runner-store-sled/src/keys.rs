@@ -148,6 +148,9 @@ mod tests {
         let id = ExecutionId::new();
         assert_eq!(execution_id_at(&deadline(5, id)), Some(id));
         let job_id = JobId::new();
-        assert_eq!(job_id_at(&account_job(&"A".parse().unwrap(), 1, job_id)), Some(job_id));
+        assert_eq!(
+            job_id_at(&account_job(&"A".parse().unwrap(), 1, job_id)),
+            Some(job_id)
+        );
     }
 }

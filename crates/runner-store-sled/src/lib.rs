@@ -96,33 +96,32 @@ mod durability;
 mod keys;
 mod lock;
 mod trees;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use runner_core::execution::Execution;
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
-use runner_core::machine::{self, Command};
+use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::store::{Signal, Store, StoreError, signal_after};
 use runner_core::time::Timestamp;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
-use crate::codec::{count, decode, encode};
-use crate::durability::GroupCommit;
+use crate::codec::{count, decode};
 pub use crate::durability::Durability;
 use crate::lock::DirectoryLock;
-use crate::trees::{Trees, abort};
+use crate::trees::Trees;
+use crate::writer::{Done, Op, Request, Writer};
 
 /// How many signals a slow subscriber may fall behind before it sees `Lagged`.
 const SIGNAL_CAPACITY: usize = 1024;
 
 /// The on-disk format this version writes and reads.
 const FORMAT_VERSION: u64 = 1;
-
-/// How many times a claim reads the queue again when concurrent claims took its candidates.
-const CLAIM_ROUNDS: usize = 8;
 
 /// Why a data directory cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -178,16 +177,28 @@ pub struct SledStore {
 
 #[derive(Debug)]
 struct Inner {
-    db: sled::Db,
+    /// The writer thread's inbox; `None` once the store is closing.
+    requests: Option<mpsc::Sender<Request>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// For reads (writes go through the writer thread).
     trees: Trees,
-    durability: Durability,
-    group: GroupCommit,
-    /// The log file, opened again for `fdatasync` ([`Durability::Sync`]).
-    log: Option<std::fs::File>,
+    flushes: Arc<AtomicU64>,
     signals: broadcast::Sender<Signal>,
     path: PathBuf,
-    // Dropped last (fields drop in order): the lock outlives the database handle.
+    _db: sled::Db,
+    // Dropped last (fields drop in order): the lock outlives every database handle.
     _lock: DirectoryLock,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the inbox ends the writer thread after its current batch; waiting for it means
+        // the database is closed (and the directory free) once the last store handle is gone.
+        self.requests = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl SledStore {
@@ -222,10 +233,7 @@ impl SledStore {
                 source,
             },
         };
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(sled_error)?;
+        let db = sled::Config::new().path(&path).open().map_err(sled_error)?;
         let trees = Trees::open(&db).map_err(sled_error)?;
         match trees.meta.get(keys::FORMAT).map_err(sled_error)? {
             Some(found) if count(Some(&found)) != FORMAT_VERSION => {
@@ -255,16 +263,32 @@ impl SledStore {
             }
             _ => None,
         };
+        let flushes = Arc::new(AtomicU64::new(0));
+        let (requests, inbox) = mpsc::channel();
+        let writer = Writer {
+            db: db.clone(),
+            trees: trees.clone(),
+            durability,
+            log,
+            flushes: Arc::clone(&flushes),
+        };
+        let writer = std::thread::Builder::new()
+            .name("runner-sled-writer".into())
+            .spawn(move || writer.run(inbox))
+            .map_err(|source| SledStoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
         tracing::info!(path = %path.display(), ?durability, "sled store opened");
         Ok(SledStore {
             inner: Arc::new(Inner {
-                db,
+                requests: Some(requests),
+                writer: Some(writer),
                 trees,
-                durability,
-                group: GroupCommit::default(),
-                log,
+                flushes,
                 signals: broadcast::channel(SIGNAL_CAPACITY).0,
                 path,
+                _db: db,
                 _lock: lock,
             }),
         })
@@ -275,13 +299,26 @@ impl SledStore {
         &self.inner.path
     }
 
-    /// How many flushes acknowledged writes so far (each may cover many writes); for benchmarks.
+    /// How many flushes acknowledged writes so far (each covers a batch); for benchmarks.
     pub fn flush_count(&self) -> u64 {
-        self.inner.group.flushes()
+        self.inner.flushes.load(Ordering::Relaxed)
     }
 
-    /// Runs `work` on the blocking pool (sled blocks; see the crate docs).
-    async fn blocking<T: Send + 'static>(
+    /// Hands `op` to the writer thread; resolves once it is durable (or refused).
+    async fn write(&self, op: Op) -> Result<Done, StoreError> {
+        let (reply, done) = oneshot::channel();
+        let closed = || StoreError::unavailable(std::io::Error::other("the sled store is closed"));
+        self.inner
+            .requests
+            .as_ref()
+            .ok_or_else(closed)?
+            .send(Request { op, reply })
+            .map_err(|_| closed())?;
+        done.await.map_err(|_| closed())?
+    }
+
+    /// Runs a read that may walk many keys on the blocking pool.
+    async fn scan<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -291,20 +328,6 @@ impl SledStore {
             .map_err(StoreError::unavailable)?
     }
 
-    /// Runs `work` (which commits a transaction) on the blocking pool and returns once the
-    /// commit is durable.
-    async fn write<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.blocking(move |inner| {
-            let value = work(inner)?;
-            inner.make_durable()?;
-            Ok(value)
-        })
-        .await
-    }
-
     fn signal(&self, signal: Option<Signal>) {
         if let Some(signal) = signal {
             let _ = self.inner.signals.send(signal);
@@ -312,22 +335,13 @@ impl SledStore {
     }
 }
 
-impl Inner {
-    /// Waits until the transaction this thread just committed is durable.
-    fn make_durable(&self) -> Result<(), StoreError> {
-        let ticket = self.group.committed();
-        match self.durability {
-            Durability::Deferred => Ok(()),
-            Durability::Flush | Durability::Sync => self.group.wait_durable(ticket, || {
-                self.db.flush().map_err(StoreError::unavailable)?;
-                if let Some(log) = &self.log {
-                    log.sync_data().map_err(StoreError::unavailable)?;
-                }
-                Ok(())
-            }),
-        }
-    }
+fn unexpected(done: Done) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the writer answered {done:?} to a different request"
+    ))
+}
 
+impl Inner {
     fn job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
         let Some(bytes) = self
             .trees
@@ -374,137 +388,66 @@ impl Inner {
             .map_err(StoreError::unavailable)
     }
 
-    /// The first executions of the claim queue: (queue position, id).
-    fn queue_head(&self, limit: usize) -> Result<Vec<(sled::IVec, ExecutionId)>, StoreError> {
-        self.trees
-            .pending
-            .iter()
-            .take(limit)
-            .map(|entry| {
-                let (position, id) = entry.map_err(StoreError::unavailable)?;
-                let id = keys::execution_id_at(&id)
-                    .ok_or_else(|| StoreError::Corrupt("a claim queue entry has no id".into()))?;
-                Ok((position, id))
-            })
-            .collect()
-    }
-
-    /// One transaction that claims those of `candidates` still at their queue position.
-    fn claim_candidates(
+    /// An execution of the job that has not ended, for the message of a refused delete.
+    fn busy_execution(
         &self,
-        candidates: &[(sled::IVec, ExecutionId)],
-        command: &Command,
-        now: Timestamp,
-    ) -> Result<Vec<Execution>, StoreError> {
-        self.trees.transact(|tx| {
-            let mut claimed = Vec::with_capacity(candidates.len());
-            for (position, id) in candidates {
-                // Taken in between by a concurrent claim (or stopped, killed): skip it.
-                if tx.queue_position(*id)?.as_ref() != Some(position) {
-                    continue;
-                }
-                let Some(old) = tx.execution(*id)? else {
-                    continue;
-                };
-                let mut execution = old.clone();
-                // Only PENDING executions are queued, so a refusal means it left the queue in
-                // between: another claim, a stop or a kill. Skip it.
-                if machine::apply(&mut execution, command, now).is_ok() {
-                    tx.put_execution(Some(&old), &execution)?;
-                    claimed.push(execution);
+        alias: &AccountAlias,
+        id: JobId,
+    ) -> Result<Option<Execution>, StoreError> {
+        let prefix = keys::job_executions(alias, id);
+        for key in self
+            .trees
+            .executions_by_job
+            .scan_prefix(prefix)
+            .keys()
+            .rev()
+        {
+            let key = key.map_err(StoreError::unavailable)?;
+            let Some(execution_id) = keys::execution_id_at(&key) else {
+                continue;
+            };
+            if let Some(execution) = self.execution(execution_id)? {
+                if !execution.status.is_terminal() {
+                    return Ok(Some(execution));
                 }
             }
-            Ok(claimed)
-        })
+        }
+        Ok(None)
     }
 }
 
 impl Store for SledStore {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
-        let job = job.clone();
-        self.write(move |inner| {
-            let bytes = encode("job", &job)?;
-            inner.trees.transact(|tx| {
-                if tx.jobs.get(keys::job(job.id))?.is_some() {
-                    return abort(StoreError::Conflict(format!(
-                        "job {} exists already",
-                        job.id
-                    )));
-                }
-                tx.jobs.insert(&keys::job(job.id)[..], bytes.clone())?;
-                let index = keys::account_job(&job.account_alias, job.created_time, job.id);
-                tx.jobs_by_account.insert(index, &[][..])?;
-                tx.add(&keys::job_count(&job.account_alias), 1)?;
-                Ok(())
-            })
-        })
-        .await
+        self.write(Op::InsertJob(job.clone())).await.map(drop)
     }
 
     async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
-        let alias = alias.clone();
-        self.blocking(move |inner| inner.job(&alias, id)).await
+        // A point read of a cached page: inline (see "Blocking" in the crate docs).
+        self.inner.job(alias, id)
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        let job = job.clone();
-        self.write(move |inner| {
-            let bytes = encode("job", &job)?;
-            inner.trees.transact(|tx| {
-                let Some(stored) = tx.jobs.get(keys::job(job.id))? else {
-                    return abort(StoreError::NotFound);
-                };
-                let stored: Job = decode("job", &stored).or_else(abort)?;
-                if stored.account_alias != job.account_alias {
-                    return abort(StoreError::NotFound);
-                }
-                if stored.created_time != job.created_time {
-                    // The listing is ordered by creation time; keep the index on the record's.
-                    let alias = &job.account_alias;
-                    tx.jobs_by_account
-                        .remove(keys::account_job(alias, stored.created_time, job.id))?;
-                    tx.jobs_by_account
-                        .insert(keys::account_job(alias, job.created_time, job.id), &[][..])?;
-                }
-                tx.jobs.insert(&keys::job(job.id)[..], bytes.clone())?;
-                Ok(())
-            })
-        })
-        .await
+        self.write(Op::UpdateJob(job.clone())).await.map(drop)
     }
 
     async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
-        let alias = alias.clone();
-        let result = self
-            .write({
-                let alias = alias.clone();
-                move |inner| {
-                    inner.trees.transact(|tx| {
-                        let Some(stored) = tx.jobs.get(keys::job(id))? else {
-                            return abort(StoreError::NotFound);
-                        };
-                        let stored: Job = decode("job", &stored).or_else(abort)?;
-                        if stored.account_alias != alias {
-                            return abort(StoreError::NotFound);
-                        }
-                        // Checked in the transaction that deletes: no start or restart between.
-                        if tx.counter(&keys::active_count(id))? > 0 {
-                            return abort(StoreError::Conflict(String::new()));
-                        }
-                        tx.jobs.remove(&keys::job(id)[..])?;
-                        tx.jobs_by_account
-                            .remove(keys::account_job(&alias, stored.created_time, id))?;
-                        tx.add(&keys::job_count(&alias), -1)?;
-                        Ok(())
-                    })
-                }
-            })
-            .await;
-        match result {
+        match self.write(Op::DeleteJob(alias.clone(), id)).await {
             Err(StoreError::Conflict(message)) if message.is_empty() => {
-                Err(StoreError::Conflict(self.busy_message(&alias, id).await))
+                let alias = alias.clone();
+                let busy = self
+                    .scan(move |inner| inner.busy_execution(&alias, id))
+                    .await;
+                Err(StoreError::Conflict(match busy {
+                    Ok(Some(execution)) => format!(
+                        "job {id} has execution {} in status {}; stop or kill it first",
+                        execution.execution_id, execution.status
+                    ),
+                    _ => format!(
+                        "job {id} has an execution that has not ended; stop or kill it first"
+                    ),
+                }))
             }
-            other => other,
+            other => other.map(drop),
         }
     }
 
@@ -514,7 +457,7 @@ impl Store for SledStore {
         page: PageRequest,
     ) -> Result<Page<Job>, StoreError> {
         let alias = alias.clone();
-        self.blocking(move |inner| {
+        self.scan(move |inner| {
             let total = inner.count(&keys::job_count(&alias))?;
             let index = Inner::page_keys(
                 &inner.trees.jobs_by_account,
@@ -535,39 +478,7 @@ impl Store for SledStore {
     }
 
     async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
-        let execution = execution.clone();
-        self.write(move |inner| {
-            inner.trees.transact(|tx| {
-                let job_known = match tx.jobs.get(keys::job(execution.job_id))? {
-                    Some(bytes) => {
-                        let job: Job = decode("job", &bytes).or_else(abort)?;
-                        job.account_alias == execution.account_alias
-                    }
-                    None => false,
-                };
-                if !job_known {
-                    return abort(StoreError::NotFound);
-                }
-                if tx.execution(execution.execution_id)?.is_some() {
-                    return abort(StoreError::Conflict(format!(
-                        "execution {} exists already",
-                        execution.execution_id
-                    )));
-                }
-                tx.put_execution(None, &execution)?;
-                let alias = &execution.account_alias;
-                let index = keys::job_execution(
-                    alias,
-                    execution.job_id,
-                    execution.created_time,
-                    execution.execution_id,
-                );
-                tx.executions_by_job.insert(index, &[][..])?;
-                tx.add(&keys::execution_count(alias, execution.job_id), 1)?;
-                Ok(())
-            })
-        })
-        .await?;
+        self.write(Op::InsertExecution(execution.clone())).await?;
         self.signal(Some(Signal::Pending));
         Ok(())
     }
@@ -578,13 +489,11 @@ impl Store for SledStore {
         job_id: JobId,
         id: ExecutionId,
     ) -> Result<Option<Execution>, StoreError> {
-        let alias = alias.clone();
-        self.blocking(move |inner| {
-            Ok(inner.execution(id)?.filter(|execution| {
-                execution.account_alias == alias && execution.job_id == job_id
-            }))
-        })
-        .await
+        // A point read of a cached page: inline (see "Blocking" in the crate docs).
+        Ok(self
+            .inner
+            .execution(id)?
+            .filter(|execution| &execution.account_alias == alias && execution.job_id == job_id))
     }
 
     async fn list_executions(
@@ -594,7 +503,7 @@ impl Store for SledStore {
         page: PageRequest,
     ) -> Result<Page<Execution>, StoreError> {
         let alias = alias.clone();
-        self.blocking(move |inner| {
+        self.scan(move |inner| {
             let total = inner.count(&keys::execution_count(&alias, job_id))?;
             let index = Inner::page_keys(
                 &inner.trees.executions_by_job,
@@ -621,25 +530,13 @@ impl Store for SledStore {
         command: &Command,
         now: Timestamp,
     ) -> Result<Execution, StoreError> {
-        let command = command.clone();
-        let (changed, command) = self
-            .write(move |inner| {
-                let changed = inner.trees.transact(|tx| {
-                    let Some(old) = tx.execution(id)? else {
-                        return abort(StoreError::NotFound);
-                    };
-                    let mut execution = old.clone();
-                    if let Err(refused) = machine::apply(&mut execution, &command, now) {
-                        return abort(StoreError::Refused(refused));
-                    }
-                    tx.put_execution(Some(&old), &execution)?;
-                    Ok(execution)
-                })?;
-                Ok((changed, command))
-            })
-            .await?;
-        self.signal(signal_after(&command, &changed));
-        Ok(changed)
+        match self.write(Op::Transition(id, command.clone(), now)).await? {
+            Done::Execution(changed) => {
+                self.signal(signal_after(command, &changed));
+                Ok(changed)
+            }
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn claim(
@@ -656,29 +553,21 @@ impl Store for SledStore {
             node: node.clone(),
             lease_until,
         };
-        self.write(move |inner| {
-            let mut claimed = Vec::new();
-            for _ in 0..CLAIM_ROUNDS {
-                let wanted = limit - claimed.len();
-                let candidates = inner.queue_head(wanted)?;
-                if candidates.is_empty() {
-                    break;
-                }
-                let batch = inner.claim_candidates(&candidates, &command, now)?;
-                let lost_some = batch.len() < candidates.len();
-                claimed.extend(batch);
-                // A short batch means a concurrent claim took some candidates: look again.
-                if claimed.len() == limit || !lost_some {
-                    break;
-                }
-            }
-            Ok(claimed)
-        })
-        .await
+        match self
+            .write(Op::Claim {
+                command,
+                limit,
+                now,
+            })
+            .await?
+        {
+            Done::Claimed(claimed) => Ok(claimed),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
-        self.blocking(move |inner| {
+        self.scan(move |inner| {
             let mut due = Vec::new();
             for entry in inner.trees.deadlines.iter() {
                 if due.len() >= limit {
@@ -702,45 +591,16 @@ impl Store for SledStore {
     }
 
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.blocking(|inner| {
-            let first = inner.trees.deadlines.first().map_err(StoreError::unavailable)?;
-            Ok(first.and_then(|(key, _)| keys::deadline_time(&key)))
-        })
-        .await
+        let first = self
+            .inner
+            .trees
+            .deadlines
+            .first()
+            .map_err(StoreError::unavailable)?;
+        Ok(first.and_then(|(key, _)| keys::deadline_time(&key)))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.inner.signals.subscribe()
-    }
-}
-
-impl SledStore {
-    /// The message of a refused delete: names an execution that has not ended.
-    async fn busy_message(&self, alias: &AccountAlias, id: JobId) -> String {
-        let alias = alias.clone();
-        let busy = self
-            .blocking(move |inner| {
-                let prefix = keys::job_executions(&alias, id);
-                for key in inner.trees.executions_by_job.scan_prefix(prefix).keys().rev() {
-                    let key = key.map_err(StoreError::unavailable)?;
-                    let Some(execution_id) = keys::execution_id_at(&key) else {
-                        continue;
-                    };
-                    if let Some(execution) = inner.execution(execution_id)? {
-                        if !execution.status.is_terminal() {
-                            return Ok(Some(execution));
-                        }
-                    }
-                }
-                Ok(None)
-            })
-            .await;
-        match busy {
-            Ok(Some(execution)) => format!(
-                "job {id} has execution {} in status {}; stop or kill it first",
-                execution.execution_id, execution.status
-            ),
-            _ => format!("job {id} has an execution that has not ended; stop or kill it first"),
-        }
     }
 }

@@ -8,8 +8,8 @@ use runner_core::execution::{Execution, Status};
 use runner_core::ids::ExecutionId;
 use runner_core::store::StoreError;
 use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
-    Transactional, TransactionalTree,
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional,
+    TransactionalTree,
 };
 
 use crate::codec::{count, decode, encode};
@@ -53,7 +53,10 @@ impl Trees {
 
     /// Runs `body` as one serializable transaction over every tree. sled may run `body` more than
     /// once (on a conflict), so it must only read and write through the [`Tx`] it is given.
-    pub(crate) fn transact<A>(&self, body: impl Fn(&Tx<'_>) -> TxResult<A>) -> Result<A, StoreError> {
+    pub(crate) fn transact<A>(
+        &self,
+        body: impl Fn(&Tx<'_>) -> TxResult<A>,
+    ) -> Result<A, StoreError> {
         let trees = (
             &self.jobs,
             &self.executions,
@@ -112,9 +115,7 @@ impl Tx<'_> {
     pub(crate) fn execution(&self, id: ExecutionId) -> TxResult<Option<Execution>> {
         match self.executions.get(keys::execution(id))? {
             None => Ok(None),
-            Some(bytes) => decode("execution", &bytes)
-                .map(Some)
-                .or_else(abort),
+            Some(bytes) => decode("execution", &bytes).map(Some).or_else(abort),
         }
     }
 
@@ -143,6 +144,8 @@ impl Tx<'_> {
     /// queue, the deadline index and the job's count of unfinished executions in step with it.
     /// The listing index and counts are the caller's: they change on insert only.
     pub(crate) fn put_execution(&self, old: Option<&Execution>, new: &Execution) -> TxResult<()> {
+        // Serialized first: a record that cannot be written aborts before any index changes.
+        let bytes = encode("execution", new).or_else(abort)?;
         let id = new.execution_id;
         let id_key = keys::execution(id);
 
@@ -166,17 +169,20 @@ impl Tx<'_> {
                 self.deadlines.remove(&keys::deadline(at, id)[..])?;
             }
             if let Some(at) = new_deadline {
-                self.deadlines.insert(&keys::deadline(at, id)[..], &[][..])?;
+                self.deadlines
+                    .insert(&keys::deadline(at, id)[..], &[][..])?;
             }
         }
 
         let was_active = old.is_some_and(|old| !old.status.is_terminal());
         let is_active = !new.status.is_terminal();
         if was_active != is_active {
-            self.add(&keys::active_count(new.job_id), if is_active { 1 } else { -1 })?;
+            self.add(
+                &keys::active_count(new.job_id),
+                if is_active { 1 } else { -1 },
+            )?;
         }
 
-        let bytes = encode("execution", new).or_else(abort)?;
         self.executions.insert(&id_key[..], bytes)?;
         Ok(())
     }

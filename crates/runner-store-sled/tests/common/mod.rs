@@ -94,3 +94,22 @@ impl Store for TempStore {
         self.store.subscribe()
     }
 }
+
+/// Starts this test binary again, running only `test`, with `env` set so that the test plays a
+/// role (a writer to kill, a lock holder) instead of its assertions. Its stdout is piped.
+pub fn spawn_role(test: &str, env: (&str, &std::path::Path)) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().expect("test binary path"))
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env.0, env.1)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn the test binary")
+}
+
+/// The part of a child's output line after `marker`, if the line has it (libtest may print its
+/// own text on the same line).
+pub fn after_marker<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.find(marker).map(|at| &line[at + marker.len()..])
+}

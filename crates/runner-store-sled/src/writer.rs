@@ -1,0 +1,313 @@
+//! The writer thread: every write of a store goes through it, in batches, with one transaction
+//! and one flush per batch (group commit).
+//!
+//! Callers send an [`Op`] with a reply channel and await the reply. The thread takes every op
+//! that is waiting (up to [`MAX_BATCH`]), applies them in order in **one** sled transaction,
+//! flushes sled's log once, and only then replies to each caller. So no caller is acknowledged
+//! before its write is durable, and while one batch is being flushed the next one gathers: the
+//! busier the store, the more writes share a flush.
+//!
+//! Each op inside the batch is checked before it writes anything, so a refused op (a transition
+//! the state machine refuses, a job that is gone) writes nothing and does not disturb the other
+//! ops. If the batch's transaction aborts as a whole (a record that cannot be read back, a
+//! storage error), its ops are retried one per transaction, so a bad record only fails the ops
+//! that touch it.
+//!
+//! Being the only writer also keeps claims simple: the claim queue read before the transaction
+//! cannot change under it, except by earlier ops of the same batch, which the transaction sees.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use runner_core::execution::Execution;
+use runner_core::ids::{AccountAlias, ExecutionId, JobId};
+use runner_core::job::Job;
+use runner_core::machine::{self, Command};
+use runner_core::store::StoreError;
+use runner_core::time::Timestamp;
+use tokio::sync::oneshot;
+
+use crate::codec::{decode, encode};
+use crate::durability::Durability;
+use crate::keys;
+use crate::trees::{Trees, Tx, TxResult};
+
+/// The most ops in one transaction. A transaction holds sled's process-wide write lock, which
+/// readers wait for; this bounds that wait to well under a millisecond.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// A write.
+#[derive(Debug)]
+pub(crate) enum Op {
+    InsertJob(Job),
+    UpdateJob(Job),
+    DeleteJob(AccountAlias, JobId),
+    InsertExecution(Execution),
+    Transition(ExecutionId, Command, Timestamp),
+    Claim {
+        command: Command,
+        limit: usize,
+        now: Timestamp,
+    },
+}
+
+/// What a write returns.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Unit,
+    Execution(Execution),
+    Claimed(Vec<Execution>),
+}
+
+/// The outcome of one op, for its caller.
+pub(crate) type Reply = Result<Done, StoreError>;
+
+/// An op and where to send its outcome.
+pub(crate) struct Request {
+    pub(crate) op: Op,
+    pub(crate) reply: oneshot::Sender<Reply>,
+}
+
+/// What the writer thread owns.
+pub(crate) struct Writer {
+    pub(crate) db: sled::Db,
+    pub(crate) trees: Trees,
+    pub(crate) durability: Durability,
+    /// The log file, opened again for `fdatasync` ([`Durability::Sync`]).
+    pub(crate) log: Option<std::fs::File>,
+    pub(crate) flushes: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Serves requests until every sender is gone.
+    pub(crate) fn run(self, requests: mpsc::Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let mut batch = vec![first];
+            batch.extend(requests.try_iter().take(MAX_BATCH - 1));
+            let (ops, replies): (Vec<Op>, Vec<_>) =
+                batch.into_iter().map(|req| (req.op, req.reply)).unzip();
+            let mut outcomes = self.apply(&ops);
+            if outcomes.iter().any(Result::is_ok) {
+                if let Err(error) = self.make_durable() {
+                    tracing::error!(%error, "flushing the sled log failed");
+                    // Committed but not known durable: the callers must not take it as done.
+                    let message = error.to_string();
+                    for outcome in outcomes.iter_mut().filter(|outcome| outcome.is_ok()) {
+                        *outcome = Err(StoreError::unavailable(std::io::Error::other(format!(
+                            "the write may not be durable: {message}"
+                        ))));
+                    }
+                }
+            }
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // A caller that went away (its future dropped) needs no answer.
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    fn make_durable(&self) -> Result<(), StoreError> {
+        match self.durability {
+            Durability::Deferred => return Ok(()),
+            Durability::Flush => {}
+            Durability::Sync => {}
+        }
+        self.db.flush().map_err(StoreError::unavailable)?;
+        if let Some(log) = &self.log {
+            log.sync_data().map_err(StoreError::unavailable)?;
+        }
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Applies `ops` in one transaction; if it aborts, one transaction per op.
+    fn apply(&self, ops: &[Op]) -> Vec<Reply> {
+        match self.transact(ops) {
+            Ok(outcomes) => outcomes,
+            Err(error) if ops.len() == 1 => vec![Err(error)],
+            Err(_) => ops
+                .iter()
+                .map(|op| match self.transact(std::slice::from_ref(op)) {
+                    Ok(mut outcomes) => outcomes.pop().unwrap_or(Ok(Done::Unit)),
+                    Err(error) => Err(error),
+                })
+                .collect(),
+        }
+    }
+
+    fn transact(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
+        // Claim candidates come from the queue as committed; the transaction skips those that
+        // earlier ops of the batch took. Read enough for every claim of the batch.
+        let wanted: usize = ops
+            .iter()
+            .map(|op| match op {
+                Op::Claim { limit, .. } => *limit,
+                _ => 0,
+            })
+            .fold(0, usize::saturating_add);
+        let candidates = if wanted > 0 {
+            self.queue_head(wanted)?
+        } else {
+            Vec::new()
+        };
+        self.trees.transact(|tx| {
+            let mut outcomes = Vec::with_capacity(ops.len());
+            for op in ops {
+                outcomes.push(apply_op(tx, op, &candidates)?);
+            }
+            Ok(outcomes)
+        })
+    }
+
+    /// The first `limit` entries of the claim queue: (queue position, execution id).
+    fn queue_head(&self, limit: usize) -> Result<Vec<(sled::IVec, ExecutionId)>, StoreError> {
+        self.trees
+            .pending
+            .iter()
+            .take(limit)
+            .map(|entry| {
+                let (position, id) = entry.map_err(StoreError::unavailable)?;
+                let id = keys::execution_id_at(&id)
+                    .ok_or_else(|| StoreError::Corrupt("a claim queue entry has no id".into()))?;
+                Ok((position, id))
+            })
+            .collect()
+    }
+}
+
+/// Applies one op inside the batch's transaction. The outer error aborts the transaction; the
+/// inner one refuses this op only, and is returned before the op writes anything.
+fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &[(sled::IVec, ExecutionId)]) -> TxResult<Reply> {
+    match op {
+        Op::InsertJob(job) => insert_job(tx, job),
+        Op::UpdateJob(job) => update_job(tx, job),
+        Op::DeleteJob(alias, id) => delete_job(tx, alias, *id),
+        Op::InsertExecution(execution) => insert_execution(tx, execution),
+        Op::Transition(id, command, now) => {
+            let Some(old) = tx.execution(*id)? else {
+                return Ok(Err(StoreError::NotFound));
+            };
+            let mut execution = old.clone();
+            if let Err(refused) = machine::apply(&mut execution, command, *now) {
+                return Ok(Err(StoreError::Refused(refused)));
+            }
+            tx.put_execution(Some(&old), &execution)?;
+            Ok(Ok(Done::Execution(execution)))
+        }
+        Op::Claim {
+            command,
+            limit,
+            now,
+        } => {
+            let mut claimed = Vec::new();
+            for (position, id) in candidates {
+                if claimed.len() >= *limit {
+                    break;
+                }
+                // Taken by an earlier op of this batch (a claim, a stop, a kill): skip it.
+                if tx.queue_position(*id)?.as_ref() != Some(position) {
+                    continue;
+                }
+                let Some(old) = tx.execution(*id)? else {
+                    continue;
+                };
+                let mut execution = old.clone();
+                // Only PENDING executions are queued, so the claim is not refused.
+                if machine::apply(&mut execution, command, *now).is_ok() {
+                    tx.put_execution(Some(&old), &execution)?;
+                    claimed.push(execution);
+                }
+            }
+            Ok(Ok(Done::Claimed(claimed)))
+        }
+    }
+}
+
+/// The stored job `id`, as the transaction sees it.
+fn stored_job(tx: &Tx<'_>, id: JobId) -> TxResult<Option<Job>> {
+    match tx.jobs.get(keys::job(id))? {
+        None => Ok(None),
+        Some(bytes) => decode("job", &bytes).map(Some).or_else(crate::trees::abort),
+    }
+}
+
+fn insert_job(tx: &Tx<'_>, job: &Job) -> TxResult<Reply> {
+    if tx.jobs.get(keys::job(job.id))?.is_some() {
+        return Ok(Err(StoreError::Conflict(format!(
+            "job {} exists already",
+            job.id
+        ))));
+    }
+    let bytes = encode("job", job).or_else(crate::trees::abort)?;
+    tx.jobs.insert(&keys::job(job.id)[..], bytes)?;
+    let index = keys::account_job(&job.account_alias, job.created_time, job.id);
+    tx.jobs_by_account.insert(index, &[][..])?;
+    tx.add(&keys::job_count(&job.account_alias), 1)?;
+    Ok(Ok(Done::Unit))
+}
+
+fn update_job(tx: &Tx<'_>, job: &Job) -> TxResult<Reply> {
+    let Some(stored) = stored_job(tx, job.id)? else {
+        return Ok(Err(StoreError::NotFound));
+    };
+    if stored.account_alias != job.account_alias {
+        return Ok(Err(StoreError::NotFound));
+    }
+    let bytes = encode("job", job).or_else(crate::trees::abort)?;
+    if stored.created_time != job.created_time {
+        // The listing is ordered by creation time; keep the index on the record's.
+        let alias = &job.account_alias;
+        tx.jobs_by_account
+            .remove(keys::account_job(alias, stored.created_time, job.id))?;
+        tx.jobs_by_account
+            .insert(keys::account_job(alias, job.created_time, job.id), &[][..])?;
+    }
+    tx.jobs.insert(&keys::job(job.id)[..], bytes)?;
+    Ok(Ok(Done::Unit))
+}
+
+/// Refused with an empty [`StoreError::Conflict`] while an execution of the job has not ended;
+/// the caller words the message (it needs a scan, which has no place in a transaction).
+fn delete_job(tx: &Tx<'_>, alias: &AccountAlias, id: JobId) -> TxResult<Reply> {
+    let Some(stored) = stored_job(tx, id)? else {
+        return Ok(Err(StoreError::NotFound));
+    };
+    if &stored.account_alias != alias {
+        return Ok(Err(StoreError::NotFound));
+    }
+    // Checked in the transaction that deletes: no start or restart slips in between.
+    if tx.counter(&keys::active_count(id))? > 0 {
+        return Ok(Err(StoreError::Conflict(String::new())));
+    }
+    tx.jobs.remove(&keys::job(id)[..])?;
+    tx.jobs_by_account
+        .remove(keys::account_job(alias, stored.created_time, id))?;
+    tx.add(&keys::job_count(alias), -1)?;
+    Ok(Ok(Done::Unit))
+}
+
+fn insert_execution(tx: &Tx<'_>, execution: &Execution) -> TxResult<Reply> {
+    let job_known = stored_job(tx, execution.job_id)?
+        .is_some_and(|job| job.account_alias == execution.account_alias);
+    if !job_known {
+        return Ok(Err(StoreError::NotFound));
+    }
+    if tx.execution(execution.execution_id)?.is_some() {
+        return Ok(Err(StoreError::Conflict(format!(
+            "execution {} exists already",
+            execution.execution_id
+        ))));
+    }
+    tx.put_execution(None, execution)?;
+    let alias = &execution.account_alias;
+    let index = keys::job_execution(
+        alias,
+        execution.job_id,
+        execution.created_time,
+        execution.execution_id,
+    );
+    tx.executions_by_job.insert(index, &[][..])?;
+    tx.add(&keys::execution_count(alias, execution.job_id), 1)?;
+    Ok(Ok(Done::Unit))
+}
