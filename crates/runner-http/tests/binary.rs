@@ -1,0 +1,252 @@
+//! The `runner` binary as an operator runs it: generated token file, requests, SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+struct Runner {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stdout_seen: Vec<String>,
+    stderr: std::thread::JoinHandle<Vec<String>>,
+    base: String,
+}
+
+impl Runner {
+    fn spawn(dir: &Path, args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("RUNNER_") {
+                command.env_remove(key);
+            }
+        }
+        command.env("RUST_LOG", "info");
+        let mut child = command.spawn().expect("runner starts");
+        let (send, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            BufReader::new(err).lines().map_while(Result::ok).collect::<Vec<_>>()
+        });
+        let mut runner = Self {
+            child,
+            stdout,
+            stdout_seen: Vec::new(),
+            stderr,
+            base: String::new(),
+        };
+        loop {
+            // The timeout only bounds a broken start; the line arrives as soon as it listens.
+            let line = runner
+                .stdout
+                .recv_timeout(Duration::from_secs(60))
+                .expect("runner prints its address");
+            runner.stdout_seen.push(line.clone());
+            if let Some(address) = line.strip_prefix("runner: listening on ") {
+                runner.base = address.to_owned();
+                break;
+            }
+        }
+        runner
+    }
+
+    /// SIGTERM, then the exit status and everything printed.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        let stderr = self.stderr.join().unwrap();
+        self.stdout_seen.extend(self.stdout.try_iter());
+        (exit, self.stdout_seen, stderr)
+    }
+}
+
+fn admin_token(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text
+        .lines()
+        .find(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .unwrap();
+    let (token, scope) = line.split_once(' ').unwrap();
+    assert_eq!(scope, "*");
+    assert_eq!(token.len(), 64);
+    token.to_owned()
+}
+
+fn assert_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{} has mode {mode:o}", path.display());
+}
+
+const SECRET: &str = "binary-test-password-S3CRET";
+
+fn secret_job() -> Value {
+    json!({
+        "repository": {
+            "url": "https://git.example.com/p.git",
+            "defaultPlaybook": "site.yml",
+            "credentials": {"username": "u", "password": SECRET}
+        },
+        "hosts": []
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_token_bootstrap_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::spawn(dir.path(), &["--store", "memory", "--concurrency", "2"]);
+    let token_path = dir.path().join("runner-tokens");
+    assert_private(&token_path);
+    let token = admin_token(&token_path);
+    let client = reqwest::Client::new();
+
+    let health: Value = client
+        .get(format!("{}/healthz", runner.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok"}));
+    let unauthorized = client.get(format!("{}/jobs/ACME", runner.base)).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let created = client
+        .post(format!("{}/jobs/ACME", runner.base))
+        .bearer_auth(&token)
+        .json(&secret_job())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let text = created.text().await.unwrap();
+    assert!(!text.contains(SECRET));
+
+    let (exit, stdout, stderr) = runner.terminate();
+    assert!(exit.success(), "{exit:?}\n{stderr:#?}");
+    let stdout = stdout.join("\n");
+    assert!(stdout.contains("runner-tokens"), "{stdout}");
+    assert!(stdout.contains("mode 0600"), "{stdout}");
+    for line in &stderr {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "--log-format json writes JSON lines: {line}"
+        );
+    }
+    let everything = format!("{stdout}\n{}", stderr.join("\n"));
+    assert!(!everything.contains(&token), "the token was printed");
+    assert!(!everything.contains(SECRET), "a secret was logged");
+    assert!(everything.contains("/jobs/ACME"), "requests are logged");
+    assert!(everything.contains("stopped"), "{everything}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_token_file_and_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("my-tokens");
+    std::fs::write(&tokens, "acme-only-token-0123456789 ACME\n").unwrap();
+    let runner = Runner::spawn(
+        dir.path(),
+        &["--store", "memory", "--token-file", tokens.to_str().unwrap()],
+    );
+    assert!(!dir.path().join("runner-tokens").exists());
+    let client = reqwest::Client::new();
+    let ok = client
+        .get(format!("{}/jobs/ACME", runner.base))
+        .bearer_auth("acme-only-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let other = client
+        .get(format!("{}/jobs/BETA", runner.base))
+        .bearer_auth("acme-only-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 403);
+    let (exit, _, _) = runner.terminate();
+    assert!(exit.success());
+
+    // Bad arguments fail at once with a message, without a panic.
+    for args in [
+        vec!["--store", "mysql://x"],
+        vec!["--store", "memory", "--token-file", "/nonexistent/tokens"],
+        vec!["--store", "memory", "--concurrency", "0"],
+        vec!["--store", "memory", "--jwt-public-key", "/nonexistent/key.pem"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_runner"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!stderr.trim().is_empty(), "{args:?} says why");
+    }
+}
+
+#[cfg(feature = "sled")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sled_store_keeps_jobs_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = format!("sled:{}", data.display());
+    let runner = Runner::spawn(dir.path(), &["--store", &store]);
+    let token_path = data.join("tokens");
+    assert_private(&token_path);
+    let token = admin_token(&token_path);
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/jobs/ACME", runner.base))
+        .bearer_auth(&token)
+        .json(&secret_job())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (exit, _, _) = runner.terminate();
+    assert!(exit.success());
+
+    // Second start: the same token file (not regenerated) and the job is still there.
+    let runner = Runner::spawn(dir.path(), &["--store", &store]);
+    assert_eq!(admin_token(&token_path), token);
+    let job: Value = client
+        .get(format!("{}/jobs/ACME/{}", runner.base, created["id"].as_str().unwrap()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["id"], created["id"]);
+    assert_eq!(job["repository"]["credentials"]["password"], "********");
+    let (exit, _, _) = runner.terminate();
+    assert!(exit.success());
+}
