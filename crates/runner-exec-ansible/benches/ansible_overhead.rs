@@ -1,1 +1,149 @@
-fn main(){}
+//! Overhead of the executor over a bare `ansible-playbook` on the same trivial localhost playbook.
+//!
+//! Run with `cargo bench -p runner-exec-ansible --bench ansible_overhead`. Prints, for one run at
+//! a time (median of `BENCH_ITERATIONS`, default 7, interleaved) and for 16 runs started at once,
+//! the wall time through the executor and of bare ansible-playbook, and their ratio.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use runner_core::execution::{Execution, Outcome};
+use runner_core::executor::{Cancellation, EventSink, Executor, Run};
+use runner_core::job::{Host, Job, JobSpec};
+use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor};
+
+const PLAYBOOK: &str = "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: hello\n      debug:\n        msg: hello\n";
+const CONCURRENT: usize = 16;
+
+fn ansible_playbook() -> PathBuf {
+    if let Some(path) = std::env::var_os("RUNNER_ANSIBLE_PLAYBOOK") {
+        return PathBuf::from(path);
+    }
+    runner_exec_ansible::find_on_path("ansible-playbook").unwrap_or_else(|| {
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/ansible-playbook");
+        assert!(
+            venv.is_file(),
+            "ansible-playbook not found: run scripts/ensure-ansible.sh"
+        );
+        venv
+    })
+}
+
+fn host() -> Host {
+    let mut host = Host::named("h1");
+    for (key, value) in [
+        ("ansible_connection", "local"),
+        (
+            "ansible_python_interpreter",
+            "{{ ansible_playbook_python }}",
+        ),
+    ] {
+        host.host_vars.insert(key.into(), value.into());
+    }
+    host
+}
+
+fn run() -> Run {
+    let spec = JobSpec {
+        playbook: Some(base64::engine::general_purpose::STANDARD.encode(PLAYBOOK)),
+        hosts: Some(vec![host()]),
+        ..JobSpec::default()
+    };
+    let job = Job::new("BENCH".parse().expect("alias"), spec, 0);
+    let execution = Execution::new(&job, None, None, 0);
+    Run { job, execution }
+}
+
+async fn through_executor(executor: &AnsibleExecutor) {
+    let report = executor
+        .run(run(), EventSink::discard(), Cancellation::never())
+        .await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
+}
+
+async fn bare(ansible: &Path, dir: &Path) {
+    let status = tokio::process::Command::new(ansible)
+        .arg("-i")
+        .arg(dir.join("inventory.json"))
+        .arg(dir.join("playbook.yml"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .expect("ansible-playbook runs");
+    assert!(status.success());
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn main() {
+    let iterations: usize = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(7);
+    let ansible = ansible_playbook();
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("playbook.yml"), PLAYBOOK).unwrap();
+    let inventory = serde_json::json!({"all": {"hosts": {"h1": host().host_vars}}});
+    std::fs::write(dir.path().join("inventory.json"), inventory.to_string()).unwrap();
+    let executor = AnsibleExecutor::new(AnsibleConfig {
+        ansible_playbook: ansible.clone(),
+        work_root: dir.path().join("work"),
+        ..AnsibleConfig::default()
+    });
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        // Warm-up: python bytecode caches, page cache.
+        bare(&ansible, dir.path()).await;
+        through_executor(&executor).await;
+
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..iterations {
+            let start = Instant::now();
+            bare(&ansible, dir.path()).await;
+            theirs.push(start.elapsed());
+            let start = Instant::now();
+            through_executor(&executor).await;
+            ours.push(start.elapsed());
+        }
+        let (ours, theirs) = (median(ours), median(theirs));
+        println!(
+            "single run (median of {iterations}): executor {:.3} s, bare ansible-playbook {:.3} s, ratio {:.3}",
+            ours.as_secs_f64(),
+            theirs.as_secs_f64(),
+            ours.as_secs_f64() / theirs.as_secs_f64()
+        );
+
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..CONCURRENT {
+            let (ansible, dir) = (ansible.clone(), dir.path().to_path_buf());
+            set.spawn(async move { bare(&ansible, &dir).await });
+        }
+        set.join_all().await;
+        let theirs = start.elapsed();
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..CONCURRENT {
+            let executor = executor.clone();
+            set.spawn(async move { through_executor(&executor).await });
+        }
+        set.join_all().await;
+        let ours = start.elapsed();
+        println!(
+            "{CONCURRENT} runs at once (until all ended): executor {:.3} s, bare ansible-playbook {:.3} s, ratio {:.3}",
+            ours.as_secs_f64(),
+            theirs.as_secs_f64(),
+            ours.as_secs_f64() / theirs.as_secs_f64()
+        );
+    });
+}

@@ -236,7 +236,10 @@ impl EventStream {
     /// the tally.
     pub(crate) async fn finish(mut self, timeout: Duration) -> Tally {
         self.exited.notify_one();
-        if tokio::time::timeout(timeout, &mut self.reader).await.is_err() {
+        if tokio::time::timeout(timeout, &mut self.reader)
+            .await
+            .is_err()
+        {
             tracing::warn!("the event stream did not end after ansible-playbook exited");
         }
         self.reader.abort();
@@ -311,11 +314,13 @@ mod tests {
             &mut tally,
             r#"{"event":"host_failed","host":"h1","task":"t","message":"meh","ignored":true}"#,
         );
-        assert!(add(
-            &mut tally,
-            r#"{"event":"play_end","failed":["h4"],"unreachable":["h5"]}"#
-        )
-        .is_none());
+        assert!(
+            add(
+                &mut tally,
+                r#"{"event":"play_end","failed":["h4"],"unreachable":["h5"]}"#
+            )
+            .is_none()
+        );
         let end = add(
             &mut tally,
             r#"{"event":"playbook_end","stats":{"h1":{"ok":2,"ignored":1},"h2":{"ok":1,"failures":1},"h3":{"unreachable":1}}}"#,

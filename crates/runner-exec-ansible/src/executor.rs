@@ -63,8 +63,8 @@ impl AnsibleExecutor {
     /// warning. Blocks for as long as `ansible-playbook --version` takes (about a second).
     pub fn check_installation(&self) -> Result<String, ExecutorSetupError> {
         let path = self.config.ansible_playbook.clone();
-        let program =
-            resolve_program(&path).ok_or_else(|| ExecutorSetupError::Missing { path: path.clone() })?;
+        let program = resolve_program(&path)
+            .ok_or_else(|| ExecutorSetupError::Missing { path: path.clone() })?;
         let mut child = std::process::Command::new(&program)
             .arg("--version")
             .stdin(Stdio::null())
@@ -250,8 +250,9 @@ impl AnsibleExecutor {
         let checkout = match git.clone(repository, workspace, marker, cancel).await {
             Cloned::Done(checkout) => checkout,
             Cloned::Cancelled => {
-                return Err(cancelled(cancel, None)
-                    .unwrap_or_else(|| RunReport::new(Outcome::Killed)));
+                return Err(
+                    cancelled(cancel, None).unwrap_or_else(|| RunReport::new(Outcome::Killed))
+                );
             }
             Cloned::Failed(message) => {
                 let log = tail(&workspace.log_path(), config.log_tail_bytes);
@@ -361,8 +362,16 @@ impl AnsibleExecutor {
                 .write(name, text.as_bytes(), 0o600)
                 .map_err(|error| format!("could not write {name}: {error}"))
         };
-        plugin(workspace, "plugins/callback/runner_events.py", CALLBACK_PLUGIN)?;
-        plugin(workspace, "plugins/strategy/runner_linear.py", STRATEGY_PLUGIN)?;
+        plugin(
+            workspace,
+            "plugins/callback/runner_events.py",
+            CALLBACK_PLUGIN,
+        )?;
+        plugin(
+            workspace,
+            "plugins/strategy/runner_linear.py",
+            STRATEGY_PLUGIN,
+        )?;
 
         let root = workspace.root();
         let env = vec![
@@ -383,7 +392,10 @@ impl AnsibleExecutor {
                 "RUNNER_EVENTS_SOCKET".into(),
                 root.join("events.sock").into_os_string(),
             ),
-            ("RUNNER_STOP_FILE".into(), root.join("stop").into_os_string()),
+            (
+                "RUNNER_STOP_FILE".into(),
+                root.join("stop").into_os_string(),
+            ),
             ("ANSIBLE_NOCOLOR".into(), "1".into()),
             ("ANSIBLE_FORCE_COLOR".into(), "0".into()),
             ("ANSIBLE_RETRY_FILES_ENABLED".into(), "0".into()),
@@ -566,7 +578,10 @@ mod tests {
             parse_version("ansible-playbook [core 2.19.14]\n  config file = None\n"),
             "2.19.14"
         );
-        assert_eq!(parse_version("ansible-playbook 2.9.6\n"), "ansible-playbook 2.9.6");
+        assert_eq!(
+            parse_version("ansible-playbook 2.9.6\n"),
+            "ansible-playbook 2.9.6"
+        );
     }
 
     #[test]
@@ -584,7 +599,11 @@ mod tests {
         let executor = AnsibleExecutor::new(AnsibleConfig::default());
         let mut spec = fixtures::job_with_secrets("ACME", 0).spec;
         assert!(executor.validate(&spec).is_ok());
-        for url in ["ext::sh -c touch% /tmp/x", "file:///srv/repo.git", "http://h/r.git"] {
+        for url in [
+            "ext::sh -c touch% /tmp/x",
+            "file:///srv/repo.git",
+            "http://h/r.git",
+        ] {
             spec.repository.as_mut().unwrap().url = url.into();
             let errors = executor.validate(&spec).unwrap_err();
             assert_eq!(errors.errors[0].field, "repository.url", "{url}");

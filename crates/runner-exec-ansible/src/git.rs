@@ -150,11 +150,16 @@ impl Git {
             command.args(["--branch", branch]);
         }
         command.arg("--").arg(repository.url.trim()).arg(&checkout);
-        let log = match workspace.open_log().and_then(|log| Ok((log.try_clone()?, log))) {
+        let log = match workspace
+            .open_log()
+            .and_then(|log| Ok((log.try_clone()?, log)))
+        {
             Ok(log) => log,
             Err(error) => return Cloned::Failed(format!("could not open the log: {error}")),
         };
-        command.stdout(Stdio::from(log.0)).stderr(Stdio::from(log.1));
+        command
+            .stdout(Stdio::from(log.0))
+            .stderr(Stdio::from(log.1));
         let child = match GroupChild::spawn(command, marker) {
             Ok(child) => child,
             Err(error) => {
@@ -253,9 +258,19 @@ mod tests {
             password: None,
             ssh_private_key: Some(Secret::new(key.clone())),
         });
-        let git = Git::prepare(Path::new("git"), &repository, Transport::Ssh, &mut workspace)
-            .unwrap();
-        let ssh = &git.env.iter().find(|(k, _)| k == "GIT_SSH_COMMAND").unwrap().1;
+        let git = Git::prepare(
+            Path::new("git"),
+            &repository,
+            Transport::Ssh,
+            &mut workspace,
+        )
+        .unwrap();
+        let ssh = &git
+            .env
+            .iter()
+            .find(|(k, _)| k == "GIT_SSH_COMMAND")
+            .unwrap()
+            .1;
         assert!(ssh.contains("-o IdentitiesOnly=yes"), "{ssh}");
         assert!(ssh.contains("StrictHostKeyChecking=accept-new"), "{ssh}");
         let key_path = ssh.split(" -i ").nth(1).unwrap().trim_matches('\'');
@@ -279,8 +294,13 @@ mod tests {
             password: Some(Secret::new("s3cr3t-pw")),
             ssh_private_key: None,
         });
-        let git = Git::prepare(Path::new("git"), &repository, Transport::Http, &mut workspace)
-            .unwrap();
+        let git = Git::prepare(
+            Path::new("git"),
+            &repository,
+            Transport::Http,
+            &mut workspace,
+        )
+        .unwrap();
         for (_, value) in &git.env {
             assert!(!value.contains("s3cr3t-pw"));
         }
@@ -295,7 +315,10 @@ mod tests {
             String::from_utf8(output.stdout).unwrap()
         };
         assert_eq!(ask("Username for 'https://example.com': "), "deploy");
-        assert_eq!(ask("Password for 'https://deploy@example.com': "), "s3cr3t-pw");
+        assert_eq!(
+            ask("Password for 'https://deploy@example.com': "),
+            "s3cr3t-pw"
+        );
         assert_eq!(env("GIT_TERMINAL_PROMPT"), "0");
     }
 

@@ -76,7 +76,10 @@
 //!   plays are skipped. The report says `Stopped`. SIGINT is not used: ansible-playbook aborts
 //!   the running task on SIGINT. Plays with another strategy (`free`, `host_pinned`) cannot be
 //!   stopped between tasks; for them a stop ends only through the engine's escalation to a kill.
-//!   A stop during the git clone ends the clone (no task has started).
+//!   A stop during the git clone ends the clone (no task has started). ansible-core 2.19
+//!   prints a deprecation warning for strategy plugins outside `ansible.builtin` (into the log);
+//!   they still work, and the graceful-stop test proves it against the installed version. Should a
+//!   later ansible-core drop them, the stop has to move (e.g. into a `meta`-task injection).
 //! - **Kill** ([`CancelMode::Kill`](runner_core::executor::CancelMode)): SIGKILL to the whole
 //!   process group at once (ansible-playbook, its forked workers, the modules and commands they
 //!   run), during the clone as well. The executor returns `Killed` only once no process of the

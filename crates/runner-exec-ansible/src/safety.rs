@@ -157,7 +157,10 @@ mod tests {
         }
         assert!(check_url("ext::sh -c x", true).is_err());
         assert_eq!(check_url("file:///srv/repo.git", true), Ok(Transport::File));
-        assert_eq!(check_url("http://127.0.0.1:1/r.git", true), Ok(Transport::Http));
+        assert_eq!(
+            check_url("http://127.0.0.1:1/r.git", true),
+            Ok(Transport::Http)
+        );
     }
 
     #[test]
@@ -179,12 +182,18 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("outside.yml"), checkout.join("out.yml"))
             .unwrap();
         std::os::unix::fs::symlink("inside.yml", checkout.join("alias.yml")).unwrap();
-        assert!(resolve_playbook(&checkout, "out.yml")
-            .unwrap_err()
-            .contains("outside the repository"));
+        assert!(
+            resolve_playbook(&checkout, "out.yml")
+                .unwrap_err()
+                .contains("outside the repository")
+        );
         assert!(resolve_playbook(&checkout, "alias.yml").is_ok());
         assert!(resolve_playbook(&checkout, "missing.yml").is_err());
         std::fs::create_dir(checkout.join("dir")).unwrap();
-        assert!(resolve_playbook(&checkout, "dir").unwrap_err().contains("not a file"));
+        assert!(
+            resolve_playbook(&checkout, "dir")
+                .unwrap_err()
+                .contains("not a file")
+        );
     }
 }

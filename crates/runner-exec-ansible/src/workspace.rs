@@ -77,7 +77,10 @@ impl Workspace {
     pub(crate) fn write(&self, name: &str, contents: &[u8], mode: u32) -> io::Result<PathBuf> {
         let path = self.path(name);
         if let Some(parent) = path.parent() {
-            DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
         }
         write_new(&path, contents, mode)?;
         Ok(path)
@@ -150,8 +153,8 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
         .create_new(true)
         .mode(mode)
         .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
+    // No fsync: the files only need to outlive the run in the page cache, for a child process.
+    file.write_all(contents)
 }
 
 /// The last `bytes` bytes of a file, as text, starting at a line boundary when possible.
@@ -162,7 +165,8 @@ pub(crate) fn tail(path: &Path, bytes: usize) -> String {
     let start = contents.len().saturating_sub(bytes);
     let text = String::from_utf8_lossy(&contents[start..]).into_owned();
     let text = if start > 0 {
-        text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_owned())
+        text.split_once('\n')
+            .map_or(text.clone(), |(_, rest)| rest.to_owned())
     } else {
         text
     };
@@ -189,9 +193,15 @@ mod tests {
             assert_eq!(mode, 0o600);
             let dir_mode = fs::metadata(workspace.root()).unwrap().permissions().mode() & 0o777;
             assert_eq!(dir_mode, 0o700);
-            workspace.write("playbook.yml", b"- hosts: all\n", 0o600).unwrap();
+            workspace
+                .write("playbook.yml", b"- hosts: all\n", 0o600)
+                .unwrap();
             log = workspace.log_path();
-            workspace.open_log().unwrap().write_all(b"output\n").unwrap();
+            workspace
+                .open_log()
+                .unwrap()
+                .write_all(b"output\n")
+                .unwrap();
             assert!(workspace.write_key("bad", &Secret::new("!!")).is_err());
         }
         assert!(!key.exists());

@@ -30,7 +30,10 @@ const WAITS_FOR_STOP: &str = r#"
 "#;
 
 /// Waits for the first notification that `wanted` accepts.
-async fn wait_for(notifications: &mut Receiver<Notification>, wanted: impl Fn(&Notification) -> bool) {
+async fn wait_for(
+    notifications: &mut Receiver<Notification>,
+    wanted: impl Fn(&Notification) -> bool,
+) {
     let wait = async {
         loop {
             let notification = notifications.recv().await.expect("notifier open");
@@ -59,7 +62,11 @@ async fn ttl_expiry_stops_the_run_between_tasks() {
         .build();
     let running = engine.clone().start();
     let alias = fixtures::alias("ACME");
-    let mut spec = inline_spec(&scene, WAITS_FOR_STOP, vec![local_host("h1"), local_host("h2")]);
+    let mut spec = inline_spec(
+        &scene,
+        WAITS_FOR_STOP,
+        vec![local_host("h1"), local_host("h2")],
+    );
     spec.execution_ttl = Some(1);
     let job = engine.create_job(&alias, spec).await.unwrap();
     let execution = engine

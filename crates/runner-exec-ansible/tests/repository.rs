@@ -38,7 +38,10 @@ fn origin(dir: &Path) -> Origin {
     let bare = dir.join("origin.git");
     let work = dir.join("clone");
     std::fs::create_dir_all(&work).unwrap();
-    git(dir, &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()]);
+    git(
+        dir,
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
     git(&work, &["init", "-q", "-b", "main"]);
     std::fs::write(work.join("site.yml"), site("A")).unwrap();
     git(&work, &["add", "."]);
@@ -54,7 +57,17 @@ fn origin(dir: &Path) -> Origin {
     std::fs::write(work.join("site.yml"), site("C")).unwrap();
     git(&work, &["commit", "-q", "-am", "Commit C"]);
     let c = git(&work, &["rev-parse", "HEAD"]);
-    git(&work, &["push", "-q", bare.to_str().unwrap(), "main", "feature", "v1"]);
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            bare.to_str().unwrap(),
+            "main",
+            "feature",
+            "v1",
+        ],
+    );
     Origin {
         url: format!("file://{}", bare.display()),
         a,
@@ -64,7 +77,12 @@ fn origin(dir: &Path) -> Origin {
     }
 }
 
-fn repository_spec(scene: &Scene, url: &str, branch: Option<&str>, playbook: &str) -> runner_core::job::JobSpec {
+fn repository_spec(
+    scene: &Scene,
+    url: &str,
+    branch: Option<&str>,
+    playbook: &str,
+) -> runner_core::job::JobSpec {
     let mut spec = inline_spec(scene, "-", vec![local_host("h1")]);
     spec.playbook = None;
     spec.repository = Some(Repository {
@@ -85,7 +103,10 @@ async fn repository_on_a_branch_and_on_a_tag() {
     let spec = repository_spec(&scene, &origin.url, Some("feature"), "site.yml");
     let (report, _) = run_to_end(&executor, run_of(spec)).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
-    assert_eq!(std::fs::read_to_string(scene.marker("repo.txt")).unwrap(), "C");
+    assert_eq!(
+        std::fs::read_to_string(scene.marker("repo.txt")).unwrap(),
+        "C"
+    );
     let log = report.repository_log.unwrap();
     let commit = &log.recent_commit[0];
     assert_eq!(commit.commit, origin.c);
@@ -98,7 +119,10 @@ async fn repository_on_a_branch_and_on_a_tag() {
     let spec = repository_spec(&scene, &origin.url, Some("v1"), "./site.yml");
     let (report, _) = run_to_end(&executor, run_of(spec)).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
-    assert_eq!(std::fs::read_to_string(scene.marker("repo.txt")).unwrap(), "A");
+    assert_eq!(
+        std::fs::read_to_string(scene.marker("repo.txt")).unwrap(),
+        "A"
+    );
     let log = report.repository_log.unwrap();
     assert_eq!(log.recent_commit[0].commit, origin.a);
     assert_eq!(log.tags, ["v1"]);
@@ -115,7 +139,10 @@ async fn playbooks_outside_the_checkout_are_refused() {
         let (report, _) = run_to_end(&executor, run_of_unchecked(spec)).await;
         assert_eq!(report.outcome, Outcome::Failed);
         let message = report.message.unwrap();
-        assert!(message.contains("repository.defaultPlaybook"), "{path}: {message}");
+        assert!(
+            message.contains("repository.defaultPlaybook"),
+            "{path}: {message}"
+        );
     }
     let spec = repository_spec(&scene, &origin.url, None, "evil.yml");
     let (report, _) = run_to_end(&executor, run_of(spec)).await;
@@ -123,7 +150,10 @@ async fn playbooks_outside_the_checkout_are_refused() {
     let message = report.message.unwrap();
     assert!(message.contains("outside the repository"), "{message}");
     // The default branch (main) was cloned.
-    assert_eq!(report.repository_log.unwrap().recent_commit[0].commit, origin.b);
+    assert_eq!(
+        report.repository_log.unwrap().recent_commit[0].commit,
+        origin.b
+    );
     assert!(!scene.marker("repo.txt").exists());
 }
 
@@ -158,10 +188,17 @@ async fn hostile_urls_are_refused_and_never_run() {
         let (report, events) = run_to_end(&strict, run_of_unchecked(spec)).await;
         assert_eq!(report.outcome, Outcome::Failed, "{url}");
         assert!(
-            report.message.as_deref().unwrap().contains("repository.url"),
+            report
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("repository.url"),
             "{url}: {report:?}"
         );
-        assert!(events.is_empty(), "{url}: the workspace must not become ready");
+        assert!(
+            events.is_empty(),
+            "{url}: the workspace must not become ready"
+        );
     }
     assert!(!pwned.exists());
 }
@@ -174,15 +211,30 @@ async fn missing_ansible_playbook_fails_at_once() {
         ..scene.config()
     });
     let error = executor.check_installation().unwrap_err();
-    assert!(matches!(error, ExecutorSetupError::Missing { .. }), "{error}");
+    assert!(
+        matches!(error, ExecutorSetupError::Missing { .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("missing"));
-    let spec = inline_spec(&scene, "- hosts: all\n  tasks: []\n", vec![local_host("h1")]);
+    let spec = inline_spec(
+        &scene,
+        "- hosts: all\n  tasks: []\n",
+        vec![local_host("h1")],
+    );
     let (report, _) = run_to_end(&executor, run_of(spec)).await;
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.message.unwrap().contains("ansible-playbook is missing"));
+    assert!(
+        report
+            .message
+            .unwrap()
+            .contains("ansible-playbook is missing")
+    );
 
     let version = scene.executor().check_installation().unwrap();
-    assert!(version.starts_with(|c: char| c.is_ascii_digit()), "{version}");
+    assert!(
+        version.starts_with(|c: char| c.is_ascii_digit()),
+        "{version}"
+    );
 }
 
 /// Username and password reach git through GIT_ASKPASS: a clone over http with basic auth works
@@ -211,15 +263,29 @@ async fn private_repository_with_username_and_password() {
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
     let message = report.message.unwrap();
     assert!(message.contains("Authentication failed"), "{message}");
-    assert!(!std::fs::read_to_string(&log_path).unwrap().contains("wrong-password"));
+    assert!(
+        !std::fs::read_to_string(&log_path)
+            .unwrap()
+            .contains("wrong-password")
+    );
 
     let run = with_password("pa55-w0rd-xyz");
     let log_path = executor.log_path(&run.execution);
     let (report, _) = run_to_end(&executor, run).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
-    assert_eq!(report.repository_log.unwrap().recent_commit[0].commit, origin.b);
-    assert!(!std::fs::read_to_string(&log_path).unwrap().contains("pa55-w0rd-xyz"));
-    assert_eq!(std::fs::read_to_string(scene.marker("repo.txt")).unwrap(), "B");
+    assert_eq!(
+        report.repository_log.unwrap().recent_commit[0].commit,
+        origin.b
+    );
+    assert!(
+        !std::fs::read_to_string(&log_path)
+            .unwrap()
+            .contains("pa55-w0rd-xyz")
+    );
+    assert_eq!(
+        std::fs::read_to_string(scene.marker("repo.txt")).unwrap(),
+        "B"
+    );
 }
 
 /// A smart-HTTP git server on 127.0.0.1 (git http-backend as CGI) that wants basic auth.
@@ -245,7 +311,10 @@ fn handle(mut stream: std::net::TcpStream, root: &Path, expected: &str) -> std::
     let mut request = String::new();
     reader.read_line(&mut request)?;
     let mut parts = request.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+    let (method, target) = (
+        parts.next().unwrap_or("").to_owned(),
+        parts.next().unwrap_or("").to_owned(),
+    );
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
@@ -295,7 +364,13 @@ fn handle(mut stream: std::net::TcpStream, root: &Path, expected: &str) -> std::
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| (i, 4))
-        .or_else(|| output.stdout.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+        .or_else(|| {
+            output
+                .stdout
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, 2))
+        })
         .unwrap_or((output.stdout.len(), 0));
     let head = String::from_utf8_lossy(&output.stdout[..split.0]).into_owned();
     let payload = &output.stdout[split.0 + split.1..];
@@ -303,7 +378,9 @@ fn handle(mut stream: std::net::TcpStream, root: &Path, expected: &str) -> std::
     let mut response = String::new();
     for line in head.lines() {
         match line.split_once(':') {
-            Some((name, value)) if name.eq_ignore_ascii_case("status") => status = value.trim().to_owned(),
+            Some((name, value)) if name.eq_ignore_ascii_case("status") => {
+                status = value.trim().to_owned()
+            }
             Some(_) => response.push_str(&format!("{line}\r\n")),
             None => {}
         }

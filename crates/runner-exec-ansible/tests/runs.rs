@@ -60,7 +60,8 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
     spec.use_dynamic_inventory = true;
     let executor = AnsibleExecutor::new(AnsibleConfig {
         inventory_provider: Arc::new(
-            StaticInventory::new().with_hosts(runner_core::testkit::fixtures::alias("ACME"), vec![dynamic]),
+            StaticInventory::new()
+                .with_hosts(runner_core::testkit::fixtures::alias("ACME"), vec![dynamic]),
         ),
         ..scene.config()
     });
@@ -114,13 +115,19 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
                 && event.task.as_deref() == Some(task)
         })
     };
-    assert!(events.iter().any(|event| event.kind == EventKind::TaskStart
-        && event.task.as_deref() == Some("write marker")));
+    assert!(
+        events.iter().any(|event| event.kind == EventKind::TaskStart
+            && event.task.as_deref() == Some("write marker"))
+    );
     for host in ["h1", "h2", "h3"] {
         assert!(has(EventKind::HostOk, host, "write marker"), "{host}");
         assert!(has(EventKind::HostSkipped, host, "never"), "{host}");
     }
-    assert!(!events.iter().any(|event| event.task.as_deref() == Some("untagged")));
+    assert!(
+        !events
+            .iter()
+            .any(|event| event.task.as_deref() == Some("untagged"))
+    );
     let recap: serde_json::Value =
         serde_json::from_str(events.last().unwrap().message.as_deref().unwrap()).unwrap();
     assert_eq!(recap["h1"]["skipped"], 1);
@@ -148,7 +155,12 @@ async fn failure_on_one_host_then_restart_on_that_host_only() {
     unreachable.host_vars = vars(json!({
         "ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1,
     }));
-    let hosts = vec![local_host("h1"), local_host("h2"), local_host("h3"), unreachable];
+    let hosts = vec![
+        local_host("h1"),
+        local_host("h2"),
+        local_host("h3"),
+        unreachable,
+    ];
     let executor = scene.executor();
     let mut run = run_of(inline_spec(&scene, FAILS_ON_H2, hosts));
     let (report, events) = run_to_end(&executor, run.clone()).await;
@@ -158,11 +170,17 @@ async fn failure_on_one_host_then_restart_on_that_host_only() {
     let message = report.message.unwrap();
     assert!(message.contains("h2 is broken"), "{message}");
     assert!(message.contains(runner_exec_ansible::LOG_FILE), "{message}");
-    assert!(events.iter().any(|event| event.kind == EventKind::HostFailed
-        && event.host.as_deref() == Some("h2")
-        && event.message.as_deref().is_some_and(|m| m.contains("h2 is broken"))));
-    assert!(events.iter().any(|event| event.kind == EventKind::HostUnreachable
-        && event.host.as_deref() == Some("h4")));
+    assert!(events.iter().any(|event| {
+        event.kind == EventKind::HostFailed
+            && event.host.as_deref() == Some("h2")
+            && event
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("h2 is broken"))
+    }));
+    assert!(events.iter().any(
+        |event| event.kind == EventKind::HostUnreachable && event.host.as_deref() == Some("h4")
+    ));
     assert_eq!(scene.markers(), ["h1.ran", "h3.ran"]);
 
     // The restart: fix h2, clear the markers, run again limited to h2.
@@ -206,7 +224,10 @@ async fn graceful_stop_lets_the_running_task_finish_and_starts_no_other() {
     let scene = Scene::new();
     let hosts = vec![local_host("h1"), local_host("h2"), local_host("h3")];
     let executor = scene.executor();
-    let mut background = start(&executor, run_of(inline_spec(&scene, WAITS_FOR_STOP, hosts)));
+    let mut background = start(
+        &executor,
+        run_of(inline_spec(&scene, WAITS_FOR_STOP, hosts)),
+    );
     background.wait_for_task("wait for the stop").await;
     background.handle.request(CancelMode::Graceful);
     let report = background.report().await;
@@ -240,7 +261,10 @@ async fn kill_ends_every_process_of_the_run() {
     // Wait until both hosts' sleeps run (a condition, polled; bounded by the deadline).
     let deadline = std::time::Instant::now() + SCENARIO_TIMEOUT;
     while processes_with(&format!("sleep {nap}")).len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "the sleeps never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sleeps never started"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     background.handle.request(CancelMode::Kill);
@@ -270,8 +294,15 @@ async fn malformed_yaml_fails_with_the_parse_error() {
     let message = report.message.unwrap();
     assert!(message.contains("YAML parsing failed"), "{message}");
     assert!(message.contains("before the playbook started"), "{message}");
-    assert!(message.contains(&log_path.display().to_string()), "{message}");
-    assert!(std::fs::read_to_string(&log_path).unwrap().contains("YAML parsing failed"));
+    assert!(
+        message.contains(&log_path.display().to_string()),
+        "{message}"
+    );
+    assert!(
+        std::fs::read_to_string(&log_path)
+            .unwrap()
+            .contains("YAML parsing failed")
+    );
     // Never reached: the host counts as failed, so a restart runs it again.
     assert_eq!(report.failed_hosts, ["h1"]);
 }
