@@ -216,6 +216,10 @@ pub struct Execution {
     pub stop_escalate_at: Option<Timestamp>,
     /// When a kill that no node confirmed is marked KILLED anyway.
     pub kill_force_at: Option<Timestamp>,
+    /// Counts the changes [`crate::machine::apply`] made. Notifications carry it, so a consumer
+    /// can order status changes that reached it from different tasks or nodes.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl Execution {
@@ -250,6 +254,7 @@ impl Execution {
             ttl_deadline: None,
             stop_escalate_at: None,
             kill_force_at: None,
+            revision: 0,
         }
     }
 

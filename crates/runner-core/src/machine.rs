@@ -375,9 +375,13 @@ pub fn apply(
         _ => {}
     }
 
+    let repeated_end = from.is_terminal() && from == to;
     execution.status = to;
     if to.is_terminal() && !from.is_terminal() {
         close_run(execution, now);
+    }
+    if !repeated_end {
+        execution.revision += 1;
     }
     Ok(())
 }

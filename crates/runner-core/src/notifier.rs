@@ -35,6 +35,10 @@ pub enum NotificationKind {
         status: Status,
         /// Why, when there is a reason.
         message: Option<String>,
+        /// The execution's [`revision`](crate::execution::Execution::revision) after the change:
+        /// status notifications of one execution can reach a notifier out of order (the worker
+        /// and the API run in different tasks); the higher revision is the newer status.
+        revision: u64,
     },
     /// The executor reported an event.
     Event(ExecutorEvent),

@@ -221,6 +221,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
                 kind: NotificationKind::Status {
                     status: execution.status,
                     message: execution.message.clone(),
+                    revision: execution.revision,
                 },
             })
             .await;

@@ -97,10 +97,20 @@ pub(super) async fn maintenance<S: Store, E: Executor, N: Notifier, C: Clock>(
             Ok(Some(deadline)) if due == 0 || changed > 0 => deadline.clamp(now, poll_at),
             _ => poll_at,
         };
+        // A stop or kill may set an earlier deadline than the one slept for; new work may not
+        // (a claim's lease ends later than the next poll), so only control signals wake this loop.
+        let control = async {
+            loop {
+                match signals.recv().await {
+                    Ok(Signal::Pending) => {}
+                    Ok(Signal::Control(_)) | Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        };
         tokio::select! {
             () = inner.clock.sleep_until(wake_at) => {}
-            // A new stop, kill or claim may have set an earlier deadline.
-            _ = signals.recv() => {}
+            () = control => {}
         }
     }
 }

@@ -205,6 +205,9 @@ proptest! {
                 prop_assert_eq!(execution.timers.len(), before.timers.len(), "only claim and restart add timers");
             }
             prop_assert!(execution.attempt >= before.attempt, "attempts never go back");
+            if result.is_ok() && execution.status != before.status {
+                prop_assert!(execution.revision > before.revision, "a status change bumps the revision");
+            }
             // Stop and kill are idempotent: a second identical request changes the status no further.
             if result.is_ok() && matches!(command.kind(), CommandKind::Stop | CommandKind::Kill) {
                 let mut again = execution.clone();

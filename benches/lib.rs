@@ -1,0 +1,1 @@
+//! Benchmarks of the engine live in `benches/`; see BENCHMARKS.md.

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the Runner server on the embedded default store (sled, ./runner-data), after making sure
+# ansible-playbook is available (ansible-core in ./.venv when it is not on PATH).
+# Any argument goes to `runner serve` (see `runner serve --help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+playbook="$(scripts/ensure-ansible.sh)"
+export PATH="$(dirname "$playbook"):$PATH"
+cargo build --release -q -p runner-http --bin runner
+exec target/release/runner serve "$@"

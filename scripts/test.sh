@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: the README's test command, and what CI runs.
+# It brings what the tests need: ansible-core in ./.venv when ansible-playbook is not on PATH,
+# and a PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster under target/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNNER_ANSIBLE_PLAYBOOK="$(scripts/ensure-ansible.sh)"
+export RUNNER_ANSIBLE_PLAYBOOK
+DATABASE_URL="$(scripts/ensure-postgres.sh)"
+export DATABASE_URL
+echo "test.sh: ansible-playbook at $RUNNER_ANSIBLE_PLAYBOOK, PostgreSQL at $DATABASE_URL" >&2
+
+cargo test --workspace "$@"
