@@ -56,7 +56,7 @@ pub(crate) enum Op {
 #[derive(Debug)]
 pub(crate) enum Done {
     Unit,
-    Execution(Execution),
+    Execution(Box<Execution>),
     Claimed(Vec<Execution>),
 }
 
@@ -193,7 +193,7 @@ fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &[(sled::IVec, ExecutionId)]) -> T
                 return Ok(Err(StoreError::Refused(refused)));
             }
             tx.put_execution(Some(&old), &execution)?;
-            Ok(Ok(Done::Execution(execution)))
+            Ok(Ok(Done::Execution(Box::new(execution))))
         }
         Op::Claim {
             command,
