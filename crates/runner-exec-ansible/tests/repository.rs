@@ -394,3 +394,41 @@ fn handle(mut stream: std::net::TcpStream, root: &Path, expected: &str) -> std::
     )?;
     stream.write_all(payload)
 }
+
+/// A stop while git is cloning (from a server that never answers) ends the clone at once: the
+/// run is Stopped, the playbook never starts and no git process is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_during_the_clone_ends_git() {
+    let scene = Scene::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts connections and never answers them.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/silent.git");
+    let spec = repository_spec(&scene, &url, None, "site.yml");
+    let mut background = start(&scene.executor(), run_of(spec));
+    let deadline = std::time::Instant::now() + SCENARIO_TIMEOUT;
+    while processes_with(&url).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "git never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    background
+        .handle
+        .request(runner_core::executor::CancelMode::Graceful);
+    let events = &mut background.events;
+    let report = tokio::time::timeout(SCENARIO_TIMEOUT, &mut background.report)
+        .await
+        .expect("the run did not end")
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Stopped, "{report:?}");
+    assert_eq!(processes_with(&url), Vec::<(String, String)>::new());
+    assert!(
+        events.try_recv().is_err(),
+        "the workspace must not become ready"
+    );
+}
