@@ -220,6 +220,19 @@ pub struct Execution {
     /// can order status changes that reached it from different tasks or nodes.
     #[serde(default)]
     pub revision: u64,
+    /// The schedule and due time that created this execution; unique per store, so a due time
+    /// fires once however many nodes see it.
+    #[serde(default)]
+    pub scheduled: Option<ScheduledFire>,
+}
+
+/// Which schedule created an execution, for which due time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ScheduledFire {
+    /// The schedule.
+    pub schedule_id: crate::ids::ScheduleId,
+    /// The due time it fired for.
+    pub due_time: Timestamp,
 }
 
 impl Execution {
@@ -255,6 +268,15 @@ impl Execution {
             stop_escalate_at: None,
             kill_force_at: None,
             revision: 0,
+            scheduled: None,
+        }
+    }
+
+    /// A new PENDING execution of `job` for a schedule's due time.
+    pub fn scheduled(job: &Job, fire: ScheduledFire, now: Timestamp) -> Self {
+        Self {
+            scheduled: Some(fire),
+            ..Self::new(job, None, None, now)
         }
     }
 

@@ -58,6 +58,7 @@ pub mod job;
 pub mod machine;
 pub mod notifier;
 pub mod page;
+pub mod schedule;
 pub mod secret;
 pub mod store;
 pub mod time;

@@ -12,10 +12,11 @@ use std::future::Future;
 use tokio::sync::broadcast;
 
 use crate::execution::{Execution, Status};
-use crate::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use crate::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use crate::job::Job;
 use crate::machine::{Command, TransitionError};
 use crate::page::{Page, PageRequest};
+use crate::schedule::{Schedule, ServiceAccount};
 use crate::time::Timestamp;
 
 /// What can go wrong in a store.
@@ -94,8 +95,8 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a stored job (same id and alias). [`StoreError::NotFound`] if it is gone.
     fn update_job(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes a job. [`StoreError::Conflict`] while one of its executions has not ended (checked
-    /// atomically with the delete); its executions stay readable.
+    /// Deletes a job and its schedules. [`StoreError::Conflict`] while one of its executions has
+    /// not ended (checked atomically with the delete); its executions stay readable.
     fn delete_job(
         &self,
         alias: &AccountAlias,
@@ -248,5 +249,166 @@ impl<T: Store> Store for std::sync::Arc<T> {
     }
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         (**self).subscribe()
+    }
+}
+
+/// Service accounts and job schedules: the store side of the Job Schedule Service.
+///
+/// A separate trait from [`Store`] so that a backend can be adopted before it schedules; every
+/// store of this workspace implements both, and the conformance suite covers both.
+pub trait ScheduleStore: Store {
+    /// Stores a new service account; [`StoreError::Conflict`] if the alias is taken in the account.
+    fn insert_service_account(
+        &self,
+        account: &ServiceAccount,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One service account of `alias`.
+    fn get_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ServiceAccount>, StoreError>> + Send;
+
+    /// A page of the account's service accounts, newest first.
+    fn list_service_accounts(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<ServiceAccount>, StoreError>> + Send;
+
+    /// Deletes a service account; [`StoreError::Conflict`] while a schedule uses it (checked
+    /// atomically with the delete).
+    fn delete_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new schedule. [`StoreError::NotFound`] if its job is gone;
+    /// [`StoreError::Conflict`] if its service account does not exist (checked atomically).
+    fn insert_schedule(
+        &self,
+        schedule: &Schedule,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One schedule of a job of `alias`.
+    fn get_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> impl Future<Output = Result<Option<Schedule>, StoreError>> + Send;
+
+    /// Replaces a schedule (same errors as [`ScheduleStore::insert_schedule`]).
+    fn update_schedule(
+        &self,
+        schedule: &Schedule,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a schedule.
+    fn delete_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A page of a job's schedules, newest first.
+    fn list_schedules(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Schedule>, StoreError>> + Send;
+
+    /// Fires every schedule due at `now` (up to `limit`): atomically per schedule, applies
+    /// [`Schedule::fire`], inserts one PENDING execution ([`Execution::scheduled`]) unless one
+    /// exists for the same schedule and due time, and stores the advanced schedule. Returns the
+    /// executions it created and sends [`Signal::Pending`] when there are any. Several nodes may
+    /// call this at once: each due time still creates one execution.
+    fn fire_due_schedules(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send;
+
+    /// The earliest `next_fire_time` of any schedule.
+    fn next_fire_time(&self) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
+}
+
+impl<T: ScheduleStore> ScheduleStore for std::sync::Arc<T> {
+    fn insert_service_account(
+        &self,
+        account: &ServiceAccount,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).insert_service_account(account)
+    }
+    fn get_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ServiceAccount>, StoreError>> + Send {
+        (**self).get_service_account(alias, name)
+    }
+    fn list_service_accounts(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<ServiceAccount>, StoreError>> + Send {
+        (**self).list_service_accounts(alias, page)
+    }
+    fn delete_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete_service_account(alias, name)
+    }
+    fn insert_schedule(
+        &self,
+        schedule: &Schedule,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).insert_schedule(schedule)
+    }
+    fn get_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> impl Future<Output = Result<Option<Schedule>, StoreError>> + Send {
+        (**self).get_schedule(alias, job_id, id)
+    }
+    fn update_schedule(
+        &self,
+        schedule: &Schedule,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).update_schedule(schedule)
+    }
+    fn delete_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete_schedule(alias, job_id, id)
+    }
+    fn list_schedules(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Schedule>, StoreError>> + Send {
+        (**self).list_schedules(alias, job_id, page)
+    }
+    fn fire_due_schedules(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send {
+        (**self).fire_due_schedules(now, limit)
+    }
+    fn next_fire_time(&self) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send {
+        (**self).next_fire_time()
     }
 }

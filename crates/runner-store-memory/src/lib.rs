@@ -19,15 +19,16 @@
 //! Every method takes one mutex for its whole work, which makes each operation atomic; the
 //! state machine ([`runner_core::machine::apply`]) runs under that lock.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
-use runner_core::execution::Execution;
-use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use runner_core::execution::{Execution, ScheduledFire};
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
 use runner_core::machine::{self, Command};
 use runner_core::page::{Page, PageRequest};
-use runner_core::store::{Signal, Store, StoreError, signal_after};
+use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::store::{ScheduleStore, Signal, Store, StoreError, signal_after};
 use runner_core::time::Timestamp;
 use tokio::sync::broadcast;
 
@@ -55,6 +56,16 @@ struct State {
     next_position: u64,
     /// Executions by their next deadline.
     deadlines: BTreeSet<(Timestamp, ExecutionId)>,
+    /// Service accounts by account and name, and each account's names in creation order.
+    service_accounts: HashMap<(AccountAlias, String), ServiceAccount>,
+    service_accounts_by_account: HashMap<AccountAlias, Vec<String>>,
+    schedules: HashMap<ScheduleId, Schedule>,
+    /// Per job, its schedules in creation order.
+    schedules_by_job: HashMap<JobId, Vec<ScheduleId>>,
+    /// Schedules by their next fire time.
+    fire_times: BTreeSet<(Timestamp, ScheduleId)>,
+    /// The (schedule, due time) pairs that created an execution.
+    fired: HashSet<(ScheduleId, Timestamp)>,
 }
 
 impl Default for MemoryStore {
@@ -112,6 +123,45 @@ impl State {
             }
         }
         self.executions.insert(id, execution);
+    }
+
+    /// Stores `schedule`, keeping the fire-time index in step with it.
+    fn put_schedule(&mut self, schedule: Schedule) {
+        if let Some(old) = self.schedules.get(&schedule.id) {
+            if let Some(at) = old.next_fire_time {
+                self.fire_times.remove(&(at, old.id));
+            }
+        }
+        if let Some(at) = schedule.next_fire_time {
+            self.fire_times.insert((at, schedule.id));
+        }
+        self.schedules.insert(schedule.id, schedule);
+    }
+
+    fn remove_schedule(&mut self, id: ScheduleId) -> Option<Schedule> {
+        let schedule = self.schedules.remove(&id)?;
+        if let Some(at) = schedule.next_fire_time {
+            self.fire_times.remove(&(at, id));
+        }
+        if let Some(ids) = self.schedules_by_job.get_mut(&schedule.job_id) {
+            ids.retain(|other| *other != id);
+        }
+        Some(schedule)
+    }
+
+    fn check_service_account(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        let key = (
+            schedule.account_alias.clone(),
+            schedule.service_account_alias.clone(),
+        );
+        if self.service_accounts.contains_key(&key) {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "service account {} does not exist",
+                schedule.service_account_alias
+            )))
+        }
     }
 
     fn job_of(&self, alias: &AccountAlias, id: JobId) -> Option<&Job> {
@@ -182,6 +232,9 @@ impl Store for MemoryStore {
         state.jobs.remove(&id);
         if let Some(jobs) = state.jobs_by_account.get_mut(alias) {
             jobs.retain(|job| *job != id);
+        }
+        for schedule in state.schedules_by_job.remove(&id).unwrap_or_default() {
+            state.remove_schedule(schedule);
         }
         Ok(())
     }
@@ -344,7 +397,233 @@ impl Store for MemoryStore {
     }
 }
 
+impl ScheduleStore for MemoryStore {
+    async fn insert_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = (account.account_alias.clone(), account.alias.clone());
+        if state.service_accounts.contains_key(&key) {
+            return Err(StoreError::Conflict(format!(
+                "service account {} exists already",
+                account.alias
+            )));
+        }
+        state
+            .service_accounts_by_account
+            .entry(account.account_alias.clone())
+            .or_default()
+            .push(account.alias.clone());
+        state.service_accounts.insert(key, account.clone());
+        Ok(())
+    }
+
+    async fn get_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> Result<Option<ServiceAccount>, StoreError> {
+        let key = (alias.clone(), name.to_owned());
+        Ok(self.state().service_accounts.get(&key).cloned())
+    }
+
+    async fn list_service_accounts(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<ServiceAccount>, StoreError> {
+        let state = self.state();
+        let names = state
+            .service_accounts_by_account
+            .get(alias)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let newest_first: Vec<ServiceAccount> = names
+            .iter()
+            .rev()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.size as usize)
+            .filter_map(|name| {
+                state
+                    .service_accounts
+                    .get(&(alias.clone(), name.clone()))
+                    .cloned()
+            })
+            .collect();
+        Ok(Page::new(page, names.len() as u64, newest_first))
+    }
+
+    async fn delete_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = (alias.clone(), name.to_owned());
+        if !state.service_accounts.contains_key(&key) {
+            return Err(StoreError::NotFound);
+        }
+        let user = state.schedules.values().find(|schedule| {
+            &schedule.account_alias == alias && schedule.service_account_alias == name
+        });
+        if let Some(schedule) = user {
+            return Err(StoreError::Conflict(format!(
+                "service account {name} is used by schedule {} of job {}",
+                schedule.id, schedule.job_id
+            )));
+        }
+        state.service_accounts.remove(&key);
+        if let Some(names) = state.service_accounts_by_account.get_mut(alias) {
+            names.retain(|other| other != name);
+        }
+        Ok(())
+    }
+
+    async fn insert_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state
+            .job_of(&schedule.account_alias, schedule.job_id)
+            .is_none()
+        {
+            return Err(StoreError::NotFound);
+        }
+        state.check_service_account(schedule)?;
+        state
+            .schedules_by_job
+            .entry(schedule.job_id)
+            .or_default()
+            .push(schedule.id);
+        state.put_schedule(schedule.clone());
+        Ok(())
+    }
+
+    async fn get_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> Result<Option<Schedule>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .schedules
+            .get(&id)
+            .filter(|schedule| &schedule.account_alias == alias && schedule.job_id == job_id)
+            .cloned())
+    }
+
+    async fn update_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let exists = state.schedules.get(&schedule.id).is_some_and(|stored| {
+            stored.account_alias == schedule.account_alias && stored.job_id == schedule.job_id
+        });
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        state.check_service_account(schedule)?;
+        state.put_schedule(schedule.clone());
+        Ok(())
+    }
+
+    async fn delete_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let owned = state
+            .schedules
+            .get(&id)
+            .is_some_and(|schedule| &schedule.account_alias == alias && schedule.job_id == job_id);
+        if !owned {
+            return Err(StoreError::NotFound);
+        }
+        state.remove_schedule(id);
+        Ok(())
+    }
+
+    async fn list_schedules(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Schedule>, StoreError> {
+        let state = self.state();
+        let visible: Vec<&Schedule> = state
+            .schedules_by_job
+            .get(&job_id)
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter_map(|id| state.schedules.get(id))
+            .filter(|schedule| &schedule.account_alias == alias)
+            .collect();
+        let results = visible
+            .iter()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.size as usize)
+            .map(|schedule| (*schedule).clone())
+            .collect();
+        Ok(Page::new(page, visible.len() as u64, results))
+    }
+
+    async fn fire_due_schedules(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let created = {
+            let mut state = self.state();
+            let due: Vec<ScheduleId> = state
+                .fire_times
+                .iter()
+                .take_while(|(at, _)| *at <= now)
+                .take(limit)
+                .map(|(_, id)| *id)
+                .collect();
+            let mut created = Vec::new();
+            for id in due {
+                let Some(mut schedule) = state.schedules.get(&id).cloned() else {
+                    continue;
+                };
+                let Some(due_time) = schedule.fire(now) else {
+                    continue;
+                };
+                let fire = ScheduledFire {
+                    schedule_id: id,
+                    due_time,
+                };
+                let job = state
+                    .job_of(&schedule.account_alias, schedule.job_id)
+                    .cloned();
+                if let Some(job) = job.filter(|_| state.fired.insert((id, due_time))) {
+                    let execution = Execution::scheduled(&job, fire, now);
+                    state
+                        .executions_by_job
+                        .entry(job.id)
+                        .or_default()
+                        .push(execution.execution_id);
+                    state.put(execution.clone());
+                    created.push(execution);
+                }
+                state.put_schedule(schedule);
+            }
+            created
+        };
+        if !created.is_empty() {
+            self.signal(Some(Signal::Pending));
+        }
+        Ok(created)
+    }
+
+    async fn next_fire_time(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.state().fire_times.first().map(|(at, _)| *at))
+    }
+}
+
 #[cfg(test)]
 mod conformance {
     runner_core::store_conformance_tests!(async { super::MemoryStore::new() });
+
+    mod schedules {
+        runner_core::schedule_store_conformance_tests!(async { crate::MemoryStore::new() });
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod schedule_conformance;
 mod scripted;
 
 pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
@@ -50,6 +51,34 @@ macro_rules! store_conformance_tests {
             async fn $case() {
                 let store = $make.await;
                 $crate::testkit::conformance::$case(&store).await;
+            }
+        )*
+    };
+}
+
+/// Generates one `#[tokio::test]` per case of the schedule conformance suite, for a store that
+/// implements [`ScheduleStore`](crate::store::ScheduleStore). Same `$make` as
+/// [`store_conformance_tests!`](crate::store_conformance_tests).
+#[macro_export]
+macro_rules! schedule_store_conformance_tests {
+    ($make:expr) => {
+        $crate::schedule_store_conformance_tests!(@cases $make;
+            service_accounts_round_trip,
+            schedule_needs_job_and_service_account,
+            schedules_round_trip,
+            service_account_in_use_is_kept,
+            deleting_a_job_deletes_its_schedules,
+            due_schedules_fire_once,
+            date_schedules_fire_once,
+            concurrent_firing_creates_each_execution_once,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $make.await;
+                $crate::testkit::schedule_conformance::$case(&store).await;
             }
         )*
     };
