@@ -1,1 +1,281 @@
-fn main() {}
+//! Benchmarks of the PostgreSQL store, against a real server (`DATABASE_URL`, default
+//! postgres://postgres@127.0.0.1:5432/test):
+//!
+//! 1. `pgbench -N -c 8 -j 2 -T 10` on a scratch database of the same server, as the yardstick.
+//! 2. No-op executions per second end to end (start_job -> PENDING -> claim -> RUNNING ->
+//!    SUCCESS) through one and through three engines, each engine with its own PgStore.
+//! 3. Listing latency of page 0 and page 9,999 (size 100) of a job with 1,000,000 executions,
+//!    beside the same page read with OFFSET.
+//!
+//! `cargo bench -p runner-store-postgres --bench throughput` (env: EXECUTIONS, default 20000;
+//! SKIP_LISTING=1 to skip part 3; SKIP_PGBENCH=1 to skip part 1). Prints Markdown.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use runner_core::engine::{Engine, EngineConfig, StartRequest};
+use runner_core::execution::Execution;
+use runner_core::page::PageRequest;
+use runner_core::store::Store;
+use runner_core::testkit::fixtures::{alias, inline_spec};
+use runner_core::testkit::{Script, ScriptedExecutor};
+use runner_store_postgres::{PgStore, PgStoreOptions};
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn with_database(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("a URL with a database");
+    format!("{base}/{database}")
+}
+
+async fn connect(options: PgStoreOptions) -> PgStore {
+    PgStore::connect_with(options).await.unwrap_or_else(|error| {
+        panic!("cannot connect ({error}); start a server: export DATABASE_URL=$(scripts/ensure-postgres.sh)")
+    })
+}
+
+fn pgbench(url: &str) -> f64 {
+    let scratch = with_database(url, "runner_pgbench");
+    let admin = |sql: &str| {
+        let out = Command::new("psql")
+            .args([url, "-qc", sql])
+            .output()
+            .expect("psql on PATH");
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    admin("DROP DATABASE IF EXISTS runner_pgbench");
+    admin("CREATE DATABASE runner_pgbench");
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", &scratch])
+        .output()
+        .expect("pgbench on PATH");
+    assert!(init.status.success(), "pgbench -i: {}", String::from_utf8_lossy(&init.stderr));
+    let run = Command::new("pgbench")
+        .args(["-N", "-c", "8", "-j", "2", "-T", "10", &scratch])
+        .output()
+        .expect("pgbench");
+    assert!(run.status.success(), "pgbench: {}", String::from_utf8_lossy(&run.stderr));
+    let text = String::from_utf8_lossy(&run.stdout);
+    let tps = text
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .expect("pgbench prints tps");
+    admin("DROP DATABASE IF EXISTS runner_pgbench");
+    tps
+}
+
+/// Runs `executions` no-op executions through `engines` engines; returns executions per second.
+async fn engines(url: &str, engines: usize, executions: usize, config: &EngineConfig) -> f64 {
+    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let options = PgStoreOptions::new(url).schema(schema.clone());
+    let executor = ScriptedExecutor::with_recording(Script::Succeed, false);
+    let mut nodes = Vec::new();
+    for n in 0..engines {
+        let store = connect(options.clone()).await;
+        let engine = Engine::builder()
+            .store(store)
+            .executor(executor.clone())
+            .config(EngineConfig {
+                node_id: format!("bench-{n}"),
+                ..config.clone()
+            })
+            .build();
+        nodes.push((engine.clone(), engine.start()));
+    }
+    let account = alias("BENCH");
+    let job = nodes[0]
+        .0
+        .create_job(&account, inline_spec(&["a"]))
+        .await
+        .unwrap();
+    let store = nodes[0].0.store().clone();
+    let started = Instant::now();
+    // Clients start executions through every node, 8 at a time per node.
+    let mut clients = tokio::task::JoinSet::new();
+    let per_client = executions / (engines * 8);
+    for (engine, _) in &nodes {
+        for _ in 0..8 {
+            let engine = engine.clone();
+            let account = account.clone();
+            clients.spawn(async move {
+                for _ in 0..per_client {
+                    engine
+                        .start_job(&account, job.id, StartRequest::default())
+                        .await
+                        .expect("start");
+                }
+            });
+        }
+    }
+    let total = (per_client * engines * 8) as i64;
+    while clients.join_next().await.is_some() {}
+    loop {
+        let done: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'SUCCESS'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        if done == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    for (_, running) in nodes {
+        running.shutdown().await;
+    }
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    rate
+}
+
+/// Median and 95th percentile of `runs` timings of `op`, in milliseconds.
+async fn time<F, Fut>(runs: usize, mut op: F) -> (f64, f64)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        op().await;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    (times[runs / 2], times[runs * 95 / 100])
+}
+
+async fn listing(url: &str) {
+    const ROWS: i64 = 1_000_000;
+    let store = connect(PgStoreOptions::new(url).schema("bench_listing")).await;
+    let account = alias("BENCH");
+    let existing: Option<(uuid::Uuid, i64)> =
+        sqlx::query_as("SELECT id, execution_seq FROM jobs LIMIT 1")
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+    let job_id = match existing {
+        Some((id, seq)) if seq == ROWS => runner_core::ids::JobId(id),
+        _ => {
+            sqlx::query("TRUNCATE jobs, executions").execute(store.pool()).await.unwrap();
+            let job = runner_core::job::Job::new(account.clone(), inline_spec(&["a", "b"]), 0);
+            store.insert_job(&job).await.unwrap();
+            let template = Execution::new(&job, None, None, 0);
+            let body = runner_core::secret::reveal(|| serde_json::to_string(&template)).unwrap();
+            let load = Instant::now();
+            // The layout the store writes: job_seq 1..n, ids of the same shape, the record in body.
+            sqlx::query(
+                "INSERT INTO executions (id, job_id, account_alias, status, created_time, job_seq,
+                                         queue_position, next_deadline, attempt, body)
+                 SELECT g.id, $1, $2, 'SUCCESS', g.n, g.n, nextval('execution_queue'), NULL, 1,
+                        jsonb_set(jsonb_set(jsonb_set($3::jsonb, '{execution_id}', to_jsonb(g.id::text)),
+                                  '{created_time}', to_jsonb(g.n)), '{status}', '\"SUCCESS\"')
+                   FROM (SELECT gen_random_uuid() AS id, n FROM generate_series(1, $4::bigint) AS n) AS g",
+            )
+            .bind(job.id.0)
+            .bind(account.as_str())
+            .bind(&body)
+            .bind(ROWS)
+            .execute(store.pool())
+            .await
+            .unwrap();
+            sqlx::query("UPDATE jobs SET execution_seq = $1").bind(ROWS).execute(store.pool()).await.unwrap();
+            sqlx::query("VACUUM ANALYZE executions").execute(store.pool()).await.unwrap();
+            eprintln!("loaded {ROWS} executions in {:.1} s", load.elapsed().as_secs_f64());
+            job.id
+        }
+    };
+    let last_page = u32::try_from(ROWS / 100 - 1).unwrap();
+    println!("| query (1,000,000 executions of one job, size 100) | median ms | p95 ms |");
+    println!("| --- | --- | --- |");
+    for page in [0, last_page / 2, last_page] {
+        let (median, p95) = time(50, || {
+            let store = store.clone();
+            let account = account.clone();
+            async move {
+                let listed = store
+                    .list_executions(&account, job_id, PageRequest { page, size: 100 })
+                    .await
+                    .unwrap();
+                assert_eq!(listed.results.len(), 100);
+                assert_eq!(listed.total_size, ROWS as u64);
+            }
+        })
+        .await;
+        println!("| PgStore::list_executions page {page} (job_seq range) | {median:.2} | {p95:.2} |");
+    }
+    for page in [0, last_page] {
+        let (median, p95) = time(10, || {
+            let pool = store.pool().clone();
+            async move {
+                let rows: Vec<String> = sqlx::query_scalar(
+                    "SELECT body::text FROM executions WHERE job_id = $1
+                      ORDER BY job_seq DESC LIMIT 100 OFFSET $2",
+                )
+                .bind(job_id.0)
+                .bind(i64::from(page) * 100)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                assert_eq!(rows.len(), 100);
+                let _: i64 = sqlx::query_scalar("SELECT count(*) FROM executions WHERE job_id = $1")
+                    .bind(job_id.0)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        println!("| for comparison: LIMIT 100 OFFSET {} + count(*) | {median:.2} | {p95:.2} |", u64::from(page) * 100);
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = database_url();
+    let executions: usize = std::env::var("EXECUTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    runtime.block_on(async {
+        let pgbench_tps = if std::env::var_os("SKIP_PGBENCH").is_none() {
+            let tps = pgbench(&url);
+            println!("pgbench -N -c 8 -j 2 -T 10: {tps:.0} TPS\n");
+            Some(tps)
+        } else {
+            None
+        };
+        let defaults = EngineConfig::default();
+        let wide = EngineConfig {
+            concurrency: 64,
+            poll_interval: Duration::from_millis(200),
+            ..EngineConfig::default()
+        };
+        println!("| engines | engine config | executions | executions/s | vs pgbench -N TPS |");
+        println!("| --- | --- | --- | --- | --- |");
+        for (label, config) in [("defaults (concurrency 4)", &defaults), ("concurrency 64", &wide)] {
+            for count in [1, 3] {
+                let rate = engines(&url, count, executions, config).await;
+                let ratio = pgbench_tps.map_or("-".to_owned(), |tps| format!("{:.2}x", rate / tps));
+                println!("| {count} | {label} | {executions} | {rate:.0} | {ratio} |");
+            }
+        }
+        println!();
+        if std::env::var_os("SKIP_LISTING").is_none() {
+            listing(&url).await;
+        }
+    });
+    let _ = HashSet::<u8>::new();
+}

@@ -109,7 +109,10 @@ async fn attempt(
         tx.rollback().await?;
         return Ok(claimed);
     }
-    updates.query().execute(&mut *tx).await?;
+    updates
+        .query_notifying(&shared.channel, &[])
+        .execute(&mut *tx)
+        .await?;
     match tx.commit().await {
         Ok(()) => Ok(claimed),
         Err(error) => Err(Failed::AtCommit(error, claimed)),

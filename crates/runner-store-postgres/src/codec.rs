@@ -74,12 +74,12 @@ impl ExecutionUpdates {
         self.requeue.push(requeue);
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// The one statement that writes them all.
-    pub(crate) fn query(&self) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    /// The one statement that writes them all and sends `payloads` on `channel`.
+    pub(crate) fn query_notifying<'a>(
+        &'a self,
+        channel: &'a str,
+        payloads: &'a [String],
+    ) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
         sqlx::query(UPDATE_EXECUTIONS)
             .bind(&self.ids)
             .bind(&self.statuses)
@@ -87,11 +87,15 @@ impl ExecutionUpdates {
             .bind(&self.attempts)
             .bind(&self.bodies)
             .bind(&self.requeue)
+            .bind(channel)
+            .bind(payloads)
     }
 }
 
-/// Writes changed executions in one statement; a row that became PENDING draws a new queue position.
+/// Writes changed executions in one statement (a row that became PENDING draws a new queue
+/// position), and sends the notifications, which PostgreSQL delivers at the commit.
 const UPDATE_EXECUTIONS: &str = "\
+WITH updated AS (
 UPDATE executions AS e
    SET status = v.status,
        next_deadline = v.next_deadline,
@@ -100,4 +104,6 @@ UPDATE executions AS e
        queue_position = CASE WHEN v.requeue THEN nextval('execution_queue') ELSE e.queue_position END
   FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::bool[])
        AS v(id, status, next_deadline, attempt, body, requeue)
- WHERE e.id = v.id";
+ WHERE e.id = v.id
+)
+SELECT pg_notify($7, payload) FROM unnest($8::text[]) AS payload";

@@ -96,7 +96,7 @@ impl std::fmt::Debug for PgStore {
 
 struct Inner {
     shared: Arc<Shared>,
-    writes: writes::Queue,
+    writes: writes::Queues,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -253,10 +253,7 @@ impl PgStore {
     }
 
     async fn write(&self, request: writes::Request) -> Result<(), StoreError> {
-        self.inner
-            .writes
-            .send(request)
-            .map_err(|_| StoreError::Unavailable("the store's write lanes have stopped".into()))
+        self.inner.writes.send(request)
     }
 }
 

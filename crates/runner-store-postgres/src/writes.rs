@@ -4,7 +4,7 @@
 //! (`SELECT ... FOR UPDATE`), run [`machine::apply`] in Rust, write the row, notify, commit; the
 //! caller hears back only after the commit.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,17 +37,40 @@ pub(crate) enum Request {
     },
 }
 
-/// The queue of writes; lanes take from it.
-pub(crate) type Queue = mpsc::UnboundedSender<Request>;
+/// The queues of writes that the lanes take from: inserts go to one lane per store (they all
+/// lock their job's row, so more lanes would only queue behind each other), transitions to
+/// `lanes` lanes.
+pub(crate) struct Queues {
+    inserts: mpsc::UnboundedSender<Request>,
+    transitions: mpsc::UnboundedSender<Request>,
+}
 
-/// Starts `lanes` write lanes; they end when every [`Queue`] sender is dropped.
-pub(crate) fn start(shared: &Arc<Shared>, lanes: usize) -> (Queue, Vec<tokio::task::JoinHandle<()>>) {
-    let (queue, receiver) = mpsc::unbounded_channel();
-    let receiver = Arc::new(Mutex::new(receiver));
-    let handles = (0..lanes.max(1))
-        .map(|_| tokio::spawn(lane(Arc::clone(shared), Arc::clone(&receiver))))
+impl Queues {
+    /// Queues a request for its lane; fails once the lanes have stopped.
+    pub(crate) fn send(&self, request: Request) -> Result<(), StoreError> {
+        let queue = match request {
+            Request::Insert { .. } => &self.inserts,
+            Request::Transition { .. } => &self.transitions,
+        };
+        queue
+            .send(request)
+            .map_err(|_| StoreError::Unavailable("the store's write lanes have stopped".into()))
+    }
+}
+
+/// Starts the write lanes; they end when the [`Queues`] are dropped.
+pub(crate) fn start(shared: &Arc<Shared>, lanes: usize) -> (Queues, Vec<tokio::task::JoinHandle<()>>) {
+    let (inserts, insert_receiver) = mpsc::unbounded_channel();
+    let (transitions, transition_receiver) = mpsc::unbounded_channel();
+    let transition_receiver = Arc::new(Mutex::new(transition_receiver));
+    let mut handles: Vec<_> = (0..lanes.max(1))
+        .map(|_| tokio::spawn(lane(Arc::clone(shared), Arc::clone(&transition_receiver))))
         .collect();
-    (queue, handles)
+    handles.push(tokio::spawn(lane(
+        Arc::clone(shared),
+        Arc::new(Mutex::new(insert_receiver)),
+    )));
+    (Queues { inserts, transitions }, handles)
 }
 
 async fn lane(shared: Arc<Shared>, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Request>>>) {
@@ -70,10 +93,10 @@ async fn lane(shared: Arc<Shared>, receiver: Arc<Mutex<mpsc::UnboundedReceiver<R
     }
 }
 
-/// What one request of a committed batch got.
+/// What one request of a committed batch got (`None` for an insert).
 type Outcome = Result<Option<Execution>, StoreError>;
 
-/// How a batch transaction failed.
+/// How a batch failed.
 enum Failed {
     /// Before the commit was sent: nothing was applied.
     Before(sqlx::Error),
@@ -87,12 +110,20 @@ impl From<sqlx::Error> for Failed {
     }
 }
 
-/// Applies a batch, retrying it while the database is unreachable, and answers every request.
+/// Applies a batch (all inserts or all transitions), retrying while the database is unreachable,
+/// and answers every request.
 async fn run(shared: &Shared, batch: Vec<Request>) {
+    let inserts = matches!(batch.first(), Some(Request::Insert { .. }));
     let deadline = Instant::now() + shared.retry_for;
     let mut pause = Duration::from_millis(20);
+    let mut recovering = false;
     let failure = loop {
-        match attempt(shared, &batch).await {
+        let attempt = if inserts {
+            insert_batch(shared, &batch, recovering).await
+        } else {
+            transition_batch(shared, &batch).await
+        };
+        match attempt {
             Ok((outcomes, signals)) => {
                 for (request, outcome) in batch.into_iter().zip(outcomes) {
                     answer(request, outcome);
@@ -104,7 +135,10 @@ async fn run(shared: &Shared, batch: Vec<Request>) {
                 if (is_connection_error(&error) || is_transient_conflict(&error))
                     && Instant::now() < deadline =>
             {
-                tracing::debug!(%error, "write batch failed before its commit; retrying");
+                tracing::debug!(%error, "write batch failed; retrying");
+                // An insert is one statement in its own transaction: a lost connection leaves
+                // it unknown whether it landed, which the retry checks.
+                recovering |= inserts && is_connection_error(&error);
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
@@ -119,20 +153,20 @@ async fn run(shared: &Shared, batch: Vec<Request>) {
                 Box::pin(run(shared, vec![request])).await;
             }
         }
-        Failed::Before(error) if batch.len() == 1 && is_unique_violation(&error) => {
-            let message = match &batch[0] {
-                Request::Insert { execution, .. } => {
-                    format!("execution {} exists already", execution.execution_id)
-                }
-                Request::Transition { id, .. } => format!("execution {id} exists already"),
-            };
+        Failed::Before(error) if is_unique_violation(&error) => {
             for request in batch {
-                answer(request, Err(StoreError::Conflict(message.clone())));
+                let message = match &request {
+                    Request::Insert { execution, .. } => {
+                        format!("execution {} exists already", execution.execution_id)
+                    }
+                    Request::Transition { id, .. } => format!("execution {id} exists already"),
+                };
+                answer(request, Err(StoreError::Conflict(message)));
             }
         }
         Failed::Before(error) | Failed::AtCommit(error) => {
-            // An ambiguous commit is reported as unavailable: the caller retries, and the state
-            // machine refuses a transition that did land (an insert that landed is a conflict).
+            // An ambiguous commit of transitions is reported as unavailable: the caller retries,
+            // and the state machine refuses a transition that did land.
             let shared_error = SharedError(Arc::new(error));
             for request in batch {
                 answer(request, Err(StoreError::unavailable(shared_error.clone())));
@@ -154,17 +188,13 @@ fn answer(request: Request, outcome: Outcome) {
     }
 }
 
-/// One transaction for the whole batch. Returns each request's outcome and the signals to send.
-async fn attempt(
+/// One transaction for a batch of transitions: lock every row once, in id order (so two lanes
+/// never deadlock), apply the commands in request order (each on the result of the one before),
+/// write the changed rows and notify in one statement, commit.
+async fn transition_batch(
     shared: &Shared,
     batch: &[Request],
 ) -> Result<(Vec<Outcome>, Vec<Signal>), Failed> {
-    let mut tx = shared.pool.begin().await?;
-    let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
-    let mut signals = Vec::new();
-
-    // Transitions: lock every row once, in id order (so two lanes never deadlock), then apply
-    // the commands in request order, each on the result of the one before.
     let ids: BTreeSet<Uuid> = batch
         .iter()
         .filter_map(|request| match request {
@@ -172,31 +202,37 @@ async fn attempt(
             Request::Insert { .. } => None,
         })
         .collect();
-    let mut current: HashMap<Uuid, Result<(Status, Execution), String>> = HashMap::new();
-    if !ids.is_empty() {
-        let ids: Vec<Uuid> = ids.into_iter().collect();
-        let rows: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT id, body::text FROM executions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (id, body) in rows {
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    let mut tx = shared.pool.begin().await?;
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, body::text FROM executions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Per row: the status it had when locked, and the record as the commands leave it.
+    let mut current: HashMap<Uuid, Result<(Status, Execution), String>> = rows
+        .into_iter()
+        .map(|(id, body)| {
             let decoded = decode::<Execution>("execution", id, &body)
                 .map(|execution| (execution.status, execution))
                 .map_err(|error| error.to_string());
-            current.insert(id, decoded);
-        }
-    }
+            (id, decoded)
+        })
+        .collect();
+
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut signals = Vec::new();
     let mut changed: Vec<Uuid> = Vec::new();
-    for (index, request) in batch.iter().enumerate() {
+    for request in batch {
         let Request::Transition {
             id, command, now, ..
         } = request
         else {
+            outcomes.push(Err(StoreError::Corrupt("an insert among transitions".into())));
             continue;
         };
-        let outcome = match current.get_mut(&id.0) {
+        outcomes.push(match current.get_mut(&id.0) {
             None => Err(StoreError::NotFound),
             Some(Err(message)) => Err(StoreError::Corrupt(message.clone())),
             Some(Ok((_, execution))) => {
@@ -213,8 +249,11 @@ async fn attempt(
                     Err(refused) => Err(StoreError::Refused(refused)),
                 }
             }
-        };
-        outcomes[index] = Some(outcome);
+        });
+    }
+    if changed.is_empty() {
+        tx.rollback().await?;
+        return Ok((outcomes, signals));
     }
 
     // A restart brings an ended execution back: hold its job (KEY SHARE) so that a concurrent
@@ -236,8 +275,6 @@ async fn attempt(
             .await?;
     }
 
-    insert_executions(&mut tx, batch, &mut outcomes, &mut signals).await?;
-
     let mut updates = ExecutionUpdates::default();
     for id in &changed {
         if let Some(Ok((was, execution))) = current.get(id) {
@@ -247,168 +284,173 @@ async fn attempt(
                 Err(error) => {
                     // Cannot happen for a record that decoded; refuse its requests rather than
                     // write half of it.
-                    let message = error.to_string();
                     for (index, request) in batch.iter().enumerate() {
                         if matches!(request, Request::Transition { id: of, .. } if of.0 == *id) {
-                            outcomes[index] = Some(Err(StoreError::Corrupt(message.clone())));
+                            outcomes[index] = Err(StoreError::Corrupt(error.to_string()));
                         }
                     }
                 }
             }
         }
     }
-    if !updates.is_empty() {
-        updates.query().execute(&mut *tx).await?;
-    }
-
-    notify(&mut tx, shared, &signals).await?;
+    let payloads = shared.payloads(&signals);
+    updates
+        .query_notifying(&shared.channel, &payloads)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await.map_err(Failed::AtCommit)?;
-    let outcomes = outcomes
-        .into_iter()
-        .map(|outcome| outcome.unwrap_or_else(|| Err(StoreError::Corrupt("request left unanswered".into()))))
-        .collect();
     Ok((outcomes, signals))
 }
 
-/// Inserts the batch's new executions: numbers them within their jobs (locking each job row, so
-/// a concurrent delete_job waits or wins), then writes them in one statement.
-async fn insert_executions(
-    tx: &mut sqlx::PgConnection,
+/// One statement (so one implicit transaction) for a batch of inserts: it numbers the new
+/// executions within their jobs, locking each job row (so a concurrent delete_job waits or wins,
+/// and the lock is held only for this statement and its commit), inserts them, and notifies.
+/// `recovering`: an earlier try may have landed; executions already stored are taken as done.
+async fn insert_batch(
+    shared: &Shared,
     batch: &[Request],
-    outcomes: &mut [Option<Outcome>],
-    signals: &mut Vec<Signal>,
-) -> Result<(), sqlx::Error> {
-    let mut seen = HashSet::new();
-    let mut inserts: Vec<(usize, &Execution)> = Vec::new();
-    for (index, request) in batch.iter().enumerate() {
-        if let Request::Insert { execution, .. } = request {
-            if seen.insert(execution.execution_id) {
-                inserts.push((index, execution));
-            } else {
-                outcomes[index] = Some(Err(StoreError::Conflict(format!(
-                    "execution {} exists already",
-                    execution.execution_id
-                ))));
-            }
-        }
+    recovering: bool,
+) -> Result<(Vec<Outcome>, Vec<Signal>), Failed> {
+    let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
+    let mut landed: HashSet<ExecutionId> = HashSet::new();
+    if recovering {
+        let ids: Vec<Uuid> = batch
+            .iter()
+            .filter_map(|request| match request {
+                Request::Insert { execution, .. } => Some(execution.execution_id.0),
+                Request::Transition { .. } => None,
+            })
+            .collect();
+        let stored: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM executions WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&shared.pool)
+            .await?;
+        landed.extend(stored.into_iter().map(ExecutionId));
     }
-    if inserts.is_empty() {
-        return Ok(());
-    }
-    // One row per job, in id order.
-    let mut per_job: std::collections::BTreeMap<JobId, (&str, i64)> = Default::default();
-    for (_, execution) in &inserts {
-        per_job
-            .entry(execution.job_id)
-            .or_insert((execution.account_alias.as_str(), 0))
-            .1 += 1;
-    }
-    let job_ids: Vec<Uuid> = per_job.keys().map(|id| id.0).collect();
-    let aliases: Vec<&str> = per_job.values().map(|(alias, _)| *alias).collect();
-    let counts: Vec<i64> = per_job.values().map(|(_, count)| *count).collect();
-    let numbered: Vec<(Uuid, i64)> = sqlx::query_as(
-        "UPDATE jobs AS j SET execution_seq = j.execution_seq + v.n
-           FROM unnest($1::uuid[], $2::text[], $3::int8[]) AS v(id, alias, n)
-          WHERE j.id = v.id AND j.account_alias = v.alias
-      RETURNING j.id, j.execution_seq",
-    )
-    .bind(&job_ids)
-    .bind(&aliases)
-    .bind(&counts)
-    .fetch_all(&mut *tx)
-    .await?;
-    // The next number to hand out, per job that exists.
-    let mut next: HashMap<Uuid, i64> = numbered
-        .into_iter()
-        .map(|(id, last)| {
-            let count = per_job.get(&JobId(id)).map_or(0, |(_, count)| *count);
-            (id, last - count + 1)
-        })
-        .collect();
 
+    let mut seen = HashSet::new();
     let mut rows = InsertRows::default();
-    for (index, execution) in inserts {
-        let Some(seq) = next.get_mut(&execution.job_id.0) else {
-            outcomes[index] = Some(Err(StoreError::NotFound));
+    // Position of each new execution within its job, in request order.
+    let mut per_job: BTreeMap<JobId, (&str, i64)> = BTreeMap::new();
+    let mut pending: Vec<(usize, ExecutionId)> = Vec::new();
+    for (index, request) in batch.iter().enumerate() {
+        let Request::Insert { execution, .. } = request else {
+            outcomes[index] = Some(Err(StoreError::Corrupt("a transition among inserts".into())));
             continue;
         };
-        match encode("execution", execution) {
+        if landed.contains(&execution.execution_id) {
+            outcomes[index] = Some(Ok(None));
+            continue;
+        }
+        if !seen.insert(execution.execution_id) {
+            outcomes[index] = Some(Err(StoreError::Conflict(format!(
+                "execution {} exists already",
+                execution.execution_id
+            ))));
+            continue;
+        }
+        match encode("execution", &**execution) {
             Ok(body) => {
-                rows.push(execution, *seq, body);
-                *seq += 1;
-                outcomes[index] = Some(Ok(None));
+                let entry = per_job
+                    .entry(execution.job_id)
+                    .or_insert((execution.account_alias.as_str(), 0));
+                entry.1 += 1;
+                rows.push(execution, entry.1, body);
+                pending.push((index, execution.execution_id));
             }
             Err(error) => outcomes[index] = Some(Err(error)),
         }
     }
-    if rows.ids.is_empty() {
-        return Ok(());
+
+    let mut signals = Vec::new();
+    if !pending.is_empty() {
+        let job_ids: Vec<Uuid> = per_job.keys().map(|id| id.0).collect();
+        let aliases: Vec<&str> = per_job.values().map(|(alias, _)| *alias).collect();
+        let counts: Vec<i64> = per_job.values().map(|(_, count)| *count).collect();
+        let payloads = shared.payloads(&[Signal::Pending]);
+        let inserted: Vec<Uuid> = sqlx::query_scalar(INSERT_EXECUTIONS)
+            .bind(&job_ids)
+            .bind(&aliases)
+            .bind(&counts)
+            .bind(&rows.ids)
+            .bind(&rows.job_ids)
+            .bind(&rows.statuses)
+            .bind(&rows.created)
+            .bind(&rows.ranks)
+            .bind(&rows.deadlines)
+            .bind(&rows.attempts)
+            .bind(&rows.bodies)
+            .bind(&shared.channel)
+            .bind(&payloads[0])
+            .fetch_all(&shared.pool)
+            .await?;
+        let inserted: HashSet<Uuid> = inserted.into_iter().collect();
+        for (index, id) in pending {
+            // Not inserted: its job is gone (or belongs to another account).
+            outcomes[index] = Some(if inserted.contains(&id.0) {
+                Ok(None)
+            } else {
+                Err(StoreError::NotFound)
+            });
+        }
+        if !inserted.is_empty() {
+            signals.push(Signal::Pending);
+        }
     }
-    sqlx::query(
-        "INSERT INTO executions (id, job_id, account_alias, status, created_time, job_seq,
-                                 queue_position, next_deadline, attempt, body)
-         SELECT v.id, v.job_id, v.alias, v.status, v.created, v.seq,
-                nextval('execution_queue'), v.deadline, v.attempt, v.body::jsonb
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int8[], $6::int8[],
-                       $7::int8[], $8::int8[], $9::text[])
-                AS v(id, job_id, alias, status, created, seq, deadline, attempt, body)",
-    )
-    .bind(&rows.ids)
-    .bind(&rows.job_ids)
-    .bind(&rows.aliases)
-    .bind(&rows.statuses)
-    .bind(&rows.created)
-    .bind(&rows.seqs)
-    .bind(&rows.deadlines)
-    .bind(&rows.attempts)
-    .bind(&rows.bodies)
-    .execute(&mut *tx)
-    .await?;
-    signals.push(Signal::Pending);
-    Ok(())
+    let outcomes = outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|| Err(StoreError::Corrupt("unanswered".into()))))
+        .collect();
+    Ok((outcomes, signals))
 }
+
+/// Numbers, inserts and notifies in one statement. `numbered` bumps each job's counter (locking
+/// its row) and yields the number before the batch; a new execution's `job_seq` is that plus its
+/// rank within the batch. Queue positions are drawn in request order (`ORDER BY ord`; PostgreSQL
+/// evaluates volatile output columns after the sort).
+const INSERT_EXECUTIONS: &str = "\
+WITH numbered AS (
+    UPDATE jobs AS j SET execution_seq = j.execution_seq + v.n
+      FROM unnest($1::uuid[], $2::text[], $3::int8[]) AS v(id, alias, n)
+     WHERE j.id = v.id AND j.account_alias = v.alias
+ RETURNING j.id, j.account_alias, j.execution_seq - v.n AS base
+), inserted AS (
+    INSERT INTO executions (id, job_id, account_alias, status, created_time, job_seq,
+                            queue_position, next_deadline, attempt, body)
+    SELECT r.id, r.job_id, numbered.account_alias, r.status, r.created, numbered.base + r.rank,
+           nextval('execution_queue'), r.deadline, r.attempt, r.body::jsonb
+      FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::int8[], $8::int8[], $9::int8[],
+                  $10::int8[], $11::text[])
+           WITH ORDINALITY AS r(id, job_id, status, created, rank, deadline, attempt, body, ord)
+      JOIN numbered ON numbered.id = r.job_id
+     ORDER BY r.ord
+ RETURNING id
+), notified AS (
+    SELECT pg_notify($12, $13) FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted
+)
+SELECT id FROM inserted WHERE (SELECT count(*) FROM notified) >= 0";
 
 #[derive(Default)]
 struct InsertRows {
     ids: Vec<Uuid>,
     job_ids: Vec<Uuid>,
-    aliases: Vec<String>,
     statuses: Vec<&'static str>,
     created: Vec<i64>,
-    seqs: Vec<i64>,
+    ranks: Vec<i64>,
     deadlines: Vec<Option<i64>>,
     attempts: Vec<i64>,
     bodies: Vec<String>,
 }
 
 impl InsertRows {
-    fn push(&mut self, execution: &Execution, seq: i64, body: String) {
+    fn push(&mut self, execution: &Execution, rank: i64, body: String) {
         self.ids.push(execution.execution_id.0);
         self.job_ids.push(execution.job_id.0);
-        self.aliases.push(execution.account_alias.as_str().to_owned());
         self.statuses.push(execution.status.as_str());
         self.created.push(execution.created_time);
-        self.seqs.push(seq);
+        self.ranks.push(rank);
         self.deadlines.push(execution.next_deadline());
         self.attempts.push(i64::from(execution.attempt));
         self.bodies.push(body);
     }
-}
-
-/// Sends the batch's signals to the other nodes, delivered with the commit.
-pub(crate) async fn notify(
-    tx: &mut sqlx::PgConnection,
-    shared: &Shared,
-    signals: &[Signal],
-) -> Result<(), sqlx::Error> {
-    let payloads = shared.payloads(signals);
-    if payloads.is_empty() {
-        return Ok(());
-    }
-    sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
-        .bind(&shared.channel)
-        .bind(&payloads)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }
