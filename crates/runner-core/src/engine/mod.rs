@@ -15,6 +15,7 @@
 
 mod api;
 mod dispatch;
+mod schedules;
 mod worker;
 
 use std::collections::HashMap;
