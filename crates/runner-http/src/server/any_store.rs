@@ -107,8 +107,6 @@ impl AnyStore {
             StoreSpec::Sled(path) => Ok(AnyStore::Sled(runner_store_sled::SledStore::open(path)?)),
             #[cfg(not(feature = "sled"))]
             StoreSpec::Sled(_) => Err(OpenStoreError::NotBuilt("sled")),
-            // WIRING POINT (postgres): enabled by the `postgres` feature once runner-store-postgres
-            // offers `PgStore::connect(url) -> Result<PgStore, PgStoreError>`.
             #[cfg(feature = "postgres")]
             StoreSpec::Postgres(url) => Ok(AnyStore::Postgres(
                 runner_store_postgres::PgStore::connect(url).await?,
