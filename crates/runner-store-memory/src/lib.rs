@@ -99,30 +99,59 @@ impl MemoryStore {
 }
 
 impl State {
-    /// Stores `execution`, keeping the claim queue and the deadline index in step with it.
+    /// Stores a new `execution` and indexes it.
     fn put(&mut self, execution: Execution) {
         let id = execution.execution_id;
-        if let Some(old) = self.executions.get(&id) {
-            if let Some(deadline) = old.next_deadline() {
-                self.deadlines.remove(&(deadline, id));
-            }
-        }
         if let Some(deadline) = execution.next_deadline() {
             self.deadlines.insert((deadline, id));
         }
-        let queued = self.pending_position.contains_key(&id);
         let pending = execution.status == runner_core::execution::Status::Pending;
-        if pending && !queued {
-            let position = self.next_position;
-            self.next_position += 1;
-            self.pending.insert(position, id);
-            self.pending_position.insert(id, position);
-        } else if !pending && queued {
-            if let Some(position) = self.pending_position.remove(&id) {
-                self.pending.remove(&position);
+        self.executions.insert(id, execution);
+        if pending {
+            self.enqueue(id);
+        }
+    }
+
+    /// Applies `command` to the stored execution in place (the state machine leaves it untouched
+    /// when it refuses) and re-indexes it; returns a copy of the result.
+    fn apply(
+        &mut self,
+        id: ExecutionId,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Execution, StoreError> {
+        let execution = self.executions.get_mut(&id).ok_or(StoreError::NotFound)?;
+        let old_deadline = execution.next_deadline();
+        machine::apply(execution, command, now)?;
+        let new_deadline = execution.next_deadline();
+        let pending = execution.status == runner_core::execution::Status::Pending;
+        let changed = execution.clone();
+        if old_deadline != new_deadline {
+            if let Some(deadline) = old_deadline {
+                self.deadlines.remove(&(deadline, id));
+            }
+            if let Some(deadline) = new_deadline {
+                self.deadlines.insert((deadline, id));
             }
         }
-        self.executions.insert(id, execution);
+        match (pending, self.pending_position.remove(&id)) {
+            (true, Some(position)) => {
+                self.pending_position.insert(id, position);
+            }
+            (true, None) => self.enqueue(id),
+            (false, Some(position)) => {
+                self.pending.remove(&position);
+            }
+            (false, None) => {}
+        }
+        Ok(changed)
+    }
+
+    fn enqueue(&mut self, id: ExecutionId) {
+        let position = self.next_position;
+        self.next_position += 1;
+        self.pending.insert(position, id);
+        self.pending_position.insert(id, position);
     }
 
     /// Stores `schedule`, keeping the fire-time index in step with it.
@@ -331,17 +360,7 @@ impl Store for MemoryStore {
         command: &Command,
         now: Timestamp,
     ) -> Result<Execution, StoreError> {
-        let changed = {
-            let mut state = self.state();
-            let mut execution = state
-                .executions
-                .get(&id)
-                .cloned()
-                .ok_or(StoreError::NotFound)?;
-            machine::apply(&mut execution, command, now)?;
-            state.put(execution.clone());
-            execution
-        };
+        let changed = self.state().apply(id, command, now)?;
         self.signal(signal_after(command, &changed));
         Ok(changed)
     }
@@ -361,12 +380,8 @@ impl Store for MemoryStore {
         let ids: Vec<ExecutionId> = state.pending.values().take(limit).copied().collect();
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(mut execution) = state.executions.get(&id).cloned() else {
-                continue;
-            };
             // Only PENDING executions are queued, so the claim cannot be refused; skip it if it is.
-            if machine::apply(&mut execution, &command, now).is_ok() {
-                state.put(execution.clone());
+            if let Ok(execution) = state.apply(id, &command, now) {
                 claimed.push(execution);
             }
         }
