@@ -18,6 +18,10 @@ struct Runner {
 
 impl Runner {
     fn spawn(dir: &Path, args: &[&str]) -> Self {
+        Self::spawn_with_env(dir, args, &[])
+    }
+
+    fn spawn_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
         command
             .arg("serve")
@@ -32,6 +36,7 @@ impl Runner {
             }
         }
         command.env("RUST_LOG", "info");
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("runner starts");
         let (send, stdout) = mpsc::channel();
         let out = child.stdout.take().unwrap();
@@ -247,6 +252,119 @@ async fn sled_store_keeps_jobs_across_restarts() {
         .unwrap();
     assert_eq!(job["id"], created["id"]);
     assert_eq!(job["repository"]["credentials"]["password"], "********");
+    let (exit, _, _) = runner.terminate();
+    assert!(exit.success());
+}
+
+/// The whole product: the binary with the Ansible executor runs an inline playbook on localhost.
+/// Needs ansible-playbook (scripts/ensure-ansible.sh installs it); its absence fails the test.
+#[cfg(feature = "ansible")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ansible_runs_an_inline_playbook_through_the_binary() {
+    use base64::Engine as _;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-ansible.sh");
+    let found = Command::new("bash").arg(&script).output().expect("bash runs");
+    assert!(
+        found.status.success(),
+        "ansible-playbook is required: {}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let ansible = String::from_utf8(found.stdout).unwrap();
+    let bin_dir = Path::new(ansible.trim()).parent().unwrap().to_owned();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::spawn_with_env(dir.path(), &["--store", "memory"], &[("PATH", &path)]);
+    let token = admin_token(&dir.path().join("runner-tokens"));
+    let playbook = base64::engine::general_purpose::STANDARD
+        .encode("- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: msg=hello\n");
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/jobs/ACME?immediate=true", runner.base))
+        .bearer_auth(&token)
+        .json(&json!({
+            "playbook": playbook,
+            "hosts": [{"id": "localhost", "hostVars": {"ansible_connection": "local",
+                       "ansible_python_interpreter": "auto_silent"}}]
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let href = created["links"][1]["href"].as_str().expect("immediate start link").to_owned();
+    let mut last = Value::Null;
+    // A separate process has no notifier to wait on: poll, bounded (ansible takes seconds).
+    for _ in 0..600 {
+        last = client
+            .get(format!("{}{href}", runner.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if matches!(last["status"].as_str(), Some("SUCCESS" | "FAILURE")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["status"], "SUCCESS", "{last:#}");
+    let (exit, _, stderr) = runner.terminate();
+    assert!(exit.success(), "{stderr:#?}");
+}
+
+
+/// `--store postgres://...`: the binary talks to a real PostgreSQL (scripts/ensure-postgres.sh
+/// finds or starts one; its absence fails the test) and a job outlives the process.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_through_the_binary() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-postgres.sh");
+    let found = Command::new("bash").arg(&script).output().expect("bash runs");
+    assert!(
+        found.status.success(),
+        "PostgreSQL is required: {}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let url = String::from_utf8(found.stdout).unwrap().trim().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    // A fresh alias, so that other suites sharing the database do not matter.
+    let alias = format!("http-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let runner = Runner::spawn(dir.path(), &["--store", &url]);
+    let token = admin_token(&dir.path().join("runner-tokens"));
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/jobs/{alias}", runner.base))
+        .bearer_auth(&token)
+        .json(&secret_job())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let health = client.get(format!("{}/healthz", runner.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let (exit, stdout, stderr) = runner.terminate();
+    assert!(exit.success(), "{stderr:#?}");
+    let everything = format!("{}\n{}", stdout.join("\n"), stderr.join("\n"));
+    assert!(!everything.contains(SECRET));
+
+    let runner = Runner::spawn(dir.path(), &["--store", &url]);
+    let listed: Value = client
+        .get(format!("{}/jobs/{alias}", runner.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["totalSize"], 1);
+    assert_eq!(listed["results"][0]["id"], created["id"]);
     let (exit, _, _) = runner.terminate();
     assert!(exit.success());
 }
