@@ -45,7 +45,11 @@ fn pgbench(url: &str) -> f64 {
             .args([url, "-qc", sql])
             .output()
             .expect("psql on PATH");
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     admin("DROP DATABASE IF EXISTS runner_pgbench");
     admin("CREATE DATABASE runner_pgbench");
@@ -53,12 +57,20 @@ fn pgbench(url: &str) -> f64 {
         .args(["-i", "-q", &scratch])
         .output()
         .expect("pgbench on PATH");
-    assert!(init.status.success(), "pgbench -i: {}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let run = Command::new("pgbench")
         .args(["-N", "-c", "8", "-j", "2", "-T", "10", &scratch])
         .output()
         .expect("pgbench");
-    assert!(run.status.success(), "pgbench: {}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "pgbench: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let text = String::from_utf8_lossy(&run.stdout);
     let tps = text
         .lines()
@@ -165,7 +177,10 @@ async fn listing(url: &str) {
     let job_id = match existing {
         Some((id, seq)) if seq == ROWS => runner_core::ids::JobId(id),
         _ => {
-            sqlx::query("TRUNCATE jobs, executions").execute(store.pool()).await.unwrap();
+            sqlx::query("TRUNCATE jobs, executions")
+                .execute(store.pool())
+                .await
+                .unwrap();
             let job = runner_core::job::Job::new(account.clone(), inline_spec(&["a", "b"]), 0);
             store.insert_job(&job).await.unwrap();
             let template = Execution::new(&job, None, None, 0);
@@ -187,9 +202,19 @@ async fn listing(url: &str) {
             .execute(store.pool())
             .await
             .unwrap();
-            sqlx::query("UPDATE jobs SET execution_seq = $1").bind(ROWS).execute(store.pool()).await.unwrap();
-            sqlx::query("VACUUM ANALYZE executions").execute(store.pool()).await.unwrap();
-            eprintln!("loaded {ROWS} executions in {:.1} s", load.elapsed().as_secs_f64());
+            sqlx::query("UPDATE jobs SET execution_seq = $1")
+                .bind(ROWS)
+                .execute(store.pool())
+                .await
+                .unwrap();
+            sqlx::query("VACUUM ANALYZE executions")
+                .execute(store.pool())
+                .await
+                .unwrap();
+            eprintln!(
+                "loaded {ROWS} executions in {:.1} s",
+                load.elapsed().as_secs_f64()
+            );
             job.id
         }
     };
@@ -210,7 +235,9 @@ async fn listing(url: &str) {
             }
         })
         .await;
-        println!("| PgStore::list_executions page {page} (job_seq range) | {median:.2} | {p95:.2} |");
+        println!(
+            "| PgStore::list_executions page {page} (job_seq range) | {median:.2} | {p95:.2} |"
+        );
     }
     for page in [0, last_page] {
         let (median, p95) = time(10, || {
@@ -226,15 +253,19 @@ async fn listing(url: &str) {
                 .await
                 .unwrap();
                 assert_eq!(rows.len(), 100);
-                let _: i64 = sqlx::query_scalar("SELECT count(*) FROM executions WHERE job_id = $1")
-                    .bind(job_id.0)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
+                let _: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM executions WHERE job_id = $1")
+                        .bind(job_id.0)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
             }
         })
         .await;
-        println!("| for comparison: LIMIT 100 OFFSET {} + count(*) | {median:.2} | {p95:.2} |", u64::from(page) * 100);
+        println!(
+            "| for comparison: LIMIT 100 OFFSET {} + count(*) | {median:.2} | {p95:.2} |",
+            u64::from(page) * 100
+        );
     }
 }
 
@@ -265,7 +296,10 @@ fn main() {
         };
         println!("| engines | engine config | executions | executions/s | vs pgbench -N TPS |");
         println!("| --- | --- | --- | --- | --- |");
-        for (label, config) in [("defaults (concurrency 4)", &defaults), ("concurrency 64", &wide)] {
+        for (label, config) in [
+            ("defaults (concurrency 4)", &defaults),
+            ("concurrency 64", &wide),
+        ] {
             for count in [1, 3] {
                 let rate = engines(&url, count, executions, config).await;
                 let ratio = pgbench_tps.map_or("-".to_owned(), |tps| format!("{:.2}x", rate / tps));

@@ -58,7 +58,9 @@ pub(crate) async fn claim(
                 // Claimed executions that nobody runs would sit until their lease lapses and then
                 // fail: find out whether the commit landed, and hand over what is ours.
                 tracing::warn!(%error, "the commit of a claim failed; reading back what it claimed");
-                return read_back(shared, claimed, deadline).await.map_err(unavailable);
+                return read_back(shared, claimed, deadline)
+                    .await
+                    .map_err(unavailable);
             }
         }
     }

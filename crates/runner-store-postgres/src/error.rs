@@ -13,7 +13,9 @@ pub enum PgStoreError {
     #[error("invalid database URL: {0}")]
     InvalidUrl(#[source] sqlx::Error),
     /// The schema name is not 1 to 63 of `a-z 0-9 _` (not starting with a digit or `pg_`).
-    #[error("invalid schema name {0:?}: use 1 to 63 of a-z, 0-9 and _, not starting with a digit or pg_")]
+    #[error(
+        "invalid schema name {0:?}: use 1 to 63 of a-z, 0-9 and _, not starting with a digit or pg_"
+    )]
     InvalidSchema(String),
     /// The database did not answer, refused the login, or failed to create the schema.
     #[error("could not connect to PostgreSQL: {0}")]

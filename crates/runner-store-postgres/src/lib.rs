@@ -322,15 +322,14 @@ impl Store for PgStore {
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
         let body = encode("job", job)?;
-        let updated = sqlx::query(
-            "UPDATE jobs SET body = $3::jsonb WHERE id = $1 AND account_alias = $2",
-        )
-        .bind(job.id.0)
-        .bind(job.account_alias.as_str())
-        .bind(&body)
-        .execute(self.pool())
-        .await
-        .map_err(unavailable)?;
+        let updated =
+            sqlx::query("UPDATE jobs SET body = $3::jsonb WHERE id = $1 AND account_alias = $2")
+                .bind(job.id.0)
+                .bind(job.account_alias.as_str())
+                .bind(&body)
+                .execute(self.pool())
+                .await
+                .map_err(unavailable)?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -433,7 +432,8 @@ impl Store for PgStore {
                 .fetch_optional(self.pool())
             })
             .await?;
-        body.map(|body| decode("execution", id.0, &body)).transpose()
+        body.map(|body| decode("execution", id.0, &body))
+            .transpose()
     }
 
     async fn list_executions(
@@ -475,7 +475,11 @@ impl Store for PgStore {
             })
             .await?;
         let executions = decode_all("execution", rows)?;
-        Ok(Page::new(page, u64::try_from(total).unwrap_or(0), executions))
+        Ok(Page::new(
+            page,
+            u64::try_from(total).unwrap_or(0),
+            executions,
+        ))
     }
 
     async fn transition(
@@ -524,8 +528,7 @@ impl Store for PgStore {
 
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
         self.read(|| {
-            sqlx::query_scalar("SELECT min(next_deadline) FROM executions")
-                .fetch_one(self.pool())
+            sqlx::query_scalar("SELECT min(next_deadline) FROM executions").fetch_one(self.pool())
         })
         .await
     }

@@ -120,7 +120,15 @@ mod tests {
     #[test]
     fn schema_names_are_checked() {
         assert!(valid_schema("test_0a1b"));
-        for bad in ["", "Upper", "a-b", "1abc", "pg_catalog", "x\"; drop", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Upper",
+            "a-b",
+            "1abc",
+            "pg_catalog",
+            "x\"; drop",
+            &"a".repeat(64),
+        ] {
             assert!(!valid_schema(bad), "{bad}");
         }
     }

@@ -59,7 +59,10 @@ impl Queues {
 }
 
 /// Starts the write lanes; they end when the [`Queues`] are dropped.
-pub(crate) fn start(shared: &Arc<Shared>, lanes: usize) -> (Queues, Vec<tokio::task::JoinHandle<()>>) {
+pub(crate) fn start(
+    shared: &Arc<Shared>,
+    lanes: usize,
+) -> (Queues, Vec<tokio::task::JoinHandle<()>>) {
     let (inserts, insert_receiver) = mpsc::unbounded_channel();
     let (transitions, transition_receiver) = mpsc::unbounded_channel();
     let transition_receiver = Arc::new(Mutex::new(transition_receiver));
@@ -70,7 +73,13 @@ pub(crate) fn start(shared: &Arc<Shared>, lanes: usize) -> (Queues, Vec<tokio::t
         Arc::clone(shared),
         Arc::new(Mutex::new(insert_receiver)),
     )));
-    (Queues { inserts, transitions }, handles)
+    (
+        Queues {
+            inserts,
+            transitions,
+        },
+        handles,
+    )
 }
 
 async fn lane(shared: Arc<Shared>, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Request>>>) {
@@ -229,7 +238,9 @@ async fn transition_batch(
             id, command, now, ..
         } = request
         else {
-            outcomes.push(Err(StoreError::Corrupt("an insert among transitions".into())));
+            outcomes.push(Err(StoreError::Corrupt(
+                "an insert among transitions".into(),
+            )));
             continue;
         };
         outcomes.push(match current.get_mut(&id.0) {
@@ -335,7 +346,9 @@ async fn insert_batch(
     let mut pending: Vec<(usize, ExecutionId)> = Vec::new();
     for (index, request) in batch.iter().enumerate() {
         let Request::Insert { execution, .. } = request else {
-            outcomes[index] = Some(Err(StoreError::Corrupt("a transition among inserts".into())));
+            outcomes[index] = Some(Err(StoreError::Corrupt(
+                "a transition among inserts".into(),
+            )));
             continue;
         };
         if landed.contains(&execution.execution_id) {

@@ -89,7 +89,6 @@ async fn three_engines_run_five_thousand_executions_exactly_once() {
         .await
         .unwrap();
 
-    let t0 = Instant::now();
     // Start them through all three nodes at once, while the engines already run.
     let mut starters = tokio::task::JoinSet::new();
     for (n, (engine, _)) in nodes.iter().enumerate() {
@@ -115,16 +114,21 @@ async fn three_engines_run_five_thousand_executions_exactly_once() {
         expected.extend(ids.unwrap());
     }
     assert_eq!(expected.len(), EXECUTIONS);
-    eprintln!("DEBUG inserted at {:?} ran {}", t0.elapsed(), executor.runs().len());
 
     let store = nodes[0].0.store().clone();
-    wait_until("every execution succeeded", Duration::from_secs(180), || async {
-        count(&store, Status::Success).await == EXECUTIONS as i64
-    })
+    wait_until(
+        "every execution succeeded",
+        Duration::from_secs(180),
+        || async { count(&store, Status::Success).await == EXECUTIONS as i64 },
+    )
     .await;
     assert_each_ran_once(&executor, &expected);
     let listed = store
-        .list_executions(&account, job.id, runner_core::page::PageRequest { page: 0, size: 1 })
+        .list_executions(
+            &account,
+            job.id,
+            runner_core::page::PageRequest { page: 0, size: 1 },
+        )
         .await
         .unwrap();
     assert_eq!(listed.total_size, EXECUTIONS as u64);
@@ -155,9 +159,11 @@ async fn executions_of_an_aborted_node_are_rescued_by_the_others() {
             .unwrap();
         held.insert(execution.execution_id);
     }
-    wait_until("node-a runs every execution", Duration::from_secs(30), || async {
-        held_executor.running() == HELD
-    })
+    wait_until(
+        "node-a runs every execution",
+        Duration::from_secs(30),
+        || async { held_executor.running() == HELD },
+    )
     .await;
     // A crash: no release, no heartbeat, nothing written.
     doomed_running.abort();
@@ -174,9 +180,11 @@ async fn executions_of_an_aborted_node_are_rescued_by_the_others() {
         more.insert(execution.execution_id);
     }
     let store = b.store().clone();
-    wait_until("the held executions failed", Duration::from_secs(60), || async {
-        count(&store, Status::Failure).await == HELD as i64
-    })
+    wait_until(
+        "the held executions failed",
+        Duration::from_secs(60),
+        || async { count(&store, Status::Failure).await == HELD as i64 },
+    )
     .await;
     wait_until("the others succeeded", Duration::from_secs(60), || async {
         count(&store, Status::Success).await == MORE as i64
@@ -267,9 +275,11 @@ async fn engines_ride_out_a_postgres_restart() {
         done.unwrap();
     }
     let store = nodes[0].0.store().clone();
-    wait_until("every execution succeeded", Duration::from_secs(180), || async {
-        count(&store, Status::Success).await == EXECUTIONS as i64
-    })
+    wait_until(
+        "every execution succeeded",
+        Duration::from_secs(180),
+        || async { count(&store, Status::Success).await == EXECUTIONS as i64 },
+    )
     .await;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM executions")
         .fetch_one(store.pool())

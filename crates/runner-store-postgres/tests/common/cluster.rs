@@ -21,7 +21,10 @@ impl Cluster {
         let dir = std::env::temp_dir().join(format!("runner-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create the cluster folder");
         if as_postgres {
-            run(Command::new("chown").arg("postgres:").arg(&dir), "chown the cluster folder");
+            run(
+                Command::new("chown").arg("postgres:").arg(&dir),
+                "chown the cluster folder",
+            );
         }
         let port = free_port();
         let cluster = Cluster {
@@ -32,7 +35,14 @@ impl Cluster {
         };
         cluster.pg(
             "initdb",
-            &["-D", &cluster.data(), "--auth=trust", "-U", "postgres", "--no-sync"],
+            &[
+                "-D",
+                &cluster.data(),
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
         );
         // Small and quick: the test is about reconnecting, not durability of this cluster.
         let settings = format!(
@@ -75,7 +85,18 @@ impl Cluster {
     fn psql_postgres(&self, sql: &str) {
         let port = self.port.to_string();
         let status = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", "postgres", "-qc", sql])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-qc",
+                sql,
+            ])
             .output()
             .expect("run psql");
         assert!(status.status.success(), "psql {sql}: {}", describe(&status));
@@ -107,7 +128,9 @@ impl Drop for Cluster {
         } else {
             Command::new(&path)
         };
-        let _ = command.args(["-D", &data, "stop", "-m", "immediate", "-w"]).output();
+        let _ = command
+            .args(["-D", &data, "stop", "-m", "immediate", "-w"])
+            .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -115,7 +138,8 @@ impl Drop for Cluster {
 /// The folder of initdb and pg_ctl: on PATH, else the Debian location of PostgreSQL 15.
 fn find_bin() -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        std::env::split_paths(&path)
+            .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
     });
     let bin = on_path.unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
     assert!(
@@ -146,8 +170,14 @@ fn free_port() -> u16 {
 }
 
 fn run(command: &mut Command, what: &str) {
-    let output = command.output().unwrap_or_else(|error| panic!("{what}: {error}"));
-    assert!(output.status.success(), "{what} failed: {}", describe(&output));
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{what}: {error}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        describe(&output)
+    );
 }
 
 fn describe(output: &Output) -> String {

@@ -1,0 +1,202 @@
+//! What the conformance suite cannot see: wake-ups between stores, the delete/insert race, deep
+//! pages, unreadable records and connection errors.
+
+mod common;
+
+use std::time::Duration;
+
+use runner_core::execution::Execution;
+use runner_core::machine::Command;
+use runner_core::page::PageRequest;
+use runner_core::store::{Signal, Store, StoreError};
+use runner_core::testkit::fixtures::{alias, job};
+use runner_store_postgres::{PgStore, PgStoreError, PgStoreOptions};
+use tokio::sync::broadcast;
+
+/// The next signal that is not `Pending` noise, within 30 s.
+async fn next_signal(signals: &mut broadcast::Receiver<Signal>) -> Signal {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match signals.recv().await {
+                Ok(signal) => return signal,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => panic!("signals closed"),
+            }
+        }
+    })
+    .await
+    .expect("a signal within 30 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_wake_the_other_nodes() {
+    let options = common::fresh_options();
+    // The sender needs no LISTEN of its own (as behind a pooler); the receiver listens.
+    let sender = common::connect(options.clone().poll_only(true)).await;
+    let receiver = common::connect(options).await;
+    let mut woken = receiver.subscribe();
+    // The LISTEN starts in the background: insert until its first wake-up arrives.
+    let job = job("ACME", 1);
+    sender.insert_job(&job).await.unwrap();
+    let execution = loop {
+        let execution = Execution::new(&job, None, None, 2);
+        sender.insert_execution(&execution).await.unwrap();
+        if let Ok(Ok(signal)) = tokio::time::timeout(Duration::from_millis(200), woken.recv()).await
+        {
+            assert_eq!(signal, Signal::Pending);
+            break execution;
+        }
+    };
+    let claimed = sender
+        .claim(&"node-a".to_owned(), 100, 60_000, 10)
+        .await
+        .unwrap();
+    assert!(
+        claimed
+            .iter()
+            .any(|e| e.execution_id == execution.execution_id)
+    );
+    sender
+        .transition(
+            execution.execution_id,
+            &Command::Kill { force_at: None },
+            11,
+        )
+        .await
+        .unwrap();
+    loop {
+        match next_signal(&mut woken).await {
+            Signal::Pending => continue,
+            signal => {
+                assert_eq!(signal, Signal::Control(execution.execution_id));
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_and_insert_never_both_win() {
+    let store = common::fresh_store().await;
+    let account = alias("ACME");
+    for round in 0..40 {
+        let job = job("ACME", round);
+        store.insert_job(&job).await.unwrap();
+        let execution = Execution::new(&job, None, None, round);
+        let (inserted, deleted) = tokio::join!(
+            store.insert_execution(&execution),
+            store.delete_job(&account, job.id)
+        );
+        match (&inserted, &deleted) {
+            (Ok(()), Err(StoreError::Conflict(_))) | (Err(StoreError::NotFound), Ok(())) => {}
+            other => panic!("round {round}: insert and delete crossed: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_of_a_long_listing_is_right() {
+    let store = common::fresh_store().await;
+    let job = job("ACME", 1);
+    store.insert_job(&job).await.unwrap();
+    let mut ids = Vec::new();
+    // Concurrent inserts share batches; numbering must stay dense and in order.
+    for chunk in 0..5 {
+        let batch: Vec<Execution> = (0..50)
+            .map(|n| Execution::new(&job, None, None, chunk * 50 + n))
+            .collect();
+        let inserts = batch
+            .iter()
+            .map(|execution| store.insert_execution(execution));
+        for result in futures_util::future::join_all(inserts).await {
+            result.unwrap();
+        }
+        ids.extend(batch.iter().map(|e| e.execution_id));
+    }
+    let mut listed = Vec::new();
+    for page in 0..3 {
+        let got = store
+            .list_executions(&alias("ACME"), job.id, PageRequest { page, size: 100 })
+            .await
+            .unwrap();
+        assert_eq!(got.total_size, 250);
+        listed.extend(got.results.into_iter().map(|e| e.execution_id));
+    }
+    let beyond = store
+        .list_executions(&alias("ACME"), job.id, PageRequest { page: 3, size: 100 })
+        .await
+        .unwrap();
+    assert!(beyond.results.is_empty());
+    // Newest first: every id once; within each concurrently inserted chunk the order is the
+    // order in which the store took them, and chunks come newest first.
+    assert_eq!(listed.len(), 250);
+    for (chunk, expected) in ids.chunks(50).rev().enumerate() {
+        let mut got: Vec<_> = listed[chunk * 50..(chunk + 1) * 50].to_vec();
+        let mut want = expected.to_vec();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "chunk {chunk}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_record_is_an_error_without_its_content() {
+    let store = common::fresh_store().await;
+    let job = job("ACME", 1);
+    store.insert_job(&job).await.unwrap();
+    let execution = Execution::new(&job, None, None, 2);
+    store.insert_execution(&execution).await.unwrap();
+    sqlx::query(r#"UPDATE executions SET body = '{"execution_id": 7, "password": "hunter2"}'"#)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let read = store
+        .get_execution(&alias("ACME"), job.id, execution.execution_id)
+        .await;
+    match read {
+        Err(StoreError::Corrupt(message)) => {
+            assert!(
+                message.contains(&execution.execution_id.to_string()),
+                "{message}"
+            );
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let transition = store
+        .transition(execution.execution_id, &Command::Kill { force_at: None }, 3)
+        .await;
+    assert!(
+        matches!(transition, Err(StoreError::Corrupt(_))),
+        "{transition:?}"
+    );
+}
+
+#[tokio::test]
+async fn connect_reports_what_is_wrong() {
+    let bad_schema =
+        PgStore::connect_with(PgStoreOptions::new(common::database_url()).schema("Robert'); DROP"))
+            .await;
+    assert!(matches!(bad_schema, Err(PgStoreError::InvalidSchema(_))));
+    let bad_url = PgStore::connect("postgres://127.0.0.1:not-a-port/test").await;
+    assert!(
+        matches!(bad_url, Err(PgStoreError::InvalidUrl(_))),
+        "{bad_url:?}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nobody = PgStore::connect_with(
+        PgStoreOptions::new(format!("postgres://postgres:hunter2@127.0.0.1:{port}/test"))
+            .retry_for(Duration::from_secs(1)),
+    )
+    .await;
+    match nobody {
+        Err(error @ PgStoreError::Connect(_)) => {
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        other => panic!("expected a connect error, got {other:?}"),
+    }
+}
