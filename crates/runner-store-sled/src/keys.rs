@@ -1,6 +1,6 @@
 //! Key encodings of the trees. Every key sorts bytewise in the order its index is read.
 
-use runner_core::ids::{AccountAlias, ExecutionId, JobId};
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
 use runner_core::time::Timestamp;
 
 /// A timestamp as 8 bytes that sort like the signed number (big endian, sign bit flipped).
@@ -92,6 +92,94 @@ fn uuid_from(raw: [u8; 16]) -> uuid::Uuid {
     uuid::Uuid::from_bytes(raw)
 }
 
+/// `service_accounts`: account, then the service account's name.
+pub(crate) fn service_account(account: &AccountAlias, name: &str) -> Vec<u8> {
+    let mut key = alias(account);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// The prefix of an account's service accounts in `service_accounts_by_account`.
+pub(crate) fn account_service_accounts(account: &AccountAlias) -> Vec<u8> {
+    alias(account)
+}
+
+/// `service_accounts_by_account`: account, creation time, name (read backwards: newest first).
+pub(crate) fn account_service_account(
+    account: &AccountAlias,
+    created: Timestamp,
+    name: &str,
+) -> Vec<u8> {
+    let mut key = alias(account);
+    key.extend_from_slice(&time(created));
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// The name a `service_accounts_by_account` key of `account` ends with.
+pub(crate) fn service_account_name_at(account: &AccountAlias, key: &[u8]) -> Option<String> {
+    let name = key.get(alias(account).len() + 8..)?;
+    String::from_utf8(name.to_vec()).ok()
+}
+
+/// `schedules`: the schedule's UUID.
+pub(crate) fn schedule(id: ScheduleId) -> [u8; 16] {
+    *id.0.as_bytes()
+}
+
+/// `job_schedules`, and the prefix of a job's schedules in `schedules_by_job`: account, job.
+pub(crate) fn job_schedules(account: &AccountAlias, job_id: JobId) -> Vec<u8> {
+    job_executions(account, job_id)
+}
+
+/// `schedules_by_job`: account, job, creation time, schedule id (read backwards: newest first).
+pub(crate) fn job_schedule(
+    account: &AccountAlias,
+    job_id: JobId,
+    created: Timestamp,
+    id: ScheduleId,
+) -> Vec<u8> {
+    let mut key = job_schedules(account, job_id);
+    key.extend_from_slice(&time(created));
+    key.extend_from_slice(&schedule(id));
+    key
+}
+
+/// The schedule id a `schedules_by_job` or `fire_times` key ends with.
+pub(crate) fn schedule_id_at(bytes: &[u8]) -> Option<ScheduleId> {
+    let raw: [u8; 16] = bytes.get(bytes.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(ScheduleId(uuid_from(raw)))
+}
+
+/// The schedule ids of a `job_schedules` value (16 bytes each).
+pub(crate) fn schedule_ids(value: &[u8]) -> impl Iterator<Item = ScheduleId> + '_ {
+    value
+        .chunks_exact(16)
+        .filter_map(|raw| <[u8; 16]>::try_from(raw).ok())
+        .map(|raw| ScheduleId(uuid_from(raw)))
+}
+
+/// `fire_times`: the next fire time, then the schedule id.
+pub(crate) fn fire_time(at: Timestamp, id: ScheduleId) -> [u8; 24] {
+    let mut key = [0; 24];
+    key[..8].copy_from_slice(&time(at));
+    key[8..].copy_from_slice(&schedule(id));
+    key
+}
+
+/// The fire time a `fire_times` key starts with.
+pub(crate) fn fire_time_at(key: &[u8]) -> Option<Timestamp> {
+    deadline_time(key)
+}
+
+/// `fired`: the schedule id, then the due time it created an execution for.
+pub(crate) fn fired(id: ScheduleId, due: Timestamp) -> [u8; 24] {
+    let mut key = [0; 24];
+    key[..16].copy_from_slice(&schedule(id));
+    key[16..].copy_from_slice(&time(due));
+    key
+}
+
 /// `meta`: how many jobs an account has.
 pub(crate) fn job_count(account: &AccountAlias) -> Vec<u8> {
     let mut key = vec![b'j'];
@@ -110,6 +198,20 @@ pub(crate) fn execution_count(account: &AccountAlias, job_id: JobId) -> Vec<u8> 
 pub(crate) fn active_count(job_id: JobId) -> Vec<u8> {
     let mut key = vec![b'a'];
     key.extend_from_slice(&job(job_id));
+    key
+}
+
+/// `meta`: how many service accounts an account has.
+pub(crate) fn service_account_count(account: &AccountAlias) -> Vec<u8> {
+    let mut key = vec![b's'];
+    key.extend_from_slice(&alias(account));
+    key
+}
+
+/// `meta`: how many schedules run under a service account (it is deletable at zero).
+pub(crate) fn service_account_users(account: &AccountAlias, name: &str) -> Vec<u8> {
+    let mut key = vec![b'u'];
+    key.extend_from_slice(&service_account(account, name));
     key
 }
 
@@ -141,6 +243,27 @@ mod tests {
         let key = account_job(&long, 0, JobId::new());
         assert!(!key.starts_with(&account_jobs(&short)));
         assert!(key.starts_with(&account_jobs(&long)));
+    }
+
+    #[test]
+    fn schedule_keys_read_back() {
+        let account: AccountAlias = "ACME".parse().unwrap();
+        let key = account_service_account(&account, 7, "svc.a");
+        assert!(key.starts_with(&account_service_accounts(&account)));
+        assert_eq!(
+            service_account_name_at(&account, &key).as_deref(),
+            Some("svc.a")
+        );
+        let id = ScheduleId::new();
+        assert_eq!(fire_time_at(&fire_time(-3, id)), Some(-3));
+        assert_eq!(schedule_id_at(&fire_time(-3, id)), Some(id));
+        let job_id = JobId::new();
+        let listed = job_schedule(&account, job_id, 5, id);
+        assert!(listed.starts_with(&job_schedules(&account, job_id)));
+        assert_eq!(schedule_id_at(&listed), Some(id));
+        let other = ScheduleId::new();
+        let value = [schedule(id), schedule(other)].concat();
+        assert_eq!(schedule_ids(&value).collect::<Vec<_>>(), [id, other]);
     }
 
     #[test]

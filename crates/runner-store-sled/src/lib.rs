@@ -110,6 +110,8 @@ mod codec;
 mod durability;
 mod keys;
 mod lock;
+mod schedule_store;
+mod schedules;
 mod trees;
 mod writer;
 

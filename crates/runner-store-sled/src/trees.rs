@@ -34,6 +34,13 @@ pub(crate) struct Trees {
     pub(crate) pending_position: sled::Tree,
     pub(crate) deadlines: sled::Tree,
     pub(crate) meta: sled::Tree,
+    pub(crate) service_accounts: sled::Tree,
+    pub(crate) service_accounts_by_account: sled::Tree,
+    pub(crate) schedules: sled::Tree,
+    pub(crate) schedules_by_job: sled::Tree,
+    pub(crate) job_schedules: sled::Tree,
+    pub(crate) fire_times: sled::Tree,
+    pub(crate) fired: sled::Tree,
 }
 
 impl Trees {
@@ -48,6 +55,13 @@ impl Trees {
             pending_position: db.open_tree("pending_position")?,
             deadlines: db.open_tree("deadlines")?,
             meta: db.open_tree("meta")?,
+            service_accounts: db.open_tree("service_accounts")?,
+            service_accounts_by_account: db.open_tree("service_accounts_by_account")?,
+            schedules: db.open_tree("schedules")?,
+            schedules_by_job: db.open_tree("schedules_by_job")?,
+            job_schedules: db.open_tree("job_schedules")?,
+            fire_times: db.open_tree("fire_times")?,
+            fired: db.open_tree("fired")?,
         })
     }
 
@@ -57,7 +71,9 @@ impl Trees {
         &self,
         body: impl Fn(&Tx<'_>) -> TxResult<A>,
     ) -> Result<A, StoreError> {
-        let trees = (
+        // sled's tuple form stops at 14 trees; its slice form has no such limit. The order here
+        // is the order of the views below.
+        let trees: [&sled::Tree; 15] = [
             &self.jobs,
             &self.executions,
             &self.jobs_by_account,
@@ -66,9 +82,16 @@ impl Trees {
             &self.pending_position,
             &self.deadlines,
             &self.meta,
-        );
-        let result = trees.transaction(
-            |(
+            &self.service_accounts,
+            &self.service_accounts_by_account,
+            &self.schedules,
+            &self.schedules_by_job,
+            &self.job_schedules,
+            &self.fire_times,
+            &self.fired,
+        ];
+        let result = trees[..].transaction(|views: &Vec<TransactionalTree>| {
+            let [
                 jobs,
                 executions,
                 jobs_by_account,
@@ -77,19 +100,38 @@ impl Trees {
                 pending_position,
                 deadlines,
                 meta,
-            )| {
-                body(&Tx {
-                    jobs,
-                    executions,
-                    jobs_by_account,
-                    executions_by_job,
-                    pending,
-                    pending_position,
-                    deadlines,
-                    meta,
-                })
-            },
-        );
+                service_accounts,
+                service_accounts_by_account,
+                schedules,
+                schedules_by_job,
+                job_schedules,
+                fire_times,
+                fired,
+            ] = &views[..]
+            else {
+                return abort(StoreError::Corrupt(format!(
+                    "sled gave {} transaction views for 15 trees",
+                    views.len()
+                )));
+            };
+            body(&Tx {
+                jobs,
+                executions,
+                jobs_by_account,
+                executions_by_job,
+                pending,
+                pending_position,
+                deadlines,
+                meta,
+                service_accounts,
+                service_accounts_by_account,
+                schedules,
+                schedules_by_job,
+                job_schedules,
+                fire_times,
+                fired,
+            })
+        });
         match result {
             Ok(value) => Ok(value),
             Err(TransactionError::Abort(error)) => Err(error),
@@ -108,6 +150,13 @@ pub(crate) struct Tx<'a> {
     pending_position: &'a TransactionalTree,
     deadlines: &'a TransactionalTree,
     pub(crate) meta: &'a TransactionalTree,
+    pub(crate) service_accounts: &'a TransactionalTree,
+    pub(crate) service_accounts_by_account: &'a TransactionalTree,
+    pub(crate) schedules: &'a TransactionalTree,
+    pub(crate) schedules_by_job: &'a TransactionalTree,
+    pub(crate) job_schedules: &'a TransactionalTree,
+    pub(crate) fire_times: &'a TransactionalTree,
+    pub(crate) fired: &'a TransactionalTree,
 }
 
 impl Tx<'_> {

@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use runner_core::execution::Execution;
-use runner_core::ids::{AccountAlias, ExecutionId, JobId};
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
 use runner_core::job::Job;
 use runner_core::machine::{self, Command};
+use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
 use tokio::sync::oneshot;
@@ -31,6 +32,7 @@ use tokio::sync::oneshot;
 use crate::codec::{decode, encode};
 use crate::durability::Durability;
 use crate::keys;
+use crate::schedules::{self, FireCandidate};
 use crate::trees::{Trees, Tx, TxResult};
 
 /// The most ops in one transaction. A transaction holds sled's process-wide write lock, which
@@ -50,6 +52,15 @@ pub(crate) enum Op {
         limit: usize,
         now: Timestamp,
     },
+    InsertServiceAccount(ServiceAccount),
+    DeleteServiceAccount(AccountAlias, String),
+    InsertSchedule(Schedule),
+    UpdateSchedule(Schedule),
+    DeleteSchedule(AccountAlias, JobId, ScheduleId),
+    FireDue {
+        now: Timestamp,
+        limit: usize,
+    },
 }
 
 /// What a write returns.
@@ -58,6 +69,7 @@ pub(crate) enum Done {
     Unit,
     Execution(Box<Execution>),
     Claimed(Vec<Execution>),
+    Fired(Vec<Execution>),
 }
 
 /// The outcome of one op, for its caller.
@@ -138,18 +150,31 @@ impl Writer {
 
     fn transact(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
         // Claim candidates come from the queue as committed; the transaction skips those that
-        // earlier ops of the batch took. Read enough for every claim of the batch.
-        let wanted: usize = ops
-            .iter()
-            .map(|op| match op {
-                Op::Claim { limit, .. } => *limit,
-                _ => 0,
-            })
-            .fold(0, usize::saturating_add);
-        let candidates = if wanted > 0 {
-            self.queue_head(wanted)?
-        } else {
-            Vec::new()
+        // earlier ops of the batch took. Read enough for every claim of the batch. Likewise for
+        // the schedules due for the fires of the batch.
+        let mut wanted = 0usize;
+        let mut to_fire = 0usize;
+        let mut latest_now = None;
+        for op in ops {
+            match op {
+                Op::Claim { limit, .. } => wanted = wanted.saturating_add(*limit),
+                Op::FireDue { now, limit } => {
+                    to_fire = to_fire.saturating_add(*limit);
+                    latest_now = latest_now.max(Some(*now));
+                }
+                _ => {}
+            }
+        }
+        let candidates = Candidates {
+            claim: if wanted > 0 {
+                self.queue_head(wanted)?
+            } else {
+                Vec::new()
+            },
+            fire: match latest_now {
+                Some(now) if to_fire > 0 => self.due_schedules(now, to_fire)?,
+                _ => Vec::new(),
+            },
         };
         self.trees.transact(|tx| {
             let mut outcomes = Vec::with_capacity(ops.len());
@@ -158,6 +183,30 @@ impl Writer {
             }
             Ok(outcomes)
         })
+    }
+
+    /// The first `limit` entries of the fire-time index due at `now`, earliest first.
+    fn due_schedules(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<FireCandidate>, StoreError> {
+        let mut due = Vec::new();
+        for entry in self.trees.fire_times.iter().keys() {
+            if due.len() >= limit {
+                break;
+            }
+            let key = entry.map_err(StoreError::unavailable)?;
+            let (Some(at), Some(id)) = (keys::fire_time_at(&key), keys::schedule_id_at(&key))
+            else {
+                return Err(StoreError::Corrupt("a fire-time key is malformed".into()));
+            };
+            if at > now {
+                break;
+            }
+            due.push((key, at, id));
+        }
+        Ok(due)
     }
 
     /// The first `limit` entries of the claim queue: (queue position, execution id).
@@ -176,10 +225,26 @@ impl Writer {
     }
 }
 
+/// What the ops of a batch pick from, read before its transaction.
+struct Candidates {
+    /// The head of the claim queue: (queue position, execution id).
+    claim: Vec<(sled::IVec, ExecutionId)>,
+    /// The schedules due, earliest first.
+    fire: Vec<FireCandidate>,
+}
+
 /// Applies one op inside the batch's transaction. The outer error aborts the transaction; the
 /// inner one refuses this op only, and is returned before the op writes anything.
-fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &[(sled::IVec, ExecutionId)]) -> TxResult<Reply> {
+fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &Candidates) -> TxResult<Reply> {
     match op {
+        Op::InsertServiceAccount(account) => schedules::insert_service_account(tx, account),
+        Op::DeleteServiceAccount(alias, name) => schedules::delete_service_account(tx, alias, name),
+        Op::InsertSchedule(schedule) => schedules::insert_schedule(tx, schedule),
+        Op::UpdateSchedule(schedule) => schedules::update_schedule(tx, schedule),
+        Op::DeleteSchedule(alias, job_id, id) => {
+            schedules::delete_schedule(tx, alias, *job_id, *id)
+        }
+        Op::FireDue { now, limit } => schedules::fire_due(tx, *now, *limit, &candidates.fire),
         Op::InsertJob(job) => insert_job(tx, job),
         Op::UpdateJob(job) => update_job(tx, job),
         Op::DeleteJob(alias, id) => delete_job(tx, alias, *id),
@@ -201,7 +266,7 @@ fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &[(sled::IVec, ExecutionId)]) -> T
             now,
         } => {
             let mut claimed = Vec::new();
-            for (position, id) in candidates {
+            for (position, id) in &candidates.claim {
                 if claimed.len() >= *limit {
                     break;
                 }
@@ -225,7 +290,7 @@ fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &[(sled::IVec, ExecutionId)]) -> T
 }
 
 /// The stored job `id`, as the transaction sees it.
-fn stored_job(tx: &Tx<'_>, id: JobId) -> TxResult<Option<Job>> {
+pub(crate) fn stored_job(tx: &Tx<'_>, id: JobId) -> TxResult<Option<Job>> {
     match tx.jobs.get(keys::job(id))? {
         None => Ok(None),
         Some(bytes) => decode("job", &bytes).map(Some).or_else(crate::trees::abort),
@@ -281,13 +346,14 @@ fn delete_job(tx: &Tx<'_>, alias: &AccountAlias, id: JobId) -> TxResult<Reply> {
         return Ok(Err(StoreError::Conflict(String::new())));
     }
     tx.jobs.remove(&keys::job(id)[..])?;
+    schedules::delete_job_schedules(tx, alias, id)?;
     tx.jobs_by_account
         .remove(keys::account_job(alias, stored.created_time, id))?;
     tx.add(&keys::job_count(alias), -1)?;
     Ok(Ok(Done::Unit))
 }
 
-fn insert_execution(tx: &Tx<'_>, execution: &Execution) -> TxResult<Reply> {
+pub(crate) fn insert_execution(tx: &Tx<'_>, execution: &Execution) -> TxResult<Reply> {
     let job_known = stored_job(tx, execution.job_id)?
         .is_some_and(|job| job.account_alias == execution.account_alias);
     if !job_known {

@@ -3,11 +3,12 @@
 #![allow(dead_code)]
 
 use runner_core::execution::Execution;
-use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
-use runner_core::store::{Signal, Store, StoreError};
+use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::store::{ScheduleStore, Signal, Store, StoreError};
 use runner_core::time::Timestamp;
 use runner_store_sled::SledStore;
 use tokio::sync::broadcast;
@@ -92,6 +93,73 @@ impl Store for TempStore {
     }
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.store.subscribe()
+    }
+}
+
+impl ScheduleStore for TempStore {
+    async fn insert_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+        self.store.insert_service_account(account).await
+    }
+    async fn get_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> Result<Option<ServiceAccount>, StoreError> {
+        self.store.get_service_account(alias, name).await
+    }
+    async fn list_service_accounts(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<ServiceAccount>, StoreError> {
+        self.store.list_service_accounts(alias, page).await
+    }
+    async fn delete_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        self.store.delete_service_account(alias, name).await
+    }
+    async fn insert_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        self.store.insert_schedule(schedule).await
+    }
+    async fn get_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> Result<Option<Schedule>, StoreError> {
+        self.store.get_schedule(alias, job_id, id).await
+    }
+    async fn update_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        self.store.update_schedule(schedule).await
+    }
+    async fn delete_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> Result<(), StoreError> {
+        self.store.delete_schedule(alias, job_id, id).await
+    }
+    async fn list_schedules(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Schedule>, StoreError> {
+        self.store.list_schedules(alias, job_id, page).await
+    }
+    async fn fire_due_schedules(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        self.store.fire_due_schedules(now, limit).await
+    }
+    async fn next_fire_time(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.store.next_fire_time().await
     }
 }
 
