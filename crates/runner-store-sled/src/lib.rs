@@ -1,8 +1,9 @@
 //! # runner-store-sled
 //!
-//! A durable, embedded [`Store`] on [sled](https://docs.rs/sled/0.34): the server's default store
-//! (`runner serve --store sled:./runner-data`). One process owns a data directory; jobs and
-//! executions survive restarts and crashes of that process, and a runner that comes back rescues
+//! A durable, embedded [`Store`] and [`ScheduleStore`] on [sled](https://docs.rs/sled/0.34): the
+//! server's default store (`runner serve --store sled:./runner-data`). One process owns a data
+//! directory; jobs, executions, service accounts and schedules survive restarts and crashes of
+//! that process, and a runner that comes back rescues
 //! what the dead one left running (its leases lapse, see [`runner_core::machine`]).
 //!
 //! ```
@@ -39,16 +40,32 @@
 //! | `pending` | queue position (u64) | execution id: the claim queue, oldest first |
 //! | `pending_position` | execution id | its queue position, to take it out of the queue |
 //! | `deadlines` | [`Execution::next_deadline`], execution id | empty: lapsed leases, TTLs, stop escalations, kill deadlines in time order |
-//! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `q`, `format` | jobs per account, executions per job, unfinished executions per job, the queue's tail, the format version |
+//! | `service_accounts` | alias, name | the [`ServiceAccount`] |
+//! | `service_accounts_by_account` | alias, created time, name | empty; read backwards: newest first |
+//! | `schedules` | schedule id | the [`Schedule`] (trigger, next and last fire time) |
+//! | `schedules_by_job` | alias, job id, created time, schedule id | empty; read backwards |
+//! | `job_schedules` | alias, job id | the job's schedule ids, 16 bytes each: what deleting the job deletes, and (by its length) how many it has |
+//! | `fire_times` | [`Schedule::next_fire_time`], schedule id | empty: schedules in the order they are due |
+//! | `fired` | schedule id, due time | empty: the due times that created an execution |
+//! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `s`+alias, `u`+alias+name, `q`, `format` | jobs per account, executions per job, unfinished executions per job, service accounts per account, schedules per service account, the queue's tail, the format version |
 //!
-//! Listing a page reads the count from `meta` and walks the index backwards from the page's
-//! offset; claiming walks `pending` from its start; the maintenance loop reads `deadlines` from
-//! its start. No query scans records.
+//! Listing a page reads the count from `meta` (for schedules, the length of the job's
+//! `job_schedules` entry) and walks the index backwards from the page's offset; claiming walks
+//! `pending` from its start; the maintenance loop reads `deadlines` and the scheduler reads
+//! `fire_times` from their start. No query scans records.
+//!
+//! sled's transactions read and write single keys, with no range scans; so what a transaction
+//! must find has a key of its own: deleting a job reads the job's `job_schedules` entry to delete
+//! its schedules, deleting a service account reads its usage count (`u`) to refuse while a
+//! schedule uses it. The `fired` set grows by one key (24 bytes) per fire and is not pruned when a
+//! schedule is deleted (that would need a scan); it is small next to the execution each fire
+//! stores.
 //!
 //! ## Atomicity
 //!
 //! Every write (a job inserted, updated or deleted; an execution inserted; a transition; a claim
-//! of a batch) runs on **one writer thread**, inside **a sled transaction over all eight trees**.
+//! of a batch; a service account or schedule inserted, updated or deleted; a round of firing
+//! schedules) runs on **one writer thread**, inside **a sled transaction over all fifteen trees**.
 //! An execution changes only through [`runner_core::machine::apply`] inside that transaction, on
 //! the record the transaction read, and the same transaction moves it in the claim queue and the
 //! deadline index and updates the counts. sled's transactions are serializable (sled 0.34 runs
@@ -64,7 +81,20 @@
 //! Claims read the head of the claim queue just before the transaction; as the writer thread is
 //! the only writer, only earlier claims of the same batch can have taken a candidate, and the
 //! transaction (which sees their writes) skips those. Deleting a job checks the job's count of
-//! unfinished executions inside its transaction, so no start or restart slips in between.
+//! unfinished executions inside its transaction, so no start or restart slips in between, and
+//! deletes the job's schedules (and their fire-time entries) in the same transaction.
+//!
+//! Schedules follow the same pattern. Inserting or updating one checks, in its transaction, that
+//! its job exists under its account ([`StoreError::NotFound`]) and that its service account
+//! exists ([`StoreError::Conflict`]). Firing ([`ScheduleStore::fire_due_schedules`]) reads the
+//! head of `fire_times` just before the transaction, and inside it, per schedule still due:
+//! applies [`Schedule::fire`] (the rule lives in core), inserts one
+//! [`Execution::scheduled`] through the same code as [`Store::insert_execution`] (so the claim
+//! queue, the job's listing and counts stay right) unless `fired` holds the (schedule, due time)
+//! already, and stores the advanced schedule with its new `fire_times` entry. So after a crash
+//! a fire's execution and the schedule's advance are both there or neither (`tests/crash_schedules.rs`
+//! kills a firing process and checks exactly that), and several callers at once fire each due
+//! time once: the writer thread serializes them.
 //!
 //! ## Durability
 //!
@@ -79,7 +109,8 @@
 //! and finds every write it acknowledged.
 //!
 //! Signals ([`Signal::Pending`], [`Signal::Control`]) go out on a tokio broadcast channel after
-//! the write is durable, as [`signal_after`] names them.
+//! the write is durable, as [`signal_after`] names them; a round of firing that created
+//! executions sends [`Signal::Pending`].
 //!
 //! ## The directory lock
 //!
@@ -100,7 +131,8 @@
 //!   on this 2-core machine it made end-to-end execution throughput about 6 times higher.
 //! - reads that walk many keys (listings, the deadline scan, the message of a refused delete) run
 //!   on tokio's blocking pool ([`tokio::task::spawn_blocking`]).
-//! - point reads (`get_job`, `get_execution`, `next_deadline`) run inline: they read a cached
+//! - point reads (`get_job`, `get_execution`, `next_deadline`, `get_service_account`,
+//!   `get_schedule`, `next_fire_time`) run inline: they read a cached
 //!   page in microseconds, less than a `spawn_blocking` hand-off costs. They can wait for sled's
 //!   write lock while a batch transaction runs; batches are capped at 64 writes to keep that wait
 //!   well under a millisecond. A cold read of a page not in sled's cache (1 GiB by default) reads
@@ -124,6 +156,10 @@ use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
+#[cfg(doc)]
+use runner_core::schedule::{Schedule, ServiceAccount};
+#[cfg(doc)]
+use runner_core::store::ScheduleStore;
 use runner_core::store::{Signal, Store, StoreError, signal_after};
 use runner_core::time::Timestamp;
 use tokio::sync::{broadcast, oneshot};
@@ -184,7 +220,7 @@ pub enum SledStoreError {
     },
 }
 
-/// A durable [`Store`] in one data directory. Cheap to clone (clones share the database).
+/// A durable [`Store`] and [`ScheduleStore`] in one data directory. Cheap to clone (clones share the database).
 ///
 /// See the [crate docs](crate) for the layout, atomicity, durability and the lock.
 #[derive(Debug, Clone)]

@@ -334,6 +334,7 @@ fn update_job(tx: &Tx<'_>, job: &Job) -> TxResult<Reply> {
 
 /// Refused with an empty [`StoreError::Conflict`] while an execution of the job has not ended;
 /// the caller words the message (it needs a scan, which has no place in a transaction).
+/// Deletes the job's schedules with it.
 fn delete_job(tx: &Tx<'_>, alias: &AccountAlias, id: JobId) -> TxResult<Reply> {
     let Some(stored) = stored_job(tx, id)? else {
         return Ok(Err(StoreError::NotFound));
