@@ -304,6 +304,11 @@ async fn transition_batch(
             }
         }
     }
+    if batch.iter().all(is_relaxed) {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+    }
     let payloads = shared.payloads(&signals);
     updates
         .query_notifying(&shared.channel, &payloads)
@@ -311,6 +316,21 @@ async fn transition_batch(
         .await?;
     tx.commit().await.map_err(Failed::AtCommit)?;
     Ok((outcomes, signals))
+}
+
+/// True for a transition whose loss in a crash of the database server the state machine
+/// tolerates, so its commit need not wait for the disk: BeginRun (a lost one leaves the execution
+/// INITIALIZING under the same claim, from which Finish still applies) and Heartbeat (the next one
+/// renews the lease again). Everything else (claims, outcomes, stop and kill requests, releases)
+/// is committed durably. WAL order is kept: a later durable commit also makes these durable.
+fn is_relaxed(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Transition {
+            command: Command::BeginRun { .. } | Command::Heartbeat { .. },
+            ..
+        }
+    )
 }
 
 /// One statement (so one implicit transaction) for a batch of inserts: it numbers the new
