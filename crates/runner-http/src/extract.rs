@@ -37,16 +37,19 @@ async fn path_params<S: Send + Sync>(
         .map_err(|_| ApiError::NotFound("no such resource".into()))
 }
 
-fn authorized_alias(parts: &Parts, params: &HashMap<String, String>) -> Result<AccountAlias, ApiError> {
+fn authorized_alias(
+    parts: &Parts,
+    params: &HashMap<String, String>,
+) -> Result<AccountAlias, ApiError> {
     // The auth middleware always runs first; a missing scope means a route was wired without it.
     let scope = parts
         .extensions
         .get::<Scope>()
         .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <token>".into()))?;
     let raw = params.get("alias").map(String::as_str).unwrap_or_default();
-    let alias: AccountAlias = raw.parse().map_err(|error: runner_core::validation::FieldError| {
-        ApiError::Invalid(error.into())
-    })?;
+    let alias: AccountAlias = raw
+        .parse()
+        .map_err(|error: runner_core::validation::FieldError| ApiError::Invalid(error.into()))?;
     if !scope.allows(&alias) {
         return Err(ApiError::Forbidden(alias.to_string()));
     }

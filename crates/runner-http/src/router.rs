@@ -59,7 +59,10 @@ pub fn router<S: Store, E: Executor, N: Notifier, C: Clock>(
                 .put(api::update_job::<S, E, N, C>)
                 .delete(api::delete_job::<S, E, N, C>),
         )
-        .route("/jobs/{alias}/{job_id}/start", post(api::start_job::<S, E, N, C>))
+        .route(
+            "/jobs/{alias}/{job_id}/start",
+            post(api::start_job::<S, E, N, C>),
+        )
         .route(
             "/jobs/{alias}/{job_id}/executions",
             get(api::list_executions::<S, E, N, C>),
@@ -86,7 +89,10 @@ pub fn router<S: Store, E: Executor, N: Notifier, C: Clock>(
                 let openapi = Arc::clone(&openapi);
                 async move {
                     (
-                        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
                         openapi.to_string(),
                     )
                 }

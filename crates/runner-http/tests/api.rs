@@ -38,18 +38,24 @@ async fn job_crud_and_listing() {
         format!("/jobs/ACME/{second}")
     );
 
-    let got = h.call(Method::GET, &format!("/jobs/ACME/{job_id}"), ACME, None).await;
+    let got = h
+        .call(Method::GET, &format!("/jobs/ACME/{job_id}"), ACME, None)
+        .await;
     assert_eq!(got.status, StatusCode::OK);
     assert_eq!(got.body, created);
 
     // Newest first, paged.
-    let page = h.call(Method::GET, "/jobs/ACME?page=0&size=1", ACME, None).await;
+    let page = h
+        .call(Method::GET, "/jobs/ACME?page=0&size=1", ACME, None)
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.body["totalSize"], 2);
     assert_eq!(page.body["page"], 0);
     assert_eq!(page.body["size"], 1);
     assert_eq!(page.body["results"][0]["id"], second.as_str());
-    let page = h.call(Method::GET, "/jobs/ACME?page=1&size=1", ACME, None).await;
+    let page = h
+        .call(Method::GET, "/jobs/ACME?page=1&size=1", ACME, None)
+        .await;
     assert_eq!(page.body["results"][0]["id"], job_id.as_str());
     let all = h.call(Method::GET, "/jobs/ACME", ACME, None).await;
     assert_eq!(all.body["results"].as_array().unwrap().len(), 2);
@@ -60,7 +66,12 @@ async fn job_crud_and_listing() {
     changed["description"] = json!("changed");
     changed["executionTtl"] = json!(60);
     let updated = h
-        .call(Method::PUT, &format!("/jobs/ACME/{job_id}"), ACME, Some(changed))
+        .call(
+            Method::PUT,
+            &format!("/jobs/ACME/{job_id}"),
+            ACME,
+            Some(changed),
+        )
         .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     assert_eq!(updated.body["description"], "changed");
@@ -68,13 +79,19 @@ async fn job_crud_and_listing() {
     assert_eq!(updated.body["createdTime"], created["createdTime"]);
 
     // Delete, then it is gone.
-    let deleted = h.call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), ACME, None).await;
+    let deleted = h
+        .call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), ACME, None)
+        .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert!(deleted.text.is_empty());
-    let gone = h.call(Method::GET, &format!("/jobs/ACME/{job_id}"), ACME, None).await;
+    let gone = h
+        .call(Method::GET, &format!("/jobs/ACME/{job_id}"), ACME, None)
+        .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(gone.body["message"], "not found");
-    let again = h.call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), ACME, None).await;
+    let again = h
+        .call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), ACME, None)
+        .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     h.shutdown().await;
 }
@@ -110,29 +127,61 @@ async fn start_run_and_read_executions() {
     assert_eq!(h.executor.runs()[0].hosts, vec!["a".to_owned()]);
 
     // An empty JSON object and an empty JSON body both start on the job's hosts.
-    h.call(Method::POST, &format!("/jobs/ACME/{job_id}/start"), ACME, Some(json!({})))
-        .await;
+    h.call(
+        Method::POST,
+        &format!("/jobs/ACME/{job_id}/start"),
+        ACME,
+        Some(json!({})),
+    )
+    .await;
     let list = h
-        .call(Method::GET, &format!("/jobs/ACME/{job_id}/executions?size=1"), ACME, None)
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{job_id}/executions?size=1"),
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.body["totalSize"], 2);
     assert_eq!(list.body["size"], 1);
-    assert_ne!(list.body["results"][0]["execution_id"], execution_id.as_str(), "newest first");
+    assert_ne!(
+        list.body["results"][0]["execution_id"],
+        execution_id.as_str(),
+        "newest first"
+    );
     let list = h
-        .call(Method::GET, &format!("/jobs/ACME/{job_id}/executions?page=1&size=1"), ACME, None)
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{job_id}/executions?page=1&size=1"),
+            ACME,
+            None,
+        )
         .await;
-    assert_eq!(list.body["results"][0]["execution_id"], execution_id.as_str());
+    assert_eq!(
+        list.body["results"][0]["execution_id"],
+        execution_id.as_str()
+    );
 
     // A job without executions lists an empty page; an unknown job is 404.
     let other = h.create_job("ACME", ACME, inline_job(&["a"])).await;
     let empty = h
-        .call(Method::GET, &format!("/jobs/ACME/{}/executions", id(&other, "id")), ACME, None)
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{}/executions", id(&other, "id")),
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(empty.status, StatusCode::OK);
     assert_eq!(empty.body["totalSize"], 0);
     let unknown = h
-        .call(Method::GET, &format!("/jobs/ACME/{}/executions", JobId::new()), ACME, None)
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{}/executions", JobId::new()),
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     h.shutdown().await;
@@ -142,7 +191,12 @@ async fn start_run_and_read_executions() {
 async fn immediate_create_and_update_start_an_execution() {
     let h = Harness::new();
     let reply = h
-        .call(Method::POST, "/jobs/ACME?immediate=true", ACME, Some(inline_job(&["a"])))
+        .call(
+            Method::POST,
+            "/jobs/ACME?immediate=true",
+            ACME,
+            Some(inline_job(&["a"])),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     let links = reply.body["links"].as_array().unwrap();
@@ -163,17 +217,32 @@ async fn immediate_create_and_update_start_an_execution() {
     assert_eq!(updated.status, StatusCode::OK);
     assert_eq!(updated.body["links"][1]["ref"], "execution");
     let list = h
-        .call(Method::GET, &format!("/jobs/ACME/{job_id}/executions"), ACME, None)
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{job_id}/executions"),
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(list.body["totalSize"], 2);
 
     // immediate=false starts nothing; a bad value is 400 naming the parameter.
     let plain = h
-        .call(Method::POST, "/jobs/ACME?immediate=false", ACME, Some(inline_job(&["a"])))
+        .call(
+            Method::POST,
+            "/jobs/ACME?immediate=false",
+            ACME,
+            Some(inline_job(&["a"])),
+        )
         .await;
     assert_eq!(plain.body["links"].as_array().unwrap().len(), 1);
     let bad = h
-        .call(Method::POST, "/jobs/ACME?immediate=yes", ACME, Some(inline_job(&["a"])))
+        .call(
+            Method::POST,
+            "/jobs/ACME?immediate=yes",
+            ACME,
+            Some(inline_job(&["a"])),
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.fields(), ["immediate"]);
@@ -188,10 +257,15 @@ async fn stop_kill_restart_and_delete_conflicts() {
     let job = h.create_job("ACME", ACME, inline_job(&["a"])).await;
     let job_id = id(&job, "id");
     let execution = h.start("ACME", &job_id, ACME).await;
-    let href = format!("/jobs/ACME/{job_id}/executions/{}", id(&execution, "execution_id"));
+    let href = format!(
+        "/jobs/ACME/{job_id}/executions/{}",
+        id(&execution, "execution_id")
+    );
     h.wait_for(&href, ACME, "RUNNING").await;
 
-    let busy = h.call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), ACME, None).await;
+    let busy = h
+        .call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), ACME, None)
+        .await;
     assert_eq!(busy.status, StatusCode::CONFLICT, "{}", busy.text);
     assert!(busy.body["message"].as_str().unwrap().len() > 5);
 
@@ -200,31 +274,54 @@ async fn stop_kill_restart_and_delete_conflicts() {
         .await;
     assert_eq!(restart_running.status, StatusCode::CONFLICT);
     assert!(
-        restart_running.body["message"].as_str().unwrap().contains("RUNNING"),
+        restart_running.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("RUNNING"),
         "{}",
         restart_running.text
     );
 
     let stopped = h
-        .call(Method::POST, &format!("{href}/stop"), ACME, Some(json!({"expiryDuration": 0})))
+        .call(
+            Method::POST,
+            &format!("{href}/stop"),
+            ACME,
+            Some(json!({"expiryDuration": 0})),
+        )
         .await;
     assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.text);
     assert!(["STOPPING", "STOPPED"].contains(&stopped.body["status"].as_str().unwrap()));
     h.wait_for(&href, ACME, "STOPPED").await;
     // A repeated stop answers with the final status; a kill of a stopped execution is refused.
-    let again = h.call(Method::POST, &format!("{href}/stop"), ACME, None).await;
+    let again = h
+        .call(Method::POST, &format!("{href}/stop"), ACME, None)
+        .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["status"], "STOPPED");
-    let late = h.call(Method::POST, &format!("{href}/kill"), ACME, None).await;
+    let late = h
+        .call(Method::POST, &format!("{href}/kill"), ACME, None)
+        .await;
     assert_eq!(late.status, StatusCode::CONFLICT);
-    assert!(late.body["message"].as_str().unwrap().contains("STOPPED"), "{}", late.text);
-    let deleted = h.call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), ACME, None).await;
+    assert!(
+        late.body["message"].as_str().unwrap().contains("STOPPED"),
+        "{}",
+        late.text
+    );
+    let deleted = h
+        .call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), ACME, None)
+        .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     // The executions of a deleted job stay readable.
     let kept = h.call(Method::GET, &href, ACME, None).await;
     assert_eq!(kept.status, StatusCode::OK);
     let listed = h
-        .call(Method::GET, &format!("/jobs/ACME/{job_id}/executions"), ACME, None)
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{job_id}/executions"),
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(listed.body["totalSize"], 1);
 
@@ -232,10 +329,18 @@ async fn stop_kill_restart_and_delete_conflicts() {
     let job = h.create_job("ACME", ACME, inline_job(&["a"])).await;
     let job_id = id(&job, "id");
     let execution = h.start("ACME", &job_id, ACME).await;
-    let href = format!("/jobs/ACME/{job_id}/executions/{}", id(&execution, "execution_id"));
+    let href = format!(
+        "/jobs/ACME/{job_id}/executions/{}",
+        id(&execution, "execution_id")
+    );
     h.wait_for(&href, ACME, "RUNNING").await;
     let killed = h
-        .call(Method::POST, &format!("{href}/kill"), ACME, Some(json!({"expiryDuration": 5})))
+        .call(
+            Method::POST,
+            &format!("{href}/kill"),
+            ACME,
+            Some(json!({"expiryDuration": 5})),
+        )
         .await;
     assert_eq!(killed.status, StatusCode::OK, "{}", killed.text);
     assert!(["KILLING", "KILLED"].contains(&killed.body["status"].as_str().unwrap()));
@@ -244,16 +349,24 @@ async fn stop_kill_restart_and_delete_conflicts() {
     // restart from FAILURE
     let job = h.create_job("ACME", ACME, inline_job(&["a", "b"])).await;
     let job_id = id(&job, "id");
-    h.executor.script(
-        job_id.parse().unwrap(),
-        Script::Fail(vec!["b".to_owned()]),
-    );
+    h.executor
+        .script(job_id.parse().unwrap(), Script::Fail(vec!["b".to_owned()]));
     let execution = h.start("ACME", &job_id, ACME).await;
-    let href = format!("/jobs/ACME/{job_id}/executions/{}", id(&execution, "execution_id"));
+    let href = format!(
+        "/jobs/ACME/{job_id}/executions/{}",
+        id(&execution, "execution_id")
+    );
     let failed = h.wait_for(&href, ACME, "FAILURE").await;
     assert_eq!(failed["failed_hosts"], json!(["b"]));
     h.executor.script(job_id.parse().unwrap(), Script::Succeed);
-    let restarted = h.call(Method::POST, &format!("{href}/restart"), ACME, Some(json!({}))).await;
+    let restarted = h
+        .call(
+            Method::POST,
+            &format!("{href}/restart"),
+            ACME,
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(restarted.status, StatusCode::OK, "{}", restarted.text);
     assert_eq!(restarted.body["status"], "PENDING");
     assert_eq!(restarted.body["execution_id"], execution["execution_id"]);
@@ -280,25 +393,58 @@ async fn tenant_isolation_matrix() {
 
     let endpoints = |alias: &str, job: &str, exec: &str| -> Vec<(Method, String, Option<Value>)> {
         vec![
-            (Method::POST, format!("/jobs/{alias}"), Some(inline_job(&["a"]))),
-            (Method::POST, format!("/jobs/{alias}?immediate=true"), Some(inline_job(&["a"]))),
+            (
+                Method::POST,
+                format!("/jobs/{alias}"),
+                Some(inline_job(&["a"])),
+            ),
+            (
+                Method::POST,
+                format!("/jobs/{alias}?immediate=true"),
+                Some(inline_job(&["a"])),
+            ),
             (Method::GET, format!("/jobs/{alias}"), None),
             (Method::GET, format!("/jobs/{alias}/{job}"), None),
-            (Method::PUT, format!("/jobs/{alias}/{job}"), Some(inline_job(&["a"]))),
+            (
+                Method::PUT,
+                format!("/jobs/{alias}/{job}"),
+                Some(inline_job(&["a"])),
+            ),
             (Method::DELETE, format!("/jobs/{alias}/{job}"), None),
             (Method::POST, format!("/jobs/{alias}/{job}/start"), None),
             (Method::GET, format!("/jobs/{alias}/{job}/executions"), None),
-            (Method::GET, format!("/jobs/{alias}/{job}/executions/{exec}"), None),
-            (Method::POST, format!("/jobs/{alias}/{job}/executions/{exec}/restart"), None),
-            (Method::POST, format!("/jobs/{alias}/{job}/executions/{exec}/stop"), None),
-            (Method::POST, format!("/jobs/{alias}/{job}/executions/{exec}/kill"), None),
+            (
+                Method::GET,
+                format!("/jobs/{alias}/{job}/executions/{exec}"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/jobs/{alias}/{job}/executions/{exec}/restart"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/jobs/{alias}/{job}/executions/{exec}/stop"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/jobs/{alias}/{job}/executions/{exec}/kill"),
+                None,
+            ),
         ]
     };
 
     // A token for ACME on BETA's paths: 403 everywhere, and nothing about BETA in the answer.
     for (method, uri, body) in endpoints("BETA", &beta_job_id, &beta_exec_id) {
         let reply = h.call(method.clone(), &uri, ACME, body).await;
-        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {uri}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "{method} {uri}: {}",
+            reply.text
+        );
         assert!(!reply.text.contains(&beta_job_id), "{}", reply.text);
     }
     // BETA's IDs under ACME's path, with ACME's token: 404 (except the account-level routes).
@@ -307,11 +453,20 @@ async fn tenant_isolation_matrix() {
         .filter(|(_, uri, _)| uri.contains(&beta_job_id))
     {
         let reply = h.call(method.clone(), &uri, ACME, body).await;
-        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {uri}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{method} {uri}: {}",
+            reply.text
+        );
     }
     // ACME's job with BETA's execution id: 404 too.
     for suffix in ["", "/restart", "/stop", "/kill"] {
-        let method = if suffix.is_empty() { Method::GET } else { Method::POST };
+        let method = if suffix.is_empty() {
+            Method::GET
+        } else {
+            Method::POST
+        };
         let uri = format!("/jobs/ACME/{acme_job_id}/executions/{beta_exec_id}{suffix}");
         let reply = h.call(method, &uri, ACME, None).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}: {}", reply.text);
@@ -333,16 +488,35 @@ async fn tenant_isolation_matrix() {
     let page = h.call(Method::GET, "/jobs/BETA", BETA, None).await;
     assert_eq!(page.body["totalSize"], 1, "ACME created nothing under BETA");
     let exec = h
-        .call(Method::GET, &format!("/jobs/BETA/{beta_job_id}/executions/{beta_exec_id}"), BETA, None)
+        .call(
+            Method::GET,
+            &format!("/jobs/BETA/{beta_job_id}/executions/{beta_exec_id}"),
+            BETA,
+            None,
+        )
         .await;
-    assert!(["PENDING", "INITIALIZING", "RUNNING"].contains(&exec.body["status"].as_str().unwrap()));
+    assert!(
+        ["PENDING", "INITIALIZING", "RUNNING"].contains(&exec.body["status"].as_str().unwrap())
+    );
 
     // A multi-account token reaches both its accounts, and only those.
-    assert_eq!(h.call(Method::GET, "/jobs/ACME", MULTI, None).await.status, StatusCode::OK);
-    assert_eq!(h.call(Method::GET, "/jobs/GAMMA", MULTI, None).await.status, StatusCode::OK);
-    assert_eq!(h.call(Method::GET, "/jobs/BETA", MULTI, None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.call(Method::GET, "/jobs/ACME", MULTI, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.call(Method::GET, "/jobs/GAMMA", MULTI, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.call(Method::GET, "/jobs/BETA", MULTI, None).await.status,
+        StatusCode::FORBIDDEN
+    );
     // The admin token reaches every account.
-    assert_eq!(h.call(Method::GET, "/jobs/BETA", ADMIN, None).await.status, StatusCode::OK);
+    assert_eq!(
+        h.call(Method::GET, "/jobs/BETA", ADMIN, None).await.status,
+        StatusCode::OK
+    );
 
     // Clean up the running executions.
     for (alias, token, job, exec) in [
@@ -350,7 +524,8 @@ async fn tenant_isolation_matrix() {
         ("BETA", BETA, &beta_job_id, &beta_exec_id),
     ] {
         let href = format!("/jobs/{alias}/{job}/executions/{exec}");
-        h.call(Method::POST, &format!("{href}/kill"), token, None).await;
+        h.call(Method::POST, &format!("{href}/kill"), token, None)
+            .await;
         h.wait_for(&href, token, "KILLED").await;
     }
     h.shutdown().await;
@@ -368,9 +543,16 @@ async fn authentication_is_required_except_for_health() {
         .await;
     assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
     assert!(no_token.headers.contains_key(header::WWW_AUTHENTICATE));
-    assert!(no_token.body["message"].as_str().unwrap().contains("Bearer"));
+    assert!(
+        no_token.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Bearer")
+    );
 
-    let wrong = h.call(Method::GET, "/jobs/ACME", "not-a-token-at-all-000000", None).await;
+    let wrong = h
+        .call(Method::GET, "/jobs/ACME", "not-a-token-at-all-000000", None)
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     let basic = h
         .send(
@@ -383,12 +565,22 @@ async fn authentication_is_required_except_for_health() {
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
     // 401 comes before anything else, even for a bad alias or body.
     let bad_everything = h
-        .raw(Method::POST, "/jobs/bad%20alias", "nope-nope-nope-nope", Some("text/plain"), "x")
+        .raw(
+            Method::POST,
+            "/jobs/bad%20alias",
+            "nope-nope-nope-nope",
+            Some("text/plain"),
+            "x",
+        )
         .await;
     assert_eq!(bad_everything.status, StatusCode::UNAUTHORIZED);
 
     let openapi = h
-        .send(axum::http::Request::get("/openapi.json").body(axum::body::Body::empty()).unwrap())
+        .send(
+            axum::http::Request::get("/openapi.json")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(openapi.status, StatusCode::UNAUTHORIZED);
     let openapi = h.call(Method::GET, "/openapi.json", ACME, None).await;
@@ -396,7 +588,11 @@ async fn authentication_is_required_except_for_health() {
     assert_eq!(openapi.body["openapi"], "3.1.0");
 
     let health = h
-        .send(axum::http::Request::get("/healthz").body(axum::body::Body::empty()).unwrap())
+        .send(
+            axum::http::Request::get("/healthz")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body, json!({"status": "ok"}));
@@ -406,26 +602,50 @@ async fn authentication_is_required_except_for_health() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_get_field_errors() {
     let h = Harness::new();
-    let post = |body: &'static str| h.raw(Method::POST, "/jobs/ACME", ACME, Some("application/json"), body);
+    let post = |body: &'static str| {
+        h.raw(
+            Method::POST,
+            "/jobs/ACME",
+            ACME,
+            Some("application/json"),
+            body,
+        )
+    };
 
     let truncated = post(r#"{"hosts": [{"id": "a"#).await;
-    assert_eq!(truncated.status, StatusCode::BAD_REQUEST, "{}", truncated.text);
-    assert!(truncated.body["message"].as_str().unwrap().contains("EOF"), "{}", truncated.text);
+    assert_eq!(
+        truncated.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        truncated.text
+    );
+    assert!(
+        truncated.body["message"].as_str().unwrap().contains("EOF"),
+        "{}",
+        truncated.text
+    );
 
     let wrong_type = post(r#"{"playbook": "LQ==", "hosts": [{"id": 7}]}"#).await;
     assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
     assert_eq!(wrong_type.fields(), ["hosts[0].id"]);
-    assert!(wrong_type.body["errors"][0]["message"].as_str().unwrap().contains("invalid type"));
+    assert!(
+        wrong_type.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type")
+    );
 
     let ttl_type = post(r#"{"playbook": "LQ==", "hosts": [], "executionTtl": "soon"}"#).await;
     assert_eq!(ttl_type.fields(), ["executionTtl"]);
 
-    let unknown = post(r#"{"playbook": "LQ==", "hosts": [], "executionTTL": 5, "id": "ignored"}"#).await;
+    let unknown =
+        post(r#"{"playbook": "LQ==", "hosts": [], "executionTTL": 5, "id": "ignored"}"#).await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     assert_eq!(unknown.fields(), ["executionTTL"]);
     assert_eq!(unknown.body["errors"][0]["message"], "unknown field");
 
-    let nested_unknown = post(r#"{"playbook": "LQ==", "hosts": [{"id": "a", "sshKey": "x"}]}"#).await;
+    let nested_unknown =
+        post(r#"{"playbook": "LQ==", "hosts": [{"id": "a", "sshKey": "x"}]}"#).await;
     assert_eq!(nested_unknown.fields(), ["hosts[0].sshKey"]);
 
     // Domain rules: every broken rule at once.
@@ -433,42 +653,91 @@ async fn malformed_bodies_get_field_errors() {
     assert_eq!(rules.status, StatusCode::BAD_REQUEST);
     let fields = rules.fields();
     for expected in ["playbook", "executionTtl", "hosts[1].id"] {
-        assert!(fields.iter().any(|f| f == expected), "{expected} missing in {fields:?}");
+        assert!(
+            fields.iter().any(|f| f == expected),
+            "{expected} missing in {fields:?}"
+        );
     }
 
     let not_object = post("[1, 2]").await;
     assert_eq!(not_object.status, StatusCode::BAD_REQUEST);
     let empty = post("").await;
     assert_eq!(empty.status, StatusCode::BAD_REQUEST);
-    assert!(empty.body["message"].as_str().unwrap().contains("body is required"));
+    assert!(
+        empty.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("body is required")
+    );
     let trailing = post(r#"{"playbook": "LQ==", "hosts": []} {}"#).await;
     assert_eq!(trailing.status, StatusCode::BAD_REQUEST);
 
     // Wrong content types: 415.
-    for content_type in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
         let reply = h
-            .raw(Method::POST, "/jobs/ACME", ACME, content_type, inline_job(&["a"]).to_string())
+            .raw(
+                Method::POST,
+                "/jobs/ACME",
+                ACME,
+                content_type,
+                inline_job(&["a"]).to_string(),
+            )
             .await;
-        assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
-        assert!(reply.body["message"].as_str().unwrap().contains("application/json"));
+        assert_eq!(
+            reply.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/json")
+        );
     }
     // Parameters and +json types are JSON.
     let charset = h
-        .raw(Method::POST, "/jobs/ACME", ACME, Some("application/json; charset=utf-8"),
-             inline_job(&["a"]).to_string())
+        .raw(
+            Method::POST,
+            "/jobs/ACME",
+            ACME,
+            Some("application/json; charset=utf-8"),
+            inline_job(&["a"]).to_string(),
+        )
         .await;
     assert_eq!(charset.status, StatusCode::CREATED, "{}", charset.text);
 
     // Over the limit: 413, declared or not.
     let huge = format!(r#"{{"description": "{}"}}"#, "x".repeat(10 * 1024 * 1024));
     let too_big = h
-        .raw(Method::POST, "/jobs/ACME", ACME, Some("application/json"), huge.clone())
+        .raw(
+            Method::POST,
+            "/jobs/ACME",
+            ACME,
+            Some("application/json"),
+            huge.clone(),
+        )
         .await;
     assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(too_big.body["message"].as_str().unwrap().contains("1048576"));
+    assert!(
+        too_big.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("1048576")
+    );
     let stream = axum::body::Body::from_stream(futures_stream(huge.into_bytes()));
     let chunked = h
-        .raw(Method::POST, "/jobs/ACME", ACME, Some("application/json"), stream)
+        .raw(
+            Method::POST,
+            "/jobs/ACME",
+            ACME,
+            Some("application/json"),
+            stream,
+        )
         .await;
     assert_eq!(chunked.status, StatusCode::PAYLOAD_TOO_LARGE);
 
@@ -476,44 +745,81 @@ async fn malformed_bodies_get_field_errors() {
     let job = h.create_job("ACME", ACME, inline_job(&["a"])).await;
     let job_id = id(&job, "id");
     let start = h
-        .raw(Method::POST, &format!("/jobs/ACME/{job_id}/start"), ACME, Some("application/json"),
-             r#"{"hosts": [{"id": ""}], "sshPrivateKey": "not base64!", "extra": 1}"#)
+        .raw(
+            Method::POST,
+            &format!("/jobs/ACME/{job_id}/start"),
+            ACME,
+            Some("application/json"),
+            r#"{"hosts": [{"id": ""}], "sshPrivateKey": "not base64!", "extra": 1}"#,
+        )
         .await;
     assert_eq!(start.status, StatusCode::BAD_REQUEST);
     assert_eq!(start.fields(), ["extra"]);
     let start = h
-        .raw(Method::POST, &format!("/jobs/ACME/{job_id}/start"), ACME, Some("application/json"),
-             r#"{"hosts": [{"id": ""}], "sshPrivateKey": "not base64!"}"#)
+        .raw(
+            Method::POST,
+            &format!("/jobs/ACME/{job_id}/start"),
+            ACME,
+            Some("application/json"),
+            r#"{"hosts": [{"id": ""}], "sshPrivateKey": "not base64!"}"#,
+        )
         .await;
     assert_eq!(start.fields(), ["hosts[0].id", "sshPrivateKey"]);
     let start = h
-        .raw(Method::POST, &format!("/jobs/ACME/{job_id}/start"), ACME, Some("text/plain"), "{}")
+        .raw(
+            Method::POST,
+            &format!("/jobs/ACME/{job_id}/start"),
+            ACME,
+            Some("text/plain"),
+            "{}",
+        )
         .await;
     assert_eq!(start.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let execution = h.start("ACME", &job_id, ACME).await;
-    let href = format!("/jobs/ACME/{job_id}/executions/{}", id(&execution, "execution_id"));
+    let href = format!(
+        "/jobs/ACME/{job_id}/executions/{}",
+        id(&execution, "execution_id")
+    );
     for body in [r#"{"expiryDuration": -1}"#, r#"{"expiryDuration": 1e12}"#] {
         let reply = h
-            .raw(Method::POST, &format!("{href}/stop"), ACME, Some("application/json"), body)
+            .raw(
+                Method::POST,
+                &format!("{href}/stop"),
+                ACME,
+                Some("application/json"),
+                body,
+            )
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(reply.fields(), ["expiryDuration"]);
     }
     let reply = h
-        .raw(Method::POST, &format!("{href}/kill"), ACME, Some("application/json"),
-             r#"{"expiryDuration": "5"}"#)
+        .raw(
+            Method::POST,
+            &format!("{href}/kill"),
+            ACME,
+            Some("application/json"),
+            r#"{"expiryDuration": "5"}"#,
+        )
         .await;
     assert_eq!(reply.fields(), ["expiryDuration"]);
     let reply = h
-        .raw(Method::POST, &format!("{href}/kill"), ACME, Some("application/json"),
-             r#"{"expiry": 5}"#)
+        .raw(
+            Method::POST,
+            &format!("{href}/kill"),
+            ACME,
+            Some("application/json"),
+            r#"{"expiry": 5}"#,
+        )
         .await;
     assert_eq!(reply.fields(), ["expiry"]);
     h.shutdown().await;
 }
 
-fn futures_stream(bytes: Vec<u8>) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+fn futures_stream(
+    bytes: Vec<u8>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
     tokio_stream::iter(chunks)
@@ -537,16 +843,30 @@ async fn paths_and_queries_are_checked() {
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}: {}", reply.text);
     }
     let stop = h
-        .call(Method::POST, &format!("/jobs/ACME/{job_id}/executions/zzz/stop"), ACME, None)
+        .call(
+            Method::POST,
+            &format!("/jobs/ACME/{job_id}/executions/zzz/stop"),
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(stop.status, StatusCode::NOT_FOUND);
-    let start = h.call(Method::POST, "/jobs/ACME/zzz/start", ACME, None).await;
+    let start = h
+        .call(Method::POST, "/jobs/ACME/zzz/start", ACME, None)
+        .await;
     assert_eq!(start.status, StatusCode::NOT_FOUND);
 
     // Malformed aliases: 400 naming accountAlias.
     for alias in ["bad%20alias", &"A".repeat(33), "a.b", "%C3%A9"] {
-        let reply = h.call(Method::GET, &format!("/jobs/{alias}"), ADMIN, None).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{alias}: {}", reply.text);
+        let reply = h
+            .call(Method::GET, &format!("/jobs/{alias}"), ADMIN, None)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{alias}: {}",
+            reply.text
+        );
         assert_eq!(reply.fields(), ["accountAlias"]);
     }
 
@@ -558,15 +878,29 @@ async fn paths_and_queries_are_checked() {
         ("page=-1", vec!["page"]),
         ("page=x&size=1000", vec!["page", "size"]),
     ] {
-        let reply = h.call(Method::GET, &format!("/jobs/ACME?{query}"), ACME, None).await;
+        let reply = h
+            .call(Method::GET, &format!("/jobs/ACME?{query}"), ACME, None)
+            .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(reply.fields(), fields, "{query}");
         let reply = h
-            .call(Method::GET, &format!("/jobs/ACME/{job_id}/executions?{query}"), ACME, None)
+            .call(
+                Method::GET,
+                &format!("/jobs/ACME/{job_id}/executions?{query}"),
+                ACME,
+                None,
+            )
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
     }
-    let far = h.call(Method::GET, "/jobs/ACME?page=4000000000&size=100", ACME, None).await;
+    let far = h
+        .call(
+            Method::GET,
+            "/jobs/ACME?page=4000000000&size=100",
+            ACME,
+            None,
+        )
+        .await;
     assert_eq!(far.status, StatusCode::OK);
     assert_eq!(far.body["results"], json!([]));
 
@@ -574,7 +908,9 @@ async fn paths_and_queries_are_checked() {
     let unknown = h.call(Method::GET, "/nope", ACME, None).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert!(unknown.body["message"].is_string());
-    let method = h.call(Method::PATCH, &format!("/jobs/ACME/{job_id}"), ACME, None).await;
+    let method = h
+        .call(Method::PATCH, &format!("/jobs/ACME/{job_id}"), ACME, None)
+        .await;
     assert_eq!(method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(method.body["message"].is_string());
     h.shutdown().await;
@@ -583,7 +919,9 @@ async fn paths_and_queries_are_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_write_only() {
     let h = Harness::new();
-    let created = h.call(Method::POST, "/jobs/ACME", ACME, Some(secret_job())).await;
+    let created = h
+        .call(Method::POST, "/jobs/ACME", ACME, Some(secret_job()))
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let job_id = id(&created.body, "id");
     let check = |text: &str| {
@@ -593,12 +931,20 @@ async fn secrets_are_write_only() {
     };
     check(&created.text);
     assert_eq!(created.body["repository"]["credentials"]["password"], MASK);
-    assert_eq!(created.body["repository"]["credentials"]["username"], "deploy");
+    assert_eq!(
+        created.body["repository"]["credentials"]["username"],
+        "deploy"
+    );
     assert_eq!(created.body["sshPrivateKey"], MASK);
     assert_eq!(created.body["hosts"][0]["sshPrivateKey"], MASK);
-    assert_eq!(created.body["callbacks"][0], json!({"url": "https://hooks.example.com/x", "level": "DEBUG"}));
+    assert_eq!(
+        created.body["callbacks"][0],
+        json!({"url": "https://hooks.example.com/x", "level": "DEBUG"})
+    );
 
-    let got = h.call(Method::GET, &format!("/jobs/ACME/{job_id}"), ACME, None).await;
+    let got = h
+        .call(Method::GET, &format!("/jobs/ACME/{job_id}"), ACME, None)
+        .await;
     check(&got.text);
     let list = h.call(Method::GET, "/jobs/ACME", ACME, None).await;
     check(&list.text);
@@ -607,7 +953,12 @@ async fn secrets_are_write_only() {
     let mut back = got.body.clone();
     back["description"] = json!("renamed");
     let updated = h
-        .call(Method::PUT, &format!("/jobs/ACME/{job_id}"), ACME, Some(back))
+        .call(
+            Method::PUT,
+            &format!("/jobs/ACME/{job_id}"),
+            ACME,
+            Some(back),
+        )
         .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     check(&updated.text);
@@ -619,17 +970,38 @@ async fn secrets_are_write_only() {
         .await
         .unwrap()
         .unwrap();
-    let credentials = stored.spec.repository.as_ref().unwrap().credentials.as_ref().unwrap();
-    assert_eq!(credentials.password.as_ref().unwrap().expose(), "repo-password-S3CRET");
-    assert_eq!(stored.spec.ssh_private_key.as_ref().unwrap().expose(), "ZGVmYXVsdC1rZXktUzNDUkVU");
-    assert_eq!(stored.hosts()[0].ssh_private_key.as_ref().unwrap().expose(), "aG9zdC1rZXktUzNDUkVU");
+    let credentials = stored
+        .spec
+        .repository
+        .as_ref()
+        .unwrap()
+        .credentials
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        credentials.password.as_ref().unwrap().expose(),
+        "repo-password-S3CRET"
+    );
+    assert_eq!(
+        stored.spec.ssh_private_key.as_ref().unwrap().expose(),
+        "ZGVmYXVsdC1rZXktUzNDUkVU"
+    );
+    assert_eq!(
+        stored.hosts()[0].ssh_private_key.as_ref().unwrap().expose(),
+        "aG9zdC1rZXktUzNDUkVU"
+    );
     assert_eq!(stored.spec.description.as_deref(), Some("renamed"));
 
     // A new value replaces the stored one, and is not shown either.
     let mut replaced = updated.body.clone();
     replaced["repository"]["credentials"]["password"] = json!("new-password-N3W");
     let reply = h
-        .call(Method::PUT, &format!("/jobs/ACME/{job_id}"), ACME, Some(replaced))
+        .call(
+            Method::PUT,
+            &format!("/jobs/ACME/{job_id}"),
+            ACME,
+            Some(replaced),
+        )
         .await;
     assert!(!reply.text.contains("new-password-N3W"));
     let stored = h

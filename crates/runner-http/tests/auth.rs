@@ -5,7 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use runner_core::ids::AccountAlias;
-use runner_http::auth::{AuthError, Authenticator, JwtAuthenticator, Scope, TokenFile, TokenFileError};
+use runner_http::auth::{
+    AuthError, Authenticator, JwtAuthenticator, Scope, TokenFile, TokenFileError,
+};
 use serde_json::{Value, json};
 
 fn alias(name: &str) -> AccountAlias {
@@ -27,15 +29,24 @@ async fn token_file_scopes() {
     )
     .unwrap();
     assert_eq!(file.len(), 3);
-    assert_eq!(file.authenticate("admin-0123456789abcdef").await, Ok(Scope::All));
+    assert_eq!(
+        file.authenticate("admin-0123456789abcdef").await,
+        Ok(Scope::All)
+    );
     let acme = file.authenticate("acme-0123456789abcdef").await.unwrap();
     assert!(acme.allows(&alias("ACME")));
     assert!(!acme.allows(&alias("acme")), "aliases are case-sensitive");
     let multi = file.authenticate("multi-0123456789abcdef").await.unwrap();
     assert!(multi.allows(&alias("ACME")) && multi.allows(&alias("beta_2")));
     assert!(!multi.allows(&alias("OTHER")));
-    assert_eq!(file.authenticate("unknown-0123456789abcdef").await, Err(AuthError::Invalid));
-    assert_eq!(file.authenticate("acme-0123456789abcde").await, Err(AuthError::Invalid));
+    assert_eq!(
+        file.authenticate("unknown-0123456789abcdef").await,
+        Err(AuthError::Invalid)
+    );
+    assert_eq!(
+        file.authenticate("acme-0123456789abcde").await,
+        Err(AuthError::Invalid)
+    );
     assert_eq!(file.authenticate("").await, Err(AuthError::Invalid));
 }
 
@@ -46,17 +57,32 @@ fn token_file_errors_name_the_line_not_the_token() {
         (format!("{secretish}\n"), 1, "expected"),
         (format!("# c\n{secretish} ACME BETA\n"), 2, "commas"),
         ("short ACME\n".to_owned(), 1, "shorter than 16"),
-        (format!("{secretish} bad.alias\n"), 1, "invalid account alias"),
+        (
+            format!("{secretish} bad.alias\n"),
+            1,
+            "invalid account alias",
+        ),
         (format!("{secretish} ACME,\n"), 1, "invalid account alias"),
-        (format!("{secretish} *\n{secretish} ACME\n"), 2, "already listed"),
+        (
+            format!("{secretish} *\n{secretish} ACME\n"),
+            2,
+            "already listed",
+        ),
     ] {
         let (got_line, message) = line_error(&text);
         assert_eq!(got_line, line, "{text:?}");
         assert!(message.contains(needle), "{message}");
-        let shown = TokenFileError::Line { line: got_line, message }.to_string();
+        let shown = TokenFileError::Line {
+            line: got_line,
+            message,
+        }
+        .to_string();
         assert!(!shown.contains(secretish), "{shown}");
     }
-    assert!(matches!(TokenFile::parse("# nothing\n\n"), Err(TokenFileError::Empty)));
+    assert!(matches!(
+        TokenFile::parse("# nothing\n\n"),
+        Err(TokenFileError::Empty)
+    ));
     let debug = format!("{:?}", TokenFile::parse(&format!("{secretish} *")).unwrap());
     assert!(!debug.contains(secretish), "{debug}");
 }
@@ -67,13 +93,20 @@ fn token_file_loads_from_disk() {
     let path = dir.path().join("tokens");
     std::fs::write(&path, "file-token-0123456789 ACME\n").unwrap();
     let file = TokenFile::load(&path).unwrap();
-    assert!(file.scope("file-token-0123456789").unwrap().allows(&alias("ACME")));
+    assert!(
+        file.scope("file-token-0123456789")
+            .unwrap()
+            .allows(&alias("ACME"))
+    );
     let missing = TokenFile::load(&dir.path().join("absent")).unwrap_err();
     assert!(missing.to_string().contains("absent"), "{missing}");
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn sign(key: &EncodingKey, algorithm: Algorithm, claims: Value) -> String {
@@ -88,35 +121,87 @@ async fn jwt_hs256() {
     let key = EncodingKey::from_secret(SECRET);
     let exp = now() + 600;
 
-    let all = sign(&key, Algorithm::HS256, json!({"sub": "ops", "exp": exp, "aliases": "*"}));
+    let all = sign(
+        &key,
+        Algorithm::HS256,
+        json!({"sub": "ops", "exp": exp, "aliases": "*"}),
+    );
     assert_eq!(verifier.authenticate(&all).await, Ok(Scope::All));
-    let listed = sign(&key, Algorithm::HS256, json!({"exp": exp, "aliases": ["ACME", "BETA"]}));
+    let listed = sign(
+        &key,
+        Algorithm::HS256,
+        json!({"exp": exp, "aliases": ["ACME", "BETA"]}),
+    );
     let scope = verifier.authenticate(&listed).await.unwrap();
     assert!(scope.allows(&alias("ACME")) && scope.allows(&alias("BETA")));
     assert!(!scope.allows(&alias("GAMMA")));
-    let single = sign(&key, Algorithm::HS256, json!({"exp": exp, "aliases": "ACME"}));
-    assert!(verifier.authenticate(&single).await.unwrap().allows(&alias("ACME")));
-    let star_in_list = sign(&key, Algorithm::HS256, json!({"exp": exp, "aliases": ["ACME", "*"]}));
+    let single = sign(
+        &key,
+        Algorithm::HS256,
+        json!({"exp": exp, "aliases": "ACME"}),
+    );
+    assert!(
+        verifier
+            .authenticate(&single)
+            .await
+            .unwrap()
+            .allows(&alias("ACME"))
+    );
+    let star_in_list = sign(
+        &key,
+        Algorithm::HS256,
+        json!({"exp": exp, "aliases": ["ACME", "*"]}),
+    );
     assert_eq!(verifier.authenticate(&star_in_list).await, Ok(Scope::All));
 
     // Expired, unsigned, wrong key, no exp, no or bad scope claim.
-    let expired = sign(&key, Algorithm::HS256, json!({"exp": now() - 3600, "aliases": "*"}));
-    assert_eq!(verifier.authenticate(&expired).await, Err(AuthError::Expired));
+    let expired = sign(
+        &key,
+        Algorithm::HS256,
+        json!({"exp": now() - 3600, "aliases": "*"}),
+    );
+    assert_eq!(
+        verifier.authenticate(&expired).await,
+        Err(AuthError::Expired)
+    );
     let other_key = EncodingKey::from_secret(b"another-secret-0123456789abcdef");
-    let forged = sign(&other_key, Algorithm::HS256, json!({"exp": exp, "aliases": "*"}));
-    assert_eq!(verifier.authenticate(&forged).await, Err(AuthError::Invalid));
+    let forged = sign(
+        &other_key,
+        Algorithm::HS256,
+        json!({"exp": exp, "aliases": "*"}),
+    );
+    assert_eq!(
+        verifier.authenticate(&forged).await,
+        Err(AuthError::Invalid)
+    );
     let no_exp = sign(&key, Algorithm::HS256, json!({"aliases": "*"}));
-    assert_eq!(verifier.authenticate(&no_exp).await, Err(AuthError::Invalid));
+    assert_eq!(
+        verifier.authenticate(&no_exp).await,
+        Err(AuthError::Invalid)
+    );
     let no_claim = sign(&key, Algorithm::HS256, json!({"exp": exp}));
     assert_eq!(
         verifier.authenticate(&no_claim).await,
         Err(AuthError::MissingScope("aliases".into()))
     );
-    let bad_alias = sign(&key, Algorithm::HS256, json!({"exp": exp, "aliases": ["no spaces"]}));
-    assert!(matches!(verifier.authenticate(&bad_alias).await, Err(AuthError::MissingScope(_))));
+    let bad_alias = sign(
+        &key,
+        Algorithm::HS256,
+        json!({"exp": exp, "aliases": ["no spaces"]}),
+    );
+    assert!(matches!(
+        verifier.authenticate(&bad_alias).await,
+        Err(AuthError::MissingScope(_))
+    ));
     let number = sign(&key, Algorithm::HS256, json!({"exp": exp, "aliases": 7}));
-    assert!(matches!(verifier.authenticate(&number).await, Err(AuthError::MissingScope(_))));
-    assert_eq!(verifier.authenticate("not.a.jwt").await, Err(AuthError::Invalid));
+    assert!(matches!(
+        verifier.authenticate(&number).await,
+        Err(AuthError::MissingScope(_))
+    ));
+    assert_eq!(
+        verifier.authenticate("not.a.jwt").await,
+        Err(AuthError::Invalid)
+    );
     // "alg: none" is refused.
     let header = base64_url(br#"{"alg":"none","typ":"JWT"}"#);
     let body = base64_url(json!({"exp": exp, "aliases": "*"}).to_string().as_bytes());
@@ -136,19 +221,31 @@ async fn jwt_hs256() {
         Algorithm::HS256,
         json!({"exp": exp, "runner/accounts": ["ACME"], "iss": "https://issuer.test", "aud": "runner"}),
     );
-    assert!(custom.authenticate(&good).await.unwrap().allows(&alias("ACME")));
+    assert!(
+        custom
+            .authenticate(&good)
+            .await
+            .unwrap()
+            .allows(&alias("ACME"))
+    );
     let wrong_iss = sign(
         &key,
         Algorithm::HS256,
         json!({"exp": exp, "runner/accounts": ["ACME"], "iss": "https://evil.test", "aud": "runner"}),
     );
-    assert_eq!(custom.authenticate(&wrong_iss).await, Err(AuthError::Invalid));
+    assert_eq!(
+        custom.authenticate(&wrong_iss).await,
+        Err(AuthError::Invalid)
+    );
     let wrong_aud = sign(
         &key,
         Algorithm::HS256,
         json!({"exp": exp, "runner/accounts": ["ACME"], "iss": "https://issuer.test", "aud": "other"}),
     );
-    assert_eq!(custom.authenticate(&wrong_aud).await, Err(AuthError::Invalid));
+    assert_eq!(
+        custom.authenticate(&wrong_aud).await,
+        Err(AuthError::Invalid)
+    );
     assert!(JwtAuthenticator::hs256(b"").is_err());
 }
 
@@ -163,11 +260,22 @@ fn rsa_key_pair(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
     let private = dir.join("test-only-private.pem");
     let public = dir.join("test-only-public.pem");
     let status = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(&private)
         .output()
         .expect("openssl must be installed to run the RS256 test");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let status = Command::new("openssl")
         .args(["pkey", "-pubout", "-in"])
         .arg(&private)
@@ -175,8 +283,15 @@ fn rsa_key_pair(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
         .arg(&public)
         .output()
         .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    (std::fs::read(private).unwrap(), std::fs::read(public).unwrap())
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    (
+        std::fs::read(private).unwrap(),
+        std::fs::read(public).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -186,11 +301,22 @@ async fn jwt_rs256() {
     let verifier = JwtAuthenticator::rs256_pem(&public).unwrap();
     let key = EncodingKey::from_rsa_pem(&private).unwrap();
     let exp = now() + 600;
-    let token = sign(&key, Algorithm::RS256, json!({"exp": exp, "aliases": ["ACME"]}));
+    let token = sign(
+        &key,
+        Algorithm::RS256,
+        json!({"exp": exp, "aliases": ["ACME"]}),
+    );
     let scope = verifier.authenticate(&token).await.unwrap();
     assert!(scope.allows(&alias("ACME")) && !scope.allows(&alias("BETA")));
-    let expired = sign(&key, Algorithm::RS256, json!({"exp": now() - 3600, "aliases": "*"}));
-    assert_eq!(verifier.authenticate(&expired).await, Err(AuthError::Expired));
+    let expired = sign(
+        &key,
+        Algorithm::RS256,
+        json!({"exp": now() - 3600, "aliases": "*"}),
+    );
+    assert_eq!(
+        verifier.authenticate(&expired).await,
+        Err(AuthError::Expired)
+    );
 
     // An HS256 token signed with the public key as secret (algorithm confusion) is refused.
     let confused = sign(
@@ -198,7 +324,10 @@ async fn jwt_rs256() {
         Algorithm::HS256,
         json!({"exp": exp, "aliases": "*"}),
     );
-    assert_eq!(verifier.authenticate(&confused).await, Err(AuthError::Invalid));
+    assert_eq!(
+        verifier.authenticate(&confused).await,
+        Err(AuthError::Invalid)
+    );
     // A token from another key pair is refused.
     let other_dir = tempfile::tempdir().unwrap();
     let (other_private, _) = rsa_key_pair(other_dir.path());
@@ -207,6 +336,9 @@ async fn jwt_rs256() {
         Algorithm::RS256,
         json!({"exp": exp, "aliases": "*"}),
     );
-    assert_eq!(verifier.authenticate(&foreign).await, Err(AuthError::Invalid));
+    assert_eq!(
+        verifier.authenticate(&foreign).await,
+        Err(AuthError::Invalid)
+    );
     assert!(JwtAuthenticator::rs256_pem(b"not a key").is_err());
 }

@@ -47,7 +47,10 @@ impl Runner {
         });
         let err = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
-            BufReader::new(err).lines().map_while(Result::ok).collect::<Vec<_>>()
+            BufReader::new(err)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
         });
         let mut runner = Self {
             child,
@@ -134,7 +137,11 @@ async fn memory_store_token_bootstrap_and_sigterm() {
         .await
         .unwrap();
     assert_eq!(health, json!({"status": "ok"}));
-    let unauthorized = client.get(format!("{}/jobs/ACME", runner.base)).send().await.unwrap();
+    let unauthorized = client
+        .get(format!("{}/jobs/ACME", runner.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauthorized.status(), 401);
     let created = client
         .post(format!("{}/jobs/ACME", runner.base))
@@ -172,7 +179,12 @@ async fn given_token_file_and_bad_arguments() {
     std::fs::write(&tokens, "acme-only-token-0123456789 ACME\n").unwrap();
     let runner = Runner::spawn(
         dir.path(),
-        &["--store", "memory", "--token-file", tokens.to_str().unwrap()],
+        &[
+            "--store",
+            "memory",
+            "--token-file",
+            tokens.to_str().unwrap(),
+        ],
     );
     assert!(!dir.path().join("runner-tokens").exists());
     let client = reqwest::Client::new();
@@ -198,7 +210,12 @@ async fn given_token_file_and_bad_arguments() {
         vec!["--store", "mysql://x"],
         vec!["--store", "memory", "--token-file", "/nonexistent/tokens"],
         vec!["--store", "memory", "--concurrency", "0"],
-        vec!["--store", "memory", "--jwt-public-key", "/nonexistent/key.pem"],
+        vec![
+            "--store",
+            "memory",
+            "--jwt-public-key",
+            "/nonexistent/key.pem",
+        ],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_runner"))
             .arg("serve")
@@ -242,7 +259,11 @@ async fn sled_store_keeps_jobs_across_restarts() {
     let runner = Runner::spawn(dir.path(), &["--store", &store]);
     assert_eq!(admin_token(&token_path), token);
     let job: Value = client
-        .get(format!("{}/jobs/ACME/{}", runner.base, created["id"].as_str().unwrap()))
+        .get(format!(
+            "{}/jobs/ACME/{}",
+            runner.base,
+            created["id"].as_str().unwrap()
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -263,7 +284,10 @@ async fn sled_store_keeps_jobs_across_restarts() {
 async fn ansible_runs_an_inline_playbook_through_the_binary() {
     use base64::Engine as _;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-ansible.sh");
-    let found = Command::new("bash").arg(&script).output().expect("bash runs");
+    let found = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
     assert!(
         found.status.success(),
         "ansible-playbook is required: {}",
@@ -271,13 +295,18 @@ async fn ansible_runs_an_inline_playbook_through_the_binary() {
     );
     let ansible = String::from_utf8(found.stdout).unwrap();
     let bin_dir = Path::new(ansible.trim()).parent().unwrap().to_owned();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let runner = Runner::spawn_with_env(dir.path(), &["--store", "memory"], &[("PATH", &path)]);
     let token = admin_token(&dir.path().join("runner-tokens"));
-    let playbook = base64::engine::general_purpose::STANDARD
-        .encode("- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: msg=hello\n");
+    let playbook = base64::engine::general_purpose::STANDARD.encode(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: msg=hello\n",
+    );
     let client = reqwest::Client::new();
     let created: Value = client
         .post(format!("{}/jobs/ACME?immediate=true", runner.base))
@@ -293,7 +322,10 @@ async fn ansible_runs_an_inline_playbook_through_the_binary() {
         .json()
         .await
         .unwrap();
-    let href = created["links"][1]["href"].as_str().expect("immediate start link").to_owned();
+    let href = created["links"][1]["href"]
+        .as_str()
+        .expect("immediate start link")
+        .to_owned();
     let mut last = Value::Null;
     // A separate process has no notifier to wait on: poll, bounded (ansible takes seconds).
     for _ in 0..600 {
@@ -316,14 +348,16 @@ async fn ansible_runs_an_inline_playbook_through_the_binary() {
     assert!(exit.success(), "{stderr:#?}");
 }
 
-
 /// `--store postgres://...`: the binary talks to a real PostgreSQL (scripts/ensure-postgres.sh
 /// finds or starts one; its absence fails the test) and a job outlives the process.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_through_the_binary() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-postgres.sh");
-    let found = Command::new("bash").arg(&script).output().expect("bash runs");
+    let found = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
     assert!(
         found.status.success(),
         "PostgreSQL is required: {}",
@@ -346,7 +380,11 @@ async fn postgres_store_through_the_binary() {
         .json()
         .await
         .unwrap();
-    let health = client.get(format!("{}/healthz", runner.base)).send().await.unwrap();
+    let health = client
+        .get(format!("{}/healthz", runner.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     let (exit, stdout, stderr) = runner.terminate();
     assert!(exit.success(), "{stderr:#?}");

@@ -93,7 +93,11 @@ impl Server {
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
         };
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
@@ -127,12 +131,16 @@ impl Schemas {
         let mut schema = self.document.clone();
         schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
         schema["$ref"] = json!(format!("#/components/schemas/{component}"));
-        let validator = jsonschema::draft202012::new(&schema).expect("the document is a valid schema");
+        let validator =
+            jsonschema::draft202012::new(&schema).expect("the document is a valid schema");
         let errors: Vec<String> = validator
             .iter_errors(instance)
             .map(|error| format!("{} at {}", error, error.instance_path))
             .collect();
-        assert!(errors.is_empty(), "{component} does not match its schema: {errors:?}\n{instance:#}");
+        assert!(
+            errors.is_empty(),
+            "{component} does not match its schema: {errors:?}\n{instance:#}"
+        );
     }
 
     /// The check must be able to fail: a wrong instance is refused.
@@ -140,14 +148,19 @@ impl Schemas {
         let mut schema = self.document.clone();
         schema["$ref"] = json!(format!("#/components/schemas/{component}"));
         let validator = jsonschema::draft202012::new(&schema).unwrap();
-        assert!(!validator.is_valid(instance), "{component} accepted {instance}");
+        assert!(
+            !validator.is_valid(instance),
+            "{component} accepted {instance}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_flow_over_tcp() {
     let server = Server::start(Arc::new(token_file()), ACME).await;
-    let created = server.call(Method::POST, "/jobs/ACME", Some(secret_job())).await;
+    let created = server
+        .call(Method::POST, "/jobs/ACME", Some(secret_job()))
+        .await;
     assert_eq!(created.status, StatusCode::CREATED);
     let job_id = created.body["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -166,10 +179,16 @@ async fn end_to_end_flow_over_tcp() {
     assert_eq!(server.executor.runs().len(), 1);
 
     let listed = server
-        .call(Method::GET, &format!("/jobs/ACME/{job_id}/executions"), None)
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{job_id}/executions"),
+            None,
+        )
         .await;
     assert_eq!(listed.body["totalSize"], 1);
-    let deleted = server.call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), None).await;
+    let deleted = server
+        .call(Method::DELETE, &format!("/jobs/ACME/{job_id}"), None)
+        .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
 
     // Isolation over the wire too.
@@ -195,7 +214,12 @@ async fn end_to_end_flow_over_tcp() {
     let after = server.call(Method::GET, "/jobs/ACME", None).await;
     assert_eq!(after.body["totalSize"], 0);
 
-    let health = server.client.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    let health = server
+        .client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     server.stop().await;
 }
@@ -203,7 +227,9 @@ async fn end_to_end_flow_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_mode_end_to_end() {
     let secret = b"test-only-server-secret-0123456789";
-    let verifier = JwtAuthenticator::hs256(secret).unwrap().with_aliases_claim("accounts");
+    let verifier = JwtAuthenticator::hs256(secret)
+        .unwrap()
+        .with_aliases_claim("accounts");
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -223,11 +249,15 @@ async fn jwt_mode_end_to_end() {
     )
     .unwrap();
     let server = Server::start(Arc::new(verifier), &acme).await;
-    let created = server.call(Method::POST, "/jobs/ACME", Some(inline_job(&["a"]))).await;
+    let created = server
+        .call(Method::POST, "/jobs/ACME", Some(inline_job(&["a"])))
+        .await;
     assert_eq!(created.status, StatusCode::CREATED);
     let other = server.call(Method::GET, "/jobs/BETA", None).await;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
-    let old = server.call_as(&expired, Method::GET, "/jobs/ACME", None).await;
+    let old = server
+        .call_as(&expired, Method::GET, "/jobs/ACME", None)
+        .await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED);
     assert!(old.body["message"].as_str().unwrap().contains("expired"));
     server.stop().await;
@@ -240,7 +270,10 @@ async fn responses_match_the_openapi_document() {
     assert_eq!(document.status, StatusCode::OK);
     let document = document.body;
     assert_eq!(document["openapi"], "3.1.0");
-    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 
     // Every route and method is documented.
     for (path, methods) in [
@@ -248,10 +281,22 @@ async fn responses_match_the_openapi_document() {
         ("/jobs/{alias}/{jobId}", &["get", "put", "delete"][..]),
         ("/jobs/{alias}/{jobId}/start", &["post"][..]),
         ("/jobs/{alias}/{jobId}/executions", &["get"][..]),
-        ("/jobs/{alias}/{jobId}/executions/{executionId}", &["get"][..]),
-        ("/jobs/{alias}/{jobId}/executions/{executionId}/restart", &["post"][..]),
-        ("/jobs/{alias}/{jobId}/executions/{executionId}/stop", &["post"][..]),
-        ("/jobs/{alias}/{jobId}/executions/{executionId}/kill", &["post"][..]),
+        (
+            "/jobs/{alias}/{jobId}/executions/{executionId}",
+            &["get"][..],
+        ),
+        (
+            "/jobs/{alias}/{jobId}/executions/{executionId}/restart",
+            &["post"][..],
+        ),
+        (
+            "/jobs/{alias}/{jobId}/executions/{executionId}/stop",
+            &["post"][..],
+        ),
+        (
+            "/jobs/{alias}/{jobId}/executions/{executionId}/kill",
+            &["post"][..],
+        ),
         ("/healthz", &["get"][..]),
         ("/openapi.json", &["get"][..]),
     ] {
@@ -267,17 +312,29 @@ async fn responses_match_the_openapi_document() {
     let schemas = Schemas { document };
 
     // Jobs: created (plain and immediate, with secrets), read, updated, listed.
-    let created = server.call(Method::POST, "/jobs/ACME", Some(secret_job())).await;
+    let created = server
+        .call(Method::POST, "/jobs/ACME", Some(secret_job()))
+        .await;
     schemas.check("Job", &created.body);
     let job_id = created.body["id"].as_str().unwrap().to_owned();
     let immediate = server
-        .call(Method::POST, "/jobs/ACME?immediate=true", Some(inline_job(&["a", "b"])))
+        .call(
+            Method::POST,
+            "/jobs/ACME?immediate=true",
+            Some(inline_job(&["a", "b"])),
+        )
         .await;
     schemas.check("Job", &immediate.body);
-    let got = server.call(Method::GET, &format!("/jobs/ACME/{job_id}"), None).await;
+    let got = server
+        .call(Method::GET, &format!("/jobs/ACME/{job_id}"), None)
+        .await;
     schemas.check("Job", &got.body);
     let updated = server
-        .call(Method::PUT, &format!("/jobs/ACME/{job_id}?immediate=true"), Some(got.body.clone()))
+        .call(
+            Method::PUT,
+            &format!("/jobs/ACME/{job_id}?immediate=true"),
+            Some(got.body.clone()),
+        )
         .await;
     assert_eq!(updated.status, StatusCode::OK);
     schemas.check("Job", &updated.body);
@@ -287,22 +344,36 @@ async fn responses_match_the_openapi_document() {
     // Executions: pending, ended, failed, restarted, stopped, killed; listed.
     let inline_id = immediate.body["id"].as_str().unwrap().to_owned();
     let inline_job_id = inline_id.parse().unwrap();
-    server.executor.script(inline_job_id, Script::Fail(vec!["b".into()]));
+    server
+        .executor
+        .script(inline_job_id, Script::Fail(vec!["b".into()]));
     let started = server
-        .call(Method::POST, &format!("/jobs/ACME/{inline_id}/start"), Some(json!({"hosts": [{"id": "b"}]})))
+        .call(
+            Method::POST,
+            &format!("/jobs/ACME/{inline_id}/start"),
+            Some(json!({"hosts": [{"id": "b"}]})),
+        )
         .await;
     schemas.check("Execution", &started.body);
     let href = started.headers["location"].to_str().unwrap().to_owned();
     let failed = server.wait_for(&href, "FAILURE").await;
     schemas.check("Execution", &failed);
-    server.executor.script(inline_job_id, Script::UntilCancelled);
-    let restarted = server.call(Method::POST, &format!("{href}/restart"), None).await;
+    server
+        .executor
+        .script(inline_job_id, Script::UntilCancelled);
+    let restarted = server
+        .call(Method::POST, &format!("{href}/restart"), None)
+        .await;
     assert_eq!(restarted.status, StatusCode::OK);
     schemas.check("Execution", &restarted.body);
     let running = server.wait_for(&href, "RUNNING").await;
     schemas.check("Execution", &running);
     let stopping = server
-        .call(Method::POST, &format!("{href}/stop"), Some(json!({"expiryDuration": 30})))
+        .call(
+            Method::POST,
+            &format!("{href}/stop"),
+            Some(json!({"expiryDuration": 30})),
+        )
         .await;
     schemas.check("Execution", &stopping.body);
     schemas.check("Execution", &server.wait_for(&href, "STOPPED").await);
@@ -312,22 +383,34 @@ async fn responses_match_the_openapi_document() {
         .await;
     let second_href = second.headers["location"].to_str().unwrap().to_owned();
     server.wait_for(&second_href, "RUNNING").await;
-    let killing = server.call(Method::POST, &format!("{second_href}/kill"), None).await;
+    let killing = server
+        .call(Method::POST, &format!("{second_href}/kill"), None)
+        .await;
     schemas.check("Execution", &killing.body);
     schemas.check("Execution", &server.wait_for(&second_href, "KILLED").await);
     let executions = server
-        .call(Method::GET, &format!("/jobs/ACME/{inline_id}/executions"), None)
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{inline_id}/executions"),
+            None,
+        )
         .await;
     assert!(executions.body["totalSize"].as_u64().unwrap() >= 3);
     schemas.check("ExecutionPage", &executions.body);
 
     // Errors of every kind.
     let invalid = server
-        .call(Method::POST, "/jobs/ACME", Some(json!({"hosts": [{"id": 1}]})))
+        .call(
+            Method::POST,
+            "/jobs/ACME",
+            Some(json!({"hosts": [{"id": 1}]})),
+        )
         .await;
     assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
     schemas.check("Error", &invalid.body);
-    let unauthorized = server.call_as("nope-nope-nope-nope-nope", Method::GET, "/jobs/ACME", None).await;
+    let unauthorized = server
+        .call_as("nope-nope-nope-nope-nope", Method::GET, "/jobs/ACME", None)
+        .await;
     assert_eq!(unauthorized.status, StatusCode::UNAUTHORIZED);
     schemas.check("Error", &unauthorized.body);
     let forbidden = server.call_as(ACME, Method::GET, "/jobs/BETA", None).await;
@@ -336,7 +419,9 @@ async fn responses_match_the_openapi_document() {
     let missing = server.call(Method::GET, "/jobs/ACME/not-an-id", None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     schemas.check("Error", &missing.body);
-    let conflict = server.call(Method::POST, &format!("{second_href}/restart"), None).await;
+    let conflict = server
+        .call(Method::POST, &format!("{second_href}/restart"), None)
+        .await;
     assert_eq!(conflict.status, StatusCode::CONFLICT);
     schemas.check("Error", &conflict.body);
     let media = server

@@ -52,7 +52,10 @@ impl JwtAuthenticator {
         if secret.is_empty() {
             return Err(JwtError::EmptySecret);
         }
-        Ok(Self::new(DecodingKey::from_secret(secret), Algorithm::HS256))
+        Ok(Self::new(
+            DecodingKey::from_secret(secret),
+            Algorithm::HS256,
+        ))
     }
 
     /// RS256 tokens, verified with a PEM-encoded RSA public key.
@@ -97,9 +100,9 @@ impl JwtAuthenticator {
     pub fn verify(&self, token: &str) -> Result<Scope, AuthError> {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            })?;
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            _ => AuthError::Invalid,
+        })?;
         let missing = || AuthError::MissingScope(self.claim.clone());
         let claim = data.claims.get(&self.claim).ok_or_else(missing)?;
         scope_of(claim).ok_or_else(missing)

@@ -88,8 +88,8 @@ pub enum OpenStoreError {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AnyStore {
-    /// In memory.
-    Memory(MemoryStore),
+    /// In memory (boxed: it is far larger than the handle-sized others).
+    Memory(Box<MemoryStore>),
     /// sled.
     #[cfg(feature = "sled")]
     Sled(runner_store_sled::SledStore),
@@ -102,7 +102,7 @@ impl AnyStore {
     /// Opens the store `spec` names.
     pub async fn open(spec: &StoreSpec) -> Result<Self, OpenStoreError> {
         match spec {
-            StoreSpec::Memory => Ok(AnyStore::Memory(MemoryStore::new())),
+            StoreSpec::Memory => Ok(AnyStore::Memory(Box::new(MemoryStore::new()))),
             #[cfg(feature = "sled")]
             StoreSpec::Sled(path) => Ok(AnyStore::Sled(runner_store_sled::SledStore::open(path)?)),
             #[cfg(not(feature = "sled"))]

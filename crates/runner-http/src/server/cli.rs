@@ -50,7 +50,11 @@ pub struct ServeArgs {
 
     /// JWT mode, HS256: a file holding the shared secret (a file, so that the secret never shows
     /// in a command line or the environment).
-    #[arg(long, env = "RUNNER_JWT_SECRET_FILE", conflicts_with = "jwt_public_key")]
+    #[arg(
+        long,
+        env = "RUNNER_JWT_SECRET_FILE",
+        conflicts_with = "jwt_public_key"
+    )]
     pub jwt_secret_file: Option<PathBuf>,
 
     /// JWT mode, RS256: a PEM file with the RSA public key that verifies tokens.

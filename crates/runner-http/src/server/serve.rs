@@ -17,7 +17,9 @@ pub struct LogNotifier;
 impl Notifier for LogNotifier {
     async fn notify(&self, notification: Notification) {
         match &notification.kind {
-            NotificationKind::Status { status, message, .. } => tracing::info!(
+            NotificationKind::Status {
+                status, message, ..
+            } => tracing::info!(
                 execution = %notification.execution_id,
                 job = %notification.job_id,
                 account = %notification.account_alias,

@@ -179,7 +179,12 @@ impl Harness {
     /// Starts a job (201) and returns the execution.
     pub async fn start(&self, alias: &str, job_id: &str, token: &str) -> Value {
         let reply = self
-            .call(Method::POST, &format!("/jobs/{alias}/{job_id}/start"), token, None)
+            .call(
+                Method::POST,
+                &format!("/jobs/{alias}/{job_id}/start"),
+                token,
+                None,
+            )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
         reply.body
@@ -197,7 +202,10 @@ impl Harness {
             // Wake on the next notification; the timeout only bounds a broken test.
             match tokio::time::timeout(Duration::from_secs(10), notifications.recv()).await {
                 Ok(_) => {}
-                Err(_) => panic!("no notification for 10 s while waiting for {status}: {}", reply.text),
+                Err(_) => panic!(
+                    "no notification for 10 s while waiting for {status}: {}",
+                    reply.text
+                ),
             }
         }
         panic!("{href} never reached {status}");
