@@ -41,7 +41,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&address).await?;
     println!("job: {}", job.id);
     println!("token: {TOKEN}");
-    println!("bench_server: listening on http://{}", listener.local_addr()?);
+    println!(
+        "bench_server: listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -102,17 +102,42 @@
 //! | `--listen ADDR` | `RUNNER_LISTEN` | `127.0.0.1:8080` |
 //! | `--store STORE` | `RUNNER_STORE` | `sled:./runner-data`; also `postgres://...` and `memory` |
 //! | `--token-file PATH` | `RUNNER_TOKEN_FILE` | `<data dir>/tokens`, created with a random `TOKEN *` line (mode 0600) when absent |
-//! | `--jwt-secret SECRET` | `RUNNER_JWT_SECRET` | JWT mode, HS256 (instead of the token file) |
-//! | `--jwt-public-key PATH` | `RUNNER_JWT_PUBLIC_KEY` | JWT mode, RS256 with this PEM public key |
+//! | `--jwt-secret-file PATH` | `RUNNER_JWT_SECRET_FILE` | JWT mode, HS256, with the shared secret read from this file |
+//! | `--jwt-public-key PATH` | `RUNNER_JWT_PUBLIC_KEY` | JWT mode, RS256, with this PEM RSA public key |
 //! | `--jwt-aliases-claim NAME` | `RUNNER_JWT_ALIASES_CLAIM` | `aliases` |
+//! | `--jwt-issuer ISS` / `--jwt-audience AUD` | `RUNNER_JWT_ISSUER` / `RUNNER_JWT_AUDIENCE` | not checked |
 //! | `--concurrency N` | `RUNNER_CONCURRENCY` | 4 executions at once on this node |
-//! | `--allow-local-repositories` | `RUNNER_ALLOW_LOCAL_REPOSITORIES` | off: repository URLs must be remote |
-//! | `--log-format json\|text` | `RUNNER_LOG_FORMAT` | `text`; filter with `RUST_LOG` |
+//! | `--allow-local-repositories` | `RUNNER_ALLOW_LOCAL_REPOSITORIES` | off: `file://` and `http://` repositories refused |
+//! | `--log-format json\|text` | `RUNNER_LOG_FORMAT` | `text`, on stderr; filter with `RUST_LOG` (default `info`) |
+//! | `--body-limit BYTES` | `RUNNER_BODY_LIMIT` | 1048576 |
 //!
-//! The generated token file's path (never the token) is printed at startup. For the `memory`
-//! store the file goes to `./runner-tokens`. SIGINT or SIGTERM stops accepting connections,
-//! lets open requests finish, then shuts the engine down (running executions get the engine's
-//! shutdown grace).
+//! **Tokens.** Without `--token-file` and without a JWT option, the server uses `tokens` in the
+//! sled data directory (`./runner-tokens` for the memory and PostgreSQL stores), creating it on
+//! first start with one random 256-bit admin token (`TOKEN *`, mode 0600). Only the file's path
+//! is printed, never the token. The JWT options and `--token-file` exclude each other.
+//!
+//! **JWT mode.** The HS256 secret is read from a file rather than taken on the command line, so
+//! that it never shows in a process listing or an environment dump. Tokens must carry `exp`;
+//! the claim named by `--jwt-aliases-claim` holds `"*"`, an alias, or a list of aliases.
+//!
+//! **Executor and stores** are cargo features of this crate, all on by default: `sled`,
+//! `postgres` and `ansible`. The executor is `runner_exec_ansible::AnsibleExecutor` (its
+//! `ansible-playbook` is found on `PATH`, else `./.venv/bin`); when it is missing the server
+//! still starts, logs a warning, and each execution fails saying why. Built without `ansible`,
+//! [`server::executor::NoExecutor`] fails every run with a message naming the feature.
+//!
+//! Logs: stdout carries only the operator lines (token file path, listening address); log lines
+//! go to stderr. SIGINT or SIGTERM stops accepting connections, lets open requests finish, then
+//! shuts the engine down (running executions get the engine's shutdown grace, then are handed
+//! back to PENDING).
+//!
+//! ## Crate layout
+//!
+//! - [`router()`]: the routes and layers; [`api`]: the handlers; [`extract`]: path, query and body
+//!   extractors; [`error`]: [`ApiError`] and its JSON body; [`response`]: job links;
+//!   [`auth`]: [`Authenticator`], [`TokenFile`], [`JwtAuthenticator`]; [`openapi`]: the document.
+//! - [`server`]: the binary's command line, the run-time store choice
+//!   ([`server::AnyStore`]), the token bootstrap and the serve loop.
 
 pub mod api;
 pub mod auth;

@@ -10,8 +10,8 @@
 //! the [`Scope`] into the request's extensions; the path extractors of [`crate::extract`] check
 //! the account alias of the path against it (403 when it is not in scope).
 
-mod jwt;
-mod token_file;
+pub mod jwt;
+pub mod token_file;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

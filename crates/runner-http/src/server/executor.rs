@@ -25,15 +25,10 @@ pub type ServerExecutor = runner_exec_ansible::AnsibleExecutor;
 #[cfg(not(feature = "ansible"))]
 pub type ServerExecutor = NoExecutor;
 
-/// Why the executor could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ExecutorSetupError(String);
-
 /// Builds the executor. `allow_local_repositories` lets jobs use `file://` and `http://`
 /// repositories.
 #[cfg(feature = "ansible")]
-pub fn build(allow_local_repositories: bool) -> Result<ServerExecutor, ExecutorSetupError> {
+pub fn build(allow_local_repositories: bool) -> ServerExecutor {
     let config = runner_exec_ansible::AnsibleConfig {
         allow_local_urls: allow_local_repositories,
         ..runner_exec_ansible::AnsibleConfig::default()
@@ -47,13 +42,13 @@ pub fn build(allow_local_repositories: bool) -> Result<ServerExecutor, ExecutorS
             tracing::warn!(%error, "ansible-playbook is not usable: executions will fail");
         }
     }
-    Ok(executor)
+    executor
 }
 
 /// Builds the executor (this build has none; see [`NoExecutor`]).
 #[cfg(not(feature = "ansible"))]
-pub fn build(allow_local_repositories: bool) -> Result<ServerExecutor, ExecutorSetupError> {
+pub fn build(allow_local_repositories: bool) -> ServerExecutor {
     let _ = allow_local_repositories;
     tracing::warn!("built without the `ansible` feature: every execution will fail");
-    Ok(NoExecutor)
+    NoExecutor
 }

@@ -1,7 +1,7 @@
 //! The `runner` binary's parts: command line ([`cli`]), the store chosen at run time
-//! ([`any_store`]), the token bootstrap ([`tokens`]) and the serve loop ([`serve`]).
+//! ([`any_store`]), the token bootstrap ([`tokens`]) and the serve loop ([`serve()`]).
 //!
-//! Optional backends are cargo features of this crate: `sled` (default), `postgres` and
+//! The backends are cargo features of this crate, all on by default: `sled`, `postgres` and
 //! `ansible`. Without `ansible`, the server runs with [`executor::NoExecutor`], which fails every
 //! run with a message saying that no executor was built in.
 
