@@ -35,7 +35,8 @@ impl Runner {
                 command.env_remove(key);
             }
         }
-        command.env("RUST_LOG", "info");
+        // Everything that could be logged is, so that a leak of a token or a secret shows.
+        command.env("RUST_LOG", "trace");
         command.envs(env.iter().copied());
         let mut child = command.spawn().expect("runner starts");
         let (send, stdout) = mpsc::channel();
