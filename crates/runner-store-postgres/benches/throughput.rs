@@ -8,7 +8,8 @@
 //!    beside the same page read with OFFSET.
 //!
 //! `cargo bench -p runner-store-postgres --bench throughput` (env: EXECUTIONS, default 20000;
-//! SKIP_PGBENCH, SKIP_ENGINES, SKIP_LISTING=1 skip parts 1, 2, 3). Prints Markdown.
+//! SKIP_PGBENCH, SKIP_ENGINES, SKIP_LISTING=1 skip parts 1, 2, 3;
+//! ONLY_WIDE=1 runs only concurrency 64; POOL_SIZE and WRITE_LANES change the store options). Prints Markdown.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -84,7 +85,16 @@ fn pgbench(url: &str) -> f64 {
 /// Runs `executions` no-op executions through `engines` engines; returns executions per second.
 async fn engines(url: &str, engines: usize, executions: usize, config: &EngineConfig) -> f64 {
     let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    let options = PgStoreOptions::new(url).schema(schema.clone());
+    let mut options = PgStoreOptions::new(url).schema(schema.clone());
+    if let Some(size) = std::env::var("POOL_SIZE").ok().and_then(|n| n.parse().ok()) {
+        options = options.pool_size(size);
+    }
+    if let Some(lanes) = std::env::var("WRITE_LANES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        options = options.write_lanes(lanes);
+    }
     let executor = ScriptedExecutor::with_recording(Script::Succeed, false);
     let mut nodes = Vec::new();
     for n in 0..engines {

@@ -39,6 +39,10 @@
 //!   inserting an execution locks the same row, so the two never cross.
 //! - **Paging**: a job's executions are numbered 1, 2, 3, ... (`job_seq`), so any page of them is
 //!   an index range read, as fast at page 10,000 as at page 0. Jobs page with `OFFSET`.
+//! - **Durability**: every commit waits for the disk, except batches made only of BeginRun and
+//!   Heartbeat transitions (`synchronous_commit = off`): a crash of the database server may forget
+//!   the last of those, which the state machine tolerates (Finish applies from INITIALIZING too;
+//!   the next heartbeat renews the lease). Claims, outcomes, stop/kill requests are always durable.
 //! - **Connection loss**: reads, claims and writes that had not reached their commit are retried
 //!   for [`PgStoreOptions::retry_for`]; a claim whose commit failed is read back, so no claimed
 //!   execution is left without a runner.
