@@ -26,6 +26,8 @@ pub struct PgStoreOptions {
     pub pool_size: u32,
     /// Do not LISTEN for other nodes' wake-ups (for transaction-mode poolers such as PgBouncer,
     /// which cannot hold a LISTEN). The engines then find other nodes' work by polling only.
+    /// NOTIFY is still sent. The store uses prepared statements, so a transaction-mode pooler must
+    /// support them (PgBouncer 1.21 or later with `max_prepared_statements`).
     pub poll_only: bool,
     /// Transactions that apply queued inserts and transitions at once, in parallel. Each takes
     /// every request queued when it starts, so under load many transitions share one commit.

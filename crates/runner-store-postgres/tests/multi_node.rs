@@ -64,6 +64,16 @@ where
     }
 }
 
+/// Removes a test's schema once it passed (a failed test leaves it for a look).
+async fn drop_schema(store: &PgStore, options: &PgStoreOptions) {
+    if let Some(schema) = &options.schema {
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .execute(store.pool())
+            .await
+            .expect("drop the test schema");
+    }
+}
+
 fn assert_each_ran_once(executor: &ScriptedExecutor, expected: &HashSet<ExecutionId>) {
     let runs = executor.runs();
     let ran: HashSet<ExecutionId> = runs.iter().map(|run| run.execution_id).collect();
@@ -135,6 +145,7 @@ async fn three_engines_run_five_thousand_executions_exactly_once() {
     for (_, running) in nodes {
         running.shutdown().await;
     }
+    drop_schema(&store, &options).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -208,6 +219,7 @@ async fn executions_of_an_aborted_node_are_rescued_by_the_others() {
     assert_eq!(held_executor.runs().len(), HELD);
     b_running.shutdown().await;
     c_running.shutdown().await;
+    drop_schema(&store, &options).await;
 }
 
 /// Inserts an execution, retrying while the database restarts; a retry that finds it already
