@@ -55,12 +55,6 @@ struct Worker<S, E, N, C> {
     bell: Arc<Notify>,
 }
 
-/// Why the worker stopped waiting for the executor early.
-enum Interrupt {
-    /// The run was handed back (shutdown) or abandoned (simulated crash).
-    Phase(Phase),
-}
-
 impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
     async fn run(mut self) {
         let inner = Arc::clone(&self.engine.inner);
@@ -90,7 +84,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         let mut phase = inner.phase.subscribe();
         let mut executor_run = std::pin::pin!(inner.executor.run(run, events, cancellation));
         let mut heartbeat_at = self.next_heartbeat();
-        let mut interrupt = None;
+        let mut handing_back = false;
 
         let report = loop {
             tokio::select! {
@@ -110,7 +104,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                     }
                     if now_phase == Phase::HandingBack {
                         cancel_handle.request(CancelMode::Kill);
-                        interrupt = Some(Interrupt::Phase(now_phase));
+                        handing_back = true;
                     }
                 }
             }
@@ -121,7 +115,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         if *inner.phase.borrow() == Phase::Abandoned {
             return;
         }
-        let handed_back = matches!(interrupt, Some(Interrupt::Phase(Phase::HandingBack)))
+        let handed_back = handing_back
             && matches!(
                 self.execution.status,
                 Status::Initializing | Status::Running
@@ -226,12 +220,14 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         self.record(command).await;
     }
 
-    /// Applies a final command, retrying while the store is unavailable and the lease still holds.
+    /// Applies a final command, retrying a while when the store is unavailable. If it never
+    /// answers, the lease lapses and another node rescues the execution.
     async fn record(mut self, command: Command) {
+        const ATTEMPTS: u32 = 12;
         let inner = Arc::clone(&self.engine.inner);
-        let lease_end = after(inner.clock.now(), inner.config.lease);
+        // Wall-clock pauses: this waits for a store to come back, not for a deadline of the domain.
         let mut pause = std::time::Duration::from_millis(50);
-        loop {
+        for attempt in 1..=ATTEMPTS {
             let now = inner.clock.now();
             match inner
                 .store
@@ -247,14 +243,13 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                     tracing::warn!(execution = %self.execution.execution_id, %refused, "outcome discarded");
                     return;
                 }
-                Err(error) if now < lease_end => {
+                Err(error) if attempt < ATTEMPTS => {
                     tracing::warn!(%error, "recording the outcome failed; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(2));
                 }
                 Err(error) => {
                     tracing::error!(%error, execution = %self.execution.execution_id, "could not record the outcome; the lease will lapse");
-                    return;
                 }
             }
         }
