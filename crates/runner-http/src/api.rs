@@ -1,5 +1,6 @@
 //! The handlers of the Job Service. Each one parses (through [`crate::extract`]), calls one or two
-//! [`Engine`] operations, and maps the result; the rules live in the engine.
+//! [`Engine`] operations, and maps the result; the rules live in the engine. The Job Schedule
+//! Service's handlers are in [`schedules`] and [`service_accounts`].
 
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ use crate::extract::{
     RequestBody,
 };
 use crate::response::{JobResponse, execution_href, job_href};
+
+pub mod schedules;
+pub mod service_accounts;
 
 /// The longest `expiryDuration` accepted: a week, in seconds.
 pub const MAX_EXPIRY_SECONDS: f64 = 604_800.0;

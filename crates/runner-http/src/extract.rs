@@ -11,7 +11,8 @@ use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{HeaderMap, header, request::Parts};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use runner_core::ids::{AccountAlias, ExecutionId, JobId};
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
+use runner_core::schedule::is_service_account_alias;
 use runner_core::page::PageRequest;
 use runner_core::validation::parse_json;
 use serde::de::DeserializeOwned;
@@ -128,6 +129,56 @@ impl<S: Send + Sync> FromRequestParts<S> for ExecutionPath {
             alias,
             job_id: parse_id(&params, "job_id", "job")?,
             execution_id: parse_id(&params, "execution_id", "execution")?,
+        })
+    }
+}
+
+/// `/serviceAccounts/{alias}/{service_account}`. A malformed service account name is 404, like
+/// an unknown one.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountPath {
+    /// The account.
+    pub alias: AccountAlias,
+    /// The service account's name.
+    pub name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ServiceAccountPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        let alias = authorized_alias(parts, &params)?;
+        let name = params
+            .get("service_account")
+            .filter(|name| is_service_account_alias(name))
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("service account not found".into()))?;
+        Ok(Self { alias, name })
+    }
+}
+
+/// `/jobs/{alias}/{job_id}/schedules/{schedule_id}`.
+#[derive(Debug, Clone)]
+pub struct SchedulePath {
+    /// The account.
+    pub alias: AccountAlias,
+    /// The job.
+    pub job_id: JobId,
+    /// The schedule.
+    pub schedule_id: ScheduleId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SchedulePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        let alias = authorized_alias(parts, &params)?;
+        Ok(Self {
+            alias,
+            job_id: parse_id(&params, "job_id", "job")?,
+            schedule_id: parse_id(&params, "schedule_id", "schedule")?,
         })
     }
 }

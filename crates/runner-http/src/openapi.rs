@@ -295,6 +295,121 @@ struct ExpiryRequest {
     expiry_duration: Option<f64>,
 }
 
+/// A service account as create takes it. `accountAlias` and `createdTime` may be sent back and
+/// are ignored; any other unknown field is 400.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ServiceAccountInput {
+    /// Its name, unique in the account: 1 to 64 of `A-Z a-z 0-9 - _ .`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
+    alias: String,
+    /// Free text.
+    description: Option<String>,
+}
+
+/// A service account: the identity schedules of an account run under.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ServiceAccount {
+    /// Its name, unique in the account.
+    alias: String,
+    /// The account it belongs to.
+    account_alias: String,
+    /// Free text.
+    #[schema(required = true, nullable)]
+    description: Option<String>,
+    /// Epoch milliseconds (UTC).
+    created_time: i64,
+}
+
+/// A page of service accounts, newest first.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ServiceAccountPage {
+    total_size: u64,
+    page: u32,
+    size: u32,
+    results: Vec<ServiceAccount>,
+}
+
+/// The kind of a trigger.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum TriggerKind {
+    Cron,
+    Date,
+}
+
+/// When a schedule fires.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Trigger {
+    /// `cron` or `date`.
+    #[serde(rename = "type")]
+    kind: TriggerKind,
+    /// For `cron`: 5-field Unix cron (minute hour day-of-month month day-of-week), in UTC. For
+    /// `date`: an ISO-8601 instant (UTC when no offset is given) that lies in the future.
+    expression: String,
+}
+
+/// A schedule as create and update take it. The trigger goes under `trigger` or under `type`
+/// (exactly one of them). The read-only fields of a schedule (`id`, `scheduleId`, `jobId`,
+/// `accountAlias`, `nextFireTime`, `lastFireTime`, `createdTime`, `lastUpdatedTime`) may be sent
+/// back and are ignored; any other unknown field is 400.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ScheduleInput {
+    /// Free text.
+    description: String,
+    /// A service account of the account (see `/serviceAccounts/{alias}`); it must exist.
+    service_account_alias: String,
+    /// The trigger (or under `type`).
+    trigger: Option<Trigger>,
+    /// The trigger, as the documents' example names it (or under `trigger`).
+    #[serde(rename = "type")]
+    type_: Option<Trigger>,
+}
+
+/// A job schedule.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Schedule {
+    /// Its ID.
+    id: uuid::Uuid,
+    /// The same ID.
+    schedule_id: uuid::Uuid,
+    /// The job it starts.
+    job_id: uuid::Uuid,
+    /// The job's account.
+    account_alias: String,
+    /// Free text.
+    description: String,
+    /// The service account it runs under.
+    service_account_alias: String,
+    /// When it fires.
+    trigger: Trigger,
+    /// The next due time (epoch ms), or null once a date schedule fired.
+    #[schema(required = true, nullable)]
+    next_fire_time: Option<i64>,
+    /// The due time it last fired for (epoch ms), or null.
+    #[schema(required = true, nullable)]
+    last_fire_time: Option<i64>,
+    /// Epoch milliseconds (UTC).
+    created_time: i64,
+    /// Epoch milliseconds (UTC).
+    last_updated_time: i64,
+}
+
+/// A page of a job's schedules, newest first.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SchedulePage {
+    total_size: u64,
+    page: u32,
+    size: u32,
+    results: Vec<Schedule>,
+}
+
 /// One wrong field.
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -423,6 +538,88 @@ fn stop_execution() {}
         (status = 404, body = Error), (status = 409, body = Error)))]
 fn kill_execution() {}
 
+#[utoipa::path(post, path = "/serviceAccounts/{alias}", tag = "schedules",
+    operation_id = "createServiceAccount",
+    params(("alias" = String, Path, description = "Account alias")),
+    request_body(content = ServiceAccountInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location is its path", body = ServiceAccount,
+         headers(("Location" = String, description = "/serviceAccounts/{alias}/{serviceAccountAlias}"))),
+        (status = 400, body = Error), (status = 401, body = Error), (status = 403, body = Error),
+        (status = 409, description = "The name is taken in this account", body = Error),
+        (status = 413, body = Error), (status = 415, body = Error)))]
+fn create_service_account() {}
+
+#[utoipa::path(get, path = "/serviceAccounts/{alias}", tag = "schedules",
+    operation_id = "listServiceAccounts",
+    params(("alias" = String, Path), ("page" = Option<u32>, Query),
+           ("size" = Option<u32>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, description = "Newest first", body = ServiceAccountPage),
+        (status = 400, body = Error), (status = 401, body = Error), (status = 403, body = Error)))]
+fn list_service_accounts() {}
+
+#[utoipa::path(get, path = "/serviceAccounts/{alias}/{serviceAccountAlias}", tag = "schedules",
+    operation_id = "getServiceAccount",
+    params(("alias" = String, Path), ("serviceAccountAlias" = String, Path)),
+    responses((status = 200, body = ServiceAccount), (status = 401, body = Error),
+        (status = 403, body = Error), (status = 404, body = Error)))]
+fn get_service_account() {}
+
+#[utoipa::path(delete, path = "/serviceAccounts/{alias}/{serviceAccountAlias}", tag = "schedules",
+    operation_id = "deleteServiceAccount",
+    params(("alias" = String, Path), ("serviceAccountAlias" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = Error),
+        (status = 403, body = Error), (status = 404, body = Error),
+        (status = 409, description = "A schedule uses it", body = Error)))]
+fn delete_service_account() {}
+
+#[utoipa::path(post, path = "/jobs/{alias}/{jobId}/schedules", tag = "schedules",
+    operation_id = "createSchedule",
+    params(("alias" = String, Path), ("jobId" = uuid::Uuid, Path)),
+    request_body(content = ScheduleInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location is its path", body = Schedule,
+         headers(("Location" = String, description = "/jobs/{alias}/{jobId}/schedules/{scheduleId}"))),
+        (status = 400, description = "Invalid body: a bad trigger (`trigger.expression` or \
+             `type.expression`), a date in the past, an unknown `serviceAccountAlias`", body = Error),
+        (status = 401, body = Error), (status = 403, body = Error),
+        (status = 404, description = "No such job in this account", body = Error),
+        (status = 413, body = Error), (status = 415, body = Error)))]
+fn create_schedule() {}
+
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}/schedules", tag = "schedules",
+    operation_id = "listSchedules",
+    params(("alias" = String, Path), ("jobId" = uuid::Uuid, Path),
+           ("page" = Option<u32>, Query), ("size" = Option<u32>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, description = "Newest first", body = SchedulePage),
+        (status = 400, body = Error), (status = 401, body = Error), (status = 403, body = Error),
+        (status = 404, body = Error)))]
+fn list_schedules() {}
+
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}/schedules/{scheduleId}", tag = "schedules",
+    operation_id = "getSchedule",
+    params(("alias" = String, Path), ("jobId" = uuid::Uuid, Path), ("scheduleId" = uuid::Uuid, Path)),
+    responses((status = 200, body = Schedule), (status = 401, body = Error),
+        (status = 403, body = Error), (status = 404, body = Error)))]
+fn get_schedule() {}
+
+#[utoipa::path(put, path = "/jobs/{alias}/{jobId}/schedules/{scheduleId}", tag = "schedules",
+    operation_id = "updateSchedule",
+    params(("alias" = String, Path), ("jobId" = uuid::Uuid, Path), ("scheduleId" = uuid::Uuid, Path)),
+    request_body(content = ScheduleInput, content_type = "application/json",
+        description = "The whole schedule; the next fire time is planned anew from now"),
+    responses((status = 200, body = Schedule), (status = 400, body = Error),
+        (status = 401, body = Error), (status = 403, body = Error), (status = 404, body = Error),
+        (status = 413, body = Error), (status = 415, body = Error)))]
+fn update_schedule() {}
+
+#[utoipa::path(delete, path = "/jobs/{alias}/{jobId}/schedules/{scheduleId}", tag = "schedules",
+    operation_id = "deleteSchedule",
+    params(("alias" = String, Path), ("jobId" = uuid::Uuid, Path), ("scheduleId" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = Error),
+        (status = 403, body = Error), (status = 404, body = Error)))]
+fn delete_schedule() {}
+
 #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "health", security(),
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 fn healthz() {}
@@ -454,16 +651,23 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Runner Job Service", description = "Create, run and control Ansible jobs."),
+    info(title = "Runner Job Service",
+          description = "Create, run, control and schedule Ansible jobs."),
     paths(create_job, list_jobs, get_job, update_job, delete_job, start_job, list_executions,
-          get_execution, restart_execution, stop_execution, kill_execution, healthz, openapi_json),
+          get_execution, restart_execution, stop_execution, kill_execution,
+          create_service_account, list_service_accounts, get_service_account,
+          delete_service_account, create_schedule, list_schedules, get_schedule, update_schedule,
+          delete_schedule, healthz, openapi_json),
     components(schemas(Job, JobInput, JobPage, Execution, ExecutionPage, StartRequest,
                        ExpiryRequest, Error, FieldError, Health, Link, Host, Repository,
-                       Credentials, Callback, CallbackInput, Timer, RepositoryLog, Commit)),
+                       Credentials, Callback, CallbackInput, Timer, RepositoryLog, Commit,
+                       ServiceAccount, ServiceAccountInput, ServiceAccountPage, Schedule,
+                       ScheduleInput, SchedulePage, Trigger, TriggerKind)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags((name = "jobs", description = "Job definitions"),
          (name = "executions", description = "Runs of jobs and their control"),
+         (name = "schedules", description = "Job schedules and the service accounts they run under"),
          (name = "operations", description = "Health and this document")),
 )]
 struct ApiDoc;

@@ -1,4 +1,4 @@
-//! Response bodies: a job with its links, and the pages of jobs and executions.
+//! Response bodies: a job with its links, and the paths (`Location`, links) of every resource.
 
 use runner_core::execution::Execution;
 use runner_core::ids::{AccountAlias, ExecutionId};
@@ -31,6 +31,20 @@ pub fn execution_href(
     execution: ExecutionId,
 ) -> String {
     format!("/jobs/{alias}/{job}/executions/{execution}")
+}
+
+/// The path of a service account.
+pub fn service_account_href(alias: &AccountAlias, name: &str) -> String {
+    format!("/serviceAccounts/{alias}/{name}")
+}
+
+/// The path of a job schedule.
+pub fn schedule_href(
+    alias: &AccountAlias,
+    job: impl std::fmt::Display,
+    schedule: impl std::fmt::Display,
+) -> String {
+    format!("/jobs/{alias}/{job}/schedules/{schedule}")
 }
 
 /// A job as the API shows it: the job's own (camelCase) fields, secrets masked, plus `links`.

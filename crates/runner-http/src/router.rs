@@ -10,14 +10,14 @@ use axum::{Extension, middleware};
 use runner_core::engine::Engine;
 use runner_core::executor::Executor;
 use runner_core::notifier::Notifier;
-use runner_core::store::Store;
+use runner_core::store::ScheduleStore;
 use runner_core::time::Clock;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, DEFAULT_BODY_LIMIT};
@@ -42,7 +42,7 @@ impl ApiConfig {
 }
 
 /// The Job Service router over an engine. See the [crate docs](crate) for the routes.
-pub fn router<S: Store, E: Executor, N: Notifier, C: Clock>(
+pub fn router<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     engine: Engine<S, E, N, C>,
     config: ApiConfig,
 ) -> Router {
@@ -82,6 +82,27 @@ pub fn router<S: Store, E: Executor, N: Notifier, C: Clock>(
         .route(
             "/jobs/{alias}/{job_id}/executions/{execution_id}/kill",
             post(api::kill_execution::<S, E, N, C>),
+        )
+        .route(
+            "/jobs/{alias}/{job_id}/schedules",
+            post(schedules::create_schedule::<S, E, N, C>)
+                .get(schedules::list_schedules::<S, E, N, C>),
+        )
+        .route(
+            "/jobs/{alias}/{job_id}/schedules/{schedule_id}",
+            get(schedules::get_schedule::<S, E, N, C>)
+                .put(schedules::update_schedule::<S, E, N, C>)
+                .delete(schedules::delete_schedule::<S, E, N, C>),
+        )
+        .route(
+            "/serviceAccounts/{alias}",
+            post(service_accounts::create_service_account::<S, E, N, C>)
+                .get(service_accounts::list_service_accounts::<S, E, N, C>),
+        )
+        .route(
+            "/serviceAccounts/{alias}/{service_account}",
+            get(service_accounts::get_service_account::<S, E, N, C>)
+                .delete(service_accounts::delete_service_account::<S, E, N, C>),
         )
         .route(
             "/openapi.json",

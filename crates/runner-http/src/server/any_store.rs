@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use runner_core::execution::Execution;
-use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
-use runner_core::store::{Signal, Store, StoreError};
+use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::store::{ScheduleStore, Signal, Store, StoreError};
 use runner_core::time::Timestamp;
 use runner_store_memory::MemoryStore;
 use tokio::sync::broadcast;
@@ -84,7 +85,8 @@ pub enum OpenStoreError {
     NotBuilt(&'static str),
 }
 
-/// One of the stores, chosen at run time; every [`Store`] method delegates to it.
+/// One of the stores, chosen at run time; every [`Store`] and [`ScheduleStore`] method delegates
+/// to it.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AnyStore {
@@ -206,6 +208,83 @@ impl Store for AnyStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         delegate!(self, store => store.subscribe())
+    }
+}
+
+impl ScheduleStore for AnyStore {
+    async fn insert_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+        delegate!(self, store => store.insert_service_account(account).await)
+    }
+
+    async fn get_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> Result<Option<ServiceAccount>, StoreError> {
+        delegate!(self, store => store.get_service_account(alias, name).await)
+    }
+
+    async fn list_service_accounts(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<ServiceAccount>, StoreError> {
+        delegate!(self, store => store.list_service_accounts(alias, page).await)
+    }
+
+    async fn delete_service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        delegate!(self, store => store.delete_service_account(alias, name).await)
+    }
+
+    async fn insert_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        delegate!(self, store => store.insert_schedule(schedule).await)
+    }
+
+    async fn get_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> Result<Option<Schedule>, StoreError> {
+        delegate!(self, store => store.get_schedule(alias, job_id, id).await)
+    }
+
+    async fn update_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        delegate!(self, store => store.update_schedule(schedule).await)
+    }
+
+    async fn delete_schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> Result<(), StoreError> {
+        delegate!(self, store => store.delete_schedule(alias, job_id, id).await)
+    }
+
+    async fn list_schedules(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Schedule>, StoreError> {
+        delegate!(self, store => store.list_schedules(alias, job_id, page).await)
+    }
+
+    async fn fire_due_schedules(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        delegate!(self, store => store.fire_due_schedules(now, limit).await)
+    }
+
+    async fn next_fire_time(&self) -> Result<Option<Timestamp>, StoreError> {
+        delegate!(self, store => store.next_fire_time().await)
     }
 }
 

@@ -1,4 +1,5 @@
-//! `runner serve`: logging, store, engine, router, listener, graceful shutdown.
+//! `runner serve`: logging, store, engine (with the scheduler), router, listener, graceful
+//! shutdown.
 
 use std::time::Duration;
 
@@ -95,7 +96,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     );
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
-    let running = engine.start();
+    // Every node fires due schedules; the store makes each due time one execution.
+    let running = engine.start().with_scheduler();
     println!("runner: listening on http://{address}");
     tracing::info!(%address, concurrency = args.concurrency, "listening");
     axum::serve(listener, app)
