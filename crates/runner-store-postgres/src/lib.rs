@@ -47,11 +47,15 @@
 //!   for [`PgStoreOptions::retry_for`]; a claim whose commit failed is read back, so no claimed
 //!   execution is left without a runner.
 
+// Before the modules that use its macro.
+#[macro_use]
+mod transaction;
 mod claim;
 mod codec;
 mod error;
 mod listener;
 mod options;
+mod schedules;
 mod writes;
 
 use std::future::Future;
@@ -341,41 +345,55 @@ impl Store for PgStore {
     }
 
     async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await.map_err(unavailable)?;
-        // Locking the job makes inserts of its executions (and restarts) wait for our decision.
-        let found: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE id = $1 AND account_alias = $2 FOR UPDATE",
-        )
-        .bind(id.0)
-        .bind(alias.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if found.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let busy: Option<(Uuid, String)> = sqlx::query_as(
-            "SELECT id, status FROM executions
-              WHERE job_id = $1
-                AND status IN ('PENDING', 'INITIALIZING', 'RUNNING', 'STOPPING', 'KILLING')
-              LIMIT 1",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if let Some((execution, status)) = busy {
-            return Err(StoreError::Conflict(format!(
-                "job {id} has execution {} in status {status}; stop or kill it first",
-                ExecutionId(execution)
-            )));
-        }
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
+        transaction!(self, |tx| async {
+            // The job's schedules first, then the job: the order the firing transaction locks
+            // them in, so that a fire in progress finishes before we delete (no deadlock).
+            sqlx::query(
+                "SELECT id FROM schedules WHERE job_id = $1 AND account_alias = $2
+                  ORDER BY id FOR UPDATE",
+            )
             .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)
+            .bind(alias.as_str())
+            .execute(&mut **tx)
+            .await?;
+            // Locking the job makes inserts of its executions (and restarts, and schedule
+            // inserts) wait for our decision.
+            let found: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE id = $1 AND account_alias = $2 FOR UPDATE",
+            )
+            .bind(id.0)
+            .bind(alias.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound.into());
+            }
+            let busy: Option<(Uuid, String)> = sqlx::query_as(
+                "SELECT id, status FROM executions
+                  WHERE job_id = $1
+                    AND status IN ('PENDING', 'INITIALIZING', 'RUNNING', 'STOPPING', 'KILLING')
+                  LIMIT 1",
+            )
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some((execution, status)) = busy {
+                return Err(StoreError::Conflict(format!(
+                    "job {id} has execution {} in status {status}; stop or kill it first",
+                    ExecutionId(execution)
+                ))
+                .into());
+            }
+            sqlx::query("DELETE FROM schedules WHERE job_id = $1")
+                .bind(id.0)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM jobs WHERE id = $1")
+                .bind(id.0)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
     }
 
     async fn list_jobs(

@@ -4,12 +4,12 @@
 //! (`SELECT ... FOR UPDATE`), run [`machine::apply`] in Rust, write the row, notify, commit; the
 //! caller hears back only after the commit.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runner_core::execution::{Execution, Status};
-use runner_core::ids::{ExecutionId, JobId};
+use runner_core::ids::ExecutionId;
 use runner_core::machine::{self, Command};
 use runner_core::store::{Signal, StoreError, signal_after};
 use runner_core::time::Timestamp;
@@ -360,9 +360,7 @@ async fn insert_batch(
     }
 
     let mut seen = HashSet::new();
-    let mut rows = InsertRows::default();
-    // Position of each new execution within its job, in request order.
-    let mut per_job: BTreeMap<JobId, (&str, i64)> = BTreeMap::new();
+    let mut rows = NewExecutions::default();
     let mut pending: Vec<(usize, ExecutionId)> = Vec::new();
     for (index, request) in batch.iter().enumerate() {
         let Request::Insert { execution, .. } = request else {
@@ -382,42 +380,15 @@ async fn insert_batch(
             ))));
             continue;
         }
-        match encode("execution", &**execution) {
-            Ok(body) => {
-                let entry = per_job
-                    .entry(execution.job_id)
-                    .or_insert((execution.account_alias.as_str(), 0));
-                entry.1 += 1;
-                rows.push(execution, entry.1, body);
-                pending.push((index, execution.execution_id));
-            }
+        match rows.push(execution) {
+            Ok(()) => pending.push((index, execution.execution_id)),
             Err(error) => outcomes[index] = Some(Err(error)),
         }
     }
 
     let mut signals = Vec::new();
     if !pending.is_empty() {
-        let job_ids: Vec<Uuid> = per_job.keys().map(|id| id.0).collect();
-        let aliases: Vec<&str> = per_job.values().map(|(alias, _)| *alias).collect();
-        let counts: Vec<i64> = per_job.values().map(|(_, count)| *count).collect();
-        let payloads = shared.payloads(&[Signal::Pending]);
-        let inserted: Vec<Uuid> = sqlx::query_scalar(INSERT_EXECUTIONS)
-            .bind(&job_ids)
-            .bind(&aliases)
-            .bind(&counts)
-            .bind(&rows.ids)
-            .bind(&rows.job_ids)
-            .bind(&rows.statuses)
-            .bind(&rows.created)
-            .bind(&rows.ranks)
-            .bind(&rows.deadlines)
-            .bind(&rows.attempts)
-            .bind(&rows.bodies)
-            .bind(&shared.channel)
-            .bind(&payloads[0])
-            .fetch_all(&shared.pool)
-            .await?;
-        let inserted: HashSet<Uuid> = inserted.into_iter().collect();
+        let inserted = rows.insert(&shared.pool, shared).await?;
         for (index, id) in pending {
             // Not inserted: its job is gone (or belongs to another account).
             outcomes[index] = Some(if inserted.contains(&id.0) {
@@ -437,53 +408,114 @@ async fn insert_batch(
     Ok((outcomes, signals))
 }
 
-/// Numbers, inserts and notifies in one statement. `numbered` bumps each job's counter (locking
-/// its row) and yields the number before the batch; a new execution's `job_seq` is that plus its
-/// rank within the batch. Queue positions are drawn in request order (`ORDER BY ord`; PostgreSQL
-/// evaluates volatile output columns after the sort).
+/// Numbers, inserts and notifies in one statement. `fresh` drops executions of a schedule's due
+/// time that exists already (the fire path holds the schedule's row lock, so this check is exact;
+/// the `ON CONFLICT` on the unique key is the second guard) and ranks the rest within their job in
+/// request order. `numbered` bumps each job's counter by its count (locking the job row) and yields
+/// the number before the batch; a new execution's `job_seq` is that plus its rank. Queue positions
+/// are drawn in request order (`ORDER BY ord`; PostgreSQL evaluates volatile output columns after
+/// the sort).
 const INSERT_EXECUTIONS: &str = "\
-WITH numbered AS (
-    UPDATE jobs AS j SET execution_seq = j.execution_seq + v.n
-      FROM unnest($1::uuid[], $2::text[], $3::int8[]) AS v(id, alias, n)
-     WHERE j.id = v.id AND j.account_alias = v.alias
- RETURNING j.id, j.account_alias, j.execution_seq - v.n AS base
+WITH fresh AS (
+    SELECT r.*, row_number() OVER (PARTITION BY r.job_id ORDER BY r.ord) AS rank
+      FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::int8[], $7::int8[], $8::int8[],
+                  $9::text[], $10::uuid[], $11::int8[])
+           WITH ORDINALITY AS r(id, job_id, status, created, deadline, attempt, body,
+                                schedule_id, due_time, ord)
+     WHERE r.schedule_id IS NULL
+        OR NOT EXISTS (SELECT 1 FROM executions AS e
+                        WHERE e.schedule_id = r.schedule_id AND e.due_time = r.due_time)
+), counts AS (
+    SELECT job_id, count(*) AS n FROM fresh GROUP BY job_id
+), numbered AS (
+    UPDATE jobs AS j SET execution_seq = j.execution_seq + c.n
+      FROM counts AS c, unnest($1::uuid[], $2::text[]) AS v(id, alias)
+     WHERE j.id = c.job_id AND j.id = v.id AND j.account_alias = v.alias
+ RETURNING j.id, j.account_alias, j.execution_seq - c.n AS base
 ), inserted AS (
     INSERT INTO executions (id, job_id, account_alias, status, created_time, job_seq,
-                            queue_position, next_deadline, attempt, body)
-    SELECT r.id, r.job_id, numbered.account_alias, r.status, r.created, numbered.base + r.rank,
-           nextval('execution_queue'), r.deadline, r.attempt, r.body::jsonb
-      FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::int8[], $8::int8[], $9::int8[],
-                  $10::int8[], $11::text[])
-           WITH ORDINALITY AS r(id, job_id, status, created, rank, deadline, attempt, body, ord)
-      JOIN numbered ON numbered.id = r.job_id
-     ORDER BY r.ord
+                            queue_position, next_deadline, attempt, body, schedule_id, due_time)
+    SELECT f.id, f.job_id, numbered.account_alias, f.status, f.created, numbered.base + f.rank,
+           nextval('execution_queue'), f.deadline, f.attempt, f.body::jsonb, f.schedule_id,
+           f.due_time
+      FROM fresh AS f
+      JOIN numbered ON numbered.id = f.job_id
+     ORDER BY f.ord
+        ON CONFLICT (schedule_id, due_time) WHERE schedule_id IS NOT NULL DO NOTHING
  RETURNING id
 ), notified AS (
     SELECT pg_notify($12, $13) FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted
 )
 SELECT id FROM inserted WHERE (SELECT count(*) FROM notified) >= 0";
 
+/// New executions to store with [`INSERT_EXECUTIONS`], as its parallel arrays. Both the insert
+/// lane and the scheduler's firing transaction insert through it, so numbering, queueing and
+/// notifying are written once.
 #[derive(Default)]
-struct InsertRows {
+pub(crate) struct NewExecutions {
+    /// Per job: its id and account, in the order first seen.
+    jobs: Vec<(Uuid, String)>,
     ids: Vec<Uuid>,
     job_ids: Vec<Uuid>,
     statuses: Vec<&'static str>,
     created: Vec<i64>,
-    ranks: Vec<i64>,
     deadlines: Vec<Option<i64>>,
     attempts: Vec<i64>,
     bodies: Vec<String>,
+    schedule_ids: Vec<Option<Uuid>>,
+    due_times: Vec<Option<i64>>,
 }
 
-impl InsertRows {
-    fn push(&mut self, execution: &Execution, rank: i64, body: String) {
+impl NewExecutions {
+    /// Adds an execution (encoding it, secrets included).
+    pub(crate) fn push(&mut self, execution: &Execution) -> Result<(), StoreError> {
+        let body = encode("execution", execution)?;
+        let job = execution.job_id.0;
+        if !self.jobs.iter().any(|(id, _)| *id == job) {
+            self.jobs
+                .push((job, execution.account_alias.as_str().to_owned()));
+        }
         self.ids.push(execution.execution_id.0);
-        self.job_ids.push(execution.job_id.0);
+        self.job_ids.push(job);
         self.statuses.push(execution.status.as_str());
         self.created.push(execution.created_time);
-        self.ranks.push(rank);
         self.deadlines.push(execution.next_deadline());
         self.attempts.push(i64::from(execution.attempt));
         self.bodies.push(body);
+        self.schedule_ids
+            .push(execution.scheduled.map(|fire| fire.schedule_id.0));
+        self.due_times
+            .push(execution.scheduled.map(|fire| fire.due_time));
+        Ok(())
+    }
+
+    /// Inserts them (through `executor`: the pool, or an open transaction) and notifies the
+    /// other nodes when any was inserted. Returns the ids inserted: an execution whose job is
+    /// gone, or whose schedule and due time exist already, is left out.
+    pub(crate) async fn insert<'e, E: sqlx::PgExecutor<'e>>(
+        &self,
+        executor: E,
+        shared: &Shared,
+    ) -> Result<HashSet<Uuid>, sqlx::Error> {
+        let job_ids: Vec<Uuid> = self.jobs.iter().map(|(id, _)| *id).collect();
+        let aliases: Vec<&str> = self.jobs.iter().map(|(_, alias)| alias.as_str()).collect();
+        let payloads = shared.payloads(&[Signal::Pending]);
+        let inserted: Vec<Uuid> = sqlx::query_scalar(INSERT_EXECUTIONS)
+            .bind(&job_ids)
+            .bind(&aliases)
+            .bind(&self.ids)
+            .bind(&self.job_ids)
+            .bind(&self.statuses)
+            .bind(&self.created)
+            .bind(&self.deadlines)
+            .bind(&self.attempts)
+            .bind(&self.bodies)
+            .bind(&self.schedule_ids)
+            .bind(&self.due_times)
+            .bind(&shared.channel)
+            .bind(&payloads[0])
+            .fetch_all(executor)
+            .await?;
+        Ok(inserted.into_iter().collect())
     }
 }

@@ -1,5 +1,12 @@
-//! The store conformance suite of runner-core, against a real PostgreSQL (a fresh schema per test).
+//! The store conformance suites of runner-core, against a real PostgreSQL (a fresh schema per
+//! test).
 
 mod common;
 
 runner_core::store_conformance_tests!(async { common::fresh_store().await });
+
+mod schedules {
+    use super::common;
+
+    runner_core::schedule_store_conformance_tests!(async { common::fresh_store().await });
+}
