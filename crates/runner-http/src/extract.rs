@@ -12,8 +12,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{HeaderMap, header, request::Parts};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
-use runner_core::schedule::is_service_account_alias;
 use runner_core::page::PageRequest;
+use runner_core::schedule::is_service_account_alias;
 use runner_core::validation::parse_json;
 use serde::de::DeserializeOwned;
 

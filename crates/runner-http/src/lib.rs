@@ -16,7 +16,7 @@
 //!     .build();
 //! let tokens = TokenFile::parse("admin-token-0123456789 *").expect("valid token file");
 //! let app = router(engine.clone(), ApiConfig::new(Arc::new(tokens)));
-//! let running = engine.start();
+//! let running = engine.start().with_scheduler();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await?;
 //! running.shutdown().await;
@@ -41,6 +41,15 @@
 //! | `POST .../executions/{executionId}/restart` | 200 (409 unless FAILURE) | optional `{hosts, sshPrivateKey}` | Execution |
 //! | `POST .../executions/{executionId}/stop` | 200 | optional `{"expiryDuration": seconds}` | Execution |
 //! | `POST .../executions/{executionId}/kill` | 200 | optional `{"expiryDuration": seconds}` | Execution |
+//! | `POST /serviceAccounts/{alias}` | 201 + `Location` (409 if the name is taken) | `{alias, description}` | ServiceAccount |
+//! | `GET /serviceAccounts/{alias}?page&size` | 200 | | page of ServiceAccounts, newest first |
+//! | `GET /serviceAccounts/{alias}/{serviceAccountAlias}` | 200 | | ServiceAccount |
+//! | `DELETE /serviceAccounts/{alias}/{serviceAccountAlias}` | 204 (409 while a schedule uses it) | | |
+//! | `POST /jobs/{alias}/{jobId}/schedules` | 201 + `Location` | schedule definition | Schedule |
+//! | `GET /jobs/{alias}/{jobId}/schedules?page&size` | 200 | | page of Schedules, newest first |
+//! | `GET /jobs/{alias}/{jobId}/schedules/{scheduleId}` | 200 | | Schedule |
+//! | `PUT /jobs/{alias}/{jobId}/schedules/{scheduleId}` | 200 | schedule definition | Schedule |
+//! | `DELETE /jobs/{alias}/{jobId}/schedules/{scheduleId}` | 204 | | |
 //! | `GET /openapi.json` | 200 | | the OpenAPI 3.1 document |
 //! | `GET /healthz` (no auth) | 200 `{"status":"ok"}`, 503 when the store does not answer | | |
 //!
@@ -53,6 +62,18 @@
 //! `timers`, `repository_log`, `failed_hosts`, `is_vpn_established`, and `message` when there is a
 //! reason to give). Pages are `{"totalSize", "page", "size", "results"}`; `page` from 0, `size`
 //! 1 to 100 (default 100).
+//!
+//! **Schedules.** A **ServiceAccount** is `{alias, accountAlias, description, createdTime}`; its
+//! name is 1 to 64 of `A-Z a-z 0-9 - _ .`, unique within the account. A schedule definition is
+//! `{"description", "serviceAccountAlias", "trigger": {"type": "cron" | "date", "expression"}}`,
+//! with the trigger under `"trigger"` or under `"type"` (the documents' example), not both. Cron
+//! is 5-field Unix cron in UTC; a date is an ISO-8601 instant in the future. A **Schedule** is
+//! `{id, scheduleId, jobId, accountAlias, description, serviceAccountAlias, trigger,
+//! nextFireTime, lastFireTime, createdTime, lastUpdatedTime}`; `nextFireTime` is `null` once a
+//! date schedule has fired. A bad trigger is 400 naming `trigger.expression` (or
+//! `type.expression`); an unknown service account is 400 naming `serviceAccountAlias`.
+//! Deleting a job deletes its schedules. `runner serve` fires due schedules on every node; the
+//! store makes each due time one execution.
 //!
 //! **Secrets** (repository password, SSH private keys) are write-only: responses show
 //! `"********"` where one is set, and an update that sends `"********"` back keeps the stored
@@ -72,21 +93,23 @@
 //!
 //! Missing or invalid token: 401 (with `WWW-Authenticate: Bearer`). A valid token whose scope does
 //! not include the path's alias: 403. A job or execution that exists under another account is 404
-//! under this account's path, so a token for one account cannot learn of another's jobs.
+//! under this account's path, so a token for one account cannot learn of another's jobs. The same
+//! holds for schedules and service accounts.
 //!
 //! ## Errors
 //!
 //! Every error is JSON: `{"message": "..."}`, and for 400 also `"errors": [{"field",
 //! "message"}]` with every wrong field at once (`hosts[0].id`, `executionTtl`, `size`,
-//! `expiryDuration`, `accountAlias`, or `""` for the body as a whole, e.g. truncated JSON).
+//! `expiryDuration`, `accountAlias`, `trigger.expression`, `serviceAccountAlias`, or `""` for the
+//! body as a whole, e.g. truncated JSON).
 //!
 //! | status | when |
 //! |---|---|
 //! | 400 | invalid body (wrong type, unknown field, broken rule), bad `page`/`size`/`immediate`, malformed alias |
 //! | 401 / 403 | see Authentication |
-//! | 404 | no such job or execution in this account, a malformed ID, an unknown route |
+//! | 404 | no such job, execution, schedule or service account in this account, a malformed ID or name, an unknown route |
 //! | 405 | known path, wrong method |
-//! | 409 | a state conflict: delete with an active execution, restart of a non-FAILURE, stop of an ended one |
+//! | 409 | a state conflict: delete with an active execution, restart of a non-FAILURE, stop of an ended one, a service account name taken or still in use |
 //! | 413 | body over the limit (1 MiB by default, [`ApiConfig::body_limit`]) |
 //! | 415 | a body whose `Content-Type` is not `application/json` (or `application/*+json`) |
 //! | 503 | the store is unavailable |
@@ -125,6 +148,8 @@
 //! `ansible-playbook` is found on `PATH`, else `./.venv/bin`); when it is missing the server
 //! still starts, logs a warning, and each execution fails saying why. Built without `ansible`,
 //! [`server::executor::NoExecutor`] fails every run with a message naming the feature.
+//! Every store of the workspace implements [`runner_core::store::ScheduleStore`], which the
+//! router requires.
 //!
 //! Logs: stdout carries only the operator lines (token file path, listening address); log lines
 //! go to stderr. SIGINT or SIGTERM stops accepting connections, lets open requests finish, then
@@ -133,7 +158,8 @@
 //!
 //! ## Crate layout
 //!
-//! - [`router()`]: the routes and layers; [`api`]: the handlers; [`extract`]: path, query and body
+//! - [`router()`]: the routes and layers; [`api`]: the handlers (schedules in
+//!   [`api::schedules`] and [`api::service_accounts`]); [`extract`]: path, query and body
 //!   extractors; [`error`]: [`ApiError`] and its JSON body; [`response`]: job links;
 //!   [`auth`]: [`Authenticator`], [`TokenFile`], [`JwtAuthenticator`]; [`openapi`]: the document.
 //! - [`server`]: the binary's command line, the run-time store choice

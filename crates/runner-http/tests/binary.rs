@@ -349,6 +349,105 @@ async fn ansible_runs_an_inline_playbook_through_the_binary() {
     assert!(exit.success(), "{stderr:#?}");
 }
 
+/// `runner serve` fires schedules: a date schedule a few seconds ahead creates its execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_binary_fires_schedules() {
+    use chrono::{SecondsFormat, TimeZone, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::spawn(dir.path(), &["--store", "memory"]);
+    let token = admin_token(&dir.path().join("runner-tokens"));
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{}{path}", runner.base))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, job) = call(
+        reqwest::Method::POST,
+        "/jobs/ACME".into(),
+        Some(json!({"playbook": "LQ==", "hosts": []})),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let job_id = job["id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        reqwest::Method::POST,
+        "/serviceAccounts/ACME".into(),
+        Some(json!({"alias": "svc"})),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+
+    // A date three seconds ahead (to the second). Should the create itself take longer than
+    // that on a loaded machine, the date is refused as past: try again with a fresh one.
+    let mut schedule = Value::Null;
+    for _ in 0..10 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let at = Utc
+            .timestamp_millis_opt(now + 3_000)
+            .unwrap()
+            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        let (status, body) = call(
+            reqwest::Method::POST,
+            format!("/jobs/ACME/{job_id}/schedules"),
+            Some(json!({"description": "soon", "serviceAccountAlias": "svc",
+                        "trigger": {"type": "date", "expression": at}})),
+        )
+        .await;
+        if status == reqwest::StatusCode::CREATED {
+            schedule = body;
+            break;
+        }
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains("past"), "{body}");
+    }
+    let schedule_id = schedule["id"].as_str().expect("a schedule was created");
+    assert!(schedule["nextFireTime"].is_i64());
+
+    // A separate process has no notifier to wait on: poll, bounded.
+    let executions = format!("/jobs/ACME/{job_id}/executions");
+    let mut listed = Value::Null;
+    for _ in 0..600 {
+        listed = call(reqwest::Method::GET, executions.clone(), None).await.1;
+        if listed["totalSize"] != 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        listed["totalSize"], 1,
+        "the schedule fired once: {listed:#}"
+    );
+    let (_, fired) = call(
+        reqwest::Method::GET,
+        format!("/jobs/ACME/{job_id}/schedules/{schedule_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(fired["nextFireTime"], Value::Null, "{fired:#}");
+    assert_eq!(fired["lastFireTime"], schedule["nextFireTime"]);
+    let (exit, _, stderr) = runner.terminate();
+    assert!(exit.success(), "{stderr:#?}");
+    assert!(
+        stderr.iter().any(|line| line.contains("schedule fired")),
+        "the scheduler logged the fire"
+    );
+}
+
 /// `--store postgres://...`: the binary talks to a real PostgreSQL (scripts/ensure-postgres.sh
 /// finds or starts one; its absence fails the test) and a job outlives the process.
 #[cfg(feature = "postgres")]

@@ -130,7 +130,12 @@ async fn service_account_crud_and_listing() {
 
     // Paged, newest first.
     let page = h
-        .call(Method::GET, "/serviceAccounts/ACME?page=0&size=2", ACME, None)
+        .call(
+            Method::GET,
+            "/serviceAccounts/ACME?page=0&size=2",
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert_eq!(page.body["totalSize"], 3);
@@ -139,7 +144,12 @@ async fn service_account_crud_and_listing() {
     assert_eq!(page.body["results"][0]["alias"], "third");
     assert_eq!(page.body["results"][1]["alias"], "second");
     let last = h
-        .call(Method::GET, "/serviceAccounts/ACME?page=1&size=2", ACME, None)
+        .call(
+            Method::GET,
+            "/serviceAccounts/ACME?page=1&size=2",
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(last.body["results"], json!([created]));
     let bad_size = h
@@ -147,7 +157,9 @@ async fn service_account_crud_and_listing() {
         .await;
     assert_eq!(bad_size.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_size.fields(), ["size"]);
-    let empty = h.call(Method::GET, "/serviceAccounts/GAMMA", MULTI, None).await;
+    let empty = h
+        .call(Method::GET, "/serviceAccounts/GAMMA", MULTI, None)
+        .await;
     assert_eq!(empty.status, StatusCode::OK);
     assert_eq!(empty.body["totalSize"], 0);
 
@@ -189,7 +201,9 @@ async fn service_account_crud_and_listing() {
         .call(Method::GET, "/serviceAccounts/ACME/second", ACME, None)
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
-    let listed = h.call(Method::GET, "/serviceAccounts/ACME", ACME, None).await;
+    let listed = h
+        .call(Method::GET, "/serviceAccounts/ACME", ACME, None)
+        .await;
     assert_eq!(listed.body["totalSize"], 2);
     h.shutdown().await;
 }
@@ -226,7 +240,9 @@ async fn schedule_crud_and_listing() {
     );
     assert_eq!(created["lastFireTime"], Value::Null);
     let created_time = created["createdTime"].as_i64().unwrap();
-    let next = created["nextFireTime"].as_i64().expect("a cron has a next time");
+    let next = created["nextFireTime"]
+        .as_i64()
+        .expect("a cron has a next time");
     assert!(next > created_time && next - created_time <= 5 * 60_000);
     assert_eq!(next % (5 * 60_000), 0, "on a five-minute boundary (UTC)");
     assert_eq!(created["lastUpdatedTime"], created["createdTime"]);
@@ -477,7 +493,9 @@ async fn schedule_errors_name_the_field() {
             Method::POST,
             &create,
             ACME,
-            Some(json!({"serviceAccountAlias": "", "trigger": {"type": "cron", "expression": "x"}})),
+            Some(
+                json!({"serviceAccountAlias": "", "trigger": {"type": "cron", "expression": "x"}}),
+            ),
         )
         .await;
     assert_eq!(many.status, StatusCode::BAD_REQUEST);
@@ -536,7 +554,10 @@ async fn schedule_errors_name_the_field() {
         ),
         (
             Method::GET,
-            format!("/jobs/ACME/{unknown_job}/schedules/{}", text(&existing, "id")),
+            format!(
+                "/jobs/ACME/{unknown_job}/schedules/{}",
+                text(&existing, "id")
+            ),
             None,
         ),
     ] {
@@ -551,7 +572,12 @@ async fn schedule_errors_name_the_field() {
     }
     // page and size are checked as for the other listings.
     let bad_page = h
-        .call(Method::GET, &format!("{create}?page=x&size=101"), ACME, None)
+        .call(
+            Method::GET,
+            &format!("{create}?page=x&size=101"),
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(bad_page.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_page.fields(), ["page", "size"]);
@@ -655,7 +681,13 @@ async fn malformed_schedule_and_service_account_bodies() {
     assert_eq!(empty.status, StatusCode::BAD_REQUEST);
     assert_eq!(empty.fields(), [""]);
     let yaml = h
-        .raw(Method::PUT, &href, ACME, Some("text/yaml"), "description: x")
+        .raw(
+            Method::PUT,
+            &href,
+            ACME,
+            Some("text/yaml"),
+            "description: x",
+        )
         .await;
     assert_eq!(yaml.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = format!(
@@ -673,14 +705,22 @@ async fn malformed_schedule_and_service_account_bodies() {
 
     // Service account bodies.
     for (body, fields, hint) in [
-        (r#"{"alias": "a", "bogus": true}"#, vec!["bogus"], "unknown field"),
+        (
+            r#"{"alias": "a", "bogus": true}"#,
+            vec!["bogus"],
+            "unknown field",
+        ),
         (r#"{"alias": 7}"#, vec!["alias"], "invalid type"),
         (
             r#"{"alias": "a", "description": {"x": 1}}"#,
             vec!["description"],
             "invalid type",
         ),
-        (r#"{"description": "no name"}"#, vec!["alias"], "is required"),
+        (
+            r#"{"description": "no name"}"#,
+            vec!["alias"],
+            "is required",
+        ),
         (r#"{"alias": ""}"#, vec!["alias"], "64 characters"),
         (r#"{"alias": "has space"}"#, vec!["alias"], "64 characters"),
         (r#"{"alias": "a/b"}"#, vec!["alias"], "64 characters"),
@@ -694,7 +734,12 @@ async fn malformed_schedule_and_service_account_bodies() {
                 body,
             )
             .await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
         assert_eq!(reply.fields(), fields, "{body}: {}", reply.text);
         assert!(reply.text.contains(hint), "{body}: {}", reply.text);
     }
@@ -718,7 +763,9 @@ async fn malformed_schedule_and_service_account_bodies() {
         )
         .await;
     assert_eq!(text_body.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let listed = h.call(Method::GET, "/serviceAccounts/ACME", ACME, None).await;
+    let listed = h
+        .call(Method::GET, "/serviceAccounts/ACME", ACME, None)
+        .await;
     assert_eq!(listed.body["totalSize"], 1, "only svc exists");
     h.shutdown().await;
 }
@@ -796,7 +843,9 @@ async fn schedule_tenant_isolation_matrix() {
         assert!(!reply.text.contains(&beta_schedule_id), "{}", reply.text);
         assert!(!reply.text.contains("beta-svc"), "{}", reply.text);
         // And without a token: 401.
-        let mut anonymous = axum::http::Request::builder().method(method.clone()).uri(&uri);
+        let mut anonymous = axum::http::Request::builder()
+            .method(method.clone())
+            .uri(&uri);
         anonymous = anonymous.header(header::CONTENT_TYPE, "application/json");
         let reply = h
             .send(anonymous.body(axum::body::Body::from("{}")).unwrap())
@@ -846,12 +895,16 @@ async fn schedule_tenant_isolation_matrix() {
     // Names are per account: ACME may have its own "beta-svc".
     h.service_account("ACME", ACME, "beta-svc").await;
     // ACME's listings show nothing of BETA's.
-    let accounts = h.call(Method::GET, "/serviceAccounts/ACME", ACME, None).await;
-    assert!(accounts.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|account| account["accountAlias"] == "ACME"));
+    let accounts = h
+        .call(Method::GET, "/serviceAccounts/ACME", ACME, None)
+        .await;
+    assert!(
+        accounts.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|account| account["accountAlias"] == "ACME")
+    );
 
     // BETA's schedule and service account are untouched; nothing was created under BETA.
     let still = h
@@ -864,7 +917,9 @@ async fn schedule_tenant_isolation_matrix() {
         .await;
     assert_eq!(still.status, StatusCode::OK);
     assert_eq!(still.body, beta_schedule);
-    let beta_accounts = h.call(Method::GET, "/serviceAccounts/BETA", BETA, None).await;
+    let beta_accounts = h
+        .call(Method::GET, "/serviceAccounts/BETA", BETA, None)
+        .await;
     assert_eq!(beta_accounts.body["totalSize"], 1);
     assert_eq!(beta_accounts.body["results"][0]["alias"], "beta-svc");
     let beta_schedules = h

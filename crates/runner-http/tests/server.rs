@@ -9,8 +9,10 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Client, Method, StatusCode};
 use runner_core::engine::Engine;
-use runner_core::notifier::ChannelNotifier;
+use runner_core::execution::Status;
+use runner_core::notifier::{ChannelNotifier, Notification, NotificationKind};
 use runner_core::testkit::{Script, ScriptedExecutor};
+use runner_core::time::{Clock, MockClock, SystemClock};
 use runner_http::auth::SharedAuthenticator;
 use runner_http::{ApiConfig, JwtAuthenticator, router};
 use runner_store_memory::MemoryStore;
@@ -37,20 +39,46 @@ struct Reply {
 
 impl Server {
     async fn start(authenticator: SharedAuthenticator, token: &str) -> Self {
+        Self::launch(authenticator, token, SystemClock, false).await
+    }
+
+    /// A server on a mock clock whose engine also fires schedules.
+    async fn with_scheduler(
+        authenticator: SharedAuthenticator,
+        token: &str,
+        clock: MockClock,
+    ) -> Self {
+        Self::launch(authenticator, token, clock, true).await
+    }
+
+    async fn launch<C: Clock>(
+        authenticator: SharedAuthenticator,
+        token: &str,
+        clock: C,
+        scheduler: bool,
+    ) -> Self {
         let executor = ScriptedExecutor::new(Script::Succeed);
         let notifier = ChannelNotifier::new(1024);
-        let engine = Engine::builder()
+        let mut builder = Engine::builder()
             .store(MemoryStore::new())
             .executor(executor.clone())
             .notifier(notifier.clone())
+            .clock(clock)
             .poll_interval(Duration::from_millis(50))
-            .shutdown_grace(Duration::from_secs(1))
-            .build();
+            .shutdown_grace(Duration::from_secs(1));
+        if scheduler {
+            // The mock clock jumps a minute at a time: no lease may lapse over a jump.
+            builder = builder.lease(Duration::from_secs(24 * 3600));
+        }
+        let engine = builder.build();
         let app = router(engine.clone(), ApiConfig::new(authenticator));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let running = engine.start();
+        let mut running = engine.start();
+        if scheduler {
+            running = running.with_scheduler();
+        }
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -297,6 +325,16 @@ async fn responses_match_the_openapi_document() {
             "/jobs/{alias}/{jobId}/executions/{executionId}/kill",
             &["post"][..],
         ),
+        ("/jobs/{alias}/{jobId}/schedules", &["post", "get"][..]),
+        (
+            "/jobs/{alias}/{jobId}/schedules/{scheduleId}",
+            &["get", "put", "delete"][..],
+        ),
+        ("/serviceAccounts/{alias}", &["post", "get"][..]),
+        (
+            "/serviceAccounts/{alias}/{serviceAccountAlias}",
+            &["get", "delete"][..],
+        ),
         ("/healthz", &["get"][..]),
         ("/openapi.json", &["get"][..]),
     ] {
@@ -398,6 +436,95 @@ async fn responses_match_the_openapi_document() {
     assert!(executions.body["totalSize"].as_u64().unwrap() >= 3);
     schemas.check("ExecutionPage", &executions.body);
 
+    // Service accounts and schedules: created, read, updated, listed; their errors.
+    let account = server
+        .call(
+            Method::POST,
+            "/serviceAccounts/ACME",
+            Some(json!({"alias": "svc", "description": "robot"})),
+        )
+        .await;
+    assert_eq!(account.status, StatusCode::CREATED);
+    schemas.check("ServiceAccount", &account.body);
+    let bare = server
+        .call(
+            Method::POST,
+            "/serviceAccounts/ACME",
+            Some(json!({"alias": "bare"})),
+        )
+        .await;
+    schemas.check("ServiceAccount", &bare.body);
+    schemas.check(
+        "ServiceAccount",
+        &server
+            .call(Method::GET, "/serviceAccounts/ACME/svc", None)
+            .await
+            .body,
+    );
+    schemas.check(
+        "ServiceAccountPage",
+        &server
+            .call(Method::GET, "/serviceAccounts/ACME", None)
+            .await
+            .body,
+    );
+    let schedules = format!("/jobs/ACME/{job_id}/schedules");
+    let cron = server
+        .call(
+            Method::POST,
+            &schedules,
+            Some(json!({"description": "d", "serviceAccountAlias": "svc",
+                        "trigger": {"type": "cron", "expression": "0 3 * * *"}})),
+        )
+        .await;
+    assert_eq!(cron.status, StatusCode::CREATED);
+    schemas.check("Schedule", &cron.body);
+    let schedule_href = cron.headers["location"].to_str().unwrap().to_owned();
+    let date = server
+        .call(
+            Method::POST,
+            &schedules,
+            Some(json!({"description": "d", "serviceAccountAlias": "bare",
+                        "type": {"type": "date", "expression": "2999-01-01T00:00:00Z"}})),
+        )
+        .await;
+    assert_eq!(date.status, StatusCode::CREATED);
+    schemas.check("Schedule", &date.body);
+    let got = server.call(Method::GET, &schedule_href, None).await;
+    schemas.check("Schedule", &got.body);
+    let mut changed = got.body.clone();
+    changed["description"] = json!("changed");
+    let put = server
+        .call(Method::PUT, &schedule_href, Some(changed))
+        .await;
+    assert_eq!(put.status, StatusCode::OK);
+    schemas.check("Schedule", &put.body);
+    let listed = server.call(Method::GET, &schedules, None).await;
+    assert_eq!(listed.body["totalSize"], 2);
+    schemas.check("SchedulePage", &listed.body);
+    let bad_trigger = server
+        .call(
+            Method::POST,
+            &schedules,
+            Some(json!({"description": "d", "serviceAccountAlias": "svc",
+                        "trigger": {"type": "cron", "expression": "often"}})),
+        )
+        .await;
+    assert_eq!(bad_trigger.status, StatusCode::BAD_REQUEST);
+    schemas.check("Error", &bad_trigger.body);
+    let in_use = server
+        .call(Method::DELETE, "/serviceAccounts/ACME/svc", None)
+        .await;
+    assert_eq!(in_use.status, StatusCode::CONFLICT);
+    schemas.check("Error", &in_use.body);
+    // The request bodies the tests send are valid inputs too.
+    schemas.check(
+        "ScheduleInput",
+        &json!({"description": "d", "serviceAccountAlias": "svc",
+                "type": {"type": "cron", "expression": "* * * * *"}}),
+    );
+    schemas.check("ServiceAccountInput", &json!({"alias": "a.b-c_d"}));
+
     // Errors of every kind.
     let invalid = server
         .call(
@@ -456,5 +583,161 @@ async fn responses_match_the_openapi_document() {
     schemas.refuses("Execution", &wrong);
     schemas.refuses("JobPage", &json!({"totalSize": 1, "page": 0, "size": 1}));
     schemas.refuses("Error", &json!({"error": "x"}));
+    let mut extra = put.body.clone();
+    extra["links"] = json!([]);
+    schemas.refuses("Schedule", &extra);
+    let mut weekly = put.body.clone();
+    weekly["trigger"]["type"] = json!("weekly");
+    schemas.refuses("Schedule", &weekly);
+    let mut no_next = put.body.clone();
+    no_next.as_object_mut().unwrap().remove("nextFireTime");
+    schemas.refuses("Schedule", &no_next);
+    let mut extra = account.body.clone();
+    extra["secret"] = json!("x");
+    schemas.refuses("ServiceAccount", &extra);
+    schemas.refuses("ServiceAccountInput", &json!({"alias": "has space"}));
+    server.stop().await;
+}
+
+/// The next execution that reaches SUCCESS, by its notification (bounded only to fail a broken
+/// test instead of hanging).
+async fn next_success(
+    notifications: &mut tokio::sync::broadcast::Receiver<Notification>,
+) -> runner_core::ids::ExecutionId {
+    let wait = async {
+        loop {
+            let notification = notifications.recv().await.expect("the notifier is open");
+            if let NotificationKind::Status {
+                status: Status::Success,
+                ..
+            } = notification.kind
+            {
+                return notification.execution_id;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("a scheduled execution succeeds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_fire_over_tcp_on_a_mock_clock() {
+    const MINUTE: i64 = 60_000;
+    // 2026-11-25T00:00:30Z: half a minute before the first due time of "* * * * *".
+    let start = 1_795_564_830_000;
+    let clock = MockClock::at(start);
+    let server = Server::with_scheduler(Arc::new(token_file()), ACME, clock.clone()).await;
+    let mut notifications = server.notifier.subscribe();
+    let document = server.call(Method::GET, "/openapi.json", None).await.body;
+    let schemas = Schemas { document };
+
+    let job = server
+        .call(Method::POST, "/jobs/ACME", Some(inline_job(&["a"])))
+        .await;
+    assert_eq!(job.status, StatusCode::CREATED);
+    let job_id = job.body["id"].as_str().unwrap().to_owned();
+    let account = server
+        .call(
+            Method::POST,
+            "/serviceAccounts/ACME",
+            Some(json!({"alias": "svc", "description": "robot"})),
+        )
+        .await;
+    assert_eq!(account.status, StatusCode::CREATED);
+    let created = server
+        .call(
+            Method::POST,
+            &format!("/jobs/ACME/{job_id}/schedules"),
+            Some(json!({
+                "description": "every minute",
+                "serviceAccountAlias": "svc",
+                "type": {"type": "cron", "expression": "* * * * *"}
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let href = created.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(created.body["nextFireTime"], start + 30_000);
+    assert_eq!(created.body["lastFireTime"], Value::Null);
+
+    // Three minutes, one at a time: one execution per due time, and the schedule moves on.
+    let mut due = start + 30_000;
+    let mut fired = std::collections::HashSet::new();
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(60));
+        let execution = next_success(&mut notifications).await;
+        assert!(fired.insert(execution.to_string()), "a new execution");
+        let schedule = server.call(Method::GET, &href, None).await;
+        assert_eq!(schedule.status, StatusCode::OK);
+        assert_eq!(schedule.body["lastFireTime"], due, "{}", schedule.body);
+        assert_eq!(
+            schedule.body["nextFireTime"],
+            due + MINUTE,
+            "{}",
+            schedule.body
+        );
+        schemas.check("Schedule", &schedule.body);
+        due += MINUTE;
+    }
+    let executions = server
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{job_id}/executions"),
+            None,
+        )
+        .await;
+    assert_eq!(executions.body["totalSize"], 3, "{}", executions.body);
+    let results = executions.body["results"].as_array().unwrap();
+    let listed: std::collections::HashSet<String> = results
+        .iter()
+        .map(|execution| {
+            assert_eq!(execution["status"], "SUCCESS", "{execution}");
+            execution["execution_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(listed, fired);
+    assert_eq!(server.executor.runs().len(), 3);
+
+    // A date schedule: it fires once, then has no next fire time.
+    let deleted = server.call(Method::DELETE, &href, None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    // Now 00:03:30; the date is 00:05:00.
+    let at = start + 270_000;
+    let once = server
+        .call(
+            Method::POST,
+            &format!("/jobs/ACME/{job_id}/schedules"),
+            Some(json!({
+                "description": "once",
+                "serviceAccountAlias": "svc",
+                "trigger": {"type": "date", "expression": "2026-11-25T00:05:00Z"}
+            })),
+        )
+        .await;
+    assert_eq!(once.status, StatusCode::CREATED, "{}", once.body);
+    assert_eq!(once.body["nextFireTime"], at);
+    let once_href = once.headers["location"].to_str().unwrap().to_owned();
+    clock.advance(Duration::from_secs(120));
+    let execution = next_success(&mut notifications).await;
+    assert!(fired.insert(execution.to_string()));
+    let after = server.call(Method::GET, &once_href, None).await;
+    assert_eq!(after.body["nextFireTime"], Value::Null, "{}", after.body);
+    assert_eq!(after.body["lastFireTime"], at);
+    schemas.check("Schedule", &after.body);
+    let executions = server
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{job_id}/executions"),
+            None,
+        )
+        .await;
+    assert_eq!(executions.body["totalSize"], 4, "{}", executions.body);
+    assert_eq!(
+        executions.body["results"][0]["execution_id"],
+        execution.to_string(),
+        "the date schedule's execution is the newest"
+    );
+    assert_eq!(executions.body["results"][0]["status"], "SUCCESS");
     server.stop().await;
 }

@@ -37,7 +37,9 @@ pub async fn list_schedules<S: ScheduleStore, E: Executor, N: Notifier, C: Clock
     JobPath { alias, job_id }: JobPath,
     PageQuery(page): PageQuery,
 ) -> ApiResult<Json<Page<Schedule>>> {
-    Ok(Json(state.engine.list_schedules(&alias, job_id, page).await?))
+    Ok(Json(
+        state.engine.list_schedules(&alias, job_id, page).await?,
+    ))
 }
 
 /// `GET /jobs/{alias}/{jobId}/schedules/{scheduleId}`.

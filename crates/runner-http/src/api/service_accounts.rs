@@ -40,7 +40,9 @@ pub async fn list_service_accounts<S: ScheduleStore, E: Executor, N: Notifier, C
     AccountPath { alias }: AccountPath,
     PageQuery(page): PageQuery,
 ) -> ApiResult<Json<Page<ServiceAccount>>> {
-    Ok(Json(state.engine.list_service_accounts(&alias, page).await?))
+    Ok(Json(
+        state.engine.list_service_accounts(&alias, page).await?,
+    ))
 }
 
 /// `GET /serviceAccounts/{alias}/{serviceAccountAlias}`.
