@@ -480,6 +480,26 @@ async fn postgres_store_through_the_binary() {
         .json()
         .await
         .unwrap();
+    // A service account and a schedule go through AnyStore's PostgreSQL arm too.
+    let job_id = created["id"].as_str().unwrap().to_owned();
+    let account = client
+        .post(format!("{}/serviceAccounts/{alias}", runner.base))
+        .bearer_auth(&token)
+        .json(&json!({"alias": "svc"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(account.status(), 201);
+    let schedule = client
+        .post(format!("{}/jobs/{alias}/{job_id}/schedules", runner.base))
+        .bearer_auth(&token)
+        .json(&json!({"description": "d", "serviceAccountAlias": "svc",
+                      "trigger": {"type": "cron", "expression": "0 4 * * *"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(schedule.status(), 201);
+    let schedule: Value = schedule.json().await.unwrap();
     let health = client
         .get(format!("{}/healthz", runner.base))
         .send()
@@ -503,6 +523,27 @@ async fn postgres_store_through_the_binary() {
         .unwrap();
     assert_eq!(listed["totalSize"], 1);
     assert_eq!(listed["results"][0]["id"], created["id"]);
+    let schedules: Value = client
+        .get(format!("{}/jobs/{alias}/{job_id}/schedules", runner.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        schedules["results"],
+        json!([schedule]),
+        "the schedule outlived the process"
+    );
+    let in_use = client
+        .delete(format!("{}/serviceAccounts/{alias}/svc", runner.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_use.status(), 409);
     let (exit, _, _) = runner.terminate();
     assert!(exit.success());
 }
