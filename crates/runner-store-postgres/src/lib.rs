@@ -1,7 +1,7 @@
 //! # runner-store-postgres
 //!
-//! A [`Store`] in PostgreSQL, shared by every node of a cluster: jobs and executions survive any
-//! node, and the state machine ([`runner_core::machine::apply`]) runs in Rust under the row lock of
+//! A [`Store`] and [`ScheduleStore`] in PostgreSQL, shared by every node of a cluster: jobs,
+//! executions, schedules and service accounts survive any node, and the state machine ([`runner_core::machine::apply`]) runs in Rust under the row lock of
 //! the execution it changes.
 //!
 //! ```no_run
@@ -35,8 +35,36 @@
 //!   same execution cannot both succeed. [`Store::due`] reads a partial index on the deadline.
 //! - **Stop and kill requests** are stored in the row, so they survive the node that received them;
 //!   `NOTIFY` only makes the node running the execution look sooner.
-//! - **Deleting a job** locks the job row and refuses while one of its executions has not ended;
-//!   inserting an execution locks the same row, so the two never cross.
+//! - **Deleting a job** locks the job's schedules, then the job row, refuses while one of its
+//!   executions has not ended, and deletes the schedules with the job in one transaction;
+//!   inserting an execution locks the same job row, so the two never cross.
+//! - **Schedules** ([`ScheduleStore::fire_due_schedules`]): one transaction
+//!   1. locks the due schedules no other node holds: `SELECT ... FROM schedules WHERE
+//!      next_fire_time <= now ORDER BY next_fire_time LIMIT n FOR UPDATE SKIP LOCKED` (a row
+//!      another node fired meanwhile is re-checked after the lock and drops out);
+//!   2. applies [`runner_core::schedule::Schedule::fire`] to each (the rule lives there only);
+//!   3. locks their jobs (`FOR NO KEY UPDATE`, in id order) and builds one
+//!      [`Execution::scheduled`] per due time;
+//!   4. inserts them with the same statement as [`Store::insert_execution`] (job_seq numbering,
+//!      queue position, `NOTIFY`), which leaves out a (schedule, due time) that has an execution
+//!      already: checked before numbering, so job_seq stays dense, and backed by the unique index
+//!      `executions_by_fire` (`ON CONFLICT DO NOTHING`) as the second guard;
+//!   5. writes each schedule's body and `next_fire_time` back, and commits; the local subscribers
+//!      then get [`Signal::Pending`] if anything was created.
+//!
+//!   So however many nodes fire at once, each due time creates one execution.
+//!   [`ScheduleStore::next_fire_time`] reads `min(next_fire_time)` off a partial index.
+//! - **Service accounts**: inserting or updating a schedule holds its service account row
+//!   (`FOR KEY SHARE`) while it writes, and deleting a service account locks the row `FOR UPDATE`
+//!   before it looks for schedules using it, so a schedule never refers to a deleted account.
+//!   Row locks are always taken schedule before job, job before service account, schedule before
+//!   service account, so these transactions cannot deadlock each other; a deadlock or a lost
+//!   connection before the commit is retried (as are reads) for [`PgStoreOptions::retry_for`].
+//!
+//! Tables (see `migrations/`): `jobs`, `executions` (whole records as JSON in `body`, plus the
+//! columns that are filtered and indexed on: status, `job_seq`, claim queue position, deadline,
+//! `schedule_id` and `due_time`), `service_accounts` (primary key account and alias),
+//! `schedules` (the record in `body`; `next_fire_time`, job and service account as columns).
 //! - **Paging**: a job's executions are numbered 1, 2, 3, ... (`job_seq`), so any page of them is
 //!   an index range read, as fast at page 10,000 as at page 0. Jobs page with `OFFSET`.
 //! - **Durability**: every commit waits for the disk, except batches made only of BeginRun and
@@ -67,6 +95,8 @@ use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
+#[cfg(doc)]
+use runner_core::store::ScheduleStore;
 use runner_core::store::{Signal, Store, StoreError};
 use runner_core::time::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
