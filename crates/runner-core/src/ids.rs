@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -17,7 +18,8 @@ use crate::validation::FieldError;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct AccountAlias(String);
+// Shared, not copied: every execution, notification and listing carries its account's alias.
+pub struct AccountAlias(Arc<str>);
 
 impl AccountAlias {
     /// The alias as a string.
@@ -39,7 +41,7 @@ impl FromStr for AccountAlias {
                 "must be 1 to 32 characters of A-Z, a-z, 0-9, '-' and '_'",
             ));
         }
-        Ok(Self(value.to_owned()))
+        Ok(Self(Arc::from(value)))
     }
 }
 
@@ -52,7 +54,7 @@ impl TryFrom<String> for AccountAlias {
 
 impl From<AccountAlias> for String {
     fn from(alias: AccountAlias) -> Self {
-        alias.0
+        alias.0.to_string()
     }
 }
 

@@ -27,7 +27,8 @@ pub(super) fn spawn<S: Store, E: Executor, N: Notifier, C: Clock>(
         .lock()
         .expect("running map poisoned")
         .insert(execution.execution_id, Arc::clone(&bell));
-    tokio::spawn(async move {
+    // Boxed: the worker's future is a few KiB; spawning a box moves a pointer, not the future.
+    tokio::spawn(Box::pin(async move {
         let id = execution.execution_id;
         Worker {
             engine: engine.clone(),
@@ -45,7 +46,7 @@ pub(super) fn spawn<S: Store, E: Executor, N: Notifier, C: Clock>(
             .remove(&id);
         drop(slot);
         engine.inner.slot_freed.notify_one();
-    });
+    }));
 }
 
 struct Worker<S, E, N, C> {
