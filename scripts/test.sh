@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: the README's test command, and what CI runs.
 # It brings what the tests need: ansible-core in ./.venv when ansible-playbook is not on PATH,
-# and a PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster under target/).
+# a PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster under target/), and an
+# sshd binary for the test that clones a repository over SSH (openssh-server, installed as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ RUNNER_ANSIBLE_PLAYBOOK="$(scripts/ensure-ansible.sh)"
 export RUNNER_ANSIBLE_PLAYBOOK
 DATABASE_URL="$(scripts/ensure-postgres.sh)"
 export DATABASE_URL
+RUNNER_SSHD="$(scripts/ensure-sshd.sh)"
+export RUNNER_SSHD
 echo "test.sh: ansible-playbook at $RUNNER_ANSIBLE_PLAYBOOK, PostgreSQL at $DATABASE_URL" >&2
 
 cargo test --workspace "$@"
