@@ -45,6 +45,22 @@ impl Notifier for Finished {
     }
 }
 
+/// An engine on a new memory store whose runs succeed at once, reporting to `finished`.
+fn noop_engine(
+    finished: &Finished,
+) -> Engine<MemoryStore, ScriptedExecutor, Finished, runner_core::time::SystemClock> {
+    Engine::builder()
+        .store(MemoryStore::new())
+        .executor(ScriptedExecutor::with_recording(Script::Succeed, false))
+        .notifier(finished.clone())
+        .config(EngineConfig {
+            concurrency: 256,
+            claim_batch: 256,
+            ..EngineConfig::default()
+        })
+        .build()
+}
+
 fn engine_throughput(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -66,16 +82,7 @@ fn engine_throughput(c: &mut Criterion) {
                     // the same work rather than a store that grows through the run.
                     let finished = Finished::default();
                     finished.target.store(BATCH, Ordering::Relaxed);
-                    let engine = Engine::builder()
-                        .store(MemoryStore::new())
-                        .executor(ScriptedExecutor::with_recording(Script::Succeed, false))
-                        .notifier(finished.clone())
-                        .config(EngineConfig {
-                            concurrency: 256,
-                            claim_batch: 256,
-                            ..EngineConfig::default()
-                        })
-                        .build();
+                    let engine = noop_engine(&finished);
                     let job = engine
                         .create_job(&alias, inline_spec(&["a"]))
                         .await
@@ -101,16 +108,7 @@ fn engine_throughput(c: &mut Criterion) {
     // The same work on one store and engine for the whole run: the store keeps every execution,
     // so later batches pay for its growth (map resizes) as a long-running server would.
     let finished = Finished::default();
-    let engine = Engine::builder()
-        .store(MemoryStore::new())
-        .executor(ScriptedExecutor::with_recording(Script::Succeed, false))
-        .notifier(finished.clone())
-        .config(EngineConfig {
-            concurrency: 256,
-            claim_batch: 256,
-            ..EngineConfig::default()
-        })
-        .build();
+    let engine = noop_engine(&finished);
     let (job, _running) = runtime.block_on(async {
         let job = engine
             .create_job(&alias, inline_spec(&["a"]))
