@@ -7,6 +7,7 @@
 //! | trait | what it does | implementations |
 //! |---|---|---|
 //! | [`Store`](store::Store) | keeps jobs and executions; applies transitions atomically | `runner-store-memory`, `runner-store-sled`, `runner-store-postgres` |
+//! | [`ScheduleStore`](store::ScheduleStore) | keeps service accounts and schedules; fires due schedules once per due time | the same three |
 //! | [`Executor`](executor::Executor) | runs one execution, streams events, honours cancellation | `runner-exec-ansible`; `testkit::ScriptedExecutor` (feature `testkit`) in tests |
 //! | [`Notifier`](notifier::Notifier) | receives status changes and events | [`notifier::NoopNotifier`], [`notifier::ChannelNotifier`] |
 //! | [`Clock`](time::Clock) | tells and waits for time | [`time::SystemClock`], [`time::MockClock`] |

@@ -5,7 +5,7 @@
 //! store's own atomic section. So the state machine is the same on every backend, and the backend
 //! only supplies atomicity, durability and indexes.
 //!
-//! Every store must pass the conformance suite in [`crate::testkit`] (feature `testkit`).
+//! Every store must pass the conformance suite in `runner_core::testkit` (feature `testkit`).
 
 use std::future::Future;
 

@@ -4,11 +4,11 @@
 //! [`Engine`] is a cheap handle (clone it freely). It offers the operations of the Job Service
 //! (create, start, stop, kill, restart, ...) and, once [`Engine::start`]ed, runs executions:
 //!
-//! - the **dispatcher** ([`dispatch`]) claims PENDING executions while the worker pool has room
+//! - the **dispatcher** (`engine/dispatch.rs`) claims PENDING executions while the worker pool has room
 //!   (the `concurrency` limit) and wakes on the store's signals, with polling as a fallback;
-//! - a **worker** ([`worker`]) per claimed execution runs the executor, renews the lease, turns
+//! - a **worker** (`engine/worker.rs`) per claimed execution runs the executor, renews the lease, turns
 //!   stop and kill requests into cancellations, and records the outcome;
-//! - the **maintenance** loop ([`dispatch`]) applies timed commands whose deadline passed
+//! - the **maintenance** loop (`engine/dispatch.rs`) applies timed commands whose deadline passed
 //!   (executionTtl, stop escalation, kill deadline, lapsed leases), whichever node set them.
 //!
 //! Deadlines live in the store, not in this process, so they survive a restart of any node.
