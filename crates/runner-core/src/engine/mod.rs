@@ -120,6 +120,8 @@ struct Inner<S, E, N, C> {
     running: Mutex<HashMap<ExecutionId, Arc<Notify>>>,
     /// Where the engine is in its life; workers and loops watch it.
     phase: watch::Sender<Phase>,
+    /// Worker tasks alive, including those still recording an outcome after their executor ended.
+    live_workers: watch::Sender<usize>,
 }
 
 /// The life of a started engine, in order.
@@ -254,6 +256,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> EngineBuilder<S, E, N, C> {
                 slot_freed: Notify::new(),
                 running: Mutex::new(HashMap::new()),
                 phase: watch::channel(Phase::Running).0,
+                live_workers: watch::channel(0).0,
             }),
         }
     }
@@ -310,7 +313,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> RunningEngine<S, E, N, C> {
 
     /// Stops claiming, lets running executions finish for up to the shutdown grace (measured on
     /// the engine's clock), then hands back the ones still running (they return to PENDING for
-    /// another node), and returns once every worker has ended.
+    /// another node), and returns once every worker has ended and recorded its outcome.
     pub async fn shutdown(mut self) {
         let inner = &self.engine.inner;
         inner.phase.send_replace(Phase::Draining);
@@ -323,6 +326,12 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> RunningEngine<S, E, N, C> {
                 let _ = inner.slots.acquire_many(all_slots).await;
             }
         }
+        // Executors have ended; wait for their outcomes (or hand-backs) to be recorded.
+        let _ = inner
+            .live_workers
+            .subscribe()
+            .wait_for(|live| *live == 0)
+            .await;
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
     }

@@ -27,25 +27,26 @@ pub(super) fn spawn<S: Store, E: Executor, N: Notifier, C: Clock>(
         .lock()
         .expect("running map poisoned")
         .insert(execution.execution_id, Arc::clone(&bell));
+    engine.inner.live_workers.send_modify(|live| *live += 1);
     // Boxed: the worker's future is a few KiB; spawning a box moves a pointer, not the future.
     tokio::spawn(Box::pin(async move {
         let id = execution.execution_id;
-        Worker {
+        let mut worker = Worker {
             engine: engine.clone(),
             attempt: execution.attempt,
             execution,
             bell,
-        }
-        .run()
-        .await;
+            slot: Some(slot),
+        };
+        worker.run().await;
+        worker.free_slot();
         engine
             .inner
             .running
             .lock()
             .expect("running map poisoned")
             .remove(&id);
-        drop(slot);
-        engine.inner.slot_freed.notify_one();
+        engine.inner.live_workers.send_modify(|live| *live -= 1);
     }));
 }
 
@@ -54,10 +55,21 @@ struct Worker<S, E, N, C> {
     execution: Execution,
     attempt: u32,
     bell: Arc<Notify>,
+    /// The place in the pool; held while the executor runs.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
-    async fn run(mut self) {
+    /// Gives the pool place back as soon as the executor is done: recording the outcome is a
+    /// store write that must not keep the next execution waiting (a durable store batches the
+    /// outcome with the next claim's neighbours instead).
+    fn free_slot(&mut self) {
+        if self.slot.take().is_some() {
+            self.engine.inner.slot_freed.notify_one();
+        }
+    }
+
+    async fn run(&mut self) {
         let inner = Arc::clone(&self.engine.inner);
         self.engine.notify_status(&self.execution).await;
         let job = match inner
@@ -116,6 +128,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         if *inner.phase.borrow() == Phase::Abandoned {
             return;
         }
+        self.free_slot();
         let handed_back = handing_back
             && matches!(
                 self.execution.status,
@@ -206,7 +219,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         self.execution = current;
     }
 
-    async fn finish(self, report: RunReport) {
+    async fn finish(&mut self, report: RunReport) {
         let command = Command::Finish {
             attempt: self.attempt,
             report,
@@ -214,7 +227,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         self.record(command).await;
     }
 
-    async fn release(self) {
+    async fn release(&mut self) {
         let command = Command::Release {
             attempt: self.attempt,
         };
@@ -223,7 +236,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
 
     /// Applies a final command, retrying a while when the store is unavailable. If it never
     /// answers, the lease lapses and another node rescues the execution.
-    async fn record(mut self, command: Command) {
+    async fn record(&mut self, command: Command) {
         const ATTEMPTS: u32 = 12;
         let inner = Arc::clone(&self.engine.inner);
         // Wall-clock pauses: this waits for a store to come back, not for a deadline of the domain.
