@@ -290,6 +290,28 @@ impl PgStore {
         }
     }
 
+    /// Reads one record of a job of `alias` (an execution, a schedule) with `sql`, which selects
+    /// `body::text` by `$1` id, `$2` job id and `$3` account alias.
+    async fn read_job_record<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &'static str,
+        id: Uuid,
+        job_id: JobId,
+        alias: &AccountAlias,
+    ) -> Result<Option<T>, StoreError> {
+        let body: Option<String> = self
+            .read(|| {
+                sqlx::query_scalar(sql)
+                    .bind(id)
+                    .bind(job_id.0)
+                    .bind(alias.as_str())
+                    .fetch_optional(self.pool())
+            })
+            .await?;
+        body.map(|body| decode(what, id, &body)).transpose()
+    }
+
     async fn write(&self, request: writes::Request) -> Result<(), StoreError> {
         self.inner.writes.send(request)
     }
@@ -472,20 +494,15 @@ impl Store for PgStore {
         job_id: JobId,
         id: ExecutionId,
     ) -> Result<Option<Execution>, StoreError> {
-        let body: Option<String> = self
-            .read(|| {
-                sqlx::query_scalar(
-                    "SELECT body::text FROM executions
-                      WHERE id = $1 AND job_id = $2 AND account_alias = $3",
-                )
-                .bind(id.0)
-                .bind(job_id.0)
-                .bind(alias.as_str())
-                .fetch_optional(self.pool())
-            })
-            .await?;
-        body.map(|body| decode("execution", id.0, &body))
-            .transpose()
+        self.read_job_record(
+            "execution",
+            "SELECT body::text FROM executions
+              WHERE id = $1 AND job_id = $2 AND account_alias = $3",
+            id.0,
+            job_id,
+            alias,
+        )
+        .await
     }
 
     async fn list_executions(

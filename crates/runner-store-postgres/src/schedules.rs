@@ -226,19 +226,15 @@ impl ScheduleStore for PgStore {
         job_id: JobId,
         id: ScheduleId,
     ) -> Result<Option<Schedule>, StoreError> {
-        let body: Option<String> = self
-            .read(|| {
-                sqlx::query_scalar(
-                    "SELECT body::text FROM schedules
-                      WHERE id = $1 AND job_id = $2 AND account_alias = $3",
-                )
-                .bind(id.0)
-                .bind(job_id.0)
-                .bind(alias.as_str())
-                .fetch_optional(self.pool())
-            })
-            .await?;
-        body.map(|body| decode("schedule", id.0, &body)).transpose()
+        self.read_job_record(
+            "schedule",
+            "SELECT body::text FROM schedules
+              WHERE id = $1 AND job_id = $2 AND account_alias = $3",
+            id.0,
+            job_id,
+            alias,
+        )
+        .await
     }
 
     async fn update_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
