@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountAlias, ExecutionId, JobId, NodeId};
-use crate::job::{Host, Job};
+use crate::job::{Callback, Host, Job};
 use crate::secret::Secret;
 use crate::time::Timestamp;
 
@@ -224,6 +224,14 @@ pub struct Execution {
     /// fires once however many nodes see it.
     #[serde(default)]
     pub scheduled: Option<ScheduledFire>,
+    /// The job's callbacks when the execution was created: its feed goes there even if the job
+    /// is edited meanwhile.
+    #[serde(default)]
+    pub callbacks: Vec<Callback>,
+    /// How many [`crate::feed::Event`]s it has: the sequence number of the latest. Counted in the
+    /// same atomic section that records them, so sequence numbers have no gaps.
+    #[serde(default)]
+    pub events: u64,
 }
 
 /// Which schedule created an execution, for which due time.
@@ -269,6 +277,9 @@ impl Execution {
             kill_force_at: None,
             revision: 0,
             scheduled: None,
+            callbacks: job.spec.callbacks.clone(),
+            // The creation event (see `feed::created`).
+            events: 1,
         }
     }
 

@@ -54,6 +54,7 @@
 pub mod engine;
 pub mod execution;
 pub mod executor;
+pub mod feed;
 pub mod ids;
 pub mod job;
 pub mod machine;

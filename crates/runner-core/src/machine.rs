@@ -419,9 +419,16 @@ fn check_fencing(
     command: &Command,
     now: Timestamp,
 ) -> Result<(), TransitionError> {
-    let Some(given) = command.attempt() else {
-        return Ok(());
-    };
+    match command.attempt() {
+        Some(given) => fence(execution, given, now),
+        None => Ok(()),
+    }
+}
+
+/// The fencing rule of worker commands: `given` must be the execution's current attempt, and its
+/// lease must still hold at `now`. [`apply`] checks it for every worker command; stores check it
+/// for writes a worker makes outside the table, such as appending executor events.
+pub fn fence(execution: &Execution, given: u32, now: Timestamp) -> Result<(), TransitionError> {
     if given != execution.attempt || execution.lease.is_none() {
         return Err(TransitionError::StaleAttempt {
             given,

@@ -2,8 +2,13 @@
 //!
 //! A store is not a bag of rows: every change of an execution's status goes through
 //! [`Store::transition`] or [`Store::claim`], which apply [`crate::machine::apply`] inside the
-//! store's own atomic section. So the state machine is the same on every backend, and the backend
-//! only supplies atomicity, durability and indexes.
+//! store's own atomic section (through [`crate::feed::transition`], which also records the status
+//! event). So the state machine is the same on every backend, and the backend only supplies
+//! atomicity, durability and indexes.
+//!
+//! Stores also keep each execution's live feed: the events [`crate::feed::transition`] and
+//! [`crate::feed::append`] record, and the webhook outbox derived from them, written in the same
+//! atomic section as the change they report.
 //!
 //! Every store must pass the conformance suite in `runner_core::testkit` (feature `testkit`).
 
@@ -12,6 +17,8 @@ use std::future::Future;
 use tokio::sync::broadcast;
 
 use crate::execution::{Execution, Status};
+use crate::executor::ExecutorEvent;
+use crate::feed::{Delivery, DeliveryKey, Event, Settlement};
 use crate::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use crate::job::Job;
 use crate::machine::{Command, TransitionError};
@@ -56,6 +63,9 @@ pub enum Signal {
     /// A claimed execution was asked to stop or be killed (or lost its run otherwise): the node
     /// running it must look.
     Control(ExecutionId),
+    /// Events were recorded for the execution (and maybe deliveries added to the outbox): live
+    /// feeds and the webhook delivery service look.
+    Feed(ExecutionId),
 }
 
 /// The signal a store must send after `command` brought `execution` to its current status.
@@ -167,6 +177,54 @@ pub trait Store: Send + Sync + 'static {
     /// Subscribes to the store's [`Signal`]s. Signals are hints: an engine also polls, so a missed
     /// one (a lagging receiver, a dropped database listener) only delays work.
     fn subscribe(&self) -> broadcast::Receiver<Signal>;
+
+    /// Records events an executor reported for run `attempt`, through [`crate::feed::append`]
+    /// (fenced like a worker command), with their deliveries, in one atomic write. Returns the
+    /// execution's latest sequence number. Sends [`Signal::Feed`] when it recorded any.
+    fn append_events(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        events: &[ExecutorEvent],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Up to `limit` events of an execution of a job of `alias` with a sequence number above
+    /// `after`, in order. [`StoreError::NotFound`] if there is no such execution.
+    fn list_events(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// Takes up to `limit` deliveries to attempt now: of each (execution, callback) queue only the
+    /// pending delivery with the lowest sequence, and only if it is due (`next_attempt_at <= now`)
+    /// and not taken by another caller whose hold (`hold_until`) has not passed. A taken delivery
+    /// is hidden from other callers until `hold_until` or until it is settled, so a queue has one
+    /// attempt in flight, and a node that dies holding one only delays it.
+    fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        hold_until: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+
+    /// Records how an attempt ended (see [`Settlement`]) and releases the hold. A key that is no
+    /// longer pending (another node settled it after a hold passed) is ignored.
+    fn settle_delivery(
+        &self,
+        key: &DeliveryKey,
+        settlement: &Settlement,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The earliest `next_attempt_at` of any pending delivery that nobody holds, or the end of
+    /// the earliest hold, so the delivery service can sleep until then.
+    fn next_delivery_at(
+        &self,
+    ) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
 }
 
 /// A shared store is a store: several engines (or an engine and a test) can hold one `Arc`.
@@ -249,6 +307,45 @@ impl<T: Store> Store for std::sync::Arc<T> {
     }
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         (**self).subscribe()
+    }
+    fn append_events(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        events: &[ExecutorEvent],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).append_events(id, attempt, events, now)
+    }
+    fn list_events(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
+        (**self).list_events(alias, job_id, id, after, limit)
+    }
+    fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        hold_until: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send {
+        (**self).claim_deliveries(now, hold_until, limit)
+    }
+    fn settle_delivery(
+        &self,
+        key: &DeliveryKey,
+        settlement: &Settlement,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).settle_delivery(key, settlement)
+    }
+    fn next_delivery_at(
+        &self,
+    ) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send {
+        (**self).next_delivery_at()
     }
 }
 

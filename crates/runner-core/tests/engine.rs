@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use runner_core::engine::{Engine, RunningEngine, StartRequest};
 use runner_core::execution::{Execution, Status};
+use runner_core::feed::EventKind;
 use runner_core::ids::{AccountAlias, ExecutionId};
 use runner_core::job::{Host, Job};
 use runner_core::machine::Command;
@@ -522,4 +523,39 @@ async fn deleting_a_running_job_is_refused() {
     h.engine.delete_job(&h.alias, job.id).await.unwrap();
     // Its executions stay readable.
     assert_eq!(h.read(&execution).await.status, Status::Killed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_records_executor_events_between_running_and_the_outcome() {
+    let mut h = Harness::new(2);
+    let job = h.job(Script::Fail(vec!["b".into(), "c".into()])).await;
+    let execution = h.start(&job).await;
+    h.reached(execution.execution_id, Status::Failure).await;
+    let feed = h
+        .store
+        .list_events(&h.alias, job.id, execution.execution_id, 0, 100)
+        .await
+        .unwrap();
+    let seen: Vec<(u64, EventKind, Option<Status>, Option<&str>)> = feed
+        .iter()
+        .map(|event| {
+            (
+                event.sequence,
+                event.kind,
+                event.status,
+                event.host.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, EventKind::Status, Some(Status::Pending), None),
+            (2, EventKind::Status, Some(Status::Initializing), None),
+            (3, EventKind::Status, Some(Status::Running), None),
+            (4, EventKind::HostFailed, None, Some("b")),
+            (5, EventKind::HostFailed, None, Some("c")),
+            (6, EventKind::Status, Some(Status::Failure), None),
+        ]
+    );
 }

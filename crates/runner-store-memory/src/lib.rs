@@ -17,15 +17,18 @@
 //! ```
 //!
 //! Every method takes one mutex for its whole work, which makes each operation atomic; the
-//! state machine ([`runner_core::machine::apply`]) runs under that lock.
+//! state machine ([`runner_core::feed::transition`]) runs under that lock, and the feed events and
+//! webhook deliveries it records are stored under the same lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use runner_core::execution::{Execution, ScheduledFire};
+use runner_core::executor::ExecutorEvent;
+use runner_core::feed::{self, Delivery, DeliveryKey, Event, Recorded, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
-use runner_core::machine::{self, Command};
+use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::{ScheduleStore, Signal, Store, StoreError, signal_after};
@@ -66,6 +69,31 @@ struct State {
     fire_times: BTreeSet<(Timestamp, ScheduleId)>,
     /// The (schedule, due time) pairs that created an execution.
     fired: HashSet<(ScheduleId, Timestamp)>,
+    /// Each execution's feed; the event with sequence n is at index n - 1.
+    events: HashMap<ExecutionId, Vec<Event>>,
+    /// The outbox: pending deliveries in queue order, (execution, callback) then sequence.
+    outbox: BTreeMap<DeliveryKey, Pending>,
+    /// Deliveries given up on, with their last error: kept for operators, never retried.
+    failed: HashMap<DeliveryKey, (Delivery, String)>,
+}
+
+/// A delivery waiting in the outbox.
+#[derive(Debug)]
+struct Pending {
+    delivery: Delivery,
+    /// Taken by a delivery service until then.
+    held_until: Option<Timestamp>,
+    last_error: Option<String>,
+}
+
+impl Pending {
+    /// When a claim may take it next.
+    fn available_at(&self) -> Timestamp {
+        self.held_until
+            .map_or(self.delivery.next_attempt_at, |held| {
+                held.max(self.delivery.next_attempt_at)
+            })
+    }
 }
 
 impl Default for MemoryStore {
@@ -99,8 +127,9 @@ impl MemoryStore {
 }
 
 impl State {
-    /// Stores a new `execution` and indexes it.
+    /// Stores a new `execution` with its creation event, and indexes it.
     fn put(&mut self, execution: Execution) {
+        self.record(vec![feed::created(&execution)]);
         let id = execution.execution_id;
         if let Some(deadline) = execution.next_deadline() {
             self.deadlines.insert((deadline, id));
@@ -112,17 +141,36 @@ impl State {
         }
     }
 
+    /// Keeps recorded events and their deliveries.
+    fn record(&mut self, recorded: Vec<Recorded>) {
+        for Recorded { event, deliveries } in recorded {
+            for delivery in deliveries {
+                let pending = Pending {
+                    delivery,
+                    held_until: None,
+                    last_error: None,
+                };
+                self.outbox.insert(pending.delivery.key, pending);
+            }
+            self.events
+                .entry(event.execution_id)
+                .or_default()
+                .push(event);
+        }
+    }
+
     /// Applies `command` to the stored execution in place (the state machine leaves it untouched
-    /// when it refuses) and re-indexes it; returns a copy of the result.
+    /// when it refuses), records its feed events and re-indexes it; returns a copy of the result
+    /// and whether events were recorded.
     fn apply(
         &mut self,
         id: ExecutionId,
         command: &Command,
         now: Timestamp,
-    ) -> Result<Execution, StoreError> {
+    ) -> Result<(Execution, bool), StoreError> {
         let execution = self.executions.get_mut(&id).ok_or(StoreError::NotFound)?;
         let old_deadline = execution.next_deadline();
-        machine::apply(execution, command, now)?;
+        let recorded = feed::transition(execution, command, now)?;
         let new_deadline = execution.next_deadline();
         let pending = execution.status == runner_core::execution::Status::Pending;
         let changed = execution.clone();
@@ -144,7 +192,9 @@ impl State {
             }
             (false, None) => {}
         }
-        Ok(changed)
+        let any = !recorded.is_empty();
+        self.record(recorded);
+        Ok((changed, any))
     }
 
     fn enqueue(&mut self, id: ExecutionId) {
@@ -312,6 +362,7 @@ impl Store for MemoryStore {
             state.put(execution.clone());
         }
         self.signal(Some(Signal::Pending));
+        self.signal(Some(Signal::Feed(execution.execution_id)));
         Ok(())
     }
 
@@ -360,8 +411,9 @@ impl Store for MemoryStore {
         command: &Command,
         now: Timestamp,
     ) -> Result<Execution, StoreError> {
-        let changed = self.state().apply(id, command, now)?;
+        let (changed, recorded) = self.state().apply(id, command, now)?;
         self.signal(signal_after(command, &changed));
+        self.signal(recorded.then_some(Signal::Feed(id)));
         Ok(changed)
     }
 
@@ -381,9 +433,13 @@ impl Store for MemoryStore {
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
             // Only PENDING executions are queued, so the claim cannot be refused; skip it if it is.
-            if let Ok(execution) = state.apply(id, &command, now) {
+            if let Ok((execution, _)) = state.apply(id, &command, now) {
                 claimed.push(execution);
             }
+        }
+        drop(state);
+        for execution in &claimed {
+            self.signal(Some(Signal::Feed(execution.execution_id)));
         }
         Ok(claimed)
     }
@@ -409,6 +465,118 @@ impl Store for MemoryStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.signals.subscribe()
+    }
+
+    async fn append_events(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        events: &[ExecutorEvent],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let (latest, any) = {
+            let mut state = self.state();
+            let execution = state.executions.get_mut(&id).ok_or(StoreError::NotFound)?;
+            let recorded = feed::append(execution, attempt, events, now)?;
+            let latest = execution.events;
+            let any = !recorded.is_empty();
+            state.record(recorded);
+            (latest, any)
+        };
+        self.signal(any.then_some(Signal::Feed(id)));
+        Ok(latest)
+    }
+
+    async fn list_events(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let state = self.state();
+        state
+            .execution_of(alias, job_id, id)
+            .ok_or(StoreError::NotFound)?;
+        let events = state.events.get(&id).map(Vec::as_slice).unwrap_or_default();
+        Ok(events
+            .iter()
+            .skip_while(|event| event.sequence <= after)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        hold_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut state = self.state();
+        let mut claimed = Vec::new();
+        let mut queue = None;
+        // Keys sort by (execution, callback, sequence): the first entry of each queue is its head.
+        for (key, pending) in &mut state.outbox {
+            if claimed.len() == limit {
+                break;
+            }
+            let this_queue = (key.execution_id, key.callback);
+            if queue == Some(this_queue) {
+                continue;
+            }
+            queue = Some(this_queue);
+            if pending.available_at() <= now {
+                pending.held_until = Some(hold_until);
+                claimed.push(pending.delivery.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn settle_delivery(
+        &self,
+        key: &DeliveryKey,
+        settlement: &Settlement,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        match settlement {
+            Settlement::Delivered => {
+                state.outbox.remove(key);
+            }
+            Settlement::Retry { at, error } => {
+                if let Some(pending) = state.outbox.get_mut(key) {
+                    pending.delivery.attempts += 1;
+                    pending.delivery.next_attempt_at = *at;
+                    pending.held_until = None;
+                    pending.last_error = Some(error.clone());
+                }
+            }
+            Settlement::GiveUp { error } => {
+                if let Some(mut pending) = state.outbox.remove(key) {
+                    pending.delivery.attempts += 1;
+                    state.failed.insert(*key, (pending.delivery, error.clone()));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let state = self.state();
+        let mut queue = None;
+        let mut earliest: Option<Timestamp> = None;
+        for (key, pending) in &state.outbox {
+            let this_queue = (key.execution_id, key.callback);
+            if queue != Some(this_queue) {
+                queue = Some(this_queue);
+                let at = pending.available_at();
+                earliest = Some(earliest.map_or(at, |earliest| earliest.min(at)));
+            }
+        }
+        Ok(earliest)
     }
 }
 
@@ -625,6 +793,9 @@ impl ScheduleStore for MemoryStore {
         };
         if !created.is_empty() {
             self.signal(Some(Signal::Pending));
+        }
+        for execution in &created {
+            self.signal(Some(Signal::Feed(execution.execution_id)));
         }
         Ok(created)
     }

@@ -56,9 +56,9 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
         }
         let poll_at = after(inner.clock.now(), inner.config.poll_interval);
         tokio::select! {
-            signal = signals.recv() => match signal {
+            signal = engine_signal(&mut signals) => match signal {
                 Ok(Signal::Control(id)) => engine.ring(id),
-                Ok(Signal::Pending) | Err(RecvError::Lagged(_)) => {}
+                Ok(Signal::Pending | Signal::Feed(_)) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => inner.clock.sleep_until(poll_at).await,
             },
             () = inner.slot_freed.notified(), if room == 0 => {}
@@ -70,6 +70,19 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
             if let Signal::Control(id) = signal {
                 engine.ring(id);
             }
+        }
+    }
+}
+
+/// The next signal that concerns the dispatcher: feed signals are for live feeds and webhook
+/// delivery, and must not cost a claim round trip each.
+async fn engine_signal(
+    signals: &mut tokio::sync::broadcast::Receiver<Signal>,
+) -> Result<Signal, RecvError> {
+    loop {
+        match signals.recv().await {
+            Ok(Signal::Feed(_)) => {}
+            other => return other,
         }
     }
 }
@@ -102,7 +115,7 @@ pub(super) async fn maintenance<S: Store, E: Executor, N: Notifier, C: Clock>(
         let control = async {
             loop {
                 match signals.recv().await {
-                    Ok(Signal::Pending) => {}
+                    Ok(Signal::Pending | Signal::Feed(_)) => {}
                     Ok(Signal::Control(_)) | Err(RecvError::Lagged(_)) => return,
                     Err(RecvError::Closed) => std::future::pending::<()>().await,
                 }

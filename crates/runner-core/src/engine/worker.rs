@@ -8,7 +8,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 use super::{Engine, Phase};
 use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::executor::{
-    CancelHandle, CancelMode, Cancellation, EventKind, EventSink, Executor, Run,
+    CancelHandle, CancelMode, Cancellation, EventKind, EventSink, Executor, ExecutorEvent, Run,
 };
 use crate::machine::Command;
 use crate::notifier::{Notification, NotificationKind, Notifier};
@@ -48,6 +48,16 @@ pub(super) fn spawn<S: Store, E: Executor, N: Notifier, C: Clock>(
             .remove(&id);
         engine.inner.live_workers.send_modify(|live| *live -= 1);
     }));
+}
+
+/// Moves the events already waiting in `stream` into `batch`.
+fn drain(
+    stream: &mut tokio::sync::mpsc::UnboundedReceiver<ExecutorEvent>,
+    batch: &mut Vec<ExecutorEvent>,
+) {
+    while let Ok(event) = stream.try_recv() {
+        batch.push(event);
+    }
 }
 
 struct Worker<S, E, N, C> {
@@ -103,7 +113,11 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
             tokio::select! {
                 biased;
                 report = &mut executor_run => break report,
-                Some(event) = event_stream.recv() => self.relay(event).await,
+                Some(event) = event_stream.recv() => {
+                    let mut batch = vec![event];
+                    drain(&mut event_stream, &mut batch);
+                    self.relay(batch).await;
+                }
                 () = self.bell.notified() => self.reread(&cancel_handle).await,
                 () = inner.clock.sleep_until(heartbeat_at) => {
                     self.heartbeat(&cancel_handle).await;
@@ -122,9 +136,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                 }
             }
         };
-        while let Ok(event) = event_stream.try_recv() {
-            self.relay(event).await;
-        }
+        let mut rest = Vec::new();
+        drain(&mut event_stream, &mut rest);
+        self.relay(rest).await;
         if *inner.phase.borrow() == Phase::Abandoned {
             return;
         }
@@ -147,24 +161,53 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         after(inner.clock.now(), inner.config.lease / 3)
     }
 
-    async fn relay(&mut self, event: crate::executor::ExecutorEvent) {
-        if event.kind == EventKind::WorkspaceReady {
-            if self.execution.status == Status::Initializing {
-                let command = Command::BeginRun {
-                    attempt: self.attempt,
-                };
-                self.apply(&command).await;
+    /// Records a batch of executor events in the execution's feed (one store write per batch, so
+    /// a chatty playbook costs few writes) and passes them to the notifier. The workspace being
+    /// ready moves the execution to RUNNING, after the events reported before it.
+    async fn relay(&mut self, batch: Vec<ExecutorEvent>) {
+        let mut pending = Vec::new();
+        for event in batch {
+            if event.kind == EventKind::WorkspaceReady {
+                self.record_events(std::mem::take(&mut pending)).await;
+                if self.execution.status == Status::Initializing {
+                    let command = Command::BeginRun {
+                        attempt: self.attempt,
+                    };
+                    self.apply(&command).await;
+                }
+            } else {
+                pending.push(event);
             }
+        }
+        self.record_events(pending).await;
+    }
+
+    async fn record_events(&mut self, events: Vec<ExecutorEvent>) {
+        if events.is_empty() {
             return;
         }
-        let notification = Notification {
-            execution_id: self.execution.execution_id,
-            job_id: self.execution.job_id,
-            account_alias: self.execution.account_alias.clone(),
-            time: self.engine.inner.clock.now(),
-            kind: NotificationKind::Event(event),
-        };
-        self.engine.inner.notifier.notify(notification).await;
+        let inner = Arc::clone(&self.engine.inner);
+        let execution_id = self.execution.execution_id;
+        let now = inner.clock.now();
+        if let Err(error) = inner
+            .store
+            .append_events(execution_id, self.attempt, &events, now)
+            .await
+        {
+            // The run goes on: its outcome matters more than its feed. A refusal means the
+            // lease is lost, which the next heartbeat acts on.
+            tracing::warn!(execution = %execution_id, %error, count = events.len(), "executor events were not recorded");
+        }
+        for event in events {
+            let notification = Notification {
+                execution_id,
+                job_id: self.execution.job_id,
+                account_alias: self.execution.account_alias.clone(),
+                time: now,
+                kind: NotificationKind::Event(event),
+            };
+            inner.notifier.notify(notification).await;
+        }
     }
 
     /// Someone changed the execution (stop, kill, a deadline): read it and cancel accordingly.

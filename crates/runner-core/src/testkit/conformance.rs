@@ -547,15 +547,21 @@ pub async fn signals_wake_engines<S: Store>(store: &S) {
 }
 
 async fn next_signal(signals: &mut tokio::sync::broadcast::Receiver<Signal>) -> Signal {
-    // Signals may travel through a database; wait for one, skipping nothing that matters.
+    // Signals may travel through a database; wait for one, skipping feed signals (their own
+    // cases cover them).
     loop {
         match signals.try_recv() {
+            Ok(Signal::Feed(_)) => continue,
             Ok(signal) => return signal,
             Err(TryRecvError::Empty) => {
-                return tokio::time::timeout(std::time::Duration::from_secs(30), signals.recv())
+                match tokio::time::timeout(std::time::Duration::from_secs(30), signals.recv())
                     .await
                     .expect("a signal within 30 s")
-                    .expect("signal channel open");
+                    .expect("signal channel open")
+                {
+                    Signal::Feed(_) => continue,
+                    signal => return signal,
+                }
             }
             Err(TryRecvError::Lagged(_)) => continue,
             Err(TryRecvError::Closed) => panic!("signal channel closed"),

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 
 use crate::ids::AccountAlias;
-use crate::job::{Credentials, Host, Job, JobSpec, Repository};
+use crate::job::{Callback, CallbackLevel, Credentials, Host, Job, JobSpec, Repository};
 use crate::secret::Secret;
 use crate::time::Timestamp;
 
@@ -46,5 +46,19 @@ pub fn job_with_secrets(account: &str, now: Timestamp) -> Job {
     if let Some(hosts) = spec.hosts.as_mut() {
         hosts[0].ssh_private_key = Some(Secret::new("aG9zdC1rZXk="));
     }
+    Job::new(alias(account), spec, now)
+}
+
+/// A job of `account` with one callback per level, at `https://hooks.example.com/<index>`.
+pub fn job_with_callbacks(account: &str, now: Timestamp, levels: &[CallbackLevel]) -> Job {
+    let mut spec = inline_spec(&["a", "b"]);
+    spec.callbacks = levels
+        .iter()
+        .enumerate()
+        .map(|(index, level)| Callback {
+            url: format!("https://hooks.example.com/{index}"),
+            level: *level,
+        })
+        .collect();
     Job::new(alias(account), spec, now)
 }

@@ -1,12 +1,13 @@
 //! Test helpers for stores, executors and engines (feature `testkit`).
 //!
-//! - [`conformance`]: the suite every [`crate::store::Store`] must pass; run it with
-//!   [`store_conformance_tests!`](crate::store_conformance_tests).
+//! - [`conformance`] and [`feed_conformance`]: the suite every [`crate::store::Store`] must pass;
+//!   run it with [`store_conformance_tests!`](crate::store_conformance_tests).
 //! - [`ScriptedExecutor`]: an in-process executor whose runs follow a [`Script`] per job, and which
 //!   records every run, for engine tests and benchmarks.
 //! - [`fixtures`]: small jobs and executions.
 
 pub mod conformance;
+pub mod feed_conformance;
 pub mod fixtures;
 pub mod schedule_conformance;
 mod scripted;
@@ -44,6 +45,26 @@ macro_rules! store_conformance_tests {
             signals_wake_engines,
             restart_makes_it_claimable_again,
         );
+        $crate::store_conformance_tests!(@feed $make;
+            feed_records_creation_and_status_changes,
+            feed_pages_by_sequence,
+            feed_appends_are_fenced,
+            feed_deliveries_follow_levels_and_queue_order,
+            feed_deliveries_carry_the_event,
+            feed_holds_and_retries_keep_order,
+            feed_concurrent_delivery_claims_never_double,
+            feed_signals_announce_events,
+            feed_restart_continues_the_sequence,
+        );
+    };
+    (@feed $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $make.await;
+                $crate::testkit::feed_conformance::$case(&store).await;
+            }
+        )*
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

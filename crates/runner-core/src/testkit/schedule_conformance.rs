@@ -304,6 +304,17 @@ pub async fn due_schedules_fire_once<S: ScheduleStore>(store: &S) {
         .await
         .unwrap();
     assert_eq!(listed.total_size, 1);
+    let feed = store
+        .list_events(&alias("ACME"), job.id, fired[0].execution_id, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        feed.iter()
+            .map(|event| (event.sequence, event.status))
+            .collect::<Vec<_>>(),
+        [(1, Some(Status::Pending))],
+        "a fired execution starts its feed like any other"
+    );
     let signal = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         loop {
             if let Ok(Signal::Pending) = signals.recv().await {
