@@ -16,8 +16,8 @@
 //! # Levels
 //!
 //! Every event has a [`CallbackLevel`]: status changes and the playbook's final per-host summary
-//! are `RESULT`; failed tasks, unreachable hosts and executor errors are `ERROR`; everything else
-//! is `DEBUG`. A callback receives the events at or above its level
+//! are `RESULT` (a FAILURE is a status change, so it is a result too); failed tasks and
+//! unreachable hosts are `ERROR`; everything else is `DEBUG`. A callback receives the events at or above its level
 //! ([`CallbackLevel::accepts`]): `DEBUG` gets everything, `ERROR` gets errors and results,
 //! `RESULT` only results.
 //!
@@ -125,11 +125,13 @@ impl EventKind {
     pub fn level(self) -> CallbackLevel {
         match self {
             Self::Status | Self::PlaybookEnd => CallbackLevel::Result,
-            Self::HostFailed | Self::HostUnreachable | Self::Log => CallbackLevel::Error,
-            Self::PlaybookStart | Self::PlayStart | Self::TaskStart | Self::HostOk => {
-                CallbackLevel::Debug
-            }
-            Self::HostSkipped => CallbackLevel::Debug,
+            Self::HostFailed | Self::HostUnreachable => CallbackLevel::Error,
+            Self::PlaybookStart
+            | Self::PlayStart
+            | Self::TaskStart
+            | Self::HostOk
+            | Self::HostSkipped
+            | Self::Log => CallbackLevel::Debug,
         }
     }
 

@@ -6,10 +6,10 @@
 //!
 //! | trait | what it does | implementations |
 //! |---|---|---|
-//! | [`Store`](store::Store) | keeps jobs and executions; applies transitions atomically | `runner-store-memory`, `runner-store-sled`, `runner-store-postgres` |
+//! | [`Store`](store::Store) | keeps jobs, executions and their feeds (events, webhook outbox); applies transitions atomically | `runner-store-memory`, `runner-store-sled`, `runner-store-postgres` |
 //! | [`ScheduleStore`](store::ScheduleStore) | keeps service accounts and schedules; fires due schedules once per due time | the same three |
 //! | [`Executor`](executor::Executor) | runs one execution, streams events, honours cancellation | `runner-exec-ansible`; `testkit::ScriptedExecutor` (feature `testkit`) in tests |
-//! | [`Notifier`](notifier::Notifier) | receives status changes and events | [`notifier::NoopNotifier`], [`notifier::ChannelNotifier`] |
+//! | [`Notifier`](notifier::Notifier) | receives status changes and events in process (durable webhooks go through the store's outbox instead) | [`notifier::NoopNotifier`], [`notifier::ChannelNotifier`] |
 //! | [`Clock`](time::Clock) | tells and waits for time | [`time::SystemClock`], [`time::MockClock`] |
 //!
 //! ## The state machine
@@ -18,6 +18,14 @@
 //! changes an execution only through [`machine::apply`], which adds fencing (a worker command from
 //! a stale claim is refused) and deadline guards (a rescue before the lease lapsed is refused).
 //! See [`machine`] for the diagram.
+//!
+//! ## The live feed
+//!
+//! Every execution has a feed of numbered events (see [`feed`]): its status changes, recorded by
+//! the store in the same atomic section as the change, and its executor's events, appended by the
+//! worker. Each event also enters an outbox of webhook deliveries, one per callback of the job
+//! whose level accepts it; `runner-webhook` delivers them. Sequence numbers have no gaps and
+//! follow the order things happened, on every node.
 //!
 //! ## Embedding the engine
 //!
