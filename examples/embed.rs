@@ -1,6 +1,6 @@
 //! Embeds the Runner engine in a small program: the memory store, an in-process executor, one
 //! job that runs to SUCCESS and one that is stopped while it runs. Every transition is printed
-//! as it happens.
+//! as it happens, and each execution's stored feed at the end.
 //!
 //! ```text
 //! cargo run -p runner-examples --bin embed
@@ -99,6 +99,23 @@ async fn main() -> Result<(), EngineError> {
         .await?;
     wait_for(&engine, &alias, &stopped, Status::Stopped).await?;
     wait_for(&engine, &alias, &done, Status::Success).await?;
+
+    // The stored feed: what webhooks receive and the events endpoint serves, numbered without
+    // gaps in the order things happened (unlike in-process notifications, which may interleave).
+    for execution in [&done, &stopped] {
+        println!("feed of {}:", execution.execution_id);
+        let feed = engine
+            .list_events(&alias, execution.job_id, execution.execution_id, 0, 100)
+            .await?;
+        for event in feed {
+            let status = event.status.map(|s| format!(" {s}")).unwrap_or_default();
+            let host = event.host.map(|h| format!(" on {h}")).unwrap_or_default();
+            println!(
+                "  #{} {:?} {:?}{status}{host}",
+                event.sequence, event.level, event.kind
+            );
+        }
+    }
 
     running.shutdown().await;
     // The last engine handle owns the notifier: dropping it ends the feed, and the printer with it.

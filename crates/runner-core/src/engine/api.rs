@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{Engine, EngineError};
 use crate::execution::Execution;
 use crate::executor::Executor;
+use crate::feed::Event;
 use crate::ids::{AccountAlias, ExecutionId, JobId};
 use crate::job::{Host, Job, JobSpec, check_key, validate_hosts};
 use crate::machine::Command;
@@ -135,6 +136,23 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             .inner
             .store
             .list_executions(alias, job_id, page)
+            .await?)
+    }
+
+    /// Up to `limit` events of an execution's feed with a sequence number above `after`, in
+    /// order: page through a feed by passing the last sequence number seen.
+    pub async fn list_events(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .list_events(alias, job_id, id, after, limit)
             .await?)
     }
 
