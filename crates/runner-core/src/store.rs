@@ -220,8 +220,10 @@ pub trait Store: Send + Sync + 'static {
         settlement: &Settlement,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The earliest `next_attempt_at` of any pending delivery that nobody holds, or the end of
-    /// the earliest hold, so the delivery service can sleep until then.
+    /// The earliest time at which [`Store::claim_deliveries`] could hand out a delivery: over the
+    /// head of each queue, its `next_attempt_at`, or the end of its hold if it is held (the later
+    /// of the two). Deliveries behind a head do not count. `None` when the outbox is empty. The
+    /// delivery service sleeps until then (or until a [`Signal::Feed`]).
     fn next_delivery_at(
         &self,
     ) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;

@@ -1,5 +1,6 @@
 //! Key encodings of the trees. Every key sorts bytewise in the order its index is read.
 
+use runner_core::feed::DeliveryKey;
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
 use runner_core::time::Timestamp;
 
@@ -215,6 +216,55 @@ pub(crate) fn service_account_users(account: &AccountAlias, name: &str) -> Vec<u
     key
 }
 
+/// `events`: the execution, then the event's sequence number (big endian): an execution's feed
+/// is one contiguous range, in order.
+pub(crate) fn event(id: ExecutionId, sequence: u64) -> [u8; 24] {
+    let mut key = [0; 24];
+    key[..16].copy_from_slice(&execution(id));
+    key[16..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// The length of a delivery queue's prefix in `outbox` and `outbox_failed`: execution, callback.
+pub(crate) const QUEUE_LEN: usize = 20;
+
+/// `outbox`, `outbox_failed`: the execution, the callback's index, the event's sequence number
+/// (big endian): each (execution, callback) queue is one contiguous range, its head first.
+pub(crate) fn delivery(key: &DeliveryKey) -> [u8; 28] {
+    let mut bytes = [0; 28];
+    bytes[..16].copy_from_slice(&execution(key.execution_id));
+    bytes[16..QUEUE_LEN].copy_from_slice(&key.callback.to_be_bytes());
+    bytes[QUEUE_LEN..].copy_from_slice(&key.sequence.to_be_bytes());
+    bytes
+}
+
+/// The [`DeliveryKey`] an `outbox` key encodes.
+pub(crate) fn delivery_key_at(bytes: &[u8]) -> Option<DeliveryKey> {
+    let bytes: &[u8; 28] = bytes.try_into().ok()?;
+    let (id, rest) = bytes.split_at(16);
+    let (callback, sequence) = rest.split_at(4);
+    Some(DeliveryKey {
+        execution_id: ExecutionId(uuid_from(id.try_into().ok()?)),
+        callback: u32::from_be_bytes(callback.try_into().ok()?),
+        sequence: u64::from_be_bytes(sequence.try_into().ok()?),
+    })
+}
+
+/// The first key after every key of the delivery queue `outbox_key` belongs to (the queue
+/// prefix plus one, big endian); `None` after the last possible queue.
+pub(crate) fn next_queue(outbox_key: &[u8]) -> Option<Vec<u8>> {
+    let mut queue = outbox_key.get(..QUEUE_LEN)?.to_vec();
+    for byte in queue.iter_mut().rev() {
+        if *byte == u8::MAX {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return Some(queue);
+        }
+    }
+    None
+}
+
 /// `meta`: the next position in the claim queue.
 pub(crate) const QUEUE_TAIL: &[u8] = b"q";
 
@@ -264,6 +314,31 @@ mod tests {
         let other = ScheduleId::new();
         let value = [schedule(id), schedule(other)].concat();
         assert_eq!(schedule_ids(&value).collect::<Vec<_>>(), [id, other]);
+    }
+
+    #[test]
+    fn feed_keys_sort_by_queue_then_sequence() {
+        let id = ExecutionId::new();
+        let key = |callback, sequence| DeliveryKey {
+            execution_id: id,
+            callback,
+            sequence,
+        };
+        // Sequence 256 after 255 (big endian), and every delivery of callback 0 before callback 1.
+        assert!(delivery(&key(0, 255)) < delivery(&key(0, 256)));
+        assert!(delivery(&key(0, u64::MAX)) < delivery(&key(1, 1)));
+        assert!(event(id, 255) < event(id, 256));
+        assert_eq!(delivery_key_at(&delivery(&key(7, 300))), Some(key(7, 300)));
+        assert_eq!(delivery_key_at(&event(id, 1)), None);
+
+        let next = next_queue(&delivery(&key(0, u64::MAX))).unwrap();
+        assert!(delivery(&key(0, u64::MAX))[..] < next[..]);
+        assert_eq!(next[..], delivery(&key(1, 0))[..QUEUE_LEN]);
+        // A carry across the callback's bytes into the execution id.
+        let carried = next_queue(&delivery(&key(u32::MAX, 9))).unwrap();
+        assert!(delivery(&key(u32::MAX, u64::MAX))[..] < carried[..]);
+        assert_eq!(&carried[16..], &[0, 0, 0, 0]);
+        assert_eq!(next_queue(&[u8::MAX; 28]), None);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! A durable, embedded [`Store`] and [`ScheduleStore`] on [sled](https://docs.rs/sled/0.34): the
 //! server's default store (`runner serve --store sled:./runner-data`). One process owns a data
-//! directory; jobs, executions, service accounts and schedules survive restarts and crashes of
-//! that process, and a runner that comes back rescues
+//! directory; jobs, executions, their live feeds (events and the webhook outbox), service
+//! accounts and schedules survive restarts and crashes of that process, and a runner that comes
+//! back rescues
 //! what the dead one left running (its leases lapse, see [`runner_core::machine`]).
 //!
 //! ```
@@ -47,12 +48,18 @@
 //! | `job_schedules` | alias, job id | the job's schedule ids, 16 bytes each: what deleting the job deletes, and (by its length) how many it has |
 //! | `fire_times` | [`Schedule::next_fire_time`], schedule id | empty: schedules in the order they are due |
 //! | `fired` | schedule id, due time | empty: the due times that created an execution |
+//! | `events` | execution id, sequence (u64) | the [`Event`]: an execution's feed, in order |
+//! | `outbox` | execution id, callback index (u32), sequence (u64) | the pending [`Delivery`] (attempts so far, next attempt time), its state and last error: each (execution, callback) queue in order, its head first |
+//! | `outbox_failed` | as `outbox` | deliveries given up ([`Settlement::GiveUp`]), kept for operators, never claimed |
 //! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `s`+alias, `u`+alias+name, `q`, `format` | jobs per account, executions per job, unfinished executions per job, service accounts per account, schedules per service account, the queue's tail, the format version |
 //!
 //! Listing a page reads the count from `meta` (for schedules, the length of the job's
 //! `job_schedules` entry) and walks the index backwards from the page's offset; claiming walks
 //! `pending` from its start; the maintenance loop reads `deadlines` and the scheduler reads
-//! `fire_times` from their start. No query scans records.
+//! `fire_times` from their start; a feed page is one range of `events`. Claiming deliveries
+//! reads the head of each queue of `outbox` and seeks past the rest of the queue (delivered
+//! deliveries are deleted and given-up ones moved to `outbox_failed`, so `outbox` holds only
+//! pending ones); `next_delivery_at` reads the same heads. No query scans records.
 //!
 //! sled's transactions read and write single keys, with no range scans; so what a transaction
 //! must find has a key of its own: deleting a job reads the job's `job_schedules` entry to delete
@@ -65,10 +72,16 @@
 //!
 //! Every write (a job inserted, updated or deleted; an execution inserted; a transition; a claim
 //! of a batch; a service account or schedule inserted, updated or deleted; a round of firing
-//! schedules) runs on **one writer thread**, inside **a sled transaction over all fifteen trees**.
-//! An execution changes only through [`runner_core::machine::apply`] inside that transaction, on
-//! the record the transaction read, and the same transaction moves it in the claim queue and the
-//! deadline index and updates the counts. sled's transactions are serializable (sled 0.34 runs
+//! schedules; an append of executor events; a settled delivery) runs on **one writer thread**,
+//! inside **a sled transaction over all eighteen trees**. An execution changes only through
+//! [`runner_core::feed::transition`] (which wraps [`runner_core::machine::apply`]) inside that
+//! transaction, on the record the transaction read, and the same transaction moves it in the
+//! claim queue and the deadline index, updates the counts, and stores the status event with its
+//! deliveries. A new execution (inserted, or fired by a schedule) is stored with its creation
+//! event ([`runner_core::feed::created`]), and an append ([`Store::append_events`], fenced by
+//! [`runner_core::feed::append`]) stores the execution's new event count with the events and
+//! their deliveries. So a feed has no gaps, and no event without the change it reports, also
+//! after a crash. sled's transactions are serializable (sled 0.34 runs
 //! them under a process-wide write lock), and sled seals a transaction's writes as one batch in
 //! its log, which recovery replays whole or not at all. So after a crash a record and its indexes
 //! still agree (the kill -9 test checks exactly that).
@@ -110,7 +123,36 @@
 //!
 //! Signals ([`Signal::Pending`], [`Signal::Control`]) go out on a tokio broadcast channel after
 //! the write is durable, as [`signal_after`] names them; a round of firing that created
-//! executions sends [`Signal::Pending`].
+//! executions sends [`Signal::Pending`]. Every write that recorded events (an insert, a fire, a
+//! claim, a transition that changed a status, an append) also sends [`Signal::Feed`] for each
+//! execution concerned.
+//!
+//! ## The live feed
+//!
+//! Events and deliveries are written as described under Atomicity, and acknowledged like every
+//! write (after the flush): an acknowledged append or settle survives `kill -9` (`tests/crash.rs`
+//! appends, delivers and retries, and checks after the kill that each feed has no gaps and each
+//! delivery queue holds exactly its feed's undelivered rest).
+//!
+//! Claims of deliveries ([`Store::claim_deliveries`]) hold them **in memory**, not on disk: only
+//! one process can open a data directory (see the lock below), so no other process can hand
+//! them out meanwhile, and after a restart nothing is held, so every delivery that was not
+//! settled is handed out again: at least once, which the delivery contract allows (receivers
+//! drop repeats by their `Idempotency-Key`). Claims read the outbox on the blocking pool and
+//! take their deliveries under a lock that settles release only after committing, so two
+//! callers never get the same delivery while a hold lasts. They also take turns between queues
+//! (each claim starts where the previous one stopped), so busy executions do not starve the
+//! others. `src/feed.rs` explains the choices.
+//!
+//! ## Format versions
+//!
+//! `meta` holds the format version. Version 2 added the feed trees and the feed fields of
+//! executions (`callbacks`, `events`). A version 1 directory opens: the feed trees are created
+//! empty, executions read back with no callbacks and no events, and their feeds start at their
+//! next status change (sequence 1). The directory is then marked version 2, which a runner of
+//! version 1 refuses to open ([`SledStoreError::Format`]): it would rewrite executions without
+//! their feed fields, and their feeds would be numbered again from 1 over the stored events.
+//! Directories of a later version than this runner's are refused too.
 //!
 //! ## The directory lock
 //!
@@ -129,8 +171,9 @@
 //! - writes (transactions and flushes) run on the writer thread; the caller awaits a oneshot
 //!   reply. This costs one thread hand-off per batch instead of one `spawn_blocking` per write;
 //!   on this 2-core machine it made end-to-end execution throughput about 6 times higher.
-//! - reads that walk many keys (listings, the deadline scan, the message of a refused delete) run
-//!   on tokio's blocking pool ([`tokio::task::spawn_blocking`]).
+//! - reads that walk many keys (listings, the deadline scan, the message of a refused delete,
+//!   feed pages, delivery claims and `next_delivery_at`) run on tokio's blocking pool
+//!   ([`tokio::task::spawn_blocking`]).
 //! - point reads (`get_job`, `get_execution`, `next_deadline`, `get_service_account`,
 //!   `get_schedule`, `next_fire_time`) run inline: they read a cached
 //!   page in microseconds, less than a `spawn_blocking` hand-off costs. They can wait for sled's
@@ -140,6 +183,7 @@
 
 mod codec;
 mod durability;
+mod feed;
 mod keys;
 mod lock;
 mod schedule_store;
@@ -152,6 +196,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 
 use runner_core::execution::Execution;
+use runner_core::executor::ExecutorEvent;
+use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
@@ -173,8 +219,17 @@ use crate::writer::{Done, Op, Request, Writer};
 /// How many signals a slow subscriber may fall behind before it sees `Lagged`.
 const SIGNAL_CAPACITY: usize = 1024;
 
-/// The on-disk format this version writes and reads.
-const FORMAT_VERSION: u64 = 1;
+/// The on-disk format this version writes. Version 2 added the live feed: the `events`,
+/// `outbox` and `outbox_failed` trees, and the `callbacks` and `events` fields of executions.
+///
+/// A version 1 directory opens and is marked version 2 (see "Format versions" in the crate
+/// docs); a directory of a later version is refused, and so is a version 2 directory by a runner
+/// that reads version 1 only: it would drop the feed fields of the executions it rewrites, and
+/// the next runner would number their events again from the start.
+const FORMAT_VERSION: u64 = 2;
+
+/// The oldest format this version opens (upgrading it to [`FORMAT_VERSION`] in place).
+const OLDEST_FORMAT: u64 = 1;
 
 /// Why a data directory cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -211,7 +266,7 @@ pub enum SledStoreError {
         source: sled::Error,
     },
     /// The directory holds data of another format version of this store.
-    #[error("the data directory {} holds format version {found}; this runner reads version {FORMAT_VERSION}", path.display())]
+    #[error("the data directory {} holds format version {found}; this runner reads versions {OLDEST_FORMAT} to {FORMAT_VERSION}", path.display())]
     Format {
         /// The data directory.
         path: PathBuf,
@@ -237,6 +292,8 @@ struct Inner {
     trees: Trees,
     flushes: Arc<AtomicU64>,
     signals: broadcast::Sender<Signal>,
+    /// Claimed deliveries (in memory: see "The live feed" in the crate docs).
+    holds: feed::Holds,
     path: PathBuf,
     _db: sled::Db,
     // Dropped last (fields drop in order): the lock outlives every database handle.
@@ -288,15 +345,22 @@ impl SledStore {
         };
         let db = open_sled(&path).map_err(sled_error)?;
         let trees = Trees::open(&db).map_err(sled_error)?;
-        match trees.meta.get(keys::FORMAT).map_err(sled_error)? {
-            Some(found) if count(Some(&found)) != FORMAT_VERSION => {
-                return Err(SledStoreError::Format {
-                    path,
-                    found: count(Some(&found)),
-                });
+        let found = trees
+            .meta
+            .get(keys::FORMAT)
+            .map_err(sled_error)?
+            .map(|found| count(Some(&found)));
+        match found {
+            Some(FORMAT_VERSION) => {}
+            Some(found) if !(OLDEST_FORMAT..FORMAT_VERSION).contains(&found) => {
+                return Err(SledStoreError::Format { path, found });
             }
-            Some(_) => {}
-            None => {
+            // A new directory, or an older format: the trees it lacks were just created empty,
+            // and records read back with their new fields at their defaults.
+            old => {
+                if let Some(found) = old {
+                    tracing::info!(path = %path.display(), found, to = FORMAT_VERSION, "upgrading the sled store's format");
+                }
                 trees
                     .meta
                     .insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())
@@ -340,6 +404,7 @@ impl SledStore {
                 trees,
                 flushes,
                 signals: broadcast::channel(SIGNAL_CAPACITY).0,
+                holds: feed::Holds::default(),
                 path,
                 _db: db,
                 _lock: lock,
@@ -555,6 +620,8 @@ impl Store for SledStore {
     async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
         self.write(Op::InsertExecution(execution.clone())).await?;
         self.signal(Some(Signal::Pending));
+        // Its creation event was recorded with it.
+        self.signal(Some(Signal::Feed(execution.execution_id)));
         Ok(())
     }
 
@@ -606,8 +673,11 @@ impl Store for SledStore {
         now: Timestamp,
     ) -> Result<Execution, StoreError> {
         match self.write(Op::Transition(id, command.clone(), now)).await? {
-            Done::Execution(changed) => {
+            Done::Execution(changed, recorded) => {
                 self.signal(signal_after(command, &changed));
+                if recorded {
+                    self.signal(Some(Signal::Feed(id)));
+                }
                 Ok(*changed)
             }
             other => Err(unexpected(other)),
@@ -636,7 +706,13 @@ impl Store for SledStore {
             })
             .await?
         {
-            Done::Claimed(claimed) => Ok(claimed),
+            Done::Claimed(claimed) => {
+                // Each claim changed a status (PENDING to INITIALIZING): an event each.
+                for execution in &claimed {
+                    self.signal(Some(Signal::Feed(execution.execution_id)));
+                }
+                Ok(claimed)
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -678,10 +754,83 @@ impl Store for SledStore {
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.inner.signals.subscribe()
     }
+
+    async fn append_events(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        events: &[ExecutorEvent],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let op = Op::AppendEvents {
+            id,
+            attempt,
+            events: events.to_vec(),
+            now,
+        };
+        match self.write(op).await? {
+            Done::Appended(latest, recorded) => {
+                if recorded {
+                    self.signal(Some(Signal::Feed(id)));
+                }
+                Ok(latest)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_events(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let alias = alias.clone();
+        self.scan(move |inner| {
+            let known = inner.execution(id)?.is_some_and(|execution| {
+                execution.account_alias == alias && execution.job_id == job_id
+            });
+            if !known {
+                return Err(StoreError::NotFound);
+            }
+            inner.events_after(id, after, limit)
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        hold_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.scan(move |inner| inner.claim_deliveries(now, hold_until, limit))
+            .await
+    }
+
+    async fn settle_delivery(
+        &self,
+        key: &DeliveryKey,
+        settlement: &Settlement,
+    ) -> Result<(), StoreError> {
+        self.write(Op::SettleDelivery(*key, settlement.clone()))
+            .await?;
+        // Only once the settle is committed (see "Holds" in feed.rs).
+        self.inner.holds.release(key);
+        Ok(())
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.scan(|inner| inner.next_delivery_at()).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use runner_core::execution::Status;
+    use runner_core::feed::EventKind;
     use runner_core::testkit::fixtures::{alias, job};
 
     use super::*;
@@ -725,6 +874,86 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(stored.as_ref(), Some(execution));
+        }
+    }
+
+    /// A directory written before the live feed (format 1: no feed trees, executions without
+    /// their feed fields) opens, is marked format 2, and its executions start their feed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_format_1_directory_opens_and_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let job = job("ACME", 1);
+        store.insert_job(&job).await.unwrap();
+        let execution = Execution::new(&job, None, None, 2);
+        store.insert_execution(&execution).await.unwrap();
+        // Turn it into a format 1 directory.
+        let trees = &store.inner.trees;
+        let mut record: serde_json::Value = serde_json::from_slice(
+            &trees
+                .executions
+                .get(keys::execution(execution.execution_id))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        let fields = record.as_object_mut().unwrap();
+        assert!(fields.remove("events").is_some() && fields.remove("callbacks").is_some());
+        trees
+            .executions
+            .insert(
+                keys::execution(execution.execution_id),
+                serde_json::to_vec(&record).unwrap(),
+            )
+            .unwrap();
+        trees
+            .meta
+            .insert(keys::FORMAT, &1u64.to_be_bytes())
+            .unwrap();
+        for tree in ["events", "outbox", "outbox_failed"] {
+            assert!(store.inner._db.drop_tree(tree).unwrap());
+        }
+        store.inner._db.flush().unwrap();
+        drop(store);
+
+        let store = SledStore::open(dir.path()).unwrap();
+        let format = store.inner.trees.meta.get(keys::FORMAT).unwrap();
+        assert_eq!(count(format.as_deref()), FORMAT_VERSION);
+        let acme = alias("ACME");
+        let (id, job_id) = (execution.execution_id, job.id);
+        assert!(
+            store
+                .list_events(&acme, job_id, id, 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let kill = Command::Kill { force_at: None };
+        store.transition(id, &kill, 3).await.unwrap();
+        let events = store.list_events(&acme, job_id, id, 0, 10).await.unwrap();
+        let seen: Vec<_> = events
+            .iter()
+            .map(|e| (e.sequence, e.kind, e.status))
+            .collect();
+        assert_eq!(seen, [(1, EventKind::Status, Some(Status::Killed))]);
+    }
+
+    #[test]
+    fn a_later_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let later = FORMAT_VERSION + 1;
+        store
+            .inner
+            .trees
+            .meta
+            .insert(keys::FORMAT, &later.to_be_bytes())
+            .unwrap();
+        store.inner._db.flush().unwrap();
+        drop(store);
+        match SledStore::open(dir.path()) {
+            Err(SledStoreError::Format { found, .. }) => assert_eq!(found, later),
+            other => panic!("a later format must be refused: {other:?}"),
         }
     }
 }

@@ -176,6 +176,10 @@ impl ScheduleStore for SledStore {
                 if !created.is_empty() {
                     self.signal(Some(Signal::Pending));
                 }
+                // Each was recorded with its creation event.
+                for execution in &created {
+                    self.signal(Some(Signal::Feed(execution.execution_id)));
+                }
                 Ok(created)
             }
             other => Err(unexpected(other)),

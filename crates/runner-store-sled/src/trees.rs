@@ -5,6 +5,7 @@
 //! transaction's writes as one batch in its log, and recovery replays whole batches only.
 
 use runner_core::execution::{Execution, Status};
+use runner_core::feed::Recorded;
 use runner_core::ids::ExecutionId;
 use runner_core::store::StoreError;
 use sled::transaction::{
@@ -13,6 +14,7 @@ use sled::transaction::{
 };
 
 use crate::codec::{count, decode, encode};
+use crate::feed::OutboxRecord;
 use crate::keys;
 
 /// The result of a step inside a transaction: a [`StoreError`] aborts it.
@@ -41,6 +43,9 @@ pub(crate) struct Trees {
     pub(crate) job_schedules: sled::Tree,
     pub(crate) fire_times: sled::Tree,
     pub(crate) fired: sled::Tree,
+    pub(crate) events: sled::Tree,
+    pub(crate) outbox: sled::Tree,
+    pub(crate) outbox_failed: sled::Tree,
 }
 
 impl Trees {
@@ -62,6 +67,9 @@ impl Trees {
             job_schedules: db.open_tree("job_schedules")?,
             fire_times: db.open_tree("fire_times")?,
             fired: db.open_tree("fired")?,
+            events: db.open_tree("events")?,
+            outbox: db.open_tree("outbox")?,
+            outbox_failed: db.open_tree("outbox_failed")?,
         })
     }
 
@@ -73,7 +81,7 @@ impl Trees {
     ) -> Result<A, StoreError> {
         // sled's tuple form stops at 14 trees; its slice form has no such limit. The order here
         // is the order of the views below.
-        let trees: [&sled::Tree; 15] = [
+        let trees: [&sled::Tree; 18] = [
             &self.jobs,
             &self.executions,
             &self.jobs_by_account,
@@ -89,6 +97,9 @@ impl Trees {
             &self.job_schedules,
             &self.fire_times,
             &self.fired,
+            &self.events,
+            &self.outbox,
+            &self.outbox_failed,
         ];
         let result = trees[..].transaction(|views: &Vec<TransactionalTree>| {
             let [
@@ -107,10 +118,13 @@ impl Trees {
                 job_schedules,
                 fire_times,
                 fired,
+                events,
+                outbox,
+                outbox_failed,
             ] = &views[..]
             else {
                 return abort(StoreError::Corrupt(format!(
-                    "sled gave {} transaction views for 15 trees",
+                    "sled gave {} transaction views for 18 trees",
                     views.len()
                 )));
             };
@@ -130,6 +144,9 @@ impl Trees {
                 job_schedules,
                 fire_times,
                 fired,
+                events,
+                outbox,
+                outbox_failed,
             })
         });
         match result {
@@ -157,6 +174,9 @@ pub(crate) struct Tx<'a> {
     pub(crate) job_schedules: &'a TransactionalTree,
     pub(crate) fire_times: &'a TransactionalTree,
     pub(crate) fired: &'a TransactionalTree,
+    events: &'a TransactionalTree,
+    pub(crate) outbox: &'a TransactionalTree,
+    pub(crate) outbox_failed: &'a TransactionalTree,
 }
 
 impl Tx<'_> {
@@ -166,6 +186,23 @@ impl Tx<'_> {
             None => Ok(None),
             Some(bytes) => decode("execution", &bytes).map(Some).or_else(abort),
         }
+    }
+
+    /// Stores recorded feed events and their deliveries (pending, in the outbox), in this
+    /// transaction: with the execution whose change produced them.
+    pub(crate) fn record(&self, recorded: &[Recorded]) -> TxResult<()> {
+        for Recorded { event, deliveries } in recorded {
+            let bytes = encode("event", event).or_else(abort)?;
+            self.events
+                .insert(&keys::event(event.execution_id, event.sequence)[..], bytes)?;
+            for delivery in deliveries {
+                let record = OutboxRecord::pending(delivery.clone());
+                let bytes = encode("delivery", &record).or_else(abort)?;
+                self.outbox
+                    .insert(&keys::delivery(&delivery.key)[..], bytes)?;
+            }
+        }
+        Ok(())
     }
 
     /// Where `id` is in the claim queue, if it is queued.

@@ -13,6 +13,11 @@
 //! storage error), its ops are retried one per transaction, so a bad record only fails the ops
 //! that touch it.
 //!
+//! Feed writes are ops like the others: a transition or claim stores the status event it recorded
+//! ([`feed::transition`]) with the execution, an insert its creation event, an append
+//! (`AppendEvents`) the executor's events, a settle (`SettleDelivery`) the delivery's new state;
+//! each in the batch's transaction, acknowledged after the batch's flush.
+//!
 //! Being the only writer also keeps claims simple: the claim queue read before the transaction
 //! cannot change under it, except by earlier ops of the same batch, which the transaction sees.
 
@@ -21,9 +26,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use runner_core::execution::Execution;
+use runner_core::executor::ExecutorEvent;
+use runner_core::feed::{self, DeliveryKey, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
 use runner_core::job::Job;
-use runner_core::machine::{self, Command};
+use runner_core::machine::Command;
 use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
@@ -61,13 +68,23 @@ pub(crate) enum Op {
         now: Timestamp,
         limit: usize,
     },
+    AppendEvents {
+        id: ExecutionId,
+        attempt: u32,
+        events: Vec<ExecutorEvent>,
+        now: Timestamp,
+    },
+    SettleDelivery(DeliveryKey, Settlement),
 }
 
 /// What a write returns.
 #[derive(Debug)]
 pub(crate) enum Done {
     Unit,
-    Execution(Box<Execution>),
+    /// The execution after a transition, and whether the transition recorded a feed event.
+    Execution(Box<Execution>, bool),
+    /// The execution's latest sequence number after an append, and whether it recorded any.
+    Appended(u64, bool),
     Claimed(Vec<Execution>),
     Fired(Vec<Execution>),
 }
@@ -254,12 +271,24 @@ fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &Candidates) -> TxResult<Reply> {
                 return Ok(Err(StoreError::NotFound));
             };
             let mut execution = old.clone();
-            if let Err(refused) = machine::apply(&mut execution, command, *now) {
-                return Ok(Err(StoreError::Refused(refused)));
-            }
+            let recorded = match feed::transition(&mut execution, command, *now) {
+                Ok(recorded) => recorded,
+                Err(refused) => return Ok(Err(StoreError::Refused(refused))),
+            };
             tx.put_execution(Some(&old), &execution)?;
-            Ok(Ok(Done::Execution(Box::new(execution))))
+            tx.record(&recorded)?;
+            Ok(Ok(Done::Execution(
+                Box::new(execution),
+                !recorded.is_empty(),
+            )))
         }
+        Op::AppendEvents {
+            id,
+            attempt,
+            events,
+            now,
+        } => crate::feed::append(tx, *id, *attempt, events, *now),
+        Op::SettleDelivery(key, settlement) => crate::feed::settle(tx, key, settlement),
         Op::Claim {
             command,
             limit,
@@ -279,8 +308,9 @@ fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &Candidates) -> TxResult<Reply> {
                 };
                 let mut execution = old.clone();
                 // Only PENDING executions are queued, so the claim is not refused.
-                if machine::apply(&mut execution, command, *now).is_ok() {
+                if let Ok(recorded) = feed::transition(&mut execution, command, *now) {
                     tx.put_execution(Some(&old), &execution)?;
+                    tx.record(&recorded)?;
                     claimed.push(execution);
                 }
             }
@@ -354,6 +384,8 @@ fn delete_job(tx: &Tx<'_>, alias: &AccountAlias, id: JobId) -> TxResult<Reply> {
     Ok(Ok(Done::Unit))
 }
 
+/// Inserts a new execution with its creation event ([`feed::created`]) and that event's
+/// deliveries: the one path of `insert_execution` and of firing schedules.
 pub(crate) fn insert_execution(tx: &Tx<'_>, execution: &Execution) -> TxResult<Reply> {
     let job_known = stored_job(tx, execution.job_id)?
         .is_some_and(|job| job.account_alias == execution.account_alias);
@@ -367,6 +399,7 @@ pub(crate) fn insert_execution(tx: &Tx<'_>, execution: &Execution) -> TxResult<R
         ))));
     }
     tx.put_execution(None, execution)?;
+    tx.record(&[feed::created(execution)])?;
     let alias = &execution.account_alias;
     let index = keys::job_execution(
         alias,

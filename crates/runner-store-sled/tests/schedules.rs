@@ -1,14 +1,17 @@
 //! What the schedule conformance suite does not reach in this store: the per-service-account
 //! usage count across updates, a job deleted right behind a new schedule of it (often in the same
-//! writer batch), and schedules read back after a reopen.
+//! writer batch), schedules read back after a reopen, and the creation event of a fired
+//! execution.
 
 mod common;
 
 use runner_core::execution::Status;
+use runner_core::feed::EventKind;
+use runner_core::job::CallbackLevel;
 use runner_core::page::PageRequest;
 use runner_core::schedule::{Schedule, ServiceAccount, Trigger, TriggerKind};
-use runner_core::store::{ScheduleStore, Store, StoreError};
-use runner_core::testkit::fixtures::{alias, job};
+use runner_core::store::{ScheduleStore, Signal, Store, StoreError};
+use runner_core::testkit::fixtures::{alias, job, job_with_callbacks};
 use runner_store_sled::SledStore;
 
 fn account(name: &str) -> ServiceAccount {
@@ -156,4 +159,49 @@ async fn schedules_and_fires_read_back_after_a_reopen() {
         .unwrap();
     assert_eq!(executions.total_size, 1);
     assert_eq!(executions.results[0].status, Status::Pending);
+}
+
+/// A fired execution is stored with its creation event and that event's delivery, in the same
+/// write, and announced on the feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fired_execution_starts_its_feed() {
+    let store = common::TempStore::new();
+    let job = job_with_callbacks("ACME", 1, &[CallbackLevel::Result]);
+    store.insert_job(&job).await.unwrap();
+    store.insert_service_account(&account("svc")).await.unwrap();
+    let schedule = Schedule::new(
+        alias("ACME"),
+        job.id,
+        "d".into(),
+        "svc".into(),
+        every_minute(),
+        0,
+    );
+    store.insert_schedule(&schedule).await.unwrap();
+    let mut signals = store.subscribe();
+    let fired = store.fire_due_schedules(120_000, 10).await.unwrap();
+    assert_eq!(fired.len(), 1);
+    let id = fired[0].execution_id;
+    let mut seen = Vec::new();
+    while let Ok(signal) = signals.try_recv() {
+        seen.push(signal);
+    }
+    assert!(seen.contains(&Signal::Feed(id)), "{seen:?}");
+
+    let events = store
+        .list_events(&alias("ACME"), job.id, id, 0, 10)
+        .await
+        .unwrap();
+    let events: Vec<_> = events
+        .iter()
+        .map(|e| (e.sequence, e.kind, e.status))
+        .collect();
+    assert_eq!(events, [(1, EventKind::Status, Some(Status::Pending))]);
+    let deliveries = store.claim_deliveries(120_000, 130_000, 10).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(
+        (deliveries[0].key.execution_id, deliveries[0].key.sequence),
+        (id, 1)
+    );
+    assert_eq!(deliveries[0].url, job.spec.callbacks[0].url);
 }
