@@ -1,19 +1,22 @@
 //! Claims: one transaction takes the oldest PENDING executions no other transaction holds
-//! (`FOR UPDATE SKIP LOCKED`), applies [`Command::Claim`] to each in Rust and writes them all in
-//! one statement. Many nodes claim at once without waiting on each other or taking one twice.
+//! (`FOR UPDATE SKIP LOCKED`), applies [`Command::Claim`] to each in Rust (through
+//! [`feed::transition`]) and writes them all in one statement, their INITIALIZING events in one
+//! more. Many nodes claim at once without waiting on each other or taking one twice.
 
 use std::time::{Duration, Instant};
 
 use runner_core::execution::Execution;
+use runner_core::feed;
 use runner_core::ids::NodeId;
-use runner_core::machine::{self, Command};
-use runner_core::store::StoreError;
+use runner_core::machine::Command;
+use runner_core::store::{Signal, StoreError};
 use runner_core::time::Timestamp;
 use uuid::Uuid;
 
 use crate::Shared;
 use crate::codec::{ExecutionRow, ExecutionUpdates, decode};
 use crate::error::{is_connection_error, is_transient_conflict, unavailable};
+use crate::live_feed::FeedRows;
 
 enum Failed {
     Before(sqlx::Error),
@@ -85,6 +88,8 @@ async fn attempt(
     .await?;
     let mut claimed = Vec::with_capacity(rows.len());
     let mut updates = ExecutionUpdates::default();
+    let mut feed_rows = FeedRows::default();
+    let mut signals = Vec::new();
     for (id, body) in rows {
         let mut execution = match decode::<Execution>("execution", id, &body) {
             Ok(execution) => execution,
@@ -95,11 +100,17 @@ async fn attempt(
             }
         };
         // Only PENDING rows were selected, so the claim is allowed; skip it if it is not.
-        if machine::apply(&mut execution, command, now).is_err() {
+        let Ok(events) = feed::transition(&mut execution, command, now) else {
             continue;
-        }
-        match ExecutionRow::of(&execution) {
-            Ok(row) => updates.push(row, false),
+        };
+        // The row and its events are written together or not at all.
+        match ExecutionRow::of(&execution).and_then(|row| feed_rows.push(&events).map(|()| row)) {
+            Ok(row) => {
+                updates.push(row, false);
+                if !events.is_empty() {
+                    signals.push(Signal::Feed(execution.execution_id));
+                }
+            }
             Err(error) => {
                 tracing::error!(%error, "skipping an execution that cannot be encoded");
                 continue;
@@ -111,12 +122,16 @@ async fn attempt(
         tx.rollback().await?;
         return Ok(claimed);
     }
+    feed_rows.insert(&mut tx).await?;
     updates
-        .query_notifying(&shared.channel, &[])
+        .query_notifying(&shared.channel, &shared.payloads(&signals))
         .execute(&mut *tx)
         .await?;
     match tx.commit().await {
-        Ok(()) => Ok(claimed),
+        Ok(()) => {
+            shared.signal_local(signals);
+            Ok(claimed)
+        }
         Err(error) => Err(Failed::AtCommit(error, claimed)),
     }
 }

@@ -1,8 +1,10 @@
 //! # runner-store-postgres
 //!
 //! A [`Store`] and [`ScheduleStore`] in PostgreSQL, shared by every node of a cluster: jobs,
-//! executions, schedules and service accounts survive any node, and the state machine ([`runner_core::machine::apply`]) runs in Rust under the row lock of
-//! the execution it changes.
+//! executions, schedules and service accounts survive any node, and the state machine
+//! ([`runner_core::machine::apply`], through [`runner_core::feed::transition`]) runs in Rust
+//! under the row lock of the execution it changes. Each execution's live feed (numbered events
+//! and the webhook outbox) is written in the same transactions.
 //!
 //! ```no_run
 //! use runner_store_postgres::{PgStore, PgStoreOptions};
@@ -24,13 +26,28 @@
 //! How each operation is made safe:
 //!
 //! - **Transitions** ([`Store::transition`]): one transaction locks the row (`SELECT ... FOR
-//!   UPDATE`), applies the command in Rust, writes status, deadline and body, sends `NOTIFY`, and
-//!   commits; only then does the caller get the result and the local subscribers their signal.
+//!   UPDATE`), applies the command in Rust, writes status, deadline and body, inserts the status
+//!   events it recorded (with their deliveries), sends `NOTIFY`, and commits; only then does the
+//!   caller get the result and the local subscribers their signal.
 //!   Concurrent transitions are batched into one such transaction (see the `writes` module), which
 //!   is what lets a node run thousands of short executions per second. No transaction is held
 //!   while an execution runs.
 //! - **Claims** ([`Store::claim`]): `FOR UPDATE SKIP LOCKED` on the oldest PENDING rows, the claim
-//!   applied per row, all rows written by one `UPDATE ... FROM unnest(...)`.
+//!   applied per row, all rows written by one `UPDATE ... FROM unnest(...)`, their INITIALIZING
+//!   events by one `INSERT ... FROM unnest(...)`.
+//! - **The live feed** (see the `live_feed` module): every place that applies a command records
+//!   the status event through [`runner_core::feed::transition`], and the inserts record the
+//!   creation event ([`runner_core::feed::created`], in the insert statement itself, for
+//!   [`Store::insert_execution`] and for executions a schedule fires), all in the transaction of
+//!   the change and batched into one multi-row insert per transaction. The execution's event
+//!   counter lives in its body, which the transaction rewrites under the row lock, so sequence
+//!   numbers are dense and in causal order on every node. [`Store::append_events`] locks the row
+//!   (`FOR UPDATE`), applies [`runner_core::feed::append`] (fenced by the attempt) and writes
+//!   body, events and deliveries in one statement, durably. [`Store::claim_deliveries`] takes
+//!   only the head of each (execution, callback) queue (`NOT EXISTS` an earlier pending
+//!   delivery), `FOR UPDATE SKIP LOCKED`, and marks it held in the same statement, so two nodes
+//!   never get one delivery while a hold lasts. [`Signal::Feed`] crosses nodes as `NOTIFY`, one
+//!   payload carrying up to 128 executions, sent by the transaction that recorded the events.
 //! - **Leases, fencing, rescue**: all in `apply`, under the row lock, so two nodes rescuing the
 //!   same execution cannot both succeed. [`Store::due`] reads a partial index on the deadline.
 //! - **Stop and kill requests** are stored in the row, so they survive the node that received them;
@@ -64,13 +81,18 @@
 //! Tables (see `migrations/`): `jobs`, `executions` (whole records as JSON in `body`, plus the
 //! columns that are filtered and indexed on: status, `job_seq`, claim queue position, deadline,
 //! `schedule_id` and `due_time`), `service_accounts` (primary key account and alias),
-//! `schedules` (the record in `body`; `next_fire_time`, job and service account as columns).
+//! `schedules` (the record in `body`; `next_fire_time`, job and service account as columns),
+//! `execution_events` (primary key execution and sequence, the event in `body`) and `deliveries`
+//! (the outbox: primary key execution, callback index and sequence; due time, hold, attempts,
+//! state `pending` or `failed`, last error, the event in `body`).
 //! - **Paging**: a job's executions are numbered 1, 2, 3, ... (`job_seq`), so any page of them is
 //!   an index range read, as fast at page 10,000 as at page 0. Jobs page with `OFFSET`.
 //! - **Durability**: every commit waits for the disk, except batches made only of BeginRun and
 //!   Heartbeat transitions (`synchronous_commit = off`): a crash of the database server may forget
 //!   the last of those, which the state machine tolerates (Finish applies from INITIALIZING too;
-//!   the next heartbeat renews the lease). Claims, outcomes, stop/kill requests are always durable.
+//!   the next heartbeat renews the lease). BeginRun's RUNNING status event goes with it: lost
+//!   together with the transition it reports, so the feed stays consistent. Claims, outcomes,
+//!   stop/kill requests, appended executor events and delivery settlements are always durable.
 //! - **Connection loss**: reads, claims and writes that had not reached their commit are retried
 //!   for [`PgStoreOptions::retry_for`]; a claim whose commit failed is read back, so no claimed
 //!   execution is left without a runner.
@@ -82,6 +104,7 @@ mod claim;
 mod codec;
 mod error;
 mod listener;
+mod live_feed;
 mod options;
 mod schedules;
 mod writes;
@@ -91,6 +114,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runner_core::execution::Execution;
+use runner_core::executor::ExecutorEvent;
+use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
@@ -159,12 +184,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The NOTIFY payloads for `signals`, without repeats.
+    /// The NOTIFY payloads for `signals`, without repeats (feed signals share payloads).
     fn payloads(&self, signals: &[Signal]) -> Vec<String> {
-        dedup(signals)
-            .into_iter()
-            .map(|signal| listener::payload(&self.origin, signal))
-            .collect()
+        listener::payloads(&self.origin, &dedup(signals))
     }
 
     /// Wakes this store's own subscribers (after the commit).
@@ -604,5 +626,47 @@ impl Store for PgStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.shared().signals.subscribe()
+    }
+
+    async fn append_events(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        events: &[ExecutorEvent],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        live_feed::append_events(self, id, attempt, events, now).await
+    }
+
+    async fn list_events(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        live_feed::list_events(self, alias, job_id, id, after, limit).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        hold_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        live_feed::claim_deliveries(self, now, hold_until, limit).await
+    }
+
+    async fn settle_delivery(
+        &self,
+        key: &DeliveryKey,
+        settlement: &Settlement,
+    ) -> Result<(), StoreError> {
+        live_feed::settle_delivery(self, key, settlement).await
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        live_feed::next_delivery_at(self).await
     }
 }

@@ -1,9 +1,12 @@
 //! The LISTEN side of wake-ups: a background task turns other nodes' notifications into the
 //! store's [`Signal`]s, and reconnects after the connection drops.
 //!
-//! Payloads are `"<origin> pending"` and `"<origin> control:<execution uuid>"`, where `<origin>`
-//! names the store instance that sent it: a store already signalled its own subscribers right
-//! after its commit, so it skips its own notifications.
+//! Payloads are `"<origin> pending"`, `"<origin> control:<execution uuid>"` and
+//! `"<origin> feed:<execution uuid>,<execution uuid>,..."`, where `<origin>` names the store
+//! instance that sent it: a store already signalled its own subscribers right after its commit,
+//! so it skips its own notifications. Feed signals are many (every status change records an
+//! event), so one payload carries up to [`FEED_IDS_PER_PAYLOAD`] executions: a transaction sends
+//! at most one NOTIFY per execution, and usually one in all.
 
 use std::time::Duration;
 
@@ -13,27 +16,61 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
-/// The payload for `signal` from `origin`.
-pub(crate) fn payload(origin: &str, signal: Signal) -> String {
-    match signal {
-        Signal::Pending => format!("{origin} pending"),
-        Signal::Control(id) => format!("{origin} control:{}", id.0),
+/// How many execution ids one `feed:` payload carries: 128 × 37 bytes plus the prefix stays well
+/// under PostgreSQL's 8000-byte payload limit.
+pub(crate) const FEED_IDS_PER_PAYLOAD: usize = 128;
+
+/// The payloads for `signals` (without repeats) from `origin`: one per pending or control
+/// signal, and the feed signals packed into as few payloads as fit.
+pub(crate) fn payloads(origin: &str, signals: &[Signal]) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut feed: Vec<ExecutionId> = Vec::new();
+    for signal in signals {
+        match signal {
+            Signal::Pending => payloads.push(format!("{origin} pending")),
+            Signal::Control(id) => payloads.push(format!("{origin} control:{}", id.0)),
+            Signal::Feed(id) => feed.push(*id),
+        }
     }
+    for chunk in feed.chunks(FEED_IDS_PER_PAYLOAD) {
+        let mut payload = format!("{origin} feed:");
+        for (index, id) in chunk.iter().enumerate() {
+            if index > 0 {
+                payload.push(',');
+            }
+            payload.push_str(&id.0.to_string());
+        }
+        payloads.push(payload);
+    }
+    payloads
 }
 
-/// The signal in a payload, unless it came from `own_origin` or is not one of ours.
-pub(crate) fn parse(payload: &str, own_origin: &str) -> Option<Signal> {
-    let (origin, body) = payload.split_once(' ')?;
+/// The signals in a payload; none if it came from `own_origin` or is not one of ours.
+pub(crate) fn parse(payload: &str, own_origin: &str) -> Vec<Signal> {
+    let Some((origin, body)) = payload.split_once(' ') else {
+        return Vec::new();
+    };
     if origin == own_origin {
-        return None;
+        return Vec::new();
     }
-    match body {
-        "pending" => Some(Signal::Pending),
-        _ => body
-            .strip_prefix("control:")?
+    if body == "pending" {
+        return vec![Signal::Pending];
+    }
+    if let Some(id) = body.strip_prefix("control:") {
+        return id
             .parse()
             .ok()
-            .map(|id| Signal::Control(ExecutionId(id))),
+            .map(|id| Signal::Control(ExecutionId(id)))
+            .into_iter()
+            .collect();
+    }
+    match body.strip_prefix("feed:") {
+        Some(ids) => ids
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .map(|id| Signal::Feed(ExecutionId(id)))
+            .collect(),
+        None => Vec::new(),
     }
 }
 
@@ -65,7 +102,7 @@ pub(crate) async fn run(
         loop {
             match listener.try_recv().await {
                 Ok(Some(notification)) => {
-                    if let Some(signal) = parse(notification.payload(), &origin) {
+                    for signal in parse(notification.payload(), &origin) {
                         let _ = signals.send(signal);
                     }
                 }
@@ -99,11 +136,28 @@ mod tests {
     #[test]
     fn payloads_round_trip_and_skip_our_own() {
         let id = ExecutionId::new();
-        for signal in [Signal::Pending, Signal::Control(id)] {
-            assert_eq!(parse(&payload("a1", signal), "b2"), Some(signal));
-            assert_eq!(parse(&payload("a1", signal), "a1"), None);
+        for signal in [Signal::Pending, Signal::Control(id), Signal::Feed(id)] {
+            let sent = payloads("a1", &[signal]);
+            assert_eq!(sent.len(), 1);
+            assert_eq!(parse(&sent[0], "b2"), [signal]);
+            assert_eq!(parse(&sent[0], "a1"), []);
         }
-        assert_eq!(parse("a1 control:not-a-uuid", "b2"), None);
-        assert_eq!(parse("garbage", "b2"), None);
+        assert_eq!(parse("a1 control:not-a-uuid", "b2"), []);
+        assert_eq!(parse("a1 feed:not-a-uuid", "b2"), []);
+        assert_eq!(parse("garbage", "b2"), []);
+    }
+
+    #[test]
+    fn feed_signals_share_payloads_that_fit() {
+        let ids: Vec<ExecutionId> = (0..FEED_IDS_PER_PAYLOAD * 2 + 1)
+            .map(|_| ExecutionId::new())
+            .collect();
+        let mut signals = vec![Signal::Pending];
+        signals.extend(ids.iter().map(|id| Signal::Feed(*id)));
+        let sent = payloads("a1", &signals);
+        assert_eq!(sent.len(), 4, "pending, then three feed payloads");
+        assert!(sent.iter().all(|payload| payload.len() < 8000));
+        let received: Vec<Signal> = sent.iter().flat_map(|p| parse(p, "b2")).collect();
+        assert_eq!(received, signals);
     }
 }

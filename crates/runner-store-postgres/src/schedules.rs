@@ -328,8 +328,15 @@ impl ScheduleStore for PgStore {
         let shared = self.shared();
         let created = transaction!(self, |tx| fire(tx, shared, now, limit))?;
         if !created.is_empty() {
-            // The NOTIFY went with the commit; this store's own subscribers hear it here.
-            shared.signal_local(vec![Signal::Pending]);
+            // The NOTIFY went with the commit; this store's own subscribers hear it here. The
+            // insert statement also recorded each execution's creation event.
+            let mut signals = vec![Signal::Pending];
+            signals.extend(
+                created
+                    .iter()
+                    .map(|execution| Signal::Feed(execution.execution_id)),
+            );
+            shared.signal_local(signals);
         }
         Ok(created)
     }

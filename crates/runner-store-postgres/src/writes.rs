@@ -1,16 +1,18 @@
 //! Inserts of executions and transitions, applied in batches: each write lane takes every request
 //! queued when it starts a transaction and applies them all in it, so concurrent transitions share
 //! one commit (group commit). Per request the rule stays the one of the brief: lock the row
-//! (`SELECT ... FOR UPDATE`), run [`machine::apply`] in Rust, write the row, notify, commit; the
-//! caller hears back only after the commit.
+//! (`SELECT ... FOR UPDATE`), run [`runner_core::machine::apply`] in Rust (through
+//! [`feed::transition`], which also records the status event), write the row and the recorded
+//! events, notify, commit; the caller hears back only after the commit.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runner_core::execution::{Execution, Status};
+use runner_core::feed::{self, Recorded};
 use runner_core::ids::ExecutionId;
-use runner_core::machine::{self, Command};
+use runner_core::machine::Command;
 use runner_core::store::{Signal, StoreError, signal_after};
 use runner_core::time::Timestamp;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -19,6 +21,7 @@ use uuid::Uuid;
 use crate::Shared;
 use crate::codec::{ExecutionRow, ExecutionUpdates, decode, encode};
 use crate::error::{SharedError, is_connection_error, is_transient_conflict, is_unique_violation};
+use crate::live_feed::FeedRows;
 
 /// The most requests one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -233,6 +236,8 @@ async fn transition_batch(
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut signals = Vec::new();
     let mut changed: Vec<Uuid> = Vec::new();
+    // Per row: the feed events its commands recorded, in order.
+    let mut recorded: HashMap<Uuid, Vec<Recorded>> = HashMap::new();
     for request in batch {
         let Request::Transition {
             id, command, now, ..
@@ -248,9 +253,12 @@ async fn transition_batch(
             Some(Err(message)) => Err(StoreError::Corrupt(message.clone())),
             Some(Ok((_, execution))) => {
                 let mut next = execution.clone();
-                match machine::apply(&mut next, command, *now) {
-                    Ok(()) => {
+                match feed::transition(&mut next, command, *now) {
+                    Ok(events) => {
                         signals.extend(signal_after(command, &next));
+                        if !events.is_empty() {
+                            recorded.entry(id.0).or_default().extend(events);
+                        }
                         *execution = next.clone();
                         if !changed.contains(&id.0) {
                             changed.push(id.0);
@@ -287,11 +295,21 @@ async fn transition_batch(
     }
 
     let mut updates = ExecutionUpdates::default();
+    let mut feed_rows = FeedRows::default();
     for id in &changed {
         if let Some(Ok((was, execution))) = current.get(id) {
             let requeue = execution.status == Status::Pending && *was != Status::Pending;
-            match ExecutionRow::of(execution) {
-                Ok(row) => updates.push(row, requeue),
+            let events = recorded.remove(id).unwrap_or_default();
+            // The row and its events are written together or not at all.
+            let row =
+                ExecutionRow::of(execution).and_then(|row| feed_rows.push(&events).map(|()| row));
+            match row {
+                Ok(row) => {
+                    updates.push(row, requeue);
+                    if !events.is_empty() {
+                        signals.push(Signal::Feed(ExecutionId(*id)));
+                    }
+                }
                 Err(error) => {
                     // Cannot happen for a record that decoded; refuse its requests rather than
                     // write half of it.
@@ -309,6 +327,9 @@ async fn transition_batch(
             .execute(&mut *tx)
             .await?;
     }
+    // The events and deliveries the batch recorded (one statement); their Feed notifications go
+    // with the others below.
+    feed_rows.insert(&mut tx).await?;
     let payloads = shared.payloads(&signals);
     updates
         .query_notifying(&shared.channel, &payloads)
@@ -323,6 +344,12 @@ async fn transition_batch(
 /// INITIALIZING under the same claim, from which Finish still applies) and Heartbeat (the next one
 /// renews the lease again). Everything else (claims, outcomes, stop and kill requests, releases)
 /// is committed durably. WAL order is kept: a later durable commit also makes these durable.
+///
+/// The feed events of such a batch (BeginRun's INITIALIZING -> RUNNING status event, and its
+/// deliveries) are in the same transaction, so they are not synchronously committed either. That
+/// is consistent: a crash that loses them loses the transition they report too, and the feed
+/// never shows a status the execution does not have (the sequence number is counted in the body
+/// that is lost with them).
 fn is_relaxed(request: &Request) -> bool {
     matches!(
         request,
@@ -399,6 +426,17 @@ async fn insert_batch(
         }
         if !inserted.is_empty() {
             signals.push(Signal::Pending);
+            // Their creation events (see `NewExecutions`).
+            signals.extend(
+                batch
+                    .iter()
+                    .filter_map(|request| match request {
+                        Request::Insert { execution, .. } => Some(execution.execution_id),
+                        Request::Transition { .. } => None,
+                    })
+                    .filter(|id| inserted.contains(&id.0))
+                    .map(Signal::Feed),
+            );
         }
     }
     let outcomes = outcomes
@@ -414,7 +452,10 @@ async fn insert_batch(
 /// request order. `numbered` bumps each job's counter by its count (locking the job row) and yields
 /// the number before the batch; a new execution's `job_seq` is that plus its rank. Queue positions
 /// are drawn in request order (`ORDER BY ord`; PostgreSQL evaluates volatile output columns after
-/// the sort).
+/// the sort). `events` and `outbox` store the creation event of each execution inserted (and its
+/// deliveries), from the arrays of a [`FeedRows`] (`$14..$22`, joined on the inserted ids), and
+/// `notified` sends the payloads `$13` (pending, and the feed signals of the batch) if anything
+/// was inserted.
 const INSERT_EXECUTIONS: &str = "\
 WITH fresh AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.job_id ORDER BY r.ord) AS rank
@@ -443,8 +484,20 @@ WITH fresh AS (
      ORDER BY f.ord
         ON CONFLICT (schedule_id, due_time) WHERE schedule_id IS NOT NULL DO NOTHING
  RETURNING id
+), events AS (
+    INSERT INTO execution_events (execution_id, sequence, body)
+    SELECT e.id, e.seq, e.body::jsonb
+      FROM unnest($14::uuid[], $15::int8[], $16::text[]) AS e(id, seq, body)
+      JOIN inserted USING (id)
+), outbox AS (
+    INSERT INTO deliveries (execution_id, callback, sequence, url, next_attempt_at, body)
+    SELECT d.id, d.callback, d.seq, d.url, d.at, ($16::text[])[d.ev]::jsonb
+      FROM unnest($17::uuid[], $18::int4[], $19::int8[], $20::text[], $21::int8[], $22::int4[])
+           AS d(id, callback, seq, url, at, ev)
+      JOIN inserted USING (id)
 ), notified AS (
-    SELECT pg_notify($12, $13) FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted
+    SELECT pg_notify($12, payload)
+      FROM unnest($13::text[]) AS payload, (SELECT 1 FROM inserted LIMIT 1) AS any_inserted
 )
 SELECT id FROM inserted WHERE (SELECT count(*) FROM notified) >= 0";
 
@@ -464,12 +517,15 @@ pub(crate) struct NewExecutions {
     bodies: Vec<String>,
     schedule_ids: Vec<Option<Uuid>>,
     due_times: Vec<Option<i64>>,
+    /// Their creation events ([`feed::created`]).
+    feed: FeedRows,
 }
 
 impl NewExecutions {
     /// Adds an execution (encoding it, secrets included).
     pub(crate) fn push(&mut self, execution: &Execution) -> Result<(), StoreError> {
         let body = encode("execution", execution)?;
+        self.feed.push(&[feed::created(execution)])?;
         let job = execution.job_id.0;
         if !self.jobs.iter().any(|(id, _)| *id == job) {
             self.jobs
@@ -499,8 +555,12 @@ impl NewExecutions {
     ) -> Result<HashSet<Uuid>, sqlx::Error> {
         let job_ids: Vec<Uuid> = self.jobs.iter().map(|(id, _)| *id).collect();
         let aliases: Vec<&str> = self.jobs.iter().map(|(_, alias)| alias.as_str()).collect();
-        let payloads = shared.payloads(&[Signal::Pending]);
-        let inserted: Vec<Uuid> = sqlx::query_scalar(INSERT_EXECUTIONS)
+        // Feed signals for every execution of the batch: sent only if some were inserted, and a
+        // spare one (a due time that existed already) is a harmless hint.
+        let mut signals = vec![Signal::Pending];
+        signals.extend(self.ids.iter().map(|id| Signal::Feed(ExecutionId(*id))));
+        let payloads = shared.payloads(&signals);
+        let query = sqlx::query_scalar(INSERT_EXECUTIONS)
             .bind(&job_ids)
             .bind(&aliases)
             .bind(&self.ids)
@@ -513,9 +573,8 @@ impl NewExecutions {
             .bind(&self.schedule_ids)
             .bind(&self.due_times)
             .bind(&shared.channel)
-            .bind(&payloads[0])
-            .fetch_all(executor)
-            .await?;
+            .bind(&payloads);
+        let inserted: Vec<Uuid> = self.feed.bind(query).fetch_all(executor).await?;
         Ok(inserted.into_iter().collect())
     }
 }
