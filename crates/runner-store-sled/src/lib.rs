@@ -64,9 +64,8 @@
 //! sled's transactions read and write single keys, with no range scans; so what a transaction
 //! must find has a key of its own: deleting a job reads the job's `job_schedules` entry to delete
 //! its schedules, deleting a service account reads its usage count (`u`) to refuse while a
-//! schedule uses it. The `fired` set grows by one key (24 bytes) per fire and is not pruned when a
-//! schedule is deleted (that would need a scan); it is small next to the execution each fire
-//! stores.
+//! schedule uses it. The `fired` set keeps one key per schedule, its latest due time: a fire
+//! replaces the previous key (fires only move forward) and deleting the schedule removes it.
 //!
 //! ## Atomicity
 //!
@@ -875,6 +874,77 @@ mod tests {
                 .unwrap();
             assert_eq!(stored.as_ref(), Some(execution));
         }
+    }
+
+    /// The `fired` set keeps only each schedule's latest due time, and loses it with the
+    /// schedule, while every due time still fires once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_fired_set_keeps_one_key_per_schedule() {
+        use runner_core::schedule::{Schedule, ServiceAccount, Trigger, TriggerKind};
+        use runner_core::store::ScheduleStore;
+
+        const MINUTE: Timestamp = 60_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let job = job("ACME", 1);
+        store.insert_job(&job).await.unwrap();
+        let account = ServiceAccount {
+            alias: "svc".into(),
+            account_alias: alias("ACME"),
+            description: None,
+            created_time: 1,
+        };
+        store.insert_service_account(&account).await.unwrap();
+        let every_minute = Trigger {
+            kind: TriggerKind::Cron,
+            expression: "* * * * *".into(),
+        };
+        let schedules: Vec<Schedule> = (0..2)
+            .map(|_| {
+                Schedule::new(
+                    alias("ACME"),
+                    job.id,
+                    "tests".into(),
+                    "svc".into(),
+                    every_minute.clone(),
+                    0,
+                )
+            })
+            .collect();
+        for schedule in &schedules {
+            store.insert_schedule(schedule).await.unwrap();
+        }
+        for minute in 1..=3 {
+            let fired = store.fire_due_schedules(minute * MINUTE, 10).await.unwrap();
+            assert_eq!(
+                fired.len(),
+                2,
+                "each schedule fires once at minute {minute}"
+            );
+            assert!(
+                store
+                    .fire_due_schedules(minute * MINUTE, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let fired_keys = |store: &SledStore| store.inner.trees.fired.len();
+        assert_eq!(fired_keys(&store), 2);
+        store
+            .delete_schedule(&alias("ACME"), job.id, schedules[0].id)
+            .await
+            .unwrap();
+        assert_eq!(fired_keys(&store), 1);
+        let listed = store
+            .list_executions(
+                &alias("ACME"),
+                job.id,
+                runner_core::page::PageRequest::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.total_size, 6);
     }
 
     /// A directory written before the live feed (format 1: no feed trees, executions without

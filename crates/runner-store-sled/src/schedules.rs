@@ -161,6 +161,9 @@ fn remove_schedule(tx: &Tx<'_>, schedule: &Schedule) -> TxResult<()> {
         -1,
     )?;
     tx.schedules.remove(&keys::schedule(id)[..])?;
+    if let Some(last) = schedule.last_fire_time {
+        tx.fired.remove(&keys::fired(id, last)[..])?;
+    }
     Ok(())
 }
 
@@ -301,6 +304,11 @@ pub(crate) fn fire_due(
                     return abort(refused);
                 }
                 tx.fired.insert(&fired[..], &[][..])?;
+                // Fires only move forward (`Schedule::fire` returns due times after the last
+                // one), so the previous due time can never fire again: its key is dead weight.
+                if let Some(previous) = old.last_fire_time.filter(|at| *at != due_time) {
+                    tx.fired.remove(&keys::fired(*id, previous)[..])?;
+                }
                 created.push(execution);
             }
         }
