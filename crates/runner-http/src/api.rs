@@ -25,6 +25,7 @@ use crate::extract::{
 };
 use crate::response::{JobResponse, execution_href, job_href};
 
+pub mod events;
 pub mod schedules;
 pub mod service_accounts;
 
@@ -61,16 +62,22 @@ impl ExpiryRequest {
     }
 }
 
-/// What every handler shares: the engine.
+/// What every handler shares: the engine and the live feed's settings.
 pub struct AppState<S, E, N, C> {
     /// The engine the handlers call.
     pub engine: Engine<S, E, N, C>,
+    /// Whether job callbacks may target loopback, private and link-local addresses.
+    pub allow_private_callbacks: bool,
+    /// Ends the open live streams at shutdown.
+    pub live_feeds: events::LiveFeeds,
 }
 
 impl<S, E, N, C> Clone for AppState<S, E, N, C> {
     fn clone(&self) -> Self {
         Self {
             engine: self.engine.clone(),
+            allow_private_callbacks: self.allow_private_callbacks,
+            live_feeds: self.live_feeds.clone(),
         }
     }
 }
@@ -87,13 +94,15 @@ fn created(location: String, body: impl serde::Serialize) -> Response {
 }
 
 /// `POST /jobs/{alias}?immediate=`: creates a job (201 + Location); `immediate=true` also starts
-/// an execution, linked from the job's `links` as `execution`.
+/// an execution, linked from the job's `links` as `execution`. Callback URLs the SSRF guard
+/// refuses are 400 ([`events::vet_callbacks`]).
 pub async fn create_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     AccountPath { alias }: AccountPath,
     Immediate(immediate): Immediate,
     JsonBody(spec): JsonBody<JobSpec>,
 ) -> ApiResult<Response> {
+    events::vet_callbacks(&spec, state.allow_private_callbacks).await?;
     let job = state.engine.create_job(&alias, spec).await?;
     let location = job_href(&alias, job.id);
     let mut response = JobResponse::new(job);
@@ -127,12 +136,17 @@ pub async fn get_job<S: Store, E: Executor, N: Notifier, C: Clock>(
 }
 
 /// `PUT /jobs/{alias}/{jobId}?immediate=`: replaces the definition; `"********"` keeps a secret.
+/// Callback URLs are checked as on create (an unknown job is still 404 first).
 pub async fn update_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
     Immediate(immediate): Immediate,
     JsonBody(spec): JsonBody<JobSpec>,
 ) -> ApiResult<Json<JobResponse>> {
+    if let Err(refused) = events::vet_callbacks(&spec, state.allow_private_callbacks).await {
+        state.engine.get_job(&alias, job_id).await?;
+        return Err(refused);
+    }
     let job = state.engine.update_job(&alias, job_id, spec).await?;
     let mut response = JobResponse::new(job);
     if immediate {

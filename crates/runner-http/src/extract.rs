@@ -206,6 +206,51 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     }
 }
 
+/// The default `size` of a page of events.
+pub const DEFAULT_EVENTS_SIZE: usize = 100;
+
+/// The largest `size` of a page of events.
+pub const MAX_EVENTS_SIZE: usize = 1000;
+
+/// `?after=&size=` of the events endpoint: events with a sequence number above `after` (default
+/// 0), at most `size` (1 to [`MAX_EVENTS_SIZE`], default [`DEFAULT_EVENTS_SIZE`]). A bad value is
+/// 400 naming the parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct EventsQuery {
+    /// Sequence numbers above this one.
+    pub after: u64,
+    /// How many at most.
+    pub size: usize,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for EventsQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = query_params(parts);
+        let mut errors = runner_core::validation::ValidationErrors::default();
+        let after = match query.get("after") {
+            None => 0,
+            Some(raw) => raw.trim().parse::<u64>().unwrap_or_else(|_| {
+                errors.add("after", "must be a sequence number (0 or more)");
+                0
+            }),
+        };
+        let size = match query.get("size") {
+            None => DEFAULT_EVENTS_SIZE,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(size) if (1..=MAX_EVENTS_SIZE).contains(&size) => size,
+                _ => {
+                    errors.add("size", format!("must be from 1 to {MAX_EVENTS_SIZE}"));
+                    DEFAULT_EVENTS_SIZE
+                }
+            },
+        };
+        errors.into_result()?;
+        Ok(Self { after, size })
+    }
+}
+
 /// `?immediate=true|false` (default false).
 #[derive(Debug, Clone, Copy)]
 pub struct Immediate(pub bool);

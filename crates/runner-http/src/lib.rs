@@ -38,6 +38,7 @@
 //! | `POST /jobs/{alias}/{jobId}/start` | 201 + `Location` | optional `{hosts, sshPrivateKey}` | Execution |
 //! | `GET /jobs/{alias}/{jobId}/executions?page&size` | 200 | | page of Executions, newest first |
 //! | `GET /jobs/{alias}/{jobId}/executions/{executionId}` | 200 | | Execution |
+//! | `GET .../executions/{executionId}/events?after&size` | 200 | | `{"events", "lastSequence", "hasMore"}`; with `Accept: text/event-stream`, a live SSE stream (resumes after `Last-Event-ID`) |
 //! | `POST .../executions/{executionId}/restart` | 200 (409 unless FAILURE) | optional `{hosts, sshPrivateKey}` | Execution |
 //! | `POST .../executions/{executionId}/stop` | 200 | optional `{"expiryDuration": seconds}` | Execution |
 //! | `POST .../executions/{executionId}/kill` | 200 | optional `{"expiryDuration": seconds}` | Execution |
@@ -100,7 +101,8 @@
 //!
 //! Every error is JSON: `{"message": "..."}`, and for 400 also `"errors": [{"field",
 //! "message"}]` with every wrong field at once (`hosts[0].id`, `executionTtl`, `size`,
-//! `expiryDuration`, `accountAlias`, `trigger.expression`, `serviceAccountAlias`, or `""` for the
+//! `expiryDuration`, `accountAlias`, `trigger.expression`, `serviceAccountAlias`,
+//! `callbacks[1].url`, `after`, `Last-Event-ID`, or `""` for the
 //! body as a whole, e.g. truncated JSON).
 //!
 //! | status | when |
@@ -133,6 +135,15 @@
 //! | `--allow-local-repositories` | `RUNNER_ALLOW_LOCAL_REPOSITORIES` | off: `file://` and `http://` repositories refused |
 //! | `--log-format json\|text` | `RUNNER_LOG_FORMAT` | `text`, on stderr; filter with `RUST_LOG` (default `info`) |
 //! | `--body-limit BYTES` | `RUNNER_BODY_LIMIT` | 1048576 |
+//! | `--allow-private-callbacks` | `RUNNER_ALLOW_PRIVATE_CALLBACKS` | off: callbacks to loopback, private and link-local addresses refused |
+//! | `--callback-signing-secret-file PATH` | `RUNNER_CALLBACK_SIGNING_SECRET_FILE` | webhook POSTs unsigned |
+//! | `--callback-max-attempts N` | `RUNNER_CALLBACK_MAX_ATTEMPTS` | 12 |
+//! | `--callback-retry-base-ms MS` / `--callback-retry-max-ms MS` | `RUNNER_CALLBACK_RETRY_BASE_MS` / `RUNNER_CALLBACK_RETRY_MAX_MS` | 1000 / 600000 |
+//! | `--callback-timeout-ms MS` | `RUNNER_CALLBACK_TIMEOUT_MS` | 10000 |
+//!
+//! **Live feed.** `runner serve` runs the webhook delivery of `runner-webhook` beside the engine,
+//! on the same store (see the project README, "Live feed"). At shutdown the open event streams
+//! end first ([`LiveFeeds::close`]), then the engine stops, then the delivery.
 //!
 //! **Tokens.** Without `--token-file` and without a JWT option, the server uses `tokens` in the
 //! sled data directory (`./runner-tokens` for the memory and PostgreSQL stores), creating it on
@@ -159,7 +170,7 @@
 //! ## Crate layout
 //!
 //! - [`router()`]: the routes and layers; [`api`]: the handlers (schedules in
-//!   [`api::schedules`] and [`api::service_accounts`]); [`extract`]: path, query and body
+//!   [`api::schedules`] and [`api::service_accounts`], the live feed in [`api::events`]); [`extract`]: path, query and body
 //!   extractors; [`error`]: [`ApiError`] and its JSON body; [`response`]: job links;
 //!   [`auth`]: [`Authenticator`], [`TokenFile`], [`JwtAuthenticator`]; [`openapi`]: the document.
 //! - [`server`]: the binary's command line, the run-time store choice
@@ -174,6 +185,7 @@ pub mod response;
 mod router;
 pub mod server;
 
+pub use api::events::LiveFeeds;
 pub use auth::{Authenticator, JwtAuthenticator, Scope, TokenFile};
 pub use error::ApiError;
 pub use router::{ApiConfig, router};

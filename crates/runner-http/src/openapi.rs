@@ -68,7 +68,8 @@ enum CallbackLevel {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Callback {
-    /// An http:// or https:// URL.
+    /// An http:// or https:// URL. One that is, or resolves to, a loopback, private or
+    /// link-local address is refused unless the server allows private callbacks.
     url: String,
     /// DEBUG (default), ERROR or RESULT.
     #[schema(required = true)]
@@ -410,6 +411,77 @@ struct SchedulePage {
     results: Vec<Schedule>,
 }
 
+/// What an event reports.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum EventKind {
+    /// The execution changed status (`status` holds the new one). Level RESULT.
+    Status,
+    /// The playbook started (`message`: the playbook). Level DEBUG.
+    PlaybookStart,
+    /// A play started (`task`: the play). Level DEBUG.
+    PlayStart,
+    /// A task started (`task`). Level DEBUG.
+    TaskStart,
+    /// A host finished a task (`host`, `task`). Level DEBUG.
+    HostOk,
+    /// A host skipped a task. Level DEBUG.
+    HostSkipped,
+    /// A task failed on a host (`message`: the error). Level ERROR.
+    HostFailed,
+    /// A host could not be reached. Level ERROR.
+    HostUnreachable,
+    /// The playbook ended; `message` holds the per-host summary (JSON text). Level RESULT.
+    PlaybookEnd,
+    /// A line of the executor's own output (e.g. a stop honoured between tasks). Level DEBUG.
+    Log,
+}
+
+/// One event of an execution's live feed: the body of each webhook POST, an item of
+/// `GET .../events` and the `data:` of a server-sent event. `host`, `task`, `status` and
+/// `message` are left out when they do not apply.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Event {
+    /// The execution.
+    execution_id: uuid::Uuid,
+    /// Its job.
+    job_id: uuid::Uuid,
+    /// The job's account.
+    account_alias: String,
+    /// 1, 2, 3, ... per execution, without gaps, in the order things happened (1 is the
+    /// creation, PENDING).
+    #[schema(minimum = 1)]
+    sequence: u64,
+    /// When it was recorded (epoch milliseconds, UTC).
+    time: i64,
+    /// DEBUG, ERROR or RESULT: a callback receives the events at or above its level.
+    level: CallbackLevel,
+    /// What happened.
+    kind: EventKind,
+    /// The host, for host events.
+    host: Option<String>,
+    /// The task (or play) it concerns.
+    task: Option<String>,
+    /// The execution's new status, for `status` events.
+    status: Option<ExecutionStatus>,
+    /// Detail: the reason of a status, a task's error, the final per-host summary.
+    message: Option<String>,
+}
+
+/// A page of an execution's events, oldest first.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EventPage {
+    /// Events with a sequence number above `after`, at most `size`.
+    events: Vec<Event>,
+    /// The sequence number of the page's last event (`after` when it is empty): the `after` of
+    /// the next page.
+    last_sequence: u64,
+    /// Whether more events followed when the page was read.
+    has_more: bool,
+}
+
 /// One wrong field.
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -510,6 +582,29 @@ fn list_executions() {}
     responses((status = 200, body = Execution), (status = 401, body = Error),
         (status = 403, body = Error), (status = 404, body = Error)))]
 fn get_execution() {}
+
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}/executions/{executionId}/events",
+    tag = "executions", operation_id = "listExecutionEvents",
+    description = "The execution's live feed. Without `Accept: text/event-stream`: a page of its \
+stored events, oldest first (`after`, `size`). With `Accept: text/event-stream`: a server-sent-event \
+stream that replays the events after `Last-Event-ID` (or `after`) and then sends each new one as it \
+is recorded; each event has `id:` its sequence number, `event:` its kind and `data:` the Event as \
+JSON, and a `: keep-alive` comment is sent every 15 s when idle. The stream stays open (a restart \
+adds events) until the client leaves or the server shuts down; reconnecting with `Last-Event-ID` \
+resumes without gaps or repeats.",
+    params(("alias" = String, Path), ("jobId" = uuid::Uuid, Path), ("executionId" = uuid::Uuid, Path),
+           ("after" = Option<u64>, Query, description = "Events with a sequence number above this (default 0)"),
+           ("size" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many (JSON pages; default 100)"),
+           ("Accept" = Option<String>, Header, description = "`text/event-stream` for the live stream"),
+           ("Last-Event-ID" = Option<u64>, Header, description = "Stream: resume after this sequence number (over `after`)")),
+    responses(
+        (status = 200, description = "A page of events, or the live stream",
+         content((EventPage = "application/json"), (String = "text/event-stream"))),
+        (status = 400, description = "Bad `after`, `size` or `Last-Event-ID` (the error names it)", body = Error),
+        (status = 401, body = Error), (status = 403, body = Error),
+        (status = 404, description = "No such execution of this job in this account", body = Error),
+        (status = 503, body = Error)))]
+fn list_execution_events() {}
 
 #[utoipa::path(post, path = "/jobs/{alias}/{jobId}/executions/{executionId}/restart",
     tag = "executions", operation_id = "restartExecution",
@@ -652,9 +747,22 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Runner Job Service",
-          description = "Create, run, control and schedule Ansible jobs."),
+          description = "Create, run, control and schedule Ansible jobs.
+
+**Webhooks (callbacks).** For each callback of a job, the server POSTs every event of an \
+execution at or above the callback's level (DEBUG: every event; ERROR: errors, failed tasks, \
+unreachable hosts, and the RESULT events; RESULT: status changes and the final per-host summary). \
+The body is one `Event` (see the schema) as JSON. Headers: `Content-Type: application/json`; \
+`Idempotency-Key: <executionId>:<callback index>:<sequence>` (the same on every attempt of one \
+delivery: drop repeats); `X-Runner-Attempt: <n>` (from 1); and, when the server has a signing \
+secret, `X-Runner-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes under the secret>`. \
+Any 2xx acknowledges the event; anything else (or no answer within the timeout) is retried with \
+exponential backoff, up to a limit. Delivery is at least once, and in order per execution and \
+callback: an event is sent only after the previous one was acknowledged (or given up). Redirects \
+are not followed. Callback URLs that are or resolve to loopback, private or link-local addresses \
+are refused (400 naming `callbacks[i].url`) unless the server allows them."),
     paths(create_job, list_jobs, get_job, update_job, delete_job, start_job, list_executions,
-          get_execution, restart_execution, stop_execution, kill_execution,
+          get_execution, list_execution_events, restart_execution, stop_execution, kill_execution,
           create_service_account, list_service_accounts, get_service_account,
           delete_service_account, create_schedule, list_schedules, get_schedule, update_schedule,
           delete_schedule, healthz, openapi_json),
@@ -662,7 +770,8 @@ impl Modify for BearerAuth {
                        ExpiryRequest, Error, FieldError, Health, Link, Host, Repository,
                        Credentials, Callback, CallbackInput, Timer, RepositoryLog, Commit,
                        ServiceAccount, ServiceAccountInput, ServiceAccountPage, Schedule,
-                       ScheduleInput, SchedulePage, Trigger, TriggerKind)),
+                       ScheduleInput, SchedulePage, Trigger, TriggerKind, Event, EventKind,
+                       EventPage)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags((name = "jobs", description = "Job definitions"),

@@ -17,6 +17,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::api::events::{self, LiveFeeds};
 use crate::api::{self, AppState, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
 use crate::error::ApiError;
@@ -29,15 +30,29 @@ pub struct ApiConfig {
     pub authenticator: SharedAuthenticator,
     /// The largest request body accepted (413 beyond). Default 1 MiB.
     pub body_limit: usize,
+    /// Accept job callbacks whose URL is (or resolves to) a loopback, private or link-local
+    /// address. Default false: such URLs are 400 (the SSRF guard of `runner-webhook`).
+    pub allow_private_callbacks: bool,
+    /// Ends the open live event streams; close it when the server shuts down, or a graceful
+    /// shutdown waits for their clients.
+    pub live_feeds: LiveFeeds,
 }
 
 impl ApiConfig {
-    /// A configuration with the default body limit.
+    /// A configuration with the default body limit, private callbacks refused.
     pub fn new(authenticator: SharedAuthenticator) -> Self {
         Self {
             authenticator,
             body_limit: DEFAULT_BODY_LIMIT,
+            allow_private_callbacks: false,
+            live_feeds: LiveFeeds::new(),
         }
+    }
+
+    /// Accepts (or refuses) callbacks to loopback, private and link-local addresses.
+    pub fn with_private_callbacks(mut self, allow: bool) -> Self {
+        self.allow_private_callbacks = allow;
+        self
     }
 }
 
@@ -46,7 +61,11 @@ pub fn router<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     engine: Engine<S, E, N, C>,
     config: ApiConfig,
 ) -> Router {
-    let state = AppState { engine };
+    let state = AppState {
+        engine,
+        allow_private_callbacks: config.allow_private_callbacks,
+        live_feeds: config.live_feeds.clone(),
+    };
     let openapi: Arc<str> = crate::openapi::document_json().into();
     let authenticated = Router::new()
         .route(
@@ -70,6 +89,10 @@ pub fn router<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         .route(
             "/jobs/{alias}/{job_id}/executions/{execution_id}",
             get(api::get_execution::<S, E, N, C>),
+        )
+        .route(
+            "/jobs/{alias}/{job_id}/executions/{execution_id}/events",
+            get(events::list_events::<S, E, N, C>),
         )
         .route(
             "/jobs/{alias}/{job_id}/executions/{execution_id}/restart",

@@ -217,6 +217,12 @@ async fn given_token_file_and_bad_arguments() {
             "--jwt-public-key",
             "/nonexistent/key.pem",
         ],
+        vec![
+            "--store",
+            "memory",
+            "--callback-signing-secret-file",
+            "/nonexistent/signing-key",
+        ],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_runner"))
             .arg("serve")

@@ -314,6 +314,10 @@ async fn responses_match_the_openapi_document() {
             &["get"][..],
         ),
         (
+            "/jobs/{alias}/{jobId}/executions/{executionId}/events",
+            &["get"][..],
+        ),
+        (
             "/jobs/{alias}/{jobId}/executions/{executionId}/restart",
             &["post"][..],
         ),
@@ -435,6 +439,25 @@ async fn responses_match_the_openapi_document() {
         .await;
     assert!(executions.body["totalSize"].as_u64().unwrap() >= 3);
     schemas.check("ExecutionPage", &executions.body);
+
+    // The feed of those executions: status events with and without a message.
+    for execution in [&href, &second_href] {
+        let events = server
+            .call(Method::GET, &format!("{execution}/events"), None)
+            .await;
+        assert_eq!(events.status, StatusCode::OK);
+        assert!(events.body["events"].as_array().unwrap().len() >= 4);
+        schemas.check("EventPage", &events.body);
+        let mut event = events.body["events"][0].clone();
+        schemas.check("Event", &event);
+        event["undocumented"] = json!(1);
+        schemas.refuses("Event", &event);
+    }
+    let bad_size = server
+        .call(Method::GET, &format!("{href}/events?size=0"), None)
+        .await;
+    assert_eq!(bad_size.status, StatusCode::BAD_REQUEST);
+    schemas.check("Error", &bad_size.body);
 
     // Service accounts and schedules: created, read, updated, listed; their errors.
     let account = server

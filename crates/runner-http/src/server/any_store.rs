@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use runner_core::execution::Execution;
+use runner_core::executor::ExecutorEvent;
+use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
@@ -208,6 +210,48 @@ impl Store for AnyStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         delegate!(self, store => store.subscribe())
+    }
+
+    async fn append_events(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        events: &[ExecutorEvent],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        delegate!(self, store => store.append_events(id, attempt, events, now).await)
+    }
+
+    async fn list_events(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        delegate!(self, store => store.list_events(alias, job_id, id, after, limit).await)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        hold_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        delegate!(self, store => store.claim_deliveries(now, hold_until, limit).await)
+    }
+
+    async fn settle_delivery(
+        &self,
+        key: &DeliveryKey,
+        settlement: &Settlement,
+    ) -> Result<(), StoreError> {
+        delegate!(self, store => store.settle_delivery(key, settlement).await)
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        delegate!(self, store => store.next_delivery_at().await)
     }
 }
 

@@ -88,4 +88,33 @@ pub struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, env = "RUNNER_BODY_LIMIT", default_value_t = crate::extract::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+
+    /// Let job callbacks target loopback, private and link-local addresses (refused by default,
+    /// at validation and at delivery): for tests and trusted networks.
+    #[arg(long, env = "RUNNER_ALLOW_PRIVATE_CALLBACKS")]
+    pub allow_private_callbacks: bool,
+
+    /// A file holding the key that signs webhook POSTs (`X-Runner-Signature: sha256=<HMAC>`);
+    /// without it, POSTs are not signed. A file, so that the key never shows in a command line
+    /// or the environment.
+    #[arg(long, env = "RUNNER_CALLBACK_SIGNING_SECRET_FILE")]
+    pub callback_signing_secret_file: Option<PathBuf>,
+
+    /// Attempts of one webhook delivery before it is given up [default: 12].
+    #[arg(long, env = "RUNNER_CALLBACK_MAX_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub callback_max_attempts: Option<u32>,
+
+    /// The first retry delay of a webhook delivery, in milliseconds; each retry doubles it, with
+    /// jitter [default: 1000].
+    #[arg(long, env = "RUNNER_CALLBACK_RETRY_BASE_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub callback_retry_base_ms: Option<u64>,
+
+    /// The longest retry delay of a webhook delivery, in milliseconds [default: 600000].
+    #[arg(long, env = "RUNNER_CALLBACK_RETRY_MAX_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub callback_retry_max_ms: Option<u64>,
+
+    /// How long a webhook POST may take before it counts as failed, in milliseconds
+    /// [default: 10000].
+    #[arg(long, env = "RUNNER_CALLBACK_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub callback_timeout_ms: Option<u64>,
 }

@@ -1,14 +1,20 @@
-//! `runner serve`: logging, store, engine (with the scheduler), router, listener, graceful
-//! shutdown.
+//! `runner serve`: logging, store, engine (with the scheduler), webhook delivery, router,
+//! listener, graceful shutdown.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use runner_core::engine::Engine;
 use runner_core::notifier::{Notification, NotificationKind, Notifier};
+use runner_core::secret::Secret;
+use runner_core::time::SystemClock;
+use runner_webhook::WebhookConfig;
 use tracing_subscriber::EnvFilter;
 
 use super::any_store::AnyStore;
 use super::cli::{LogFormat, ServeArgs};
+use crate::api::events::LiveFeeds;
 use crate::router::{ApiConfig, router};
 
 /// Logs every status change of an execution (events stay at debug level).
@@ -72,36 +78,107 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-/// Runs the server until SIGINT or SIGTERM, then drains requests and shuts the engine down.
+/// Reads the webhook signing key from a file: its text without the trailing line break. Errors
+/// name the file, never its content.
+pub fn read_signing_secret(path: &Path) -> Result<Secret, ServeError> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        format!(
+            "cannot read the callback signing secret file {}: {error}",
+            path.display()
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        format!(
+            "the callback signing secret file {} is not UTF-8 text",
+            path.display()
+        )
+    })?;
+    let secret = text.trim_end_matches(['\r', '\n']);
+    if secret.trim().is_empty() {
+        return Err(format!(
+            "the callback signing secret file {} is empty",
+            path.display()
+        )
+        .into());
+    }
+    Ok(Secret::new(secret))
+}
+
+/// The webhook delivery settings of the command line; flags left out keep
+/// [`WebhookConfig::default`].
+pub fn webhook_config(args: &ServeArgs) -> Result<WebhookConfig, ServeError> {
+    let mut config = WebhookConfig::default();
+    config.allow_private = args.allow_private_callbacks;
+    if let Some(path) = &args.callback_signing_secret_file {
+        config.signing_secret = Some(read_signing_secret(path)?);
+    }
+    if let Some(attempts) = args.callback_max_attempts {
+        config.max_attempts = attempts;
+    }
+    if let Some(ms) = args.callback_retry_base_ms {
+        config.backoff_base = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.callback_retry_max_ms {
+        config.backoff_max = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.callback_timeout_ms {
+        config.request_timeout = Duration::from_millis(ms);
+    }
+    if config.backoff_max < config.backoff_base {
+        return Err("--callback-retry-max-ms must not be below --callback-retry-base-ms".into());
+    }
+    Ok(config)
+}
+
+/// Runs the server until SIGINT or SIGTERM, then drains requests and shuts the engine down, then
+/// the webhook delivery.
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+    let webhooks = webhook_config(&args)?;
     tracing::info!(store = %args.store.redacted(), "opening store");
-    let store = AnyStore::open(&args.store).await?;
-    if matches!(store, AnyStore::Memory(_)) {
+    let store = Arc::new(AnyStore::open(&args.store).await?);
+    if matches!(*store, AnyStore::Memory(_)) {
         tracing::warn!("memory store: jobs and executions are lost when the process ends");
     }
     let authenticator = super::tokens::authenticator(&args)?;
     let executor = super::executor::build(args.allow_local_repositories);
     let engine = Engine::builder()
-        .store(store)
+        .store(Arc::clone(&store))
         .executor(executor)
         .notifier(LogNotifier)
         .concurrency(usize::from(args.concurrency))
         .build();
+    let live_feeds = LiveFeeds::new();
     let app = router(
         engine.clone(),
         ApiConfig {
             authenticator,
             body_limit: args.body_limit,
+            allow_private_callbacks: args.allow_private_callbacks,
+            live_feeds: live_feeds.clone(),
         },
     );
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     // Every node fires due schedules; the store makes each due time one execution.
     let running = engine.start().with_scheduler();
+    if args.allow_private_callbacks {
+        tracing::warn!("callbacks to loopback, private and link-local addresses are allowed");
+    }
+    let delivery_timeout = webhooks.request_timeout;
+    tracing::info!(
+        signed = webhooks.signing_secret.is_some(),
+        max_attempts = webhooks.max_attempts,
+        "starting webhook delivery"
+    );
+    let delivery = runner_webhook::start(Arc::clone(&store), SystemClock, webhooks);
     println!("runner: listening on http://{address}");
     tracing::info!(%address, concurrency = args.concurrency, "listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Live event streams never end by themselves: end them, or the drain waits for ever.
+            live_feeds.close();
+        })
         .await?;
     tracing::info!("HTTP server stopped; shutting the engine down");
     let grace = running.engine().config().shutdown_grace;
@@ -111,6 +188,100 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     {
         tracing::warn!("engine shutdown did not finish in time");
     }
+    // After the engine, so that the events of its last outcomes are delivered too (or stay in
+    // the outbox for the next start).
+    tracing::info!("shutting the webhook delivery down");
+    if tokio::time::timeout(
+        delivery_timeout + Duration::from_secs(5),
+        delivery.shutdown(),
+    )
+    .await
+    .is_err()
+    {
+        tracing::warn!("webhook delivery shutdown did not finish in time");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::server::cli::{Cli, Command};
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut line = vec!["runner", "serve", "--store", "memory"];
+        line.extend_from_slice(extra);
+        let Command::Serve(args) = Cli::try_parse_from(line).expect("valid arguments").command;
+        args
+    }
+
+    #[test]
+    fn webhook_flags_reach_the_delivery_config() {
+        let defaults = webhook_config(&args(&[])).unwrap();
+        assert_eq!(defaults.max_attempts, WebhookConfig::default().max_attempts);
+        assert!(defaults.signing_secret.is_none());
+        assert!(!defaults.allow_private);
+
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "unit-test-signing-S3CRET\r\n").unwrap();
+        let config = webhook_config(&args(&[
+            "--allow-private-callbacks",
+            "--callback-signing-secret-file",
+            key.to_str().unwrap(),
+            "--callback-max-attempts",
+            "3",
+            "--callback-retry-base-ms",
+            "20",
+            "--callback-retry-max-ms",
+            "300",
+            "--callback-timeout-ms",
+            "1500",
+        ]))
+        .unwrap();
+        assert!(config.allow_private);
+        assert_eq!(
+            config.signing_secret.as_ref().map(Secret::expose),
+            Some("unit-test-signing-S3CRET"),
+            "the trailing line break is not part of the key"
+        );
+        assert_eq!(config.max_attempts, 3);
+        assert_eq!(config.backoff_base, Duration::from_millis(20));
+        assert_eq!(config.backoff_max, Duration::from_millis(300));
+        assert_eq!(config.request_timeout, Duration::from_millis(1500));
+        assert!(
+            !format!("{config:?}").contains("S3CRET"),
+            "Debug masks the key"
+        );
+    }
+
+    #[test]
+    fn bad_webhook_flags_are_refused_without_showing_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let missing = dir.path().join("missing");
+        for path in [&empty, &missing] {
+            let error = webhook_config(&args(&[
+                "--callback-signing-secret-file",
+                path.to_str().unwrap(),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains(&path.display().to_string()), "{error}");
+        }
+        let inverted = webhook_config(&args(&[
+            "--callback-retry-base-ms",
+            "500",
+            "--callback-retry-max-ms",
+            "100",
+        ]));
+        assert!(inverted.is_err());
+        for zero in ["--callback-max-attempts", "--callback-retry-base-ms"] {
+            assert!(Cli::try_parse_from(["runner", "serve", zero, "0"]).is_err());
+        }
+    }
 }

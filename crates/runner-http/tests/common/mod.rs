@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a part of it.
 
+pub mod process;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +75,11 @@ impl Harness {
     }
 
     pub fn with_script(default: Script) -> Self {
+        Self::with_config(default, |config| config)
+    }
+
+    /// With the router's configuration adjusted (e.g. private callbacks allowed).
+    pub fn with_config(default: Script, configure: impl FnOnce(ApiConfig) -> ApiConfig) -> Self {
         let executor = ScriptedExecutor::new(default);
         let notifier = ChannelNotifier::new(1024);
         let engine = Engine::builder()
@@ -84,7 +91,10 @@ impl Harness {
             .poll_interval(Duration::from_millis(50))
             .shutdown_grace(Duration::from_secs(1))
             .build();
-        let app = router(engine.clone(), ApiConfig::new(Arc::new(token_file())));
+        let app = router(
+            engine.clone(),
+            configure(ApiConfig::new(Arc::new(token_file()))),
+        );
         let running = Some(engine.clone().start());
         Self {
             engine,

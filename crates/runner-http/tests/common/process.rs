@@ -1,0 +1,486 @@
+//! The real `runner` binary in a child process, with ansible on its `PATH`; webhook receivers
+//! (small axum servers on 127.0.0.1) that record what they accept; and a server-sent-event
+//! client over reqwest.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
+use tokio::sync::mpsc as tokio_mpsc;
+
+/// Bounds a broken test, never paces a working one: every wait below wakes on what it waits for.
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
+/// The directory of `ansible-playbook` (scripts/ensure-ansible.sh finds or installs it); its
+/// absence fails the test.
+pub fn ansible_path() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-ansible.sh");
+    let found = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    assert!(
+        found.status.success(),
+        "ansible-playbook is required: {}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let ansible = String::from_utf8(found.stdout).unwrap();
+    let bin_dir = Path::new(ansible.trim()).parent().unwrap().to_owned();
+    format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// A `runner serve` child process.
+pub struct Runner {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stdout_seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<Vec<String>>>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Runner {
+    /// Starts `runner serve --listen 127.0.0.1:0 --log-format json ARGS` in `dir`, with `RUST_LOG`
+    /// at trace (so that a leaked secret would show) and `env`, and waits until it listens.
+    pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("RUNNER_") {
+                command.env_remove(key);
+            }
+        }
+        command.env("RUST_LOG", "trace");
+        command.envs(env.iter().copied());
+        let mut child = command.spawn().expect("runner starts");
+        let (send, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            BufReader::new(err)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        let mut runner = Self {
+            child,
+            stdout,
+            stdout_seen: Vec::new(),
+            stderr: Some(stderr),
+            base: String::new(),
+        };
+        loop {
+            let line = runner
+                .stdout
+                .recv_timeout(Duration::from_secs(60))
+                .expect("runner prints its address");
+            runner.stdout_seen.push(line.clone());
+            if let Some(address) = line.strip_prefix("runner: listening on ") {
+                runner.base = address.to_owned();
+                break;
+            }
+        }
+        runner
+    }
+
+    /// SIGTERM, then the exit status and everything printed (stdout, stderr).
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        self.stdout_seen.extend(self.stdout.try_iter());
+        (exit, std::mem::take(&mut self.stdout_seen), stderr)
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        // A failed test must not leave its server running; after `terminate` this is a no-op.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The admin token that `runner serve` wrote into a token file.
+pub fn admin_token(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text
+        .lines()
+        .find(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .unwrap();
+    line.split_once(' ').unwrap().0.to_owned()
+}
+
+/// A sled data directory and its token file.
+pub fn sled_dir(dir: &Path) -> (String, PathBuf) {
+    let data = dir.join("data");
+    (format!("sled:{}", data.display()), data.join("tokens"))
+}
+
+/// One POST a receiver took (answered 2xx).
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The request path (which callback of the job).
+    pub path: String,
+    /// `Idempotency-Key`.
+    pub key: String,
+    /// `X-Runner-Attempt`.
+    pub attempt: Option<String>,
+    /// `X-Runner-Signature`.
+    pub signature: Option<String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// The exact body.
+    pub raw: Bytes,
+    /// The body as JSON.
+    pub body: Value,
+}
+
+impl Received {
+    /// The event's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.body["sequence"].as_u64().expect("a sequence number")
+    }
+}
+
+struct ReceiverState {
+    down: AtomicBool,
+    fail_next: AtomicUsize,
+    accepted: tokio_mpsc::UnboundedSender<Received>,
+    refused: tokio_mpsc::UnboundedSender<String>,
+}
+
+/// A webhook receiver on 127.0.0.1: answers 503 while down or for its first failures, else 204,
+/// and reports each taken POST on a channel (and each refused one on another).
+pub struct Receiver {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    state: Arc<ReceiverState>,
+    accepted: tokio_mpsc::UnboundedReceiver<Received>,
+    refused: tokio_mpsc::UnboundedReceiver<String>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+impl Receiver {
+    /// A receiver that answers 503 to its first `failures` POSTs.
+    pub async fn start(failures: usize) -> Self {
+        let (accepted_tx, accepted) = tokio_mpsc::unbounded_channel();
+        let (refused_tx, refused) = tokio_mpsc::unbounded_channel();
+        let state = Arc::new(ReceiverState {
+            down: AtomicBool::new(false),
+            fail_next: AtomicUsize::new(failures),
+            accepted: accepted_tx,
+            refused: refused_tx,
+        });
+        let shared = Arc::clone(&state);
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+                let state = Arc::clone(&shared);
+                async move {
+                    let key = header(&headers, "idempotency-key").unwrap_or_default();
+                    let failing = state.down.load(Ordering::SeqCst)
+                        || state
+                            .fail_next
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                                left.checked_sub(1)
+                            })
+                            .is_ok();
+                    if failing {
+                        let _ = state.refused.send(key);
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let body_json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let _ = state.accepted.send(Received {
+                        path: uri.path().to_owned(),
+                        key,
+                        attempt: header(&headers, "x-runner-attempt"),
+                        signature: header(&headers, "x-runner-signature"),
+                        content_type: header(&headers, "content-type"),
+                        raw: body,
+                        body: body_json,
+                    });
+                    StatusCode::NO_CONTENT
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            base: format!("http://{address}"),
+            state,
+            accepted,
+            refused,
+            server,
+        }
+    }
+
+    /// Answers 503 to everything until [`Receiver::set_down`] with false.
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The next POST taken.
+    pub async fn next(&mut self) -> Received {
+        tokio::time::timeout(PATIENCE, self.accepted.recv())
+            .await
+            .expect("the receiver got a POST in time")
+            .expect("the receiver runs")
+    }
+
+    /// The next POST refused (its idempotency key).
+    pub async fn next_refused(&mut self) -> String {
+        tokio::time::timeout(PATIENCE, self.refused.recv())
+            .await
+            .expect("the receiver refused a POST in time")
+            .expect("the receiver runs")
+    }
+
+    /// The POSTs taken and not yet read, without waiting.
+    pub fn drain(&mut self) -> Vec<Received> {
+        std::iter::from_fn(|| self.accepted.try_recv().ok()).collect()
+    }
+
+    /// Takes POSTs until one on `path` carries an execution's final status; returns every POST
+    /// taken meanwhile, on any path.
+    pub async fn until_final(&mut self, path: &str) -> Vec<Received> {
+        let mut taken = Vec::new();
+        loop {
+            let received = self.next().await;
+            let done = received.path == path && is_final(&received.body);
+            taken.push(received);
+            if done {
+                return taken;
+            }
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A receiver that accepts connections and never answers; it reports each connection.
+pub struct Silent {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    connections: tokio_mpsc::UnboundedReceiver<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Silent {
+    /// Listens on 127.0.0.1.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (send, connections) = tokio_mpsc::unbounded_channel();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                // Held open, never read, never answered.
+                held.push(socket);
+                let _ = send.send(());
+            }
+        });
+        Self {
+            base: format!("http://{address}"),
+            connections,
+            server,
+        }
+    }
+
+    /// Waits for a connection.
+    pub async fn connected(&mut self) {
+        tokio::time::timeout(PATIENCE, self.connections.recv())
+            .await
+            .expect("the silent receiver got a connection in time")
+            .expect("the silent receiver runs");
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Whether an event is the status event of an ended execution.
+pub fn is_final(event: &Value) -> bool {
+    event["kind"] == "status"
+        && matches!(
+            event["status"].as_str(),
+            Some("SUCCESS" | "FAILURE" | "STOPPED" | "KILLED")
+        )
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    /// `id:` (the sequence number).
+    pub id: u64,
+    /// `event:` (the kind).
+    pub event: String,
+    /// `data:` (the JSON event).
+    pub data: Value,
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// A `text/event-stream` response read event by event.
+pub struct SseClient {
+    stream: ByteStream,
+    buffer: String,
+    ready: VecDeque<SseEvent>,
+    /// Comment lines seen (keep-alives).
+    pub comments: usize,
+}
+
+impl SseClient {
+    /// `GET url` with `Accept: text/event-stream` (and `Last-Event-ID` when given); asserts a
+    /// 200 stream.
+    pub async fn connect(
+        client: &reqwest::Client,
+        url: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+    ) -> Self {
+        let mut request = client
+            .get(url)
+            .bearer_auth(token)
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = tokio::time::timeout(PATIENCE, request.send())
+            .await
+            .expect("the stream answers in time")
+            .expect("the stream connects");
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        Self {
+            stream: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+            ready: VecDeque::new(),
+            comments: 0,
+        }
+    }
+
+    /// The next event; `None` when the server ended the stream.
+    pub async fn try_next(&mut self) -> Option<SseEvent> {
+        // One deadline for the event: keep-alive comments must not extend it.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("an event arrives in time");
+            match chunk {
+                None => return None,
+                Some(chunk) => {
+                    let chunk = chunk.expect("the stream reads");
+                    self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+                    self.parse();
+                }
+            }
+        }
+    }
+
+    /// The next event; the stream must not end.
+    pub async fn next(&mut self) -> SseEvent {
+        self.try_next().await.expect("the stream stays open")
+    }
+
+    fn parse(&mut self) {
+        while let Some(end) = self.buffer.find("\n\n") {
+            let block: String = self.buffer.drain(..end + 2).collect();
+            let (mut id, mut event, mut data) = (None, None, String::new());
+            for line in block.lines() {
+                if line.starts_with(':') {
+                    self.comments += 1;
+                } else if let Some(value) = line.strip_prefix("id:") {
+                    id = Some(value.trim().parse::<u64>().expect("numeric ids"));
+                } else if let Some(value) = line.strip_prefix("event:") {
+                    event = Some(value.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.strip_prefix(' ').unwrap_or(value));
+                }
+            }
+            if let (Some(id), Some(event)) = (id, event) {
+                self.ready.push_back(SseEvent {
+                    id,
+                    event,
+                    data: serde_json::from_str(&data).expect("data is JSON"),
+                });
+            }
+        }
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`, in lowercase hex: what
+/// `X-Runner-Signature: sha256=...` must carry.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.iter().map(|byte| format!("{byte:02x}")).collect()
+}
