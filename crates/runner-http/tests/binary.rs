@@ -1,93 +1,13 @@
 //! The `runner` binary as an operator runs it: generated token file, requests, SIGTERM.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
+use common::process::Runner;
 use serde_json::{Value, json};
-
-struct Runner {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stdout_seen: Vec<String>,
-    stderr: std::thread::JoinHandle<Vec<String>>,
-    base: String,
-}
-
-impl Runner {
-    fn spawn(dir: &Path, args: &[&str]) -> Self {
-        Self::spawn_with_env(dir, args, &[])
-    }
-
-    fn spawn_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
-        command
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("RUNNER_") {
-                command.env_remove(key);
-            }
-        }
-        // Everything that could be logged is, so that a leak of a token or a secret shows.
-        command.env("RUST_LOG", "trace");
-        command.envs(env.iter().copied());
-        let mut child = command.spawn().expect("runner starts");
-        let (send, stdout) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = send.send(line);
-            }
-        });
-        let err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            BufReader::new(err)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-        });
-        let mut runner = Self {
-            child,
-            stdout,
-            stdout_seen: Vec::new(),
-            stderr,
-            base: String::new(),
-        };
-        loop {
-            // The timeout only bounds a broken start; the line arrives as soon as it listens.
-            let line = runner
-                .stdout
-                .recv_timeout(Duration::from_secs(60))
-                .expect("runner prints its address");
-            runner.stdout_seen.push(line.clone());
-            if let Some(address) = line.strip_prefix("runner: listening on ") {
-                runner.base = address.to_owned();
-                break;
-            }
-        }
-        runner
-    }
-
-    /// SIGTERM, then the exit status and everything printed.
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        let stderr = self.stderr.join().unwrap();
-        self.stdout_seen.extend(self.stdout.try_iter());
-        (exit, self.stdout_seen, stderr)
-    }
-}
 
 fn admin_token(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
@@ -123,7 +43,11 @@ fn secret_job() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_token_bootstrap_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let runner = Runner::spawn(dir.path(), &["--store", "memory", "--concurrency", "2"]);
+    let runner = Runner::spawn(
+        dir.path(),
+        &["--store", "memory", "--concurrency", "2"],
+        &[],
+    );
     let token_path = dir.path().join("runner-tokens");
     assert_private(&token_path);
     let token = admin_token(&token_path);
@@ -186,6 +110,7 @@ async fn given_token_file_and_bad_arguments() {
             "--token-file",
             tokens.to_str().unwrap(),
         ],
+        &[],
     );
     assert!(!dir.path().join("runner-tokens").exists());
     let client = reqwest::Client::new();
@@ -244,7 +169,7 @@ async fn sled_store_keeps_jobs_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let store = format!("sled:{}", data.display());
-    let runner = Runner::spawn(dir.path(), &["--store", &store]);
+    let runner = Runner::spawn(dir.path(), &["--store", &store], &[]);
     let token_path = data.join("tokens");
     assert_private(&token_path);
     let token = admin_token(&token_path);
@@ -263,7 +188,7 @@ async fn sled_store_keeps_jobs_across_restarts() {
     assert!(exit.success());
 
     // Second start: the same token file (not regenerated) and the job is still there.
-    let runner = Runner::spawn(dir.path(), &["--store", &store]);
+    let runner = Runner::spawn(dir.path(), &["--store", &store], &[]);
     assert_eq!(admin_token(&token_path), token);
     let job: Value = client
         .get(format!(
@@ -290,26 +215,10 @@ async fn sled_store_keeps_jobs_across_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ansible_runs_an_inline_playbook_through_the_binary() {
     use base64::Engine as _;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-ansible.sh");
-    let found = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("bash runs");
-    assert!(
-        found.status.success(),
-        "ansible-playbook is required: {}",
-        String::from_utf8_lossy(&found.stderr)
-    );
-    let ansible = String::from_utf8(found.stdout).unwrap();
-    let bin_dir = Path::new(ansible.trim()).parent().unwrap().to_owned();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = common::process::ansible_path();
 
     let dir = tempfile::tempdir().unwrap();
-    let runner = Runner::spawn_with_env(dir.path(), &["--store", "memory"], &[("PATH", &path)]);
+    let runner = Runner::spawn(dir.path(), &["--store", "memory"], &[("PATH", &path)]);
     let token = admin_token(&dir.path().join("runner-tokens"));
     let playbook = base64::engine::general_purpose::STANDARD.encode(
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: msg=hello\n",
@@ -360,7 +269,7 @@ async fn ansible_runs_an_inline_playbook_through_the_binary() {
 async fn the_served_binary_fires_schedules() {
     use chrono::{SecondsFormat, TimeZone, Utc};
     let dir = tempfile::tempdir().unwrap();
-    let runner = Runner::spawn(dir.path(), &["--store", "memory"]);
+    let runner = Runner::spawn(dir.path(), &["--store", "memory"], &[]);
     let token = admin_token(&dir.path().join("runner-tokens"));
     let client = reqwest::Client::new();
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
@@ -473,7 +382,7 @@ async fn postgres_store_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     // A fresh alias, so that other suites sharing the database do not matter.
     let alias = format!("http-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let runner = Runner::spawn(dir.path(), &["--store", &url]);
+    let runner = Runner::spawn(dir.path(), &["--store", &url], &[]);
     let token = admin_token(&dir.path().join("runner-tokens"));
     let client = reqwest::Client::new();
     let created: Value = client
@@ -517,7 +426,7 @@ async fn postgres_store_through_the_binary() {
     let everything = format!("{}\n{}", stdout.join("\n"), stderr.join("\n"));
     assert!(!everything.contains(SECRET));
 
-    let runner = Runner::spawn(dir.path(), &["--store", &url]);
+    let runner = Runner::spawn(dir.path(), &["--store", &url], &[]);
     let listed: Value = client
         .get(format!("{}/jobs/{alias}", runner.base))
         .bearer_auth(&token)
