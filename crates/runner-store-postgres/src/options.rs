@@ -31,7 +31,8 @@ pub struct PgStoreOptions {
     pub poll_only: bool,
     /// Transactions that apply queued inserts and transitions at once, in parallel. Each takes
     /// every request queued when it starts, so under load many transitions share one commit.
-    /// Default 3.
+    /// Default 3. (Inserts have one lane more, and so have BeginRun and Heartbeat transitions,
+    /// whose batches commit without waiting for the disk.)
     pub write_lanes: usize,
     /// How long an operation is retried while the database is unreachable (a restart, a failover),
     /// when retrying cannot apply it twice: reads, and writes whose transaction did not reach its
