@@ -123,13 +123,15 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                 }
             }
         };
+        // The executor has ended: its place goes to the next execution before the events it left
+        // behind are relayed and its outcome recorded.
+        self.free_slot();
         while let Ok(event) = event_stream.try_recv() {
             self.relay(event).await;
         }
         if *inner.phase.borrow() == Phase::Abandoned {
             return;
         }
-        self.free_slot();
         let handed_back = handing_back
             && matches!(
                 self.execution.status,
