@@ -71,6 +71,8 @@
 //!   Heartbeat transitions (`synchronous_commit = off`): a crash of the database server may forget
 //!   the last of those, which the state machine tolerates (Finish applies from INITIALIZING too;
 //!   the next heartbeat renews the lease). Claims, outcomes, stop/kill requests are always durable.
+//!   BeginRun and Heartbeat have a write lane of their own, so they never wait for the flush of a
+//!   durable batch they were queued beside.
 //! - **Connection loss**: reads, claims and writes that had not reached their commit are retried
 //!   for [`PgStoreOptions::retry_for`]; a claim whose commit failed is read back, so no claimed
 //!   execution is left without a runner.
