@@ -81,7 +81,9 @@ pub struct EngineConfig {
     pub claim_batch: usize,
     /// Claimed executions that may wait for a place in the pool, at most, on top of the running
     /// ones: a place that frees starts the next one without waiting for a claim. Only while runs
-    /// end within [`EngineConfig::prefetch_wait`]; 0 turns prefetching off. Default 16.
+    /// end within [`EngineConfig::prefetch_wait`]; 0 turns prefetching off. Default 16. If the
+    /// node crashes, its waiting executions end in FAILURE when their lease lapses, as running
+    /// ones do.
     pub prefetch: usize,
     /// How long a prefetched execution may wait for a place (at most a third of the lease) before
     /// the node hands it back to PENDING for any node; also the run length below which the node
