@@ -9,6 +9,7 @@
 //!
 //! `cargo bench -p runner-store-postgres --bench throughput` (env: EXECUTIONS, default 20000;
 //! SKIP_PGBENCH, SKIP_ENGINES, SKIP_LISTING=1 skip parts 1, 2, 3;
+//! PGBENCH_EACH=1 runs pgbench again before every engine row and rates the row against it;
 //! ONLY_WIDE=1 runs only concurrency 64, ONLY_DEFAULTS=1 only the defaults; ENGINE_COUNTS, default
 //! `1,3`, the numbers of engines; POOL_SIZE and WRITE_LANES change the store options). Prints
 //! Markdown.
@@ -362,8 +363,13 @@ fn main() {
             listing(&url).await;
             return;
         }
-        println!("| engines | engine config | executions | executions/s | vs pgbench -N TPS |");
-        println!("| --- | --- | --- | --- | --- |");
+        // PGBENCH_EACH=1: pgbench again right before every row, and the row's ratio against that
+        // one (on a shared machine the load moves within a run; a neighbour is a fairer yardstick).
+        let each = pgbench_tps.is_some() && std::env::var_os("PGBENCH_EACH").is_some();
+        println!(
+            "| engines | engine config | executions | executions/s | pgbench -N TPS just before | vs pgbench -N TPS |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
         let counts: Vec<usize> = std::env::var("ENGINE_COUNTS")
             .unwrap_or_else(|_| "1,3".to_owned())
             .split(',')
@@ -378,9 +384,11 @@ fn main() {
         }
         for (label, config) in configs {
             for &count in &counts {
+                let yardstick = if each { Some(pgbench(&url)) } else { pgbench_tps };
                 let rate = engines(&url, count, executions, config).await;
-                let ratio = pgbench_tps.map_or("-".to_owned(), |tps| format!("{:.2}x", rate / tps));
-                println!("| {count} | {label} | {executions} | {rate:.0} | {ratio} |");
+                let ratio = yardstick.map_or("-".to_owned(), |tps| format!("{:.2}x", rate / tps));
+                let tps = yardstick.map_or("-".to_owned(), |tps| format!("{tps:.0}"));
+                println!("| {count} | {label} | {executions} | {rate:.0} | {tps} | {ratio} |");
             }
         }
         println!();
