@@ -76,14 +76,22 @@ impl Node {
 
     /// Waits until this node reports `status` for `id`.
     async fn reached(&mut self, id: ExecutionId, status: Status) {
+        self.all_reached(&[(id, status)]).await;
+    }
+
+    /// Waits until this node reported each (execution, status) of `expected`, in any order: a
+    /// place is given back before the outcome is recorded, so the next execution's notifications
+    /// may come before the previous one's last.
+    async fn all_reached(&mut self, expected: &[(ExecutionId, Status)]) {
+        let mut missing: Vec<(ExecutionId, Status)> = expected.to_vec();
         let wait = async {
-            loop {
+            while !missing.is_empty() {
                 match self.notifications.recv().await {
                     Ok(Notification {
                         execution_id,
                         kind: NotificationKind::Status { status: seen, .. },
                         ..
-                    }) if execution_id == id && seen == status => return,
+                    }) => missing.retain(|&(id, status)| (id, status) != (execution_id, seen)),
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(error) => panic!("notifications ended: {error}"),
                 }
@@ -92,7 +100,17 @@ impl Node {
         // A bound so that a broken engine fails the test instead of hanging; not a timing assertion.
         tokio::time::timeout(Duration::from_secs(60), wait)
             .await
-            .unwrap_or_else(|_| panic!("{id} never reached {status}"));
+            .unwrap_or_else(|_| panic!("not all of {expected:?} were reached"));
+    }
+
+    /// Drops the notifications received so far (those of `start_job`, say).
+    fn forget_notifications(&mut self) {
+        loop {
+            match self.notifications.try_recv() {
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
     }
 
     /// Runs one quick execution to its end: a short run turns prefetching on.
@@ -171,9 +189,12 @@ async fn prefetched_executions_wait_under_a_full_lease_and_start_when_a_place_fr
         .await
         .unwrap();
     gate.open(1);
-    node.reached(busy, Status::Success).await;
-    node.reached(first, Status::Stopped).await;
-    node.reached(second, Status::Success).await;
+    node.all_reached(&[
+        (busy, Status::Success),
+        (first, Status::Stopped),
+        (second, Status::Success),
+    ])
+    .await;
     for (job, id) in [(&waits, first), (&quick, second)] {
         assert_eq!(
             read(&store, job, id).await.attempt,
@@ -202,8 +223,9 @@ async fn a_saturated_node_hands_its_prefetch_back_to_an_idle_node() {
     // An idle node finds nothing to claim until the busy one gives up waiting for a place.
     let mut idle_node = Node::start(&store, "node-2", &clock);
     clock.advance(PREFETCH_WAIT);
-    idle_node.reached(first, Status::Success).await;
-    idle_node.reached(second, Status::Success).await;
+    idle_node
+        .all_reached(&[(first, Status::Success), (second, Status::Success)])
+        .await;
     for id in [first, second] {
         assert_eq!(read(&store, &quick, id).await.attempt, 2);
     }
@@ -264,9 +286,11 @@ async fn shutdown_hands_prefetched_executions_back_at_once() {
     let second = node.start_job(&quick).await;
     claimed_by(&store, &quick, &[first, second], "node-1").await;
 
+    // The PENDING notifications of start_job are not the hand-back's.
+    node.forget_notifications();
     let shutdown = tokio::spawn(node.running.take().unwrap().shutdown());
-    node.reached(first, Status::Pending).await;
-    node.reached(second, Status::Pending).await;
+    node.all_reached(&[(first, Status::Pending), (second, Status::Pending)])
+        .await;
     // The running execution may still finish within the grace.
     gate.open(1);
     node.reached(busy, Status::Success).await;
