@@ -9,7 +9,10 @@
 //!
 //! `cargo bench -p runner-store-postgres --bench throughput` (env: EXECUTIONS, default 20000;
 //! SKIP_PGBENCH, SKIP_ENGINES, SKIP_LISTING=1 skip parts 1, 2, 3;
-//! ONLY_WIDE=1 runs only concurrency 64; POOL_SIZE and WRITE_LANES change the store options). Prints Markdown.
+//! PGBENCH_EACH=1 runs pgbench again before every engine row and rates the row against it;
+//! ONLY_WIDE=1 runs only concurrency 64, ONLY_DEFAULTS=1 only the defaults; ENGINE_COUNTS, default
+//! `1,3`, the numbers of engines; POOL_SIZE and WRITE_LANES change the store options). Prints
+//! Markdown.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -82,6 +85,26 @@ fn pgbench(url: &str) -> f64 {
     tps
 }
 
+/// Waits until no execution of `job` is unfinished (all were inserted before). Reads the small
+/// partial index of unfinished executions: counting SUCCESS rows every 10 ms would scan the whole
+/// growing table and take CPU from what is measured.
+async fn wait_all_ended(store: &PgStore, job: runner_core::ids::JobId) {
+    loop {
+        let unfinished: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM executions WHERE job_id = $1
+                AND status IN ('PENDING', 'INITIALIZING', 'RUNNING', 'STOPPING', 'KILLING')",
+        )
+        .bind(job.0)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        if unfinished == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Runs `executions` no-op executions through `engines` engines; returns executions per second.
 async fn engines(url: &str, engines: usize, executions: usize, config: &EngineConfig) -> f64 {
     let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
@@ -107,7 +130,14 @@ async fn engines(url: &str, engines: usize, executions: usize, config: &EngineCo
                 ..config.clone()
             })
             .build();
-        nodes.push((engine.clone(), engine.start()));
+        nodes.push((engine, None));
+    }
+    // PHASED=1: enqueue everything first, then start the engines and time the work-off alone.
+    let phased = std::env::var_os("PHASED").is_some();
+    if !phased {
+        for (engine, running) in &mut nodes {
+            *running = Some(engine.clone().start());
+        }
     }
     let account = alias("BENCH");
     let job = nodes[0]
@@ -136,20 +166,41 @@ async fn engines(url: &str, engines: usize, executions: usize, config: &EngineCo
     }
     let total = (per_client * engines * 8) as i64;
     while clients.join_next().await.is_some() {}
-    loop {
-        let done: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'SUCCESS'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
-        if done == total {
-            break;
+    let enqueued = started.elapsed().as_secs_f64();
+    if phased {
+        let work_off = Instant::now();
+        for (engine, running) in &mut nodes {
+            *running = Some(engine.clone().start());
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        wait_all_ended(&store, job.id).await;
+        eprintln!(
+            "{engines} engine(s), concurrency {}: work-off of {total} after the enqueue: {:.0}/s",
+            config.concurrency,
+            total as f64 / work_off.elapsed().as_secs_f64()
+        );
     }
+    let done_then: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'SUCCESS'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    wait_all_ended(&store, job.id).await;
     let rate = total as f64 / started.elapsed().as_secs_f64();
+    let succeeded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'SUCCESS'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(succeeded, total, "every execution ends in SUCCESS");
+    eprintln!(
+        "{engines} engine(s), concurrency {}: {total} started in {enqueued:.2} s ({:.0}/s), \
+         {done_then} of them SUCCESS by then; all SUCCESS after {:.2} s",
+        config.concurrency,
+        total as f64 / enqueued,
+        started.elapsed().as_secs_f64()
+    );
     for (_, running) in nodes {
-        running.shutdown().await;
+        running.expect("started").shutdown().await;
     }
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(store.pool())
@@ -297,9 +348,14 @@ fn main() {
         } else {
             None
         };
-        let defaults = EngineConfig::default();
+        let mut defaults = EngineConfig::default();
+        // PREFETCH: a diagnostic override of the default prefetch (then the row is not "defaults").
+        if let Some(prefetch) = std::env::var("PREFETCH").ok().and_then(|n| n.parse().ok()) {
+            defaults.prefetch = prefetch;
+        }
         let wide = EngineConfig {
             concurrency: 64,
+            prefetch: 64,
             poll_interval: Duration::from_millis(200),
             ..EngineConfig::default()
         };
@@ -307,16 +363,32 @@ fn main() {
             listing(&url).await;
             return;
         }
-        println!("| engines | engine config | executions | executions/s | vs pgbench -N TPS |");
-        println!("| --- | --- | --- | --- | --- |");
-        for (label, config) in [
-            ("defaults (concurrency 4)", &defaults),
-            ("concurrency 64", &wide),
-        ] {
-            for count in [1, 3] {
+        // PGBENCH_EACH=1: pgbench again right before every row, and the row's ratio against that
+        // one (on a shared machine the load moves within a run; a neighbour is a fairer yardstick).
+        let each = pgbench_tps.is_some() && std::env::var_os("PGBENCH_EACH").is_some();
+        println!(
+            "| engines | engine config | executions | executions/s | pgbench -N TPS just before | vs pgbench -N TPS |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
+        let counts: Vec<usize> = std::env::var("ENGINE_COUNTS")
+            .unwrap_or_else(|_| "1,3".to_owned())
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect();
+        let mut configs = Vec::new();
+        if std::env::var_os("ONLY_WIDE").is_none() {
+            configs.push(("defaults", &defaults));
+        }
+        if std::env::var_os("ONLY_DEFAULTS").is_none() {
+            configs.push(("concurrency 64, prefetch 64", &wide));
+        }
+        for (label, config) in configs {
+            for &count in &counts {
+                let yardstick = if each { Some(pgbench(&url)) } else { pgbench_tps };
                 let rate = engines(&url, count, executions, config).await;
-                let ratio = pgbench_tps.map_or("-".to_owned(), |tps| format!("{:.2}x", rate / tps));
-                println!("| {count} | {label} | {executions} | {rate:.0} | {ratio} |");
+                let ratio = yardstick.map_or("-".to_owned(), |tps| format!("{:.2}x", rate / tps));
+                let tps = yardstick.map_or("-".to_owned(), |tps| format!("{tps:.0}"));
+                println!("| {count} | {label} | {executions} | {rate:.0} | {tps} | {ratio} |");
             }
         }
         println!();

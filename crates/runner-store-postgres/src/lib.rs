@@ -93,6 +93,8 @@
 //!   the next heartbeat renews the lease). BeginRun's RUNNING status event goes with it: lost
 //!   together with the transition it reports, so the feed stays consistent. Claims, outcomes,
 //!   stop/kill requests, appended executor events and delivery settlements are always durable.
+//!   BeginRun and Heartbeat have a write lane of their own, so they never wait for the flush of a
+//!   durable batch they were queued beside.
 //! - **Connection loss**: reads, claims and writes that had not reached their commit are retried
 //!   for [`PgStoreOptions::retry_for`]; a claim whose commit failed is read back, so no claimed
 //!   execution is left without a runner.

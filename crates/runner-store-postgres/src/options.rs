@@ -31,7 +31,11 @@ pub struct PgStoreOptions {
     pub poll_only: bool,
     /// Transactions that apply queued inserts and transitions at once, in parallel. Each takes
     /// every request queued when it starts, so under load many transitions share one commit.
-    /// Default 3.
+    /// Default 1: one lane makes the fewest and biggest durable commits, which measured faster
+    /// than 2 or 3 lanes on a 2-core server (BENCHMARKS.md); more lanes overlap commits, which
+    /// pays when the database has cores and disk to spare. (Inserts have a lane of their own, and
+    /// so have BeginRun and Heartbeat transitions, whose batches commit without waiting for the
+    /// disk.)
     pub write_lanes: usize,
     /// How long an operation is retried while the database is unreachable (a restart, a failover),
     /// when retrying cannot apply it twice: reads, and writes whose transaction did not reach its
@@ -47,7 +51,7 @@ impl PgStoreOptions {
             schema: None,
             pool_size: 10,
             poll_only: false,
-            write_lanes: 3,
+            write_lanes: 1,
             retry_for: Duration::from_secs(10),
         }
     }

@@ -42,10 +42,14 @@ pub(crate) enum Request {
 
 /// The queues of writes that the lanes take from: inserts go to one lane per store (they all
 /// lock their job's row, so more lanes would only queue behind each other), transitions to
-/// `lanes` lanes.
+/// `lanes` lanes, except the ones [`is_relaxed`] names, which have a lane of their own: their
+/// batches commit without waiting for the disk, and mixed into a batch with a durable transition
+/// they would wait for its flush (a worker waits on BeginRun before its executor's outcome is
+/// recorded). One caller's transitions stay in order: it awaits each before the next.
 pub(crate) struct Queues {
     inserts: mpsc::UnboundedSender<Request>,
     transitions: mpsc::UnboundedSender<Request>,
+    relaxed: mpsc::UnboundedSender<Request>,
 }
 
 impl Queues {
@@ -53,6 +57,7 @@ impl Queues {
     pub(crate) fn send(&self, request: Request) -> Result<(), StoreError> {
         let queue = match request {
             Request::Insert { .. } => &self.inserts,
+            Request::Transition { .. } if is_relaxed(&request) => &self.relaxed,
             Request::Transition { .. } => &self.transitions,
         };
         queue
@@ -68,18 +73,22 @@ pub(crate) fn start(
 ) -> (Queues, Vec<tokio::task::JoinHandle<()>>) {
     let (inserts, insert_receiver) = mpsc::unbounded_channel();
     let (transitions, transition_receiver) = mpsc::unbounded_channel();
+    let (relaxed, relaxed_receiver) = mpsc::unbounded_channel();
     let transition_receiver = Arc::new(Mutex::new(transition_receiver));
     let mut handles: Vec<_> = (0..lanes.max(1))
         .map(|_| tokio::spawn(lane(Arc::clone(shared), Arc::clone(&transition_receiver))))
         .collect();
-    handles.push(tokio::spawn(lane(
-        Arc::clone(shared),
-        Arc::new(Mutex::new(insert_receiver)),
-    )));
+    for receiver in [insert_receiver, relaxed_receiver] {
+        handles.push(tokio::spawn(lane(
+            Arc::clone(shared),
+            Arc::new(Mutex::new(receiver)),
+        )));
+    }
     (
         Queues {
             inserts,
             transitions,
+            relaxed,
         },
         handles,
     )

@@ -1,11 +1,9 @@
 //! The dispatcher (claims work while the pool has room) and the maintenance loop (applies timed
 //! commands whose deadline passed).
 
-use std::sync::Arc;
-
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Engine, Phase, worker};
+use super::{Engine, Phase};
 use crate::executor::Executor;
 use crate::machine::due_command;
 use crate::notifier::Notifier;
@@ -23,29 +21,27 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
     let mut phase = inner.phase.subscribe();
     loop {
         if *phase.borrow() != Phase::Running {
+            if *phase.borrow() != Phase::Abandoned {
+                let waiting = engine.take_expired(inner.clock.now(), true);
+                engine.hand_back(waiting).await;
+            }
             return;
         }
-        let room = inner
-            .slots
-            .available_permits()
-            .min(inner.config.claim_batch);
+        let expired = engine.take_expired(inner.clock.now(), false);
+        engine.hand_back(expired).await;
+        let wanted = engine.wanted().min(inner.config.claim_batch);
         let mut claimed_all_asked = false;
-        if room > 0 {
+        if wanted > 0 {
             let now = inner.clock.now();
             let lease_until = after(now, inner.config.lease);
             match inner
                 .store
-                .claim(&inner.config.node_id, room, lease_until, now)
+                .claim(&inner.config.node_id, wanted, lease_until, now)
                 .await
             {
                 Ok(claimed) => {
-                    claimed_all_asked = claimed.len() == room;
-                    for execution in claimed {
-                        let slot = Arc::clone(&inner.slots)
-                            .try_acquire_owned()
-                            .expect("the dispatcher alone takes slots");
-                        worker::spawn(engine.clone(), execution, slot);
-                    }
+                    claimed_all_asked = claimed.len() == wanted;
+                    engine.enqueue(claimed, now);
                 }
                 Err(error) => tracing::warn!(%error, "claiming executions failed; retrying"),
             }
@@ -54,15 +50,19 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
             // There may be more work waiting; look again before sleeping.
             continue;
         }
-        let poll_at = after(inner.clock.now(), inner.config.poll_interval);
+        let now = inner.clock.now();
+        let poll_at = after(now, inner.config.poll_interval);
+        let wake_at = engine
+            .next_prefetch_expiry()
+            .map_or(poll_at, |expiry| expiry.clamp(now, poll_at));
         tokio::select! {
             signal = engine_signal(&mut signals) => match signal {
                 Ok(Signal::Control(id)) => engine.ring(id),
                 Ok(Signal::Pending | Signal::Feed(_)) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => inner.clock.sleep_until(poll_at).await,
+                Err(RecvError::Closed) => inner.clock.sleep_until(wake_at).await,
             },
-            () = inner.slot_freed.notified(), if room == 0 => {}
-            () = inner.clock.sleep_until(poll_at) => {}
+            () = inner.slot_freed.notified(), if wanted == 0 => {}
+            () = inner.clock.sleep_until(wake_at) => {}
             _ = phase.changed() => {}
         }
         // Control signals are also delivered while the pool is full.
@@ -163,14 +163,4 @@ async fn apply_due<S: Store, E: Executor, N: Notifier, C: Clock>(
         }
     }
     Ok((count, changed_count))
-}
-
-impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
-    /// Makes the local worker of `id`, if any, re-read its execution.
-    pub(super) fn ring(&self, id: crate::ids::ExecutionId) {
-        let running = self.inner.running.lock().expect("running map poisoned");
-        if let Some(bell) = running.get(&id) {
-            bell.notify_one();
-        }
-    }
 }

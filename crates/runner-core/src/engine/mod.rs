@@ -5,7 +5,9 @@
 //! (create, start, stop, kill, restart, ...) and, once [`Engine::start`]ed, runs executions:
 //!
 //! - the **dispatcher** (`engine/dispatch.rs`) claims PENDING executions while the worker pool has room
-//!   (the `concurrency` limit) and wakes on the store's signals, with polling as a fallback;
+//!   (the `concurrency` limit) and wakes on the store's signals, with polling as a fallback; while
+//!   runs are short it keeps a few claimed executions waiting, so that a place that frees starts
+//!   the next one without a round trip to the store (`engine/prefetch.rs`);
 //! - a **worker** (`engine/worker.rs`) per claimed execution runs the executor, renews the lease, turns
 //!   stop and kill requests into cancellations, and records the outcome;
 //! - the **maintenance** loop (`engine/dispatch.rs`) applies timed commands whose deadline passed
@@ -15,6 +17,7 @@
 
 mod api;
 mod dispatch;
+mod prefetch;
 mod schedules;
 mod worker;
 
@@ -76,6 +79,16 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     /// How many executions to claim in one store call at most. Default 64.
     pub claim_batch: usize,
+    /// Claimed executions that may wait for a place in the pool, at most, on top of the running
+    /// ones: a place that frees starts the next one without waiting for a claim. Only while runs
+    /// end within [`EngineConfig::prefetch_wait`]; 0 turns prefetching off. Default 16. If the
+    /// node crashes, its waiting executions end in FAILURE when their lease lapses, as running
+    /// ones do.
+    pub prefetch: usize,
+    /// How long a prefetched execution may wait for a place (at most a third of the lease) before
+    /// the node hands it back to PENDING for any node; also the run length below which the node
+    /// prefetches at all. Default 1 s.
+    pub prefetch_wait: Duration,
     /// On shutdown, how long running executions may go on before they are handed back. Default 30 s.
     pub shutdown_grace: Duration,
 }
@@ -88,6 +101,8 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             claim_batch: 64,
+            prefetch: 16,
+            prefetch_wait: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -118,9 +133,12 @@ struct Inner<S, E, N, C> {
     slot_freed: Notify,
     /// The executions this node runs, and the bell that makes each worker re-read its execution.
     running: Mutex<HashMap<ExecutionId, Arc<Notify>>>,
+    /// Claimed executions waiting for a place.
+    prefetch: prefetch::Prefetch,
     /// Where the engine is in its life; workers and loops watch it.
     phase: watch::Sender<Phase>,
-    /// Worker tasks alive, including those still recording an outcome after their executor ended.
+    /// Worker tasks alive, including those still recording an outcome after their executor ended,
+    /// and prefetched executions not yet started or handed back.
     live_workers: watch::Sender<usize>,
 }
 
@@ -234,6 +252,18 @@ impl<S, E, N, C> EngineBuilder<S, E, N, C> {
         self
     }
 
+    /// Executions claimed ahead of free places, at most (see [`EngineConfig::prefetch`]).
+    pub fn prefetch(mut self, prefetch: usize) -> Self {
+        self.config.prefetch = prefetch;
+        self
+    }
+
+    /// How long a prefetched execution may wait (see [`EngineConfig::prefetch_wait`]).
+    pub fn prefetch_wait(mut self, wait: Duration) -> Self {
+        self.config.prefetch_wait = wait;
+        self
+    }
+
     /// The shutdown grace (see [`EngineConfig::shutdown_grace`]).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
@@ -255,6 +285,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> EngineBuilder<S, E, N, C> {
                 slots,
                 slot_freed: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                prefetch: prefetch::Prefetch::default(),
                 phase: watch::channel(Phase::Running).0,
                 live_workers: watch::channel(0).0,
             }),
@@ -311,8 +342,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> RunningEngine<S, E, N, C> {
         &self.engine
     }
 
-    /// Stops claiming, lets running executions finish for up to the shutdown grace (measured on
-    /// the engine's clock), then hands back the ones still running (they return to PENDING for
+    /// Stops claiming, hands back the prefetched executions that have not started, lets running
+    /// executions finish for up to the shutdown grace (measured on the engine's clock), then hands back the ones still running (they return to PENDING for
     /// another node), and returns once every worker has ended and recorded its outcome.
     pub async fn shutdown(mut self) {
         let inner = &self.engine.inner;

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::Notify;
 
+use super::prefetch::Slot;
 use super::{Engine, Phase};
 use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::executor::{
@@ -18,7 +19,7 @@ use crate::time::{Clock, after};
 pub(super) fn spawn<S: Store, E: Executor, N: Notifier, C: Clock>(
     engine: Engine<S, E, N, C>,
     execution: Execution,
-    slot: OwnedSemaphorePermit,
+    slot: Slot,
 ) {
     let bell = Arc::new(Notify::new());
     engine
@@ -66,7 +67,7 @@ struct Worker<S, E, N, C> {
     attempt: u32,
     bell: Arc<Notify>,
     /// The place in the pool; held while the executor runs.
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
 }
 
 impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
@@ -74,8 +75,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
     /// store write that must not keep the next execution waiting (a durable store batches the
     /// outcome with the next claim's neighbours instead).
     fn free_slot(&mut self) {
-        if self.slot.take().is_some() {
-            self.engine.inner.slot_freed.notify_one();
+        if let Some(slot) = self.slot.take() {
+            self.engine.give_back_slot(slot);
         }
     }
 
@@ -136,13 +137,15 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                 }
             }
         };
+        // The executor has ended: its place goes to the next execution before the events it left
+        // behind are recorded and its outcome.
+        self.free_slot();
         let mut rest = Vec::new();
         drain(&mut event_stream, &mut rest);
         self.relay(rest).await;
         if *inner.phase.borrow() == Phase::Abandoned {
             return;
         }
-        self.free_slot();
         let handed_back = handing_back
             && matches!(
                 self.execution.status,
