@@ -117,7 +117,20 @@ impl MockClock {
         }
     }
 
+    /// Whether a task is waiting on this clock for exactly `deadline` (sleeps whose future was
+    /// dropped do not count): lets a test wait until a particular timer is armed before it moves
+    /// time past it.
+    pub fn is_sleeping_until(&self, deadline: Timestamp) -> bool {
+        self.inner
+            .sleepers
+            .lock()
+            .expect("mock clock poisoned")
+            .range((deadline, 0)..=(deadline, u64::MAX))
+            .any(|(_, wake)| !wake.is_closed())
+    }
+
     /// How many tasks are waiting on this clock; lets a test wait until the engine is parked.
+    /// Counts sleeps whose future was dropped until time passes their deadline.
     pub fn sleepers(&self) -> usize {
         self.inner
             .sleepers
@@ -171,6 +184,26 @@ mod tests {
         assert_eq!(clock.sleepers(), 1);
         clock.set(100);
         late.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dropped_sleep_is_not_a_sleeper_until_its_deadline() {
+        let clock = MockClock::at(0);
+        assert!(!clock.is_sleeping_until(10));
+        let armed = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep_until(10).await }
+        });
+        while !clock.is_sleeping_until(10) {
+            tokio::task::yield_now().await;
+        }
+        assert!(!clock.is_sleeping_until(11));
+        armed.abort();
+        let _ = armed.await;
+        assert!(
+            !clock.is_sleeping_until(10),
+            "an abandoned sleep counts as none"
+        );
     }
 
     #[tokio::test]
