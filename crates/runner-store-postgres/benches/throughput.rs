@@ -11,8 +11,9 @@
 //! SKIP_PGBENCH, SKIP_ENGINES, SKIP_LISTING=1 skip parts 1, 2, 3;
 //! PGBENCH_EACH=1 runs pgbench again before every engine row and rates the row against it;
 //! ONLY_WIDE=1 runs only concurrency 64, ONLY_DEFAULTS=1 only the defaults; ENGINE_COUNTS, default
-//! `1,3`, the numbers of engines; POOL_SIZE and WRITE_LANES change the store options). Prints
-//! Markdown.
+//! `1,3`, the numbers of engines; POOL_SIZE and WRITE_LANES change the store options;
+//! JOB_PER_CLIENT=1 gives each of the 8 clients per engine its own job instead of one job for
+//! all). Prints Markdown.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -85,16 +86,16 @@ fn pgbench(url: &str) -> f64 {
     tps
 }
 
-/// Waits until no execution of `job` is unfinished (all were inserted before). Reads the small
+/// Waits until no execution of the row is unfinished (all were inserted before). Reads the small
 /// partial index of unfinished executions: counting SUCCESS rows every 10 ms would scan the whole
 /// growing table and take CPU from what is measured.
-async fn wait_all_ended(store: &PgStore, job: runner_core::ids::JobId) {
+async fn wait_all_ended(store: &PgStore) {
     loop {
+        // Each row has its own schema, so every execution in it is the row's.
         let unfinished: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM executions WHERE job_id = $1
-                AND status IN ('PENDING', 'INITIALIZING', 'RUNNING', 'STOPPING', 'KILLING')",
+            "SELECT count(*) FROM executions
+                WHERE status IN ('PENDING', 'INITIALIZING', 'RUNNING', 'STOPPING', 'KILLING')",
         )
-        .bind(job.0)
         .fetch_one(store.pool())
         .await
         .unwrap();
@@ -140,24 +141,34 @@ async fn engines(url: &str, engines: usize, executions: usize, config: &EngineCo
         }
     }
     let account = alias("BENCH");
-    let job = nodes[0]
-        .0
-        .create_job(&account, inline_spec(&["a"]))
-        .await
-        .unwrap();
+    // JOB_PER_CLIENT=1: each client starts executions of its own job, as pgbench -N's clients
+    // spread over many accounts. Otherwise every client starts the same job, whose row lock
+    // (it numbers the job's executions) every start then waits for.
+    let job_per_client = std::env::var_os("JOB_PER_CLIENT").is_some();
+    let mut jobs = Vec::new();
+    for _ in 0..if job_per_client { engines * 8 } else { 1 } {
+        let job = nodes[0]
+            .0
+            .create_job(&account, inline_spec(&["a"]))
+            .await
+            .unwrap();
+        jobs.push(job.id);
+    }
     let store = nodes[0].0.store().clone();
     let started = Instant::now();
     // Clients start executions through every node, 8 at a time per node.
     let mut clients = tokio::task::JoinSet::new();
     let per_client = executions / (engines * 8);
+    let mut client_jobs = jobs.iter().copied().cycle();
     for (engine, _) in &nodes {
         for _ in 0..8 {
             let engine = engine.clone();
             let account = account.clone();
+            let job = client_jobs.next().expect("a job per client");
             clients.spawn(async move {
                 for _ in 0..per_client {
                     engine
-                        .start_job(&account, job.id, StartRequest::default())
+                        .start_job(&account, job, StartRequest::default())
                         .await
                         .expect("start");
                 }
@@ -172,7 +183,7 @@ async fn engines(url: &str, engines: usize, executions: usize, config: &EngineCo
         for (engine, running) in &mut nodes {
             *running = Some(engine.clone().start());
         }
-        wait_all_ended(&store, job.id).await;
+        wait_all_ended(&store).await;
         eprintln!(
             "{engines} engine(s), concurrency {}: work-off of {total} after the enqueue: {:.0}/s",
             config.concurrency,
@@ -184,7 +195,7 @@ async fn engines(url: &str, engines: usize, executions: usize, config: &EngineCo
             .fetch_one(store.pool())
             .await
             .unwrap();
-    wait_all_ended(&store, job.id).await;
+    wait_all_ended(&store).await;
     let rate = total as f64 / started.elapsed().as_secs_f64();
     let succeeded: i64 =
         sqlx::query_scalar("SELECT count(*) FROM executions WHERE status = 'SUCCESS'")
