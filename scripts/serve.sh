@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 playbook="$(scripts/ensure-ansible.sh)"
 export PATH="$(dirname "$playbook"):$PATH"
 cargo build --release -q -p runner-http --bin runner
-exec target/release/runner serve "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/runner" serve "$@"
