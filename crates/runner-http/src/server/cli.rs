@@ -77,6 +77,16 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNNER_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 
+    /// Seconds a node holds an execution without renewing it (renewed every third of it). When a
+    /// node dies, its executions are rescued that long after its last renewal.
+    #[arg(long, env = "RUNNER_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..))]
+    pub lease_secs: u64,
+
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for running executions to end before it hands
+    /// the rest back to PENDING for another node.
+    #[arg(long, env = "RUNNER_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
     /// Let jobs use local repositories (`file://`, `http://`): for tests and air-gapped mirrors.
     #[arg(long, env = "RUNNER_ALLOW_LOCAL_REPOSITORIES")]
     pub allow_local_repositories: bool,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner_core::engine::Engine;
+use runner_core::engine::{Engine, EngineConfig};
 use runner_core::notifier::{Notification, NotificationKind, Notifier};
 use runner_core::secret::Secret;
 use runner_core::time::SystemClock;
@@ -132,6 +132,16 @@ pub fn webhook_config(args: &ServeArgs) -> Result<WebhookConfig, ServeError> {
 
 /// Runs the server until SIGINT or SIGTERM, then drains requests and shuts the engine down, then
 /// the webhook delivery.
+/// The engine settings the flags give; the rest are the engine's defaults.
+pub fn engine_config(args: &ServeArgs) -> EngineConfig {
+    EngineConfig {
+        concurrency: usize::from(args.concurrency),
+        lease: Duration::from_secs(args.lease_secs),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        ..EngineConfig::default()
+    }
+}
+
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let webhooks = webhook_config(&args)?;
     tracing::info!(store = %args.store.redacted(), "opening store");
@@ -145,7 +155,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         .store(Arc::clone(&store))
         .executor(executor)
         .notifier(LogNotifier)
-        .concurrency(usize::from(args.concurrency))
+        .config(engine_config(&args))
         .build();
     let live_feeds = LiveFeeds::new();
     let app = router(
@@ -216,6 +226,32 @@ mod tests {
         line.extend_from_slice(extra);
         let Command::Serve(args) = Cli::try_parse_from(line).expect("valid arguments").command;
         args
+    }
+
+    #[test]
+    fn engine_flags_reach_the_engine_config() {
+        let defaults = engine_config(&args(&[]));
+        let engine = EngineConfig::default();
+        assert_eq!(
+            (
+                defaults.concurrency,
+                defaults.lease,
+                defaults.shutdown_grace
+            ),
+            (engine.concurrency, engine.lease, engine.shutdown_grace)
+        );
+        let config = engine_config(&args(&[
+            "--concurrency",
+            "8",
+            "--lease-secs",
+            "120",
+            "--shutdown-grace-secs",
+            "600",
+        ]));
+        assert_eq!(config.concurrency, 8);
+        assert_eq!(config.lease, Duration::from_secs(120));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(600));
+        assert!(Cli::try_parse_from(["runner", "serve", "--lease-secs", "2"]).is_err());
     }
 
     #[test]
