@@ -130,8 +130,6 @@ pub fn webhook_config(args: &ServeArgs) -> Result<WebhookConfig, ServeError> {
     Ok(config)
 }
 
-/// Runs the server until SIGINT or SIGTERM, then drains requests and shuts the engine down, then
-/// the webhook delivery.
 /// The engine settings the flags give; the rest are the engine's defaults.
 pub fn engine_config(args: &ServeArgs) -> EngineConfig {
     EngineConfig {
@@ -142,6 +140,8 @@ pub fn engine_config(args: &ServeArgs) -> EngineConfig {
     }
 }
 
+/// Runs the server until SIGINT or SIGTERM, then drains requests and shuts the engine down, then
+/// the webhook delivery.
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let webhooks = webhook_config(&args)?;
     tracing::info!(store = %args.store.redacted(), "opening store");
