@@ -114,6 +114,14 @@ impl Node {
     }
 
     /// Runs one quick execution to its end: a short run turns prefetching on.
+    /// Starts a run that holds its place until `gate` opens; returns once it is RUNNING.
+    async fn occupy(&mut self, gate: &Gate) -> ExecutionId {
+        let gated = self.job(Script::Gated(gate.clone())).await;
+        let busy = self.start_job(&gated).await;
+        self.reached(busy, Status::Running).await;
+        busy
+    }
+
     async fn warm_up(&mut self) {
         let quick = self.job(Script::Succeed).await;
         let id = self.start_job(&quick).await;
@@ -162,9 +170,7 @@ async fn prefetched_executions_wait_under_a_full_lease_and_start_when_a_place_fr
     node.warm_up().await;
 
     let gate = Gate::new();
-    let gated = node.job(Script::Gated(gate.clone())).await;
-    let busy = node.start_job(&gated).await;
-    node.reached(busy, Status::Running).await;
+    let busy = node.occupy(&gate).await;
 
     // The only place is taken: the next two are claimed ahead, and wait.
     let waits = node.job(Script::UntilCancelled).await;
@@ -212,9 +218,7 @@ async fn a_saturated_node_hands_its_prefetch_back_to_an_idle_node() {
     let mut busy_node = Node::start(&store, "node-1", &clock);
     busy_node.warm_up().await;
     let gate = Gate::new();
-    let gated = busy_node.job(Script::Gated(gate.clone())).await;
-    let busy = busy_node.start_job(&gated).await;
-    busy_node.reached(busy, Status::Running).await;
+    let busy = busy_node.occupy(&gate).await;
     let quick = busy_node.job(Script::Succeed).await;
     let first = busy_node.start_job(&quick).await;
     let second = busy_node.start_job(&quick).await;
@@ -258,9 +262,7 @@ async fn a_node_with_long_runs_does_not_prefetch() {
     busy_node.reached(long_run, Status::Success).await;
 
     let gate = Gate::new();
-    let gated = busy_node.job(Script::Gated(gate.clone())).await;
-    let busy = busy_node.start_job(&gated).await;
-    busy_node.reached(busy, Status::Running).await;
+    let busy = busy_node.occupy(&gate).await;
     let quick = busy_node.job(Script::Succeed).await;
     let waiting = busy_node.start_job(&quick).await;
     // The clock stands still from here: had the busy node claimed it, it would keep it.
@@ -278,9 +280,7 @@ async fn shutdown_hands_prefetched_executions_back_at_once() {
     let mut node = Node::start(&store, "node-1", &clock);
     node.warm_up().await;
     let gate = Gate::new();
-    let gated = node.job(Script::Gated(gate.clone())).await;
-    let busy = node.start_job(&gated).await;
-    node.reached(busy, Status::Running).await;
+    let busy = node.occupy(&gate).await;
     let quick = node.job(Script::Succeed).await;
     let first = node.start_job(&quick).await;
     let second = node.start_job(&quick).await;
