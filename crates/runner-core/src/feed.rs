@@ -249,20 +249,10 @@ pub struct Recorded {
 /// The first event of every execution: it was created PENDING (sequence 1). Stores persist it
 /// with the new execution ([`Execution::new`] counts it in [`Execution::events`]).
 pub fn created(execution: &Execution) -> Recorded {
-    let event = Event {
-        execution_id: execution.execution_id,
-        job_id: execution.job_id,
-        account_alias: execution.account_alias.clone(),
-        sequence: 1,
-        time: execution.created_time,
-        level: EventKind::Status.level(),
-        kind: EventKind::Status,
-        host: None,
-        task: None,
-        status: Some(execution.status),
-        message: execution.message.clone(),
-    };
-    with_deliveries(execution, event)
+    with_deliveries(
+        execution,
+        status_event(execution, 1, execution.created_time),
+    )
 }
 
 /// Applies `command` through [`machine::apply`] and returns the status event it caused, if the
@@ -278,12 +268,9 @@ pub fn transition(
     if execution.status == before {
         return Ok(Vec::new());
     }
-    let status = execution.status;
-    let message = execution.message.clone();
-    Ok(vec![record(execution, EventKind::Status, now, |event| {
-        event.status = Some(status);
-        event.message = message;
-    })])
+    execution.events += 1;
+    let event = status_event(execution, execution.events, now);
+    Ok(vec![with_deliveries(execution, event)])
 }
 
 /// Records events an executor reported for the run `attempt` of `execution`. Fenced like any
@@ -300,37 +287,42 @@ pub fn append(
         .iter()
         .filter_map(|reported| {
             let kind = EventKind::of_executor(reported.kind)?;
-            Some(record(execution, kind, now, |event| {
-                event.host.clone_from(&reported.host);
-                event.task.clone_from(&reported.task);
-                event.message.clone_from(&reported.message);
-            }))
+            execution.events += 1;
+            let event = Event {
+                host: reported.host.clone(),
+                task: reported.task.clone(),
+                message: reported.message.clone(),
+                ..event_of(execution, execution.events, now, kind)
+            };
+            Some(with_deliveries(execution, event))
         })
         .collect())
 }
 
-fn record(
-    execution: &mut Execution,
-    kind: EventKind,
-    now: Timestamp,
-    fill: impl FnOnce(&mut Event),
-) -> Recorded {
-    execution.events += 1;
-    let mut event = Event {
+/// An event of `kind` numbered `sequence`, with only what every event has.
+fn event_of(execution: &Execution, sequence: u64, time: Timestamp, kind: EventKind) -> Event {
+    Event {
         execution_id: execution.execution_id,
         job_id: execution.job_id,
         account_alias: execution.account_alias.clone(),
-        sequence: execution.events,
-        time: now,
+        sequence,
+        time,
         level: kind.level(),
         kind,
         host: None,
         task: None,
         status: None,
         message: None,
-    };
-    fill(&mut event);
-    with_deliveries(execution, event)
+    }
+}
+
+/// The event saying the execution is now in its current status, for its current reason.
+fn status_event(execution: &Execution, sequence: u64, time: Timestamp) -> Event {
+    Event {
+        status: Some(execution.status),
+        message: execution.message.clone(),
+        ..event_of(execution, sequence, time, EventKind::Status)
+    }
 }
 
 fn with_deliveries(execution: &Execution, event: Event) -> Recorded {
