@@ -141,6 +141,19 @@ impl State {
         }
     }
 
+    /// The head of each (execution, callback) queue of the outbox: keys sort by (execution,
+    /// callback, sequence), so a queue's first entry is its head.
+    fn queue_heads(&self) -> impl Iterator<Item = &Pending> {
+        let mut queue = None;
+        self.outbox.iter().filter_map(move |(key, pending)| {
+            let this_queue = Some((key.execution_id, key.callback));
+            (queue != this_queue).then(|| {
+                queue = this_queue;
+                pending
+            })
+        })
+    }
+
     /// Keeps recorded events and their deliveries.
     fn record(&mut self, recorded: Vec<Recorded>) {
         for Recorded { event, deliveries } in recorded {
@@ -515,24 +528,20 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut state = self.state();
-        let mut claimed = Vec::new();
-        let mut queue = None;
-        // Keys sort by (execution, callback, sequence): the first entry of each queue is its head.
-        for (key, pending) in &mut state.outbox {
-            if claimed.len() == limit {
-                break;
-            }
-            let this_queue = (key.execution_id, key.callback);
-            if queue == Some(this_queue) {
-                continue;
-            }
-            queue = Some(this_queue);
-            if pending.available_at() <= now {
-                pending.held_until = Some(hold_until);
-                claimed.push(pending.delivery.clone());
-            }
-        }
-        Ok(claimed)
+        let due: Vec<DeliveryKey> = state
+            .queue_heads()
+            .filter(|head| head.available_at() <= now)
+            .take(limit)
+            .map(|head| head.delivery.key)
+            .collect();
+        Ok(due
+            .iter()
+            .filter_map(|key| {
+                let head = state.outbox.get_mut(key)?;
+                head.held_until = Some(hold_until);
+                Some(head.delivery.clone())
+            })
+            .collect())
     }
 
     async fn settle_delivery(
@@ -565,18 +574,7 @@ impl Store for MemoryStore {
     }
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        let state = self.state();
-        let mut queue = None;
-        let mut earliest: Option<Timestamp> = None;
-        for (key, pending) in &state.outbox {
-            let this_queue = (key.execution_id, key.callback);
-            if queue != Some(this_queue) {
-                queue = Some(this_queue);
-                let at = pending.available_at();
-                earliest = Some(earliest.map_or(at, |earliest| earliest.min(at)));
-            }
-        }
-        Ok(earliest)
+        Ok(self.state().queue_heads().map(Pending::available_at).min())
     }
 }
 
