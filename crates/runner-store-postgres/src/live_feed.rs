@@ -107,9 +107,12 @@ impl FeedRows {
     }
 }
 
-/// Inserts a [`FeedRows`] (`$1..$9`). Data-modifying CTEs always run to completion.
-const INSERT_FEED: &str = "\
-WITH events AS (
+/// The two common table expressions that insert a [`FeedRows`] (`$1..$9`): the events, and the
+/// deliveries, whose bodies are the events' (`$3`, by index). A macro, so the statements below
+/// are string literals that share this text.
+macro_rules! feed_inserts {
+    () => {
+        "events AS (
     INSERT INTO execution_events (execution_id, sequence, body)
     SELECT e.id, e.seq, e.body::jsonb
       FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS e(id, seq, body)
@@ -118,25 +121,22 @@ WITH events AS (
     SELECT d.id, d.callback, d.seq, d.url, d.at, ($3::text[])[d.ev]::jsonb
       FROM unnest($4::uuid[], $5::int4[], $6::int8[], $7::text[], $8::int8[], $9::int4[])
            AS d(id, callback, seq, url, at, ev)
-)
-SELECT 1";
+)"
+    };
+}
+
+/// Inserts a [`FeedRows`] (`$1..$9`). Data-modifying CTEs always run to completion.
+const INSERT_FEED: &str = concat!("WITH ", feed_inserts!(), "\nSELECT 1");
 
 /// [`INSERT_FEED`] plus the new body of the execution (`$10`, `$11`: its id) and the feed
 /// notification (`$12` channel, `$13` payloads): the whole write of [`append_events`].
-const APPEND_FEED: &str = "\
-WITH updated AS (
+const APPEND_FEED: &str = concat!(
+    "WITH updated AS (
     UPDATE executions SET body = $10::jsonb WHERE id = $11
-), events AS (
-    INSERT INTO execution_events (execution_id, sequence, body)
-    SELECT e.id, e.seq, e.body::jsonb
-      FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS e(id, seq, body)
-), outbox AS (
-    INSERT INTO deliveries (execution_id, callback, sequence, url, next_attempt_at, body)
-    SELECT d.id, d.callback, d.seq, d.url, d.at, ($3::text[])[d.ev]::jsonb
-      FROM unnest($4::uuid[], $5::int4[], $6::int8[], $7::text[], $8::int8[], $9::int4[])
-           AS d(id, callback, seq, url, at, ev)
-)
-SELECT count(pg_notify($12, payload))::int4 FROM unnest($13::text[]) AS payload";
+), ",
+    feed_inserts!(),
+    "\nSELECT count(pg_notify($12, payload))::int4 FROM unnest($13::text[]) AS payload"
+);
 
 /// `Store::append_events`: one durable transaction (normal synchronous commit) that locks the
 /// execution's row, applies [`feed::append`] (fenced by the attempt), and writes the body (its
