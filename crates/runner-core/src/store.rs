@@ -56,7 +56,7 @@ impl StoreError {
 
 /// A wake-up call from the store to the engines that use it (on this node, or on every node for
 /// a shared database).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {
     /// An execution became PENDING: there is work to claim.
     Pending,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::Shared;
 use crate::codec::{ExecutionRow, ExecutionUpdates, decode};
 use crate::error::{is_connection_error, is_transient_conflict, unavailable};
-use crate::live_feed::FeedRows;
+use crate::live_feed::{self, FeedRows};
 
 enum Failed {
     Before(sqlx::Error),
@@ -106,7 +106,7 @@ async fn attempt(
         // The row and its events are written together or not at all.
         match ExecutionRow::of(&execution).and_then(|row| feed_rows.push(&events).map(|()| row)) {
             Ok(row) => {
-                updates.push(row, false);
+                updates.push(row, false, None);
                 if !events.is_empty() {
                     signals.push(Signal::Feed(execution.execution_id));
                 }
@@ -122,14 +122,13 @@ async fn attempt(
         tx.rollback().await?;
         return Ok(claimed);
     }
-    feed_rows.insert(&mut tx).await?;
-    updates
-        .query_notifying(&shared.channel, &shared.payloads(&signals))
-        .execute(&mut *tx)
+    let payloads = shared.commit_payloads(&signals);
+    live_feed::write_executions(&updates, &[], &feed_rows, &shared.channel, &payloads, false)
+        .fetch_all(&mut *tx)
         .await?;
     match tx.commit().await {
         Ok(()) => {
-            shared.signal_local(signals);
+            shared.committed(signals);
             Ok(claimed)
         }
         Err(error) => Err(Failed::AtCommit(error, claimed)),

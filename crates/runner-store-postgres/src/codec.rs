@@ -52,7 +52,7 @@ impl ExecutionRow {
     }
 }
 
-/// Rows to write with [`UPDATE_EXECUTIONS`], as its parallel arrays.
+/// Rows to write with `live_feed::write_executions`, as its parallel arrays.
 #[derive(Default)]
 pub(crate) struct ExecutionUpdates {
     pub(crate) ids: Vec<Uuid>,
@@ -62,10 +62,13 @@ pub(crate) struct ExecutionUpdates {
     pub(crate) bodies: Vec<String>,
     /// The execution became PENDING: it goes to the end of the claim queue.
     pub(crate) requeue: Vec<bool>,
+    /// Write the row only if its `xmin` is still this one (`None`: the row is locked already).
+    pub(crate) xmins: Vec<Option<String>>,
 }
 
 impl ExecutionUpdates {
-    pub(crate) fn push(&mut self, row: ExecutionRow, requeue: bool) {
+    pub(crate) fn push(&mut self, row: ExecutionRow, requeue: bool, xmin: Option<String>) {
+        self.xmins.push(xmin);
         self.ids.push(row.id);
         self.statuses.push(row.status);
         self.deadlines.push(row.next_deadline);
@@ -73,37 +76,4 @@ impl ExecutionUpdates {
         self.bodies.push(row.body);
         self.requeue.push(requeue);
     }
-
-    /// The one statement that writes them all and sends `payloads` on `channel`.
-    pub(crate) fn query_notifying<'a>(
-        &'a self,
-        channel: &'a str,
-        payloads: &'a [String],
-    ) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        sqlx::query(UPDATE_EXECUTIONS)
-            .bind(&self.ids)
-            .bind(&self.statuses)
-            .bind(&self.deadlines)
-            .bind(&self.attempts)
-            .bind(&self.bodies)
-            .bind(&self.requeue)
-            .bind(channel)
-            .bind(payloads)
-    }
 }
-
-/// Writes changed executions in one statement (a row that became PENDING draws a new queue
-/// position), and sends the notifications, which PostgreSQL delivers at the commit.
-const UPDATE_EXECUTIONS: &str = "\
-WITH updated AS (
-UPDATE executions AS e
-   SET status = v.status,
-       next_deadline = v.next_deadline,
-       attempt = v.attempt,
-       body = v.body::jsonb,
-       queue_position = CASE WHEN v.requeue THEN nextval('execution_queue') ELSE e.queue_position END
-  FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::bool[])
-       AS v(id, status, next_deadline, attempt, body, requeue)
- WHERE e.id = v.id
-)
-SELECT pg_notify($7, payload) FROM unnest($8::text[]) AS payload";

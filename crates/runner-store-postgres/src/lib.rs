@@ -27,8 +27,9 @@
 //!
 //! - **Transitions** ([`Store::transition`]): one transaction locks the row (`SELECT ... FOR
 //!   UPDATE`), applies the command in Rust, writes status, deadline and body, inserts the status
-//!   events it recorded (with their deliveries), sends `NOTIFY`, and commits; only then does the
-//!   caller get the result and the local subscribers their signal.
+//!   events it recorded (with their deliveries), and commits; only then does the caller get the
+//!   result, the local subscribers their signal, and the other nodes theirs (`NOTIFY`, see
+//!   below).
 //!   Concurrent transitions are batched into one such transaction (see the `writes` module), which
 //!   is what lets a node run thousands of short executions per second. No transaction is held
 //!   while an execution runs.
@@ -47,11 +48,18 @@
 //!   only the head of each (execution, callback) queue (`NOT EXISTS` an earlier pending
 //!   delivery), `FOR UPDATE SKIP LOCKED`, and marks it held in the same statement, so two nodes
 //!   never get one delivery while a hold lasts. [`Signal::Feed`] crosses nodes as `NOTIFY`, one
-//!   payload carrying up to 128 executions, sent by the transaction that recorded the events.
+//!   payload carrying up to 128 executions, sent right after the commit that recorded the events.
 //! - **Leases, fencing, rescue**: all in `apply`, under the row lock, so two nodes rescuing the
 //!   same execution cannot both succeed. [`Store::due`] reads a partial index on the deadline.
 //! - **Stop and kill requests** are stored in the row, so they survive the node that received them;
-//!   `NOTIFY` only makes the node running the execution look sooner.
+//!   `NOTIFY` only makes the node running the execution look sooner, and it is sent by the
+//!   transaction that stores the request, so it is not lost if that node dies at the commit.
+//! - **Wake-ups** (`NOTIFY`): a transaction that notifies holds a database-wide lock until its
+//!   commit is on disk, which would make every write commit alone. So only stop and kill requests
+//!   notify in their transaction; new PENDING executions and feed events are announced by one
+//!   task per store right after the commit, many in one cheap transaction (see the `notifier`
+//!   module). Losing such a hint (the node dies between the two) only delays the other nodes
+//!   until they poll.
 //! - **Deleting a job** locks the job's schedules, then the job row, refuses while one of its
 //!   executions has not ended, and deletes the schedules with the job in one transaction;
 //!   inserting an execution locks the same job row, so the two never cross.
@@ -63,11 +71,11 @@
 //!   3. locks their jobs (`FOR NO KEY UPDATE`, in id order) and builds one
 //!      [`Execution::scheduled`] per due time;
 //!   4. inserts them with the same statement as [`Store::insert_execution`] (job_seq numbering,
-//!      queue position, `NOTIFY`), which leaves out a (schedule, due time) that has an execution
+//!      queue position), which leaves out a (schedule, due time) that has an execution
 //!      already: checked before numbering, so job_seq stays dense, and backed by the unique index
 //!      `executions_by_fire` (`ON CONFLICT DO NOTHING`) as the second guard;
 //!   5. writes each schedule's body and `next_fire_time` back, and commits; the local subscribers
-//!      then get [`Signal::Pending`] if anything was created.
+//!      and the other nodes then get [`Signal::Pending`] if anything was created.
 //!
 //!   So however many nodes fire at once, each due time creates one execution.
 //!   [`ScheduleStore::next_fire_time`] reads `min(next_fire_time)` off a partial index.
@@ -107,6 +115,7 @@ mod codec;
 mod error;
 mod listener;
 mod live_feed;
+mod notifier;
 mod options;
 mod schedules;
 mod writes;
@@ -128,7 +137,7 @@ use runner_core::store::{Signal, Store, StoreError};
 use runner_core::time::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, PgPool};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -183,18 +192,25 @@ pub(crate) struct Shared {
     /// Names this store instance in its notifications, so it can skip its own.
     origin: String,
     retry_for: Duration,
+    /// Wake-ups for the other nodes, sent after the commit by the `notifier` task.
+    hints: mpsc::UnboundedSender<Signal>,
 }
 
 impl Shared {
-    /// The NOTIFY payloads for `signals`, without repeats (feed signals share payloads).
-    fn payloads(&self, signals: &[Signal]) -> Vec<String> {
-        listener::payloads(&self.origin, &dedup(signals))
+    /// The NOTIFY payloads that the transaction raising `signals` sends with its commit: only
+    /// the ones that must not be lost with this node (see the `notifier` module).
+    fn commit_payloads(&self, signals: &[Signal]) -> Vec<String> {
+        listener::payloads(&self.origin, &notifier::with_commit(signals))
     }
 
-    /// Wakes this store's own subscribers (after the commit).
-    fn signal_local(&self, signals: Vec<Signal>) {
+    /// After a commit: wakes this store's own subscribers, and queues the other nodes' wake-ups
+    /// that did not go with the commit.
+    fn committed(&self, signals: Vec<Signal>) {
         for signal in dedup(&signals) {
             let _ = self.signals.send(signal);
+            if notifier::after_commit(&signal) {
+                let _ = self.hints.send(signal);
+            }
         }
     }
 }
@@ -223,7 +239,16 @@ impl PgStore {
         // Statements are logged at debug level only; a slow one is worth a warning.
         let connect = connect
             .log_statements(tracing::log::LevelFilter::Debug)
-            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1))
+            // Every statement of the store is shaped for an index (a row by id, a range, a
+            // queue head), but the planner costs them with the table's statistics, which lag far
+            // behind a table that grows from empty (autoanalyze runs at most once a minute), and
+            // a prepared statement keeps the generic plan it chose while the table was small. A
+            // sequential scan chosen then, in the batched UPDATE of executions say, reads the
+            // whole table for every batch: on a fresh database that was most of the server's CPU
+            // in the throughput benchmark. Taking sequential scans off the table (they remain
+            // for a query without an index path) keeps every plan on its index.
+            .options([("enable_seqscan", "off"), ("plan_cache_mode", "force_generic_plan")]);
         let mut channel = String::from("runner_signals");
         if let Some(schema) = &options.schema {
             if !options::valid_schema(schema) {
@@ -258,14 +283,22 @@ impl PgStore {
             .map_err(PgStoreError::Connect)?;
         MIGRATOR.run(&pool).await.map_err(PgStoreError::Migrate)?;
 
+        let (hints, hint_receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             pool: pool.clone(),
             signals: broadcast::channel(SIGNAL_CAPACITY).0,
             channel: channel.clone(),
             origin: Uuid::new_v4().simple().to_string()[..12].to_owned(),
             retry_for: options.retry_for,
+            hints,
         });
         let (queue, mut tasks) = writes::start(&shared, options.write_lanes);
+        tasks.push(tokio::spawn(notifier::run(
+            pool.clone(),
+            channel.clone(),
+            shared.origin.clone(),
+            hint_receiver,
+        )));
         if !options.poll_only {
             tasks.push(tokio::spawn(listener::run(
                 pool,

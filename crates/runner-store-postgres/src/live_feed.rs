@@ -27,11 +27,11 @@ use runner_core::store::{Signal, StoreError};
 use runner_core::time::Timestamp;
 use uuid::Uuid;
 
-use crate::codec::{decode, encode};
+use crate::codec::{ExecutionUpdates, decode, encode};
 use crate::{PgStore, Shared, to_i64};
 
 /// Events and deliveries recorded in one transaction, as the parallel arrays of
-/// [`INSERT_FEED`] (and of the feed part of the execution insert, see `writes`).
+/// [`feed_inserts!`] (and of the feed part of the execution insert, see `writes`).
 #[derive(Default)]
 pub(crate) struct FeedRows {
     pub(crate) event_ids: Vec<Uuid>,
@@ -72,11 +72,7 @@ impl FeedRows {
         Ok(())
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.event_ids.is_empty()
-    }
-
-    /// Binds the nine arrays, in the order of `$1..$9` of [`INSERT_FEED`] (or of the
+    /// Binds the nine arrays, in the order of `$1..$9` of [`feed_inserts!`] (or of the
     /// parameters the caller's statement gives them).
     pub(crate) fn bind<'q, O>(
         &'q self,
@@ -93,54 +89,104 @@ impl FeedRows {
             .bind(&self.delivery_times)
             .bind(&self.delivery_events)
     }
-
-    /// Inserts them in the caller's transaction, in one statement (no-op when empty). The
-    /// caller sends the [`Signal::Feed`] notifications with its own statement.
-    pub(crate) async fn insert(&self, tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-        if self.is_empty() {
-            return Ok(());
-        }
-        self.bind(sqlx::query_scalar::<_, i32>(INSERT_FEED))
-            .fetch_one(tx)
-            .await?;
-        Ok(())
-    }
 }
 
 /// The two common table expressions that insert a [`FeedRows`] (`$1..$9`): the events, and the
-/// deliveries, whose bodies are the events' (`$3`, by index). A macro, so the statements below
-/// are string literals that share this text.
+/// deliveries, whose bodies are the events' (`$3`, by index), each restricted by the join clause
+/// given (`""` for none). A macro, so the statements below are string literals that share this
+/// text.
 macro_rules! feed_inserts {
-    () => {
-        "events AS (
+    ($join:literal) => {
+        concat!(
+            "events AS (
     INSERT INTO execution_events (execution_id, sequence, body)
     SELECT e.id, e.seq, e.body::jsonb
-      FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS e(id, seq, body)
+      FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS e(id, seq, body) ",
+            $join,
+            "
 ), outbox AS (
     INSERT INTO deliveries (execution_id, callback, sequence, url, next_attempt_at, body)
     SELECT d.id, d.callback, d.seq, d.url, d.at, ($3::text[])[d.ev]::jsonb
       FROM unnest($4::uuid[], $5::int4[], $6::int8[], $7::text[], $8::int8[], $9::int4[])
-           AS d(id, callback, seq, url, at, ev)
+           AS d(id, callback, seq, url, at, ev) ",
+            $join,
+            "
 )"
+        )
     };
 }
 
-/// Inserts a [`FeedRows`] (`$1..$9`). Data-modifying CTEs always run to completion.
-const INSERT_FEED: &str = concat!("WITH ", feed_inserts!(), "\nSELECT 1");
+/// Writes changed executions (`$10..$16`, an [`ExecutionUpdates`]: a row that became PENDING
+/// draws a new queue position; a row with an expected `xmin` is written only if it still has
+/// it) and the feed rows of the rows written (`$1..$9`), in one statement (data-modifying CTEs
+/// always run to completion); holds the jobs `$17` (`FOR KEY SHARE`), sends the payloads `$19`
+/// on channel `$18`, and, if `$20`, lets the transaction commit without waiting for the disk
+/// (`set_config(..., true)` is `SET LOCAL`: PostgreSQL reads it at the commit). Returns the ids
+/// of the rows written.
+const WRITE_EXECUTIONS: &str = concat!(
+    "WITH updated AS (
+    UPDATE executions AS e
+       SET status = v.status,
+           next_deadline = v.next_deadline,
+           attempt = v.attempt,
+           body = v.body::jsonb,
+           queue_position = CASE WHEN v.requeue THEN nextval('execution_queue')
+                                 ELSE e.queue_position END
+      FROM unnest($10::uuid[], $11::text[], $12::int8[], $13::int8[], $14::text[], $15::bool[],
+                  $16::text[])
+           AS v(id, status, next_deadline, attempt, body, requeue, xmin)
+     WHERE e.id = v.id AND (v.xmin IS NULL OR e.xmin = v.xmin::xid)
+ RETURNING e.id
+), ",
+    feed_inserts!("JOIN updated USING (id)"),
+    ", held AS (
+    SELECT id FROM jobs WHERE id = ANY($17) ORDER BY id FOR KEY SHARE
+), effects AS (
+    SELECT (SELECT count(*) FROM held)
+         + (SELECT count(pg_notify($18, payload)) FROM unnest($19::text[]) AS payload)
+         + (SELECT count(set_config('synchronous_commit', 'off', true)) WHERE $20) AS n
+)
+SELECT id FROM updated WHERE (SELECT n FROM effects) >= 0"
+);
 
-/// [`INSERT_FEED`] plus the new body of the execution (`$10`, `$11`: its id) and the feed
-/// notification (`$12` channel, `$13` payloads): the whole write of [`append_events`].
+/// The one statement of a transaction's writes to executions: [`WRITE_EXECUTIONS`] for `updates`
+/// and `feed`, holding the rows of `jobs`, notifying `payloads` on `channel` with the commit;
+/// `relaxed` for a transaction that need not wait for the disk. Yields the ids written.
+pub(crate) fn write_executions<'q>(
+    updates: &'q ExecutionUpdates,
+    jobs: &'q [Uuid],
+    feed: &'q FeedRows,
+    channel: &'q str,
+    payloads: &'q [String],
+    relaxed: bool,
+) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, Uuid, sqlx::postgres::PgArguments> {
+    feed.bind(sqlx::query_scalar(WRITE_EXECUTIONS))
+        .bind(&updates.ids)
+        .bind(&updates.statuses)
+        .bind(&updates.deadlines)
+        .bind(&updates.attempts)
+        .bind(&updates.bodies)
+        .bind(&updates.requeue)
+        .bind(&updates.xmins)
+        .bind(jobs)
+        .bind(channel)
+        .bind(payloads)
+        .bind(relaxed)
+}
+
+/// The feed inserts plus the new body of the execution (`$10`, `$11`: its id): the whole write of
+/// [`append_events`]. Its [`Signal::Feed`] goes to other nodes after the commit (see `notifier`).
 const APPEND_FEED: &str = concat!(
     "WITH updated AS (
     UPDATE executions SET body = $10::jsonb WHERE id = $11
 ), ",
-    feed_inserts!(),
-    "\nSELECT count(pg_notify($12, payload))::int4 FROM unnest($13::text[]) AS payload"
+    feed_inserts!(""),
+    "\nSELECT 1"
 );
 
 /// `Store::append_events`: one durable transaction (normal synchronous commit) that locks the
 /// execution's row, applies [`feed::append`] (fenced by the attempt), and writes the body (its
-/// event counter), the events and the deliveries, with the NOTIFY, in one statement.
+/// event counter), the events and the deliveries in one statement.
 pub(crate) async fn append_events(
     store: &PgStore,
     id: ExecutionId,
@@ -168,18 +214,15 @@ pub(crate) async fn append_events(
         let mut rows = FeedRows::default();
         rows.push(&recorded)?;
         let body = encode("execution", &execution)?;
-        let payloads = shared.payloads(&[Signal::Feed(id)]);
         rows.bind(sqlx::query_scalar::<_, i32>(APPEND_FEED))
             .bind(&body)
             .bind(id.0)
-            .bind(&shared.channel)
-            .bind(&payloads)
             .fetch_one(&mut **tx)
             .await?;
         Ok((execution.events, true))
     })?;
     if recorded {
-        shared.signal_local(vec![Signal::Feed(id)]);
+        shared.committed(vec![Signal::Feed(id)]);
     }
     Ok(latest)
 }

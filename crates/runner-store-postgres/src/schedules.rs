@@ -326,17 +326,17 @@ impl ScheduleStore for PgStore {
         limit: usize,
     ) -> Result<Vec<Execution>, StoreError> {
         let shared = self.shared();
-        let created = transaction!(self, |tx| fire(tx, shared, now, limit))?;
+        let created = transaction!(self, |tx| fire(tx, now, limit))?;
         if !created.is_empty() {
-            // The NOTIFY went with the commit; this store's own subscribers hear it here. The
-            // insert statement also recorded each execution's creation event.
+            // This store's own subscribers, and the other nodes through the notifier. The insert
+            // statement also recorded each execution's creation event.
             let mut signals = vec![Signal::Pending];
             signals.extend(
                 created
                     .iter()
                     .map(|execution| Signal::Feed(execution.execution_id)),
             );
-            shared.signal_local(signals);
+            shared.committed(signals);
         }
         Ok(created)
     }
@@ -354,7 +354,6 @@ impl ScheduleStore for PgStore {
 /// the store's insert statement (which skips a due time that has one), write the schedules back.
 async fn fire(
     tx: &mut Transaction<'static, Postgres>,
-    shared: &crate::Shared,
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<Execution>, TxError> {
@@ -433,7 +432,7 @@ async fn fire(
     let created = if candidates.is_empty() {
         Vec::new()
     } else {
-        let inserted = new.insert(&mut **tx, shared).await?;
+        let inserted = new.insert(&mut **tx).await?;
         candidates
             .into_iter()
             .filter(|execution| inserted.contains(&execution.execution_id.0))

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::Shared;
 use crate::codec::{ExecutionRow, ExecutionUpdates, decode, encode};
 use crate::error::{SharedError, is_connection_error, is_transient_conflict, is_unique_violation};
-use crate::live_feed::FeedRows;
+use crate::live_feed::{self, FeedRows};
 
 /// The most requests one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -132,26 +132,23 @@ impl From<sqlx::Error> for Failed {
 }
 
 /// Applies a batch (all inserts or all transitions), retrying while the database is unreachable,
-/// and answers every request.
+/// and answers every request. A request is settled once its write committed (or was refused);
+/// a retry applies only the requests still unsettled.
 async fn run(shared: &Shared, batch: Vec<Request>) {
     let inserts = matches!(batch.first(), Some(Request::Insert { .. }));
     let deadline = Instant::now() + shared.retry_for;
     let mut pause = Duration::from_millis(20);
     let mut recovering = false;
+    let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
+    let mut signals = Vec::new();
     let failure = loop {
         let attempt = if inserts {
-            insert_batch(shared, &batch, recovering).await
+            insert_batch(shared, &batch, recovering, &mut outcomes, &mut signals).await
         } else {
-            transition_batch(shared, &batch).await
+            transition_batch(shared, &batch, &mut outcomes, &mut signals).await
         };
         match attempt {
-            Ok((outcomes, signals)) => {
-                for (request, outcome) in batch.into_iter().zip(outcomes) {
-                    answer(request, outcome);
-                }
-                shared.signal_local(signals);
-                return;
-            }
+            Ok(()) => break None,
             Err(Failed::Before(error))
                 if (is_connection_error(&error) || is_transient_conflict(&error))
                     && Instant::now() < deadline =>
@@ -163,19 +160,32 @@ async fn run(shared: &Shared, batch: Vec<Request>) {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
-            Err(failed) => break failed,
+            Err(failed) => break Some(failed),
         }
     };
+    shared.committed(signals);
+    let mut unsettled = Vec::new();
+    for (request, outcome) in batch.into_iter().zip(outcomes) {
+        match outcome {
+            Some(outcome) => answer(request, outcome),
+            None => unsettled.push(request),
+        }
+    }
     match failure {
+        None => {
+            for request in unsettled {
+                answer(request, Err(StoreError::Corrupt("unanswered".into())));
+            }
+        }
         // One bad request (a duplicate id, say) must not fail the others: apply each alone.
-        Failed::Before(error) if batch.len() > 1 && !is_connection_error(&error) => {
+        Some(Failed::Before(error)) if unsettled.len() > 1 && !is_connection_error(&error) => {
             tracing::debug!(%error, "write batch failed; applying its requests one by one");
-            for request in batch {
+            for request in unsettled {
                 Box::pin(run(shared, vec![request])).await;
             }
         }
-        Failed::Before(error) if is_unique_violation(&error) => {
-            for request in batch {
+        Some(Failed::Before(error)) if is_unique_violation(&error) => {
+            for request in unsettled {
                 let message = match &request {
                     Request::Insert { execution, .. } => {
                         format!("execution {} exists already", execution.execution_id)
@@ -185,11 +195,11 @@ async fn run(shared: &Shared, batch: Vec<Request>) {
                 answer(request, Err(StoreError::Conflict(message)));
             }
         }
-        Failed::Before(error) | Failed::AtCommit(error) => {
+        Some(Failed::Before(error) | Failed::AtCommit(error)) => {
             // An ambiguous commit of transitions is reported as unavailable: the caller retries,
             // and the state machine refuses a transition that did land.
             let shared_error = SharedError(Arc::new(error));
-            for request in batch {
+            for request in unsettled {
                 answer(request, Err(StoreError::unavailable(shared_error.clone())));
             }
         }
@@ -209,143 +219,198 @@ fn answer(request: Request, outcome: Outcome) {
     }
 }
 
-/// One transaction for a batch of transitions: lock every row once, in id order (so two lanes
-/// never deadlock), apply the commands in request order (each on the result of the one before),
-/// write the changed rows and notify in one statement, commit.
+/// Applies the unsettled transitions of a batch, optimistically and without an explicit
+/// transaction: read the rows (with their `xmin`, which every new version of a row changes),
+/// apply the commands in request order (each on the result of the one before), then write every
+/// changed row in one statement that updates a row only if its `xmin` is still the one read
+/// (a compare-and-set), inserts the recorded events of the rows it updated, and commits. A row
+/// that another writer changed in between is read again and its commands applied again, until
+/// every request is settled. Writers rarely meet on one execution (its worker's writes follow
+/// each other; a stop request or a rescue is the exception), so this costs two round trips where
+/// `BEGIN`, `SELECT ... FOR UPDATE`, the write and `COMMIT` cost four, and takes no row lock
+/// (which PostgreSQL writes to the row) before the update.
 async fn transition_batch(
     shared: &Shared,
     batch: &[Request],
-) -> Result<(Vec<Outcome>, Vec<Signal>), Failed> {
-    let ids: BTreeSet<Uuid> = batch
-        .iter()
-        .filter_map(|request| match request {
-            Request::Transition { id, .. } => Some(id.0),
-            Request::Insert { .. } => None,
-        })
-        .collect();
-    let ids: Vec<Uuid> = ids.into_iter().collect();
-    let mut tx = shared.pool.begin().await?;
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT id, body::text FROM executions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    // Per row: the status it had when locked, and the record as the commands leave it.
-    let mut current: HashMap<Uuid, Result<(Status, Execution), String>> = rows
+    outcomes: &mut [Option<Outcome>],
+    signals: &mut Vec<Signal>,
+) -> Result<(), Failed> {
+    loop {
+        let ids: BTreeSet<Uuid> = batch
+            .iter()
+            .zip(outcomes.iter())
+            .filter_map(|(request, outcome)| match request {
+                Request::Transition { id, .. } if outcome.is_none() => Some(id.0),
+                _ => None,
+            })
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT id, xmin::text, body::text FROM executions WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&shared.pool)
+        .await?;
+        let written = apply_and_write(shared, batch, outcomes, signals, rows).await?;
+        if !written {
+            return Ok(());
+        }
+    }
+}
+
+/// One round of [`transition_batch`]: applies the unsettled requests to the rows read and writes
+/// the changed rows (compare-and-set on `xmin`). Settles the requests of rows written, refused or
+/// missing, and leaves the requests of rows another writer changed unsettled. Returns whether
+/// anything was left for another round.
+async fn apply_and_write(
+    shared: &Shared,
+    batch: &[Request],
+    outcomes: &mut [Option<Outcome>],
+    signals: &mut Vec<Signal>,
+    rows: Vec<(Uuid, String, String)>,
+) -> Result<bool, Failed> {
+    // Per row: the xmin read, the status it had, and the record as the commands leave it.
+    let mut current: HashMap<Uuid, Result<(String, Status, Execution), String>> = rows
         .into_iter()
-        .map(|(id, body)| {
+        .map(|(id, xmin, body)| {
             let decoded = decode::<Execution>("execution", id, &body)
-                .map(|execution| (execution.status, execution))
+                .map(|execution| (xmin, execution.status, execution))
                 .map_err(|error| error.to_string());
             (id, decoded)
         })
         .collect();
 
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut signals = Vec::new();
-    let mut changed: Vec<Uuid> = Vec::new();
+    // Per request of this round: its result if its row is written.
+    let mut results: Vec<(usize, Uuid, Outcome)> = Vec::new();
+    let mut row_signals: HashMap<Uuid, Vec<Signal>> = HashMap::new();
+    let mut changed: BTreeSet<Uuid> = BTreeSet::new();
     // Per row: the feed events its commands recorded, in order.
     let mut recorded: HashMap<Uuid, Vec<Recorded>> = HashMap::new();
-    for request in batch {
+    for (index, request) in batch.iter().enumerate() {
+        if outcomes[index].is_some() {
+            continue;
+        }
         let Request::Transition {
             id, command, now, ..
         } = request
         else {
-            outcomes.push(Err(StoreError::Corrupt(
+            outcomes[index] = Some(Err(StoreError::Corrupt(
                 "an insert among transitions".into(),
             )));
             continue;
         };
-        outcomes.push(match current.get_mut(&id.0) {
-            None => Err(StoreError::NotFound),
-            Some(Err(message)) => Err(StoreError::Corrupt(message.clone())),
-            Some(Ok((_, execution))) => {
+        match current.get_mut(&id.0) {
+            None => outcomes[index] = Some(Err(StoreError::NotFound)),
+            Some(Err(message)) => outcomes[index] = Some(Err(StoreError::Corrupt(message.clone()))),
+            Some(Ok((_, _, execution))) => {
                 let mut next = execution.clone();
                 match feed::transition(&mut next, command, *now) {
                     Ok(events) => {
-                        signals.extend(signal_after(command, &next));
+                        let row = row_signals.entry(id.0).or_default();
+                        row.extend(signal_after(command, &next));
                         if !events.is_empty() {
                             recorded.entry(id.0).or_default().extend(events);
                         }
                         *execution = next.clone();
-                        if !changed.contains(&id.0) {
-                            changed.push(id.0);
-                        }
-                        Ok(Some(next))
+                        changed.insert(id.0);
+                        results.push((index, id.0, Ok(Some(next))));
                     }
-                    Err(refused) => Err(StoreError::Refused(refused)),
+                    // A refusal is settled only if the row it saw is current: kept with the
+                    // row's other results below.
+                    Err(refused) => results.push((index, id.0, Err(StoreError::Refused(refused)))),
                 }
             }
-        });
-    }
-    if changed.is_empty() {
-        tx.rollback().await?;
-        return Ok((outcomes, signals));
+        }
     }
 
     // A restart brings an ended execution back: hold its job (KEY SHARE) so that a concurrent
     // delete_job, which locks the job FOR UPDATE, either sees it PENDING or went first.
-    let revived: BTreeSet<Uuid> = changed
-        .iter()
-        .filter_map(|id| match current.get(id) {
-            Some(Ok((was, now))) if was.is_terminal() && !now.status.is_terminal() => {
-                Some(now.job_id.0)
-            }
-            _ => None,
-        })
-        .collect();
-    if !revived.is_empty() {
-        let jobs: Vec<Uuid> = revived.into_iter().collect();
-        sqlx::query("SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
-            .bind(&jobs)
-            .execute(&mut *tx)
-            .await?;
-    }
-
+    let mut revived: BTreeSet<Uuid> = BTreeSet::new();
     let mut updates = ExecutionUpdates::default();
     let mut feed_rows = FeedRows::default();
+    let mut unwritable: HashSet<Uuid> = HashSet::new();
     for id in &changed {
-        if let Some(Ok((was, execution))) = current.get(id) {
-            let requeue = execution.status == Status::Pending && *was != Status::Pending;
-            let events = recorded.remove(id).unwrap_or_default();
-            // The row and its events are written together or not at all.
-            let row =
-                ExecutionRow::of(execution).and_then(|row| feed_rows.push(&events).map(|()| row));
-            match row {
-                Ok(row) => {
-                    updates.push(row, requeue);
-                    if !events.is_empty() {
-                        signals.push(Signal::Feed(ExecutionId(*id)));
-                    }
+        let Some(Ok((xmin, was, execution))) = current.get(id) else {
+            continue;
+        };
+        if was.is_terminal() && !execution.status.is_terminal() {
+            revived.insert(execution.job_id.0);
+        }
+        let requeue = execution.status == Status::Pending && *was != Status::Pending;
+        let events = recorded.remove(id).unwrap_or_default();
+        // The row and its events are written together or not at all.
+        match ExecutionRow::of(execution).and_then(|row| feed_rows.push(&events).map(|()| row)) {
+            Ok(row) => {
+                updates.push(row, requeue, Some(xmin.clone()));
+                if !events.is_empty() {
+                    row_signals.entry(*id).or_default().push(Signal::Feed(ExecutionId(*id)));
                 }
-                Err(error) => {
-                    // Cannot happen for a record that decoded; refuse its requests rather than
-                    // write half of it.
-                    for (index, request) in batch.iter().enumerate() {
-                        if matches!(request, Request::Transition { id: of, .. } if of.0 == *id) {
-                            outcomes[index] = Err(StoreError::Corrupt(error.to_string()));
-                        }
+            }
+            Err(error) => {
+                // Cannot happen for a record that decoded; refuse its requests rather than
+                // write half of it.
+                unwritable.insert(*id);
+                for (index, of, _) in &results {
+                    if of == id {
+                        outcomes[*index] = Some(Err(StoreError::Corrupt(error.to_string())));
                     }
                 }
             }
         }
     }
-    if batch.iter().all(is_relaxed) {
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
+    results.retain(|(_, id, _)| !unwritable.contains(id));
+
+    let mut written: HashSet<Uuid> = HashSet::new();
+    if !updates.ids.is_empty() {
+        let round_signals: Vec<Signal> = updates
+            .ids
+            .iter()
+            .flat_map(|id| row_signals.get(id).into_iter().flatten().copied())
+            .collect();
+        let payloads = shared.commit_payloads(&round_signals);
+        let relaxed = batch
+            .iter()
+            .zip(outcomes.iter())
+            .all(|(request, outcome)| outcome.is_some() || is_relaxed(request));
+        let jobs: Vec<Uuid> = revived.into_iter().collect();
+        let updated: Vec<Uuid> = live_feed::write_executions(
+            &updates, &jobs, &feed_rows, &shared.channel, &payloads, relaxed,
+        )
+        .fetch_all(&shared.pool)
+        .await
+        .map_err(|error| {
+            // The statement is its own transaction: a lost connection leaves it unknown
+            // whether it committed. Anything else rolled it back.
+            if is_connection_error(&error) {
+                Failed::AtCommit(error)
+            } else {
+                Failed::Before(error)
+            }
+        })?;
+        written.extend(updated);
     }
-    // The events and deliveries the batch recorded (one statement); their Feed notifications go
-    // with the others below.
-    feed_rows.insert(&mut tx).await?;
-    let payloads = shared.payloads(&signals);
-    updates
-        .query_notifying(&shared.channel, &payloads)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await.map_err(Failed::AtCommit)?;
-    Ok((outcomes, signals))
+    let mut again = false;
+    for (index, id, result) in results {
+        let settled = match &result {
+            Ok(_) => written.contains(&id),
+            // Refused against a row that nothing in this round wrote: settled if the row was
+            // not written by anyone else either, which only a write of ours could have shown.
+            // So a refusal is final when its row had nothing to write, or was written.
+            Err(_) => !changed.contains(&id) || written.contains(&id),
+        };
+        if settled {
+            outcomes[index] = Some(result);
+        } else {
+            again = true;
+        }
+    }
+    for id in &written {
+        signals.extend(row_signals.remove(id).unwrap_or_default());
+    }
+    Ok(again)
 }
 
 /// True for a transition whose loss in a crash of the database server the state machine
@@ -377,8 +442,9 @@ async fn insert_batch(
     shared: &Shared,
     batch: &[Request],
     recovering: bool,
-) -> Result<(Vec<Outcome>, Vec<Signal>), Failed> {
-    let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
+    outcomes: &mut [Option<Outcome>],
+    signals: &mut Vec<Signal>,
+) -> Result<(), Failed> {
     let mut landed: HashSet<ExecutionId> = HashSet::new();
     if recovering {
         let ids: Vec<Uuid> = batch
@@ -399,6 +465,9 @@ async fn insert_batch(
     let mut rows = NewExecutions::default();
     let mut pending: Vec<(usize, ExecutionId)> = Vec::new();
     for (index, request) in batch.iter().enumerate() {
+        if outcomes[index].is_some() {
+            continue;
+        }
         let Request::Insert { execution, .. } = request else {
             outcomes[index] = Some(Err(StoreError::Corrupt(
                 "a transition among inserts".into(),
@@ -422,9 +491,8 @@ async fn insert_batch(
         }
     }
 
-    let mut signals = Vec::new();
     if !pending.is_empty() {
-        let inserted = rows.insert(&shared.pool, shared).await?;
+        let inserted = rows.insert(&shared.pool).await?;
         for (index, id) in pending {
             // Not inserted: its job is gone (or belongs to another account).
             outcomes[index] = Some(if inserted.contains(&id.0) {
@@ -448,23 +516,18 @@ async fn insert_batch(
             );
         }
     }
-    let outcomes = outcomes
-        .into_iter()
-        .map(|outcome| outcome.unwrap_or_else(|| Err(StoreError::Corrupt("unanswered".into()))))
-        .collect();
-    Ok((outcomes, signals))
+    Ok(())
 }
 
-/// Numbers, inserts and notifies in one statement. `fresh` drops executions of a schedule's due
+/// Numbers and inserts in one statement. `fresh` drops executions of a schedule's due
 /// time that exists already (the fire path holds the schedule's row lock, so this check is exact;
 /// the `ON CONFLICT` on the unique key is the second guard) and ranks the rest within their job in
 /// request order. `numbered` bumps each job's counter by its count (locking the job row) and yields
 /// the number before the batch; a new execution's `job_seq` is that plus its rank. Queue positions
 /// are drawn in request order (`ORDER BY ord`; PostgreSQL evaluates volatile output columns after
 /// the sort). `events` and `outbox` store the creation event of each execution inserted (and its
-/// deliveries), from the arrays of a [`FeedRows`] (`$14..$22`, joined on the inserted ids), and
-/// `notified` sends the payloads `$13` (pending, and the feed signals of the batch) if anything
-/// was inserted.
+/// deliveries), from the arrays of a [`FeedRows`] (`$12..$20`, joined on the inserted ids). The
+/// wake-ups for other nodes (pending, feed) are sent after the commit (see `notifier`).
 const INSERT_EXECUTIONS: &str = "\
 WITH fresh AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.job_id ORDER BY r.ord) AS rank
@@ -496,23 +559,20 @@ WITH fresh AS (
 ), events AS (
     INSERT INTO execution_events (execution_id, sequence, body)
     SELECT e.id, e.seq, e.body::jsonb
-      FROM unnest($14::uuid[], $15::int8[], $16::text[]) AS e(id, seq, body)
+      FROM unnest($12::uuid[], $13::int8[], $14::text[]) AS e(id, seq, body)
       JOIN inserted USING (id)
 ), outbox AS (
     INSERT INTO deliveries (execution_id, callback, sequence, url, next_attempt_at, body)
-    SELECT d.id, d.callback, d.seq, d.url, d.at, ($16::text[])[d.ev]::jsonb
-      FROM unnest($17::uuid[], $18::int4[], $19::int8[], $20::text[], $21::int8[], $22::int4[])
+    SELECT d.id, d.callback, d.seq, d.url, d.at, ($14::text[])[d.ev]::jsonb
+      FROM unnest($15::uuid[], $16::int4[], $17::int8[], $18::text[], $19::int8[], $20::int4[])
            AS d(id, callback, seq, url, at, ev)
       JOIN inserted USING (id)
-), notified AS (
-    SELECT pg_notify($12, payload)
-      FROM unnest($13::text[]) AS payload, (SELECT 1 FROM inserted LIMIT 1) AS any_inserted
 )
-SELECT id FROM inserted WHERE (SELECT count(*) FROM notified) >= 0";
+SELECT id FROM inserted";
 
 /// New executions to store with [`INSERT_EXECUTIONS`], as its parallel arrays. Both the insert
-/// lane and the scheduler's firing transaction insert through it, so numbering, queueing and
-/// notifying are written once.
+/// lane and the scheduler's firing transaction insert through it, so numbering and queueing are
+/// written once.
 #[derive(Default)]
 pub(crate) struct NewExecutions {
     /// Per job: its id and account, in the order first seen.
@@ -554,21 +614,16 @@ impl NewExecutions {
         Ok(())
     }
 
-    /// Inserts them (through `executor`: the pool, or an open transaction) and notifies the
-    /// other nodes when any was inserted. Returns the ids inserted: an execution whose job is
-    /// gone, or whose schedule and due time exist already, is left out.
+    /// Inserts them (through `executor`: the pool, or an open transaction); the caller signals
+    /// [`Signal::Pending`] and their feeds after the commit if any was inserted. Returns the ids
+    /// inserted: an execution whose job is gone, or whose schedule and due time exist already,
+    /// is left out.
     pub(crate) async fn insert<'e, E: sqlx::PgExecutor<'e>>(
         &self,
         executor: E,
-        shared: &Shared,
     ) -> Result<HashSet<Uuid>, sqlx::Error> {
         let job_ids: Vec<Uuid> = self.jobs.iter().map(|(id, _)| *id).collect();
         let aliases: Vec<&str> = self.jobs.iter().map(|(_, alias)| alias.as_str()).collect();
-        // Feed signals for every execution of the batch: sent only if some were inserted, and a
-        // spare one (a due time that existed already) is a harmless hint.
-        let mut signals = vec![Signal::Pending];
-        signals.extend(self.ids.iter().map(|id| Signal::Feed(ExecutionId(*id))));
-        let payloads = shared.payloads(&signals);
         let query = sqlx::query_scalar(INSERT_EXECUTIONS)
             .bind(&job_ids)
             .bind(&aliases)
@@ -580,9 +635,7 @@ impl NewExecutions {
             .bind(&self.attempts)
             .bind(&self.bodies)
             .bind(&self.schedule_ids)
-            .bind(&self.due_times)
-            .bind(&shared.channel)
-            .bind(&payloads);
+            .bind(&self.due_times);
         let inserted: Vec<Uuid> = self.feed.bind(query).fetch_all(executor).await?;
         Ok(inserted.into_iter().collect())
     }
