@@ -113,6 +113,7 @@ mod transaction;
 mod claim;
 mod codec;
 mod error;
+mod job_reads;
 mod listener;
 mod live_feed;
 mod notifier;
@@ -171,6 +172,7 @@ impl std::fmt::Debug for PgStore {
 struct Inner {
     shared: Arc<Shared>,
     writes: writes::Queues,
+    job_reads: job_reads::JobReads,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -197,6 +199,27 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Runs a read, again while the database is unreachable, for up to `retry_for`.
+    async fn read<T, F, Fut>(&self, mut query: F) -> Result<T, sqlx::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let deadline = Instant::now() + self.retry_for;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match query().await {
+                Ok(value) => return Ok(value),
+                Err(error) if is_connection_error(&error) && Instant::now() < deadline => {
+                    tracing::debug!(%error, "read failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// The NOTIFY payloads that the transaction raising `signals` sends with its commit: only
     /// the ones that must not be lost with this node (see the `notifier` module).
     fn commit_payloads(&self, signals: &[Signal]) -> Vec<String> {
@@ -293,6 +316,8 @@ impl PgStore {
             hints,
         });
         let (queue, mut tasks) = writes::start(&shared, options.write_lanes);
+        let (job_reads, read_lanes) = job_reads::JobReads::start(&shared);
+        tasks.extend(read_lanes);
         tasks.push(tokio::spawn(notifier::run(
             pool.clone(),
             channel.clone(),
@@ -311,6 +336,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 shared,
                 writes: queue,
+                job_reads,
                 tasks,
             }),
         })
@@ -327,24 +353,12 @@ impl PgStore {
     }
 
     /// Runs a read, again while the database is unreachable, for up to `retry_for`.
-    async fn read<T, F, Fut>(&self, mut query: F) -> Result<T, StoreError>
+    async fn read<T, F, Fut>(&self, query: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
-        let deadline = Instant::now() + self.shared().retry_for;
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match query().await {
-                Ok(value) => return Ok(value),
-                Err(error) if is_connection_error(&error) && Instant::now() < deadline => {
-                    tracing::debug!(%error, "read failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
-                }
-                Err(error) => return Err(unavailable(error)),
-            }
-        }
+        self.shared().read(query).await.map_err(unavailable)
     }
 
     /// Reads one record of a job of `alias` (an execution, a schedule) with `sql`, which selects
@@ -424,16 +438,7 @@ impl Store for PgStore {
     }
 
     async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
-        let body: Option<String> = self
-            .read(|| {
-                sqlx::query_scalar(
-                    "SELECT body::text FROM jobs WHERE id = $1 AND account_alias = $2",
-                )
-                .bind(id.0)
-                .bind(alias.as_str())
-                .fetch_optional(self.pool())
-            })
-            .await?;
+        let body = self.inner.job_reads.body(alias, id).await?;
         body.map(|body| decode("job", id.0, &body)).transpose()
     }
 
