@@ -3,6 +3,7 @@
 //! [`feed::transition`]) and writes them all in one statement, their INITIALIZING events in one
 //! more. Many nodes claim at once without waiting on each other or taking one twice.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use runner_core::execution::Execution;
@@ -123,11 +124,20 @@ async fn attempt(
         return Ok(claimed);
     }
     let payloads = shared.commit_payloads(&signals);
-    live_feed::write_executions(&updates, &[], &feed_rows, &shared.channel, &payloads, false)
-        .fetch_all(&mut *tx)
-        .await?;
+    let written: HashMap<Uuid, String> =
+        live_feed::write_executions(&updates, &[], &feed_rows, &shared.channel, &payloads, false)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
     match tx.commit().await {
         Ok(()) => {
+            // The workers' first transitions start from these versions (see `versions`).
+            for execution in &claimed {
+                if let Some(xmin) = written.get(&execution.execution_id.0) {
+                    shared.versions.remember(xmin.clone(), execution);
+                }
+            }
             shared.committed(signals);
             Ok(claimed)
         }

@@ -119,6 +119,7 @@ mod live_feed;
 mod notifier;
 mod options;
 mod schedules;
+mod versions;
 mod writes;
 
 use std::future::Future;
@@ -196,6 +197,8 @@ pub(crate) struct Shared {
     retry_for: Duration,
     /// Wake-ups for the other nodes, sent after the commit by the `notifier` task.
     hints: mpsc::UnboundedSender<Signal>,
+    /// The last version written of each execution this store is running.
+    versions: versions::Versions,
 }
 
 impl Shared {
@@ -314,6 +317,7 @@ impl PgStore {
             origin: Uuid::new_v4().simple().to_string()[..12].to_owned(),
             retry_for: options.retry_for,
             hints,
+            versions: versions::Versions::default(),
         });
         let (queue, mut tasks) = writes::start(&shared, options.write_lanes);
         let (job_reads, read_lanes) = job_reads::JobReads::start(&shared);

@@ -76,8 +76,8 @@ impl FeedRows {
     /// parameters the caller's statement gives them).
     pub(crate) fn bind<'q, O>(
         &'q self,
-        query: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
         query
             .bind(&self.event_ids)
             .bind(&self.event_sequences)
@@ -121,8 +121,8 @@ macro_rules! feed_inserts {
 /// it) and the feed rows of the rows written (`$1..$9`), in one statement (data-modifying CTEs
 /// always run to completion); holds the jobs `$17` (`FOR KEY SHARE`), sends the payloads `$19`
 /// on channel `$18`, and, if `$20`, lets the transaction commit without waiting for the disk
-/// (`set_config(..., true)` is `SET LOCAL`: PostgreSQL reads it at the commit). Returns the ids
-/// of the rows written.
+/// (`set_config(..., true)` is `SET LOCAL`: PostgreSQL reads it at the commit). Returns the id
+/// and new `xmin` of each row written.
 const WRITE_EXECUTIONS: &str = concat!(
     "WITH updated AS (
     UPDATE executions AS e
@@ -136,7 +136,7 @@ const WRITE_EXECUTIONS: &str = concat!(
                   $16::text[])
            AS v(id, status, next_deadline, attempt, body, requeue, xmin)
      WHERE e.id = v.id AND (v.xmin IS NULL OR e.xmin = v.xmin::xid)
- RETURNING e.id
+ RETURNING e.id, e.xmin::text AS xmin
 ), ",
     feed_inserts!("JOIN updated USING (id)"),
     ", held AS (
@@ -146,12 +146,13 @@ const WRITE_EXECUTIONS: &str = concat!(
          + (SELECT count(pg_notify($18, payload)) FROM unnest($19::text[]) AS payload)
          + (SELECT count(set_config('synchronous_commit', 'off', true)) WHERE $20) AS n
 )
-SELECT id FROM updated WHERE (SELECT n FROM effects) >= 0"
+SELECT id, xmin FROM updated WHERE (SELECT n FROM effects) >= 0"
 );
 
 /// The one statement of a transaction's writes to executions: [`WRITE_EXECUTIONS`] for `updates`
 /// and `feed`, holding the rows of `jobs`, notifying `payloads` on `channel` with the commit;
-/// `relaxed` for a transaction that need not wait for the disk. Yields the ids written.
+/// `relaxed` for a transaction that need not wait for the disk. Yields the id and new `xmin` of
+/// each row written.
 pub(crate) fn write_executions<'q>(
     updates: &'q ExecutionUpdates,
     jobs: &'q [Uuid],
@@ -159,8 +160,8 @@ pub(crate) fn write_executions<'q>(
     channel: &'q str,
     payloads: &'q [String],
     relaxed: bool,
-) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, Uuid, sqlx::postgres::PgArguments> {
-    feed.bind(sqlx::query_scalar(WRITE_EXECUTIONS))
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, (Uuid, String), sqlx::postgres::PgArguments> {
+    feed.bind(sqlx::query_as(WRITE_EXECUTIONS))
         .bind(&updates.ids)
         .bind(&updates.statuses)
         .bind(&updates.deadlines)
@@ -178,10 +179,10 @@ pub(crate) fn write_executions<'q>(
 /// [`append_events`]. Its [`Signal::Feed`] goes to other nodes after the commit (see `notifier`).
 const APPEND_FEED: &str = concat!(
     "WITH updated AS (
-    UPDATE executions SET body = $10::jsonb WHERE id = $11
+    UPDATE executions SET body = $10::jsonb WHERE id = $11 RETURNING xmin::text AS xmin
 ), ",
     feed_inserts!(""),
-    "\nSELECT 1"
+    "\nSELECT xmin FROM updated"
 );
 
 /// `Store::append_events`: one durable transaction (normal synchronous commit) that locks the
@@ -195,7 +196,7 @@ pub(crate) async fn append_events(
     now: Timestamp,
 ) -> Result<u64, StoreError> {
     let shared: &Shared = store.shared();
-    let (latest, recorded) = transaction!(store, |tx| async {
+    let (latest, written) = transaction!(store, |tx| async {
         let body: Option<String> =
             sqlx::query_scalar("SELECT body::text FROM executions WHERE id = $1 FOR UPDATE")
                 .bind(id.0)
@@ -209,19 +210,22 @@ pub(crate) async fn append_events(
             feed::append(&mut execution, attempt, events, now).map_err(StoreError::Refused)?;
         if recorded.is_empty() {
             // Nothing for the feed (only engine events): the fence held, nothing to write.
-            return Ok((execution.events, false));
+            return Ok((execution.events, None));
         }
         let mut rows = FeedRows::default();
         rows.push(&recorded)?;
         let body = encode("execution", &execution)?;
-        rows.bind(sqlx::query_scalar::<_, i32>(APPEND_FEED))
+        let (xmin,): (String,) = rows
+            .bind(sqlx::query_as(APPEND_FEED))
             .bind(&body)
             .bind(id.0)
             .fetch_one(&mut **tx)
             .await?;
-        Ok((execution.events, true))
+        Ok((execution.events, Some((xmin, execution))))
     })?;
-    if recorded {
+    if let Some((xmin, execution)) = written {
+        // The worker's next transition starts from this version (see `versions`).
+        shared.versions.remember(xmin, &execution);
         shared.committed(vec![Signal::Feed(id)]);
     }
     Ok(latest)

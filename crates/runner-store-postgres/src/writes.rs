@@ -219,16 +219,27 @@ fn answer(request: Request, outcome: Outcome) {
     }
 }
 
+/// An execution as a round of [`transition_batch`] starts from it.
+struct Row {
+    id: Uuid,
+    /// The `xmin` of the version the record is.
+    xmin: String,
+    execution: Result<Execution, String>,
+    /// Read in this round, rather than this store's copy of its last write (see `versions`).
+    read: bool,
+}
+
 /// Applies the unsettled transitions of a batch, optimistically and without an explicit
-/// transaction: read the rows (with their `xmin`, which every new version of a row changes),
-/// apply the commands in request order (each on the result of the one before), then write every
-/// changed row in one statement that updates a row only if its `xmin` is still the one read
-/// (a compare-and-set), inserts the recorded events of the rows it updated, and commits. A row
-/// that another writer changed in between is read again and its commands applied again, until
-/// every request is settled. Writers rarely meet on one execution (its worker's writes follow
-/// each other; a stop request or a rescue is the exception), so this costs two round trips where
-/// `BEGIN`, `SELECT ... FOR UPDATE`, the write and `COMMIT` cost four, and takes no row lock
-/// (which PostgreSQL writes to the row) before the update.
+/// transaction: start from the rows (this store's copy of a row it wrote last, or the row read
+/// with its `xmin`, which every new version of a row changes), apply the commands in request
+/// order (each on the result of the one before), then write every changed row in one statement
+/// that updates a row only if its `xmin` is still the one started from (a compare-and-set),
+/// inserts the recorded events of the rows it updated, and commits. A row that another writer
+/// changed in between is read again and its commands applied again, until every request is
+/// settled. Writers rarely meet on one execution (its worker's writes follow each other; a stop
+/// request or a rescue is the exception), so a worker's transition costs one round trip (two
+/// without a copy) where `BEGIN`, `SELECT ... FOR UPDATE`, the write and `COMMIT` cost four, and
+/// takes no row lock (which PostgreSQL writes to the row) before the update.
 async fn transition_batch(
     shared: &Shared,
     batch: &[Request],
@@ -247,39 +258,63 @@ async fn transition_batch(
         if ids.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Uuid> = ids.into_iter().collect();
-        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-            "SELECT id, xmin::text, body::text FROM executions WHERE id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&shared.pool)
-        .await?;
-        let written = apply_and_write(shared, batch, outcomes, signals, rows).await?;
-        if !written {
+        let mut rows = Vec::with_capacity(ids.len());
+        let mut unknown = Vec::new();
+        for id in ids {
+            match shared.versions.get(id) {
+                Some((xmin, execution)) => rows.push(Row {
+                    id,
+                    xmin,
+                    execution: Ok(execution),
+                    read: false,
+                }),
+                None => unknown.push(id),
+            }
+        }
+        if !unknown.is_empty() {
+            let read: Vec<(Uuid, String, String)> = sqlx::query_as(
+                "SELECT id, xmin::text, body::text FROM executions WHERE id = ANY($1)",
+            )
+            .bind(&unknown)
+            .fetch_all(&shared.pool)
+            .await?;
+            rows.extend(read.into_iter().map(|(id, xmin, body)| Row {
+                id,
+                xmin,
+                execution: decode::<Execution>("execution", id, &body)
+                    .map_err(|error| error.to_string()),
+                read: true,
+            }));
+        }
+        let again = apply_and_write(shared, batch, outcomes, signals, rows).await?;
+        if !again {
             return Ok(());
         }
     }
 }
 
-/// One round of [`transition_batch`]: applies the unsettled requests to the rows read and writes
-/// the changed rows (compare-and-set on `xmin`). Settles the requests of rows written, refused or
-/// missing, and leaves the requests of rows another writer changed unsettled. Returns whether
+/// One round of [`transition_batch`]: applies the unsettled requests to `rows` and writes the
+/// changed rows (compare-and-set on `xmin`). Settles the requests of rows written, refused
+/// against a row read now, or missing; leaves the others unsettled (their row changed, or the
+/// copy they were refused against may be out of date) and drops those copies. Returns whether
 /// anything was left for another round.
 async fn apply_and_write(
     shared: &Shared,
     batch: &[Request],
     outcomes: &mut [Option<Outcome>],
     signals: &mut Vec<Signal>,
-    rows: Vec<(Uuid, String, String)>,
+    rows: Vec<Row>,
 ) -> Result<bool, Failed> {
-    // Per row: the xmin read, the status it had, and the record as the commands leave it.
+    let read: HashSet<Uuid> = rows.iter().filter(|row| row.read).map(|row| row.id).collect();
+    // Per row: the xmin started from, the status it had, and the record as the commands leave
+    // it. A row missing here does not exist (only read rows can be missing).
     let mut current: HashMap<Uuid, Result<(String, Status, Execution), String>> = rows
         .into_iter()
-        .map(|(id, xmin, body)| {
-            let decoded = decode::<Execution>("execution", id, &body)
-                .map(|execution| (xmin, execution.status, execution))
-                .map_err(|error| error.to_string());
-            (id, decoded)
+        .map(|row| {
+            let started = row
+                .execution
+                .map(|execution| (row.xmin, execution.status, execution));
+            (row.id, started)
         })
         .collect();
 
@@ -363,7 +398,7 @@ async fn apply_and_write(
     }
     results.retain(|(_, id, _)| !unwritable.contains(id));
 
-    let mut written: HashSet<Uuid> = HashSet::new();
+    let mut written: HashMap<Uuid, String> = HashMap::new();
     if !updates.ids.is_empty() {
         let round_signals: Vec<Signal> = updates
             .ids
@@ -376,7 +411,7 @@ async fn apply_and_write(
             .zip(outcomes.iter())
             .all(|(request, outcome)| outcome.is_some() || is_relaxed(request));
         let jobs: Vec<Uuid> = revived.into_iter().collect();
-        let updated: Vec<Uuid> = live_feed::write_executions(
+        let updated: Vec<(Uuid, String)> = live_feed::write_executions(
             &updates, &jobs, &feed_rows, &shared.channel, &payloads, relaxed,
         )
         .fetch_all(&shared.pool)
@@ -394,21 +429,21 @@ async fn apply_and_write(
     }
     let mut again = false;
     for (index, id, result) in results {
-        let settled = match &result {
-            Ok(_) => written.contains(&id),
-            // Refused against a row that nothing in this round wrote: settled if the row was
-            // not written by anyone else either, which only a write of ours could have shown.
-            // So a refusal is final when its row had nothing to write, or was written.
-            Err(_) => !changed.contains(&id) || written.contains(&id),
-        };
+        let settled = written.contains_key(&id)
+            // A refusal needs no write; it stands if the row it saw was read just now.
+            || (result.is_err() && !changed.contains(&id) && read.contains(&id));
         if settled {
             outcomes[index] = Some(result);
         } else {
             again = true;
+            shared.versions.forget(id);
         }
     }
-    for id in &written {
-        signals.extend(row_signals.remove(id).unwrap_or_default());
+    for (id, xmin) in written {
+        if let Some(Ok((_, _, execution))) = current.get(&id) {
+            shared.versions.remember(xmin, execution);
+        }
+        signals.extend(row_signals.remove(&id).unwrap_or_default());
     }
     Ok(again)
 }
@@ -624,7 +659,7 @@ impl NewExecutions {
     ) -> Result<HashSet<Uuid>, sqlx::Error> {
         let job_ids: Vec<Uuid> = self.jobs.iter().map(|(id, _)| *id).collect();
         let aliases: Vec<&str> = self.jobs.iter().map(|(_, alias)| alias.as_str()).collect();
-        let query = sqlx::query_scalar(INSERT_EXECUTIONS)
+        let query = sqlx::query_as(INSERT_EXECUTIONS)
             .bind(&job_ids)
             .bind(&aliases)
             .bind(&self.ids)
@@ -636,7 +671,7 @@ impl NewExecutions {
             .bind(&self.bodies)
             .bind(&self.schedule_ids)
             .bind(&self.due_times);
-        let inserted: Vec<Uuid> = self.feed.bind(query).fetch_all(executor).await?;
-        Ok(inserted.into_iter().collect())
+        let inserted: Vec<(Uuid,)> = self.feed.bind(query).fetch_all(executor).await?;
+        Ok(inserted.into_iter().map(|(id,)| id).collect())
     }
 }

@@ -1,0 +1,58 @@
+//! The last version this store wrote of each execution it is running: its `xmin` and its
+//! record. A transition of such an execution (its worker's BeginRun, heartbeats, Finish) starts
+//! from this copy instead of reading the row, and its compare-and-set on `xmin` (see `writes`)
+//! proves the copy current: if another writer changed the row meanwhile, the write changes
+//! nothing, the copy is dropped, and the transition reads the row and tries again. So a copy
+//! that is out of date costs a retry, never a lost update.
+//!
+//! Only claimed executions are kept (PENDING and ended ones are no worker's), and the map is
+//! emptied if it ever holds [`CAPACITY`] of them (executions another node took over are
+//! dropped only when next written here).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use runner_core::execution::Execution;
+use uuid::Uuid;
+
+/// The most copies kept; far above what a node runs at once.
+const CAPACITY: usize = 16_384;
+
+/// The copies, by execution id.
+#[derive(Default)]
+pub(crate) struct Versions {
+    copies: Mutex<HashMap<Uuid, (String, Execution)>>,
+}
+
+impl Versions {
+    /// The copy of `id`: its `xmin` and record.
+    pub(crate) fn get(&self, id: Uuid) -> Option<(String, Execution)> {
+        self.lock().get(&id).cloned()
+    }
+
+    /// Notes the version of `execution` just committed with `xmin`.
+    pub(crate) fn remember(&self, xmin: String, execution: &Execution) {
+        let id = execution.execution_id.0;
+        let mut copies = self.lock();
+        if !execution.status.is_claimed() {
+            copies.remove(&id);
+            return;
+        }
+        if copies.len() >= CAPACITY && !copies.contains_key(&id) {
+            copies.clear();
+        }
+        copies.insert(id, (xmin, execution.clone()));
+    }
+
+    /// Drops the copy of `id` (it is out of date, or may be).
+    pub(crate) fn forget(&self, id: Uuid) {
+        self.lock().remove(&id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (String, Execution)>> {
+        // A panic while holding the lock cannot leave the map inconsistent.
+        self.copies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
