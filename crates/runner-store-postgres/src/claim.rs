@@ -138,6 +138,9 @@ async fn attempt(
                     shared.versions.remember(xmin.clone(), execution);
                 }
             }
+            shared
+                .unannounced
+                .claimed(claimed.iter().map(|execution| execution.execution_id.0));
             shared.committed(signals);
             Ok(claimed)
         }

@@ -199,6 +199,8 @@ pub(crate) struct Shared {
     hints: mpsc::UnboundedSender<Signal>,
     /// The last version written of each execution this store is running.
     versions: versions::Versions,
+    /// What a Pending hint to the other nodes would announce (see `notifier`).
+    unannounced: Arc<notifier::Unannounced>,
 }
 
 impl Shared {
@@ -318,6 +320,7 @@ impl PgStore {
             retry_for: options.retry_for,
             hints,
             versions: versions::Versions::default(),
+            unannounced: Arc::default(),
         });
         let (queue, mut tasks) = writes::start(&shared, options.write_lanes);
         let (job_reads, read_lanes) = job_reads::JobReads::start(&shared);
@@ -326,6 +329,7 @@ impl PgStore {
             pool.clone(),
             channel.clone(),
             shared.origin.clone(),
+            Arc::clone(&shared.unannounced),
             hint_receiver,
         )));
         if !options.poll_only {

@@ -9,10 +9,13 @@
 //! of the store has a hint for the other nodes (a new PENDING execution, a feed event), so the
 //! hints that a lost notification only delays are sent by one task per store, after the commit,
 //! in a transaction of their own that does not wait for the disk (`synchronous_commit = off`
-//! set for that transaction alone) and that carries everything queued since the last one, at
-//! most one every [`GATHER`]:
+//! set for that transaction alone) and that carries everything queued in the [`GATHER`] after
+//! the first:
 //!
-//! - [`Signal::Pending`]: an idle engine also polls (`EngineConfig::poll_interval`);
+//! - [`Signal::Pending`]: an idle engine also polls (`EngineConfig::poll_interval`). It is sent
+//!   only if some execution that became PENDING here is still unclaimed by this node when the
+//!   hint goes out ([`Unannounced`]): work this node took on itself meanwhile is no other node's
+//!   business, and waking every node for it would have them all race for the queue's head;
 //! - [`Signal::Feed`]: live-feed streams and the webhook delivery loop also poll.
 //!
 //! [`Signal::Control`] (a stop or kill request) is rare and should reach the node running the
@@ -21,18 +24,55 @@
 //! stored.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use runner_core::store::Signal;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::listener;
 
-/// How long the task gathers hints after sending some: at thousands of commits a second, a
-/// send per commit would be as many extra transactions, each waking every listening node. Other
-/// nodes hear of new work at most this much later.
-pub(crate) const GATHER: Duration = Duration::from_millis(5);
+/// How long the task gathers hints before it sends them: at thousands of commits a second, a
+/// send per commit would be as many extra transactions, each waking every listening node; and a
+/// node that has room claims its new work within a few milliseconds, so by then there is often
+/// no Pending hint left to send. Other nodes hear of new work at most this much later.
+pub(crate) const GATHER: Duration = Duration::from_millis(10);
+
+/// The executions that became PENDING here (inserted, fired, requeued) and that this node has
+/// not claimed since the last Pending hint went out.
+#[derive(Default)]
+pub(crate) struct Unannounced {
+    ids: Mutex<HashSet<Uuid>>,
+}
+
+impl Unannounced {
+    /// Executions became PENDING in a committed write of this store.
+    pub(crate) fn pending(&self, ids: impl IntoIterator<Item = Uuid>) {
+        self.lock().extend(ids);
+    }
+
+    /// This store claimed these executions (and committed the claim).
+    pub(crate) fn claimed(&self, ids: impl IntoIterator<Item = Uuid>) {
+        let mut unannounced = self.lock();
+        for id in ids {
+            unannounced.remove(&id);
+        }
+    }
+
+    /// Whether a Pending hint is due, and forgets what it would announce.
+    fn take(&self) -> bool {
+        let mut unannounced = self.lock();
+        let due = !unannounced.is_empty();
+        unannounced.clear();
+        due
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// The signals among `signals` that must be sent by the committing transaction itself.
 pub(crate) fn with_commit(signals: &[Signal]) -> Vec<Signal> {
@@ -55,17 +95,20 @@ pub(crate) fn after_commit(signal: &Signal) -> bool {
 const SEND: &str = "SELECT pg_notify($1, payload), set_config('synchronous_commit', 'off', true)
   FROM unnest($2::text[]) AS payload";
 
-/// The notifier task: takes every hint queued so far, drops repeats, sends them on `channel` in
-/// one transaction, and waits [`GATHER`] before it looks again. Ends when every sender is gone. A failed send is
-/// dropped (the receivers poll); the next batch tries again.
+/// The notifier task: at the first hint, waits [`GATHER`], takes every hint queued by then,
+/// drops repeats (and a Pending hint [`Unannounced`] finds nothing for), and sends the rest on
+/// `channel` in one transaction. Ends when every sender is gone. A failed send is dropped (the
+/// receivers poll); the next batch tries again.
 pub(crate) async fn run(
     pool: PgPool,
     channel: String,
     origin: String,
+    unannounced: Arc<Unannounced>,
     mut hints: mpsc::UnboundedReceiver<Signal>,
 ) {
     let mut seen = HashSet::new();
     while let Some(first) = hints.recv().await {
+        tokio::time::sleep(GATHER).await;
         let mut batch = vec![first];
         seen.clear();
         seen.insert(first);
@@ -73,6 +116,12 @@ pub(crate) async fn run(
             if seen.insert(signal) {
                 batch.push(signal);
             }
+        }
+        if seen.contains(&Signal::Pending) && !unannounced.take() {
+            batch.retain(|signal| *signal != Signal::Pending);
+        }
+        if batch.is_empty() {
+            continue;
         }
         let payloads = listener::payloads(&origin, &batch);
         if let Err(error) = sqlx::query(SEND)
@@ -83,14 +132,12 @@ pub(crate) async fn run(
         {
             tracing::debug!(%error, "wake-ups for other nodes not sent; they find the work by polling");
         }
-        tokio::time::sleep(GATHER).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use runner_core::ids::ExecutionId;
-    use uuid::Uuid;
 
     use super::*;
 
@@ -106,5 +153,19 @@ mod tests {
         assert_eq!(with_commit(&signals), vec![Signal::Control(id)]);
         let later: Vec<Signal> = signals.into_iter().filter(after_commit).collect();
         assert_eq!(later, vec![Signal::Pending, Signal::Feed(id)]);
+    }
+
+    #[test]
+    fn a_pending_hint_is_due_only_for_work_this_node_left_unclaimed() {
+        let unannounced = Unannounced::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(!unannounced.take(), "nothing became PENDING");
+        unannounced.pending([a, b]);
+        unannounced.claimed([a, b]);
+        assert!(!unannounced.take(), "this node claimed all of it");
+        unannounced.pending([a, b]);
+        unannounced.claimed([a]);
+        assert!(unannounced.take(), "b is still waiting");
+        assert!(!unannounced.take(), "b was announced");
     }
 }

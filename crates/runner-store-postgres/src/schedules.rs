@@ -330,6 +330,9 @@ impl ScheduleStore for PgStore {
         if !created.is_empty() {
             // This store's own subscribers, and the other nodes through the notifier. The insert
             // statement also recorded each execution's creation event.
+            shared
+                .unannounced
+                .pending(created.iter().map(|execution| execution.execution_id.0));
             let mut signals = vec![Signal::Pending];
             signals.extend(
                 created

@@ -440,7 +440,10 @@ async fn apply_and_write(
         }
     }
     for (id, xmin) in written {
-        if let Some(Ok((_, _, execution))) = current.get(&id) {
+        if let Some(Ok((_, was, execution))) = current.get(&id) {
+            if execution.status == Status::Pending && *was != Status::Pending {
+                shared.unannounced.pending([id]);
+            }
             shared.versions.remember(xmin, execution);
         }
         signals.extend(row_signals.remove(&id).unwrap_or_default());
@@ -538,6 +541,7 @@ async fn insert_batch(
         }
         if !inserted.is_empty() {
             signals.push(Signal::Pending);
+            shared.unannounced.pending(inserted.iter().copied());
             // Their creation events (see `NewExecutions`).
             signals.extend(
                 batch
