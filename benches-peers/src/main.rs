@@ -8,7 +8,8 @@
 //!    once with fetch batch 100.
 //! 3. Runner: one engine on a `PgStore` in a fresh schema, `ScriptedExecutor` that succeeds at
 //!    once; 8 callers `start_job` N executions; timed from the first start to the last SUCCESS
-//!    (counted in SQL). Once with `EngineConfig::default()`, once with concurrency 64, batch 64.
+//!    (counted in SQL). Once with `EngineConfig::default()`, once with concurrency 64, claim
+//!    batch 64, prefetch 64.
 //!
 //! Env: EXECUTIONS (default 12000), SKIP_PGBENCH, SKIP_APALIS, SKIP_RUNNER. Prints Markdown.
 
@@ -250,9 +251,12 @@ fn main() {
             }
         }
         if !skip("SKIP_RUNNER") {
+            // The batch settings of the throughput bench (crates/runner-store-postgres).
             let wide = EngineConfig {
                 concurrency: 64,
                 claim_batch: 64,
+                prefetch: 64,
+                poll_interval: std::time::Duration::from_millis(200),
                 ..EngineConfig::default()
             };
             for (label, config) in [
@@ -260,7 +264,7 @@ fn main() {
                     "`EngineConfig::default()` (concurrency 4)",
                     EngineConfig::default(),
                 ),
-                ("concurrency 64, claim batch 64", wide),
+                ("concurrency 64, claim batch 64, prefetch 64", wide),
             ] {
                 let rate = runner(&url, jobs, config).await;
                 eprintln!("runner {label}: {rate:.0}/s");

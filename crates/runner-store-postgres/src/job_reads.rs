@@ -86,11 +86,9 @@ async fn lane(shared: Arc<Shared>, receiver: Arc<Mutex<mpsc::UnboundedReceiver<L
         ids.dedup();
         let rows: Result<Vec<(Uuid, String, String)>, sqlx::Error> = shared
             .read(|| {
-                sqlx::query_as(
-                    "SELECT id, account_alias, body::text FROM jobs WHERE id = ANY($1)",
-                )
-                .bind(&ids)
-                .fetch_all(&shared.pool)
+                sqlx::query_as("SELECT id, account_alias, body::text FROM jobs WHERE id = ANY($1)")
+                    .bind(&ids)
+                    .fetch_all(&shared.pool)
             })
             .await;
         match rows {

@@ -25,17 +25,27 @@
 //!
 //! How each operation is made safe:
 //!
-//! - **Transitions** ([`Store::transition`]): one transaction locks the row (`SELECT ... FOR
-//!   UPDATE`), applies the command in Rust, writes status, deadline and body, inserts the status
-//!   events it recorded (with their deliveries), and commits; only then does the caller get the
-//!   result, the local subscribers their signal, and the other nodes theirs (`NOTIFY`, see
-//!   below).
-//!   Concurrent transitions are batched into one such transaction (see the `writes` module), which
+//! - **Transitions** ([`Store::transition`]): optimistic, one compare-and-set per row. The
+//!   store starts from the row as it read it, or from its own copy of the version it wrote last
+//!   (the `versions` module: a worker's BeginRun, heartbeats and Finish need no read), applies
+//!   the command in Rust, and writes status, deadline and body in one statement that updates the
+//!   row only if its `xmin` (which every new version of a row changes) is still the one it
+//!   started from, and that inserts the status events recorded for the rows it updated (with
+//!   their deliveries). A row another writer changed meanwhile is not written: the store reads
+//!   it again and applies the command again, so no update is lost and none is applied to a
+//!   version it was not computed from. Only after the commit does the caller get the result,
+//!   the local subscribers their signal, and the other nodes theirs (`NOTIFY`, see below).
+//!   Concurrent transitions are batched into one such statement (see the `writes` module), which
 //!   is what lets a node run thousands of short executions per second. No transaction is held
 //!   while an execution runs.
-//! - **Claims** ([`Store::claim`]): `FOR UPDATE SKIP LOCKED` on the oldest PENDING rows, the claim
-//!   applied per row, all rows written by one `UPDATE ... FROM unnest(...)`, their INITIALIZING
-//!   events by one `INSERT ... FROM unnest(...)`.
+//! - **Claims** ([`Store::claim`]): one transaction takes the oldest PENDING rows `FOR UPDATE
+//!   SKIP LOCKED`, applies the claim per row, and writes all rows and their INITIALIZING events
+//!   with the same statement as transitions.
+//! - **Job lookups** ([`Store::get_job`]): every start and every run reads its job; lookups
+//!   queued while one query is out go out together in the next (`job_reads` module).
+//! - **Query plans**: connections run with `enable_seqscan = off` and generic plans, so that
+//!   plans chosen while a table was small (statistics lag behind a table that grows from empty)
+//!   never scan a whole table; every query of the store has an index to use.
 //! - **The live feed** (see the `live_feed` module): every place that applies a command records
 //!   the status event through [`runner_core::feed::transition`], and the inserts record the
 //!   creation event ([`runner_core::feed::created`], in the insert statement itself, for
@@ -267,16 +277,7 @@ impl PgStore {
         // Statements are logged at debug level only; a slow one is worth a warning.
         let connect = connect
             .log_statements(tracing::log::LevelFilter::Debug)
-            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1))
-            // Every statement of the store is shaped for an index (a row by id, a range, a
-            // queue head), but the planner costs them with the table's statistics, which lag far
-            // behind a table that grows from empty (autoanalyze runs at most once a minute), and
-            // a prepared statement keeps the generic plan it chose while the table was small. A
-            // sequential scan chosen then, in the batched UPDATE of executions say, reads the
-            // whole table for every batch: on a fresh database that was most of the server's CPU
-            // in the throughput benchmark. Taking sequential scans off the table (they remain
-            // for a query without an index path) keeps every plan on its index.
-            .options([("enable_seqscan", "off"), ("plan_cache_mode", "force_generic_plan")]);
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let mut channel = String::from("runner_signals");
         if let Some(schema) = &options.schema {
             if !options::valid_schema(schema) {
@@ -297,6 +298,22 @@ impl PgStore {
             .after_connect(move |connection, _meta| {
                 let search_path = search_path.clone();
                 Box::pin(async move {
+                    // Every statement of the store is shaped for an index (a row by id, a
+                    // range, a queue head), but the planner costs them with the table's
+                    // statistics, which lag far behind a table that grows from empty
+                    // (autoanalyze runs at most once a minute), and a prepared statement keeps
+                    // the generic plan it chose while the table was small. A sequential scan
+                    // chosen then, in the batched UPDATE of executions say, reads the whole
+                    // table for every batch: on a fresh database that was most of the server's
+                    // CPU in the throughput benchmark. Taking sequential scans off the table
+                    // (they remain for a query without an index path) keeps every plan on its
+                    // index; with that settled, generic plans spare the planner a custom plan
+                    // for each run of the big batched statements. Set here rather than as
+                    // startup parameters, which poolers such as PgBouncer refuse.
+                    connection.execute("SET enable_seqscan = off").await?;
+                    connection
+                        .execute("SET plan_cache_mode = force_generic_plan")
+                        .await?;
                     if let Some(schema) = search_path {
                         // Validated above: lowercase letters, digits and underscores only.
                         connection

@@ -281,8 +281,8 @@ async fn transition_batch(
             rows.extend(read.into_iter().map(|(id, xmin, body)| Row {
                 id,
                 xmin,
-                execution: decode::<Execution>("execution", id, &body)
-                    .map_err(|error| error.to_string()),
+                execution:
+                    decode::<Execution>("execution", id, &body).map_err(|error| error.to_string()),
                 read: true,
             }));
         }
@@ -305,7 +305,11 @@ async fn apply_and_write(
     signals: &mut Vec<Signal>,
     rows: Vec<Row>,
 ) -> Result<bool, Failed> {
-    let read: HashSet<Uuid> = rows.iter().filter(|row| row.read).map(|row| row.id).collect();
+    let read: HashSet<Uuid> = rows
+        .iter()
+        .filter(|row| row.read)
+        .map(|row| row.id)
+        .collect();
     // Per row: the xmin started from, the status it had, and the record as the commands leave
     // it. A row missing here does not exist (only read rows can be missing).
     let mut current: HashMap<Uuid, Result<(String, Status, Execution), String>> = rows
@@ -381,7 +385,10 @@ async fn apply_and_write(
             Ok(row) => {
                 updates.push(row, requeue, Some(xmin.clone()));
                 if !events.is_empty() {
-                    row_signals.entry(*id).or_default().push(Signal::Feed(ExecutionId(*id)));
+                    row_signals
+                        .entry(*id)
+                        .or_default()
+                        .push(Signal::Feed(ExecutionId(*id)));
                 }
             }
             Err(error) => {
@@ -412,7 +419,12 @@ async fn apply_and_write(
             .all(|(request, outcome)| outcome.is_some() || is_relaxed(request));
         let jobs: Vec<Uuid> = revived.into_iter().collect();
         let updated: Vec<(Uuid, String)> = live_feed::write_executions(
-            &updates, &jobs, &feed_rows, &shared.channel, &payloads, relaxed,
+            &updates,
+            &jobs,
+            &feed_rows,
+            &shared.channel,
+            &payloads,
+            relaxed,
         )
         .fetch_all(&shared.pool)
         .await

@@ -270,7 +270,10 @@ async fn concurrent_writers_of_one_execution_lose_no_update() {
         .unwrap();
     let sequences: Vec<u64> = feed.iter().map(|event| event.sequence).collect();
     let expected: Vec<u64> = (1..=stored.events).collect();
-    assert_eq!(sequences, expected, "the feed is dense and matches the counter");
+    assert_eq!(
+        sequences, expected,
+        "the feed is dense and matches the counter"
+    );
     // Creation, claim, BeginRun, and one event per append.
     assert_eq!(stored.events, 3 + ROUNDS as u64);
     assert_eq!(
