@@ -13,6 +13,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::Shared;
+use crate::batch;
 use crate::error::SharedError;
 
 /// The most lookups one query takes.
@@ -67,19 +68,8 @@ impl JobReads {
 
 async fn lane(shared: Arc<Shared>, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Lookup>>>) {
     loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(lookup) => batch.push(lookup),
-                    Err(_) => break,
-                }
-            }
-            batch
+        let Some(batch) = batch::next(&receiver, MAX_BATCH).await else {
+            return;
         };
         let mut ids: Vec<Uuid> = batch.iter().map(|lookup| lookup.id).collect();
         ids.sort_unstable();

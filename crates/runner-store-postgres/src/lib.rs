@@ -120,6 +120,7 @@
 // Before the modules that use its macro.
 #[macro_use]
 mod transaction;
+mod batch;
 mod claim;
 mod codec;
 mod error;

@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::Shared;
+use crate::batch;
 use crate::codec::{ExecutionRow, ExecutionUpdates, decode, encode};
 use crate::error::{SharedError, is_connection_error, is_transient_conflict, is_unique_violation};
 use crate::live_feed::{self, FeedRows};
@@ -96,19 +97,8 @@ pub(crate) fn start(
 
 async fn lane(shared: Arc<Shared>, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Request>>>) {
     loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(request) => batch.push(request),
-                    Err(_) => break,
-                }
-            }
-            batch
+        let Some(batch) = batch::next(&receiver, MAX_BATCH).await else {
+            return;
         };
         run(&shared, batch).await;
     }
