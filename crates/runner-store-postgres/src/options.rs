@@ -27,7 +27,10 @@ pub struct PgStoreOptions {
     /// Do not LISTEN for other nodes' wake-ups (for transaction-mode poolers such as PgBouncer,
     /// which cannot hold a LISTEN). The engines then find other nodes' work by polling only.
     /// NOTIFY is still sent. The store uses prepared statements, so a transaction-mode pooler must
-    /// support them (PgBouncer 1.21 or later with `max_prepared_statements`).
+    /// support them (PgBouncer 1.21 or later with `max_prepared_statements`). Such a pooler also
+    /// does not keep the settings the store makes on each new connection (`search_path`,
+    /// `enable_seqscan = off`, `plan_cache_mode = force_generic_plan`); set them on the role the
+    /// store connects as instead (`ALTER ROLE ... SET ...`).
     pub poll_only: bool,
     /// Transactions that apply queued inserts and transitions at once, in parallel. Each takes
     /// every request queued when it starts, so under load many transitions share one commit.
