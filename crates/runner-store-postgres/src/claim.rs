@@ -1,7 +1,8 @@
 //! Claims: one transaction takes the oldest PENDING executions no other transaction holds
 //! (`FOR UPDATE SKIP LOCKED`), applies [`Command::Claim`] to each in Rust (through
-//! [`feed::transition`]) and writes them all in one statement, their INITIALIZING events in one
-//! more. Many nodes claim at once without waiting on each other or taking one twice.
+//! [`feed::transition`]) and writes them all and their INITIALIZING events in one statement (the
+//! one transitions use, `live_feed::write_executions`). Many nodes claim at once without waiting
+//! on each other or taking one twice.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -1,9 +1,9 @@
 //! Inserts of executions and transitions, applied in batches: each write lane takes every request
-//! queued when it starts a transaction and applies them all in it, so concurrent transitions share
-//! one commit (group commit). Per request the rule stays the one of the brief: lock the row
-//! (`SELECT ... FOR UPDATE`), run [`runner_core::machine::apply`] in Rust (through
-//! [`feed::transition`], which also records the status event), write the row and the recorded
-//! events, notify, commit; the caller hears back only after the commit.
+//! queued when it starts a statement and applies them all in it, so concurrent transitions share
+//! one commit (group commit). Per request the rule stays the one of the brief: the state machine
+//! ([`runner_core::machine::apply`], through [`feed::transition`], which also records the status
+//! event) runs in Rust on the execution as stored, and its result is written only if the row is
+//! still that version (see [`transition_batch`]); the caller hears back only after the commit.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
