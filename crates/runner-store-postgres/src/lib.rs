@@ -369,7 +369,8 @@ impl PgStore {
     }
 
     /// The connection pool, for operators' queries and tests (connections have the store's
-    /// `search_path`). Write to the tables only through the [`Store`] methods.
+    /// `search_path`, `enable_seqscan = off` and generic plans: an ad-hoc query that needs a
+    /// sequential scan still gets one). Write to the tables only through the [`Store`] methods.
     pub fn pool(&self) -> &PgPool {
         &self.inner.shared.pool
     }
