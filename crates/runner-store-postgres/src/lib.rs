@@ -126,6 +126,8 @@ mod codec;
 mod error;
 mod job_reads;
 mod listener;
+// Before `writes`, which uses its `feed_inserts!`.
+#[macro_use]
 mod live_feed;
 mod notifier;
 mod options;

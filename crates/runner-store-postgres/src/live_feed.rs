@@ -93,8 +93,8 @@ impl FeedRows {
 
 /// The two common table expressions that insert a [`FeedRows`] (`$1..$9`): the events, and the
 /// deliveries, whose bodies are the events' (`$3`, by index), each restricted by the join clause
-/// given (`""` for none). A macro, so the statements below are string literals that share this
-/// text.
+/// given (`""` for none). A macro, so that the statements below and the execution insert in
+/// `writes` are string literals that share this text.
 macro_rules! feed_inserts {
     ($join:literal) => {
         concat!(

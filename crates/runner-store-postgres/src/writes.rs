@@ -361,6 +361,8 @@ async fn apply_and_write(
     let mut updates = ExecutionUpdates::default();
     let mut feed_rows = FeedRows::default();
     let mut unwritable: HashSet<Uuid> = HashSet::new();
+    // Rows that became PENDING: they draw a new queue position, and other nodes may hear of them.
+    let mut requeued: HashSet<Uuid> = HashSet::new();
     for id in &changed {
         let Some(Ok((xmin, was, execution))) = current.get(id) else {
             continue;
@@ -369,6 +371,9 @@ async fn apply_and_write(
             revived.insert(execution.job_id.0);
         }
         let requeue = execution.status == Status::Pending && *was != Status::Pending;
+        if requeue {
+            requeued.insert(*id);
+        }
         let events = recorded.remove(id).unwrap_or_default();
         // The row and its events are written together or not at all.
         match ExecutionRow::of(execution).and_then(|row| feed_rows.push(&events).map(|()| row)) {
@@ -442,10 +447,10 @@ async fn apply_and_write(
         }
     }
     for (id, xmin) in written {
-        if let Some(Ok((_, was, execution))) = current.get(&id) {
-            if execution.status == Status::Pending && *was != Status::Pending {
-                shared.unannounced.pending([id]);
-            }
+        if requeued.contains(&id) {
+            shared.unannounced.pending([id]);
+        }
+        if let Some(Ok((_, _, execution))) = current.get(&id) {
             shared.versions.remember(xmin, execution);
         }
         signals.extend(row_signals.remove(&id).unwrap_or_default());
@@ -567,13 +572,13 @@ async fn insert_batch(
 /// the number before the batch; a new execution's `job_seq` is that plus its rank. Queue positions
 /// are drawn in request order (`ORDER BY ord`; PostgreSQL evaluates volatile output columns after
 /// the sort). `events` and `outbox` store the creation event of each execution inserted (and its
-/// deliveries), from the arrays of a [`FeedRows`] (`$12..$20`, joined on the inserted ids). The
+/// deliveries), from the arrays of a [`FeedRows`] (`$1..$9`, joined on the inserted ids). The
 /// wake-ups for other nodes (pending, feed) are sent after the commit (see `notifier`).
-const INSERT_EXECUTIONS: &str = "\
-WITH fresh AS (
+const INSERT_EXECUTIONS: &str = concat!(
+    "WITH fresh AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.job_id ORDER BY r.ord) AS rank
-      FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::int8[], $7::int8[], $8::int8[],
-                  $9::text[], $10::uuid[], $11::int8[])
+      FROM unnest($12::uuid[], $13::uuid[], $14::text[], $15::int8[], $16::int8[], $17::int8[],
+                  $18::text[], $19::uuid[], $20::int8[])
            WITH ORDINALITY AS r(id, job_id, status, created, deadline, attempt, body,
                                 schedule_id, due_time, ord)
      WHERE r.schedule_id IS NULL
@@ -583,7 +588,7 @@ WITH fresh AS (
     SELECT job_id, count(*) AS n FROM fresh GROUP BY job_id
 ), numbered AS (
     UPDATE jobs AS j SET execution_seq = j.execution_seq + c.n
-      FROM counts AS c, unnest($1::uuid[], $2::text[]) AS v(id, alias)
+      FROM counts AS c, unnest($10::uuid[], $11::text[]) AS v(id, alias)
      WHERE j.id = c.job_id AND j.id = v.id AND j.account_alias = v.alias
  RETURNING j.id, j.account_alias, j.execution_seq - c.n AS base
 ), inserted AS (
@@ -597,19 +602,10 @@ WITH fresh AS (
      ORDER BY f.ord
         ON CONFLICT (schedule_id, due_time) WHERE schedule_id IS NOT NULL DO NOTHING
  RETURNING id
-), events AS (
-    INSERT INTO execution_events (execution_id, sequence, body)
-    SELECT e.id, e.seq, e.body::jsonb
-      FROM unnest($12::uuid[], $13::int8[], $14::text[]) AS e(id, seq, body)
-      JOIN inserted USING (id)
-), outbox AS (
-    INSERT INTO deliveries (execution_id, callback, sequence, url, next_attempt_at, body)
-    SELECT d.id, d.callback, d.seq, d.url, d.at, ($14::text[])[d.ev]::jsonb
-      FROM unnest($15::uuid[], $16::int4[], $17::int8[], $18::text[], $19::int8[], $20::int4[])
-           AS d(id, callback, seq, url, at, ev)
-      JOIN inserted USING (id)
-)
-SELECT id FROM inserted";
+), ",
+    feed_inserts!("JOIN inserted USING (id)"),
+    "\nSELECT id FROM inserted"
+);
 
 /// New executions to store with [`INSERT_EXECUTIONS`], as its parallel arrays. Both the insert
 /// lane and the scheduler's firing transaction insert through it, so numbering and queueing are
@@ -665,7 +661,9 @@ impl NewExecutions {
     ) -> Result<HashSet<Uuid>, sqlx::Error> {
         let job_ids: Vec<Uuid> = self.jobs.iter().map(|(id, _)| *id).collect();
         let aliases: Vec<&str> = self.jobs.iter().map(|(_, alias)| alias.as_str()).collect();
-        let query = sqlx::query_as(INSERT_EXECUTIONS)
+        let query = self
+            .feed
+            .bind(sqlx::query_as(INSERT_EXECUTIONS))
             .bind(&job_ids)
             .bind(&aliases)
             .bind(&self.ids)
@@ -677,7 +675,7 @@ impl NewExecutions {
             .bind(&self.bodies)
             .bind(&self.schedule_ids)
             .bind(&self.due_times);
-        let inserted: Vec<(Uuid,)> = self.feed.bind(query).fetch_all(executor).await?;
+        let inserted: Vec<(Uuid,)> = query.fetch_all(executor).await?;
         Ok(inserted.into_iter().map(|(id,)| id).collect())
     }
 }
