@@ -263,7 +263,7 @@ async fn listing(url: &str) {
                                          queue_position, next_deadline, attempt, body)
                  SELECT g.id, $1, $2, 'SUCCESS', g.n, g.n, nextval('execution_queue'), NULL, 1,
                         jsonb_set(jsonb_set(jsonb_set($3::jsonb, '{execution_id}', to_jsonb(g.id::text)),
-                                  '{created_time}', to_jsonb(g.n)), '{status}', '\"SUCCESS\"')
+                                  '{created_time}', to_jsonb(g.n)), '{status}', '\"SUCCESS\"')::json
                    FROM (SELECT gen_random_uuid() AS id, n FROM generate_series(1, $4::bigint) AS n) AS g",
             )
             .bind(job.id.0)

@@ -100,13 +100,13 @@ macro_rules! feed_inserts {
         concat!(
             "events AS (
     INSERT INTO execution_events (execution_id, sequence, body)
-    SELECT e.id, e.seq, e.body::jsonb
+    SELECT e.id, e.seq, e.body::json
       FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS e(id, seq, body) ",
             $join,
             "
 ), outbox AS (
     INSERT INTO deliveries (execution_id, callback, sequence, url, next_attempt_at, body)
-    SELECT d.id, d.callback, d.seq, d.url, d.at, ($3::text[])[d.ev]::jsonb
+    SELECT d.id, d.callback, d.seq, d.url, d.at, ($3::text[])[d.ev]::json
       FROM unnest($4::uuid[], $5::int4[], $6::int8[], $7::text[], $8::int8[], $9::int4[])
            AS d(id, callback, seq, url, at, ev) ",
             $join,
@@ -129,7 +129,7 @@ const WRITE_EXECUTIONS: &str = concat!(
        SET status = v.status,
            next_deadline = v.next_deadline,
            attempt = v.attempt,
-           body = v.body::jsonb,
+           body = v.body::json,
            queue_position = CASE WHEN v.requeue THEN nextval('execution_queue')
                                  ELSE e.queue_position END
       FROM unnest($10::uuid[], $11::text[], $12::int8[], $13::int8[], $14::text[], $15::bool[],
@@ -179,7 +179,7 @@ pub(crate) fn write_executions<'q>(
 /// [`append_events`]. Its [`Signal::Feed`] goes to other nodes after the commit (see `notifier`).
 const APPEND_FEED: &str = concat!(
     "WITH updated AS (
-    UPDATE executions SET body = $10::jsonb WHERE id = $11 RETURNING xmin::text AS xmin
+    UPDATE executions SET body = $10::json WHERE id = $11 RETURNING xmin::text AS xmin
 ), ",
     feed_inserts!(""),
     "\nSELECT xmin FROM updated"

@@ -197,7 +197,7 @@ impl ScheduleStore for PgStore {
             let inserted = sqlx::query(
                 "INSERT INTO schedules (id, job_id, account_alias, service_account_alias,
                                         next_fire_time, created_time, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7::json)",
             )
             .bind(schedule.id.0)
             .bind(schedule.job_id.0)
@@ -244,7 +244,7 @@ impl ScheduleStore for PgStore {
             // account is held as on insert. A schedule exists only while its job does.
             let updated = sqlx::query(
                 "UPDATE schedules
-                    SET service_account_alias = $4, next_fire_time = $5, body = $6::jsonb
+                    SET service_account_alias = $4, next_fire_time = $5, body = $6::json
                   WHERE id = $1 AND job_id = $2 AND account_alias = $3",
             )
             .bind(schedule.id.0)
@@ -451,7 +451,7 @@ async fn fire(
         bodies.push(encode("schedule", schedule)?);
     }
     sqlx::query(
-        "UPDATE schedules AS s SET next_fire_time = v.next_fire_time, body = v.body::jsonb
+        "UPDATE schedules AS s SET next_fire_time = v.next_fire_time, body = v.body::json
            FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS v(id, next_fire_time, body)
           WHERE s.id = v.id",
     )

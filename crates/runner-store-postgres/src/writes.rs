@@ -595,7 +595,7 @@ const INSERT_EXECUTIONS: &str = concat!(
     INSERT INTO executions (id, job_id, account_alias, status, created_time, job_seq,
                             queue_position, next_deadline, attempt, body, schedule_id, due_time)
     SELECT f.id, f.job_id, numbered.account_alias, f.status, f.created, numbered.base + f.rank,
-           nextval('execution_queue'), f.deadline, f.attempt, f.body::jsonb, f.schedule_id,
+           nextval('execution_queue'), f.deadline, f.attempt, f.body::json, f.schedule_id,
            f.due_time
       FROM fresh AS f
       JOIN numbered ON numbered.id = f.job_id
