@@ -163,6 +163,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send;
 
+    /// The job to run for `execution`, which this store's [`Store::claim`] handed out; `None`
+    /// if the job is gone. A store that read the jobs along with the claim may answer with that
+    /// copy (the job as it was at the claim), which saves a read per run; the default reads it
+    /// with [`Store::get_job`]. A job cannot be deleted while an execution of it is claimed, and
+    /// an update of the job while the execution waits for a worker may or may not be seen.
+    fn job_to_run(
+        &self,
+        execution: &Execution,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send {
+        self.get_job(&execution.account_alias, execution.job_id)
+    }
+
     /// Up to `limit` executions whose [`Execution::next_deadline`] is at or before `now`.
     fn due(
         &self,
@@ -296,6 +308,12 @@ impl<T: Store> Store for std::sync::Arc<T> {
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send {
         (**self).claim(node, limit, lease_until, now)
+    }
+    fn job_to_run(
+        &self,
+        execution: &Execution,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send {
+        (**self).job_to_run(execution)
     }
     fn due(
         &self,

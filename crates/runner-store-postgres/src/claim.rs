@@ -5,11 +5,13 @@
 //! on each other or taking one twice.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runner_core::execution::Execution;
 use runner_core::feed;
 use runner_core::ids::NodeId;
+use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::store::{Signal, StoreError};
 use runner_core::time::Timestamp;
@@ -71,6 +73,22 @@ pub(crate) async fn claim(
     }
 }
 
+/// The oldest PENDING executions that no other transaction holds, locked (`$1` at most), in
+/// queue order, then the jobs they belong to (the last column tells which a row is), so that a
+/// worker needs no read of its job (see `claimed_jobs`). `FOR UPDATE` in the CTE locks only the
+/// executions; the CTE is read once.
+const CANDIDATES: &str = "WITH picked AS (
+    SELECT id, job_id, queue_position, body FROM executions
+     WHERE status = 'PENDING'
+     ORDER BY queue_position
+     LIMIT $1
+       FOR UPDATE SKIP LOCKED
+)
+SELECT id, body::text, false AS job, queue_position FROM picked
+UNION ALL
+SELECT id, body::text, true, NULL FROM jobs WHERE id IN (SELECT job_id FROM picked)
+ORDER BY job, queue_position";
+
 async fn attempt(
     shared: &Shared,
     command: &Command,
@@ -78,21 +96,27 @@ async fn attempt(
     now: Timestamp,
 ) -> Result<Vec<Execution>, Failed> {
     let mut tx = shared.pool.begin().await?;
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT id, body::text FROM executions
-          WHERE status = 'PENDING'
-          ORDER BY queue_position
-          LIMIT $1
-            FOR UPDATE SKIP LOCKED",
-    )
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows: Vec<(Uuid, String, bool, Option<i64>)> = sqlx::query_as(CANDIDATES)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+    let (job_rows, rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, _, job, _)| *job);
+    let jobs: HashMap<Uuid, Arc<Job>> = job_rows
+        .into_iter()
+        .filter_map(|(id, body, _, _)| match decode::<Job>("job", id, &body) {
+            Ok(job) => Some((id, Arc::new(job))),
+            Err(error) => {
+                // Its worker reads it again and fails the run with the error.
+                tracing::error!(%error, "a claimed execution's job is unreadable");
+                None
+            }
+        })
+        .collect();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut updates = ExecutionUpdates::default();
     let mut feed_rows = FeedRows::default();
     let mut signals = Vec::new();
-    for (id, body) in rows {
+    for (id, body, _, _) in rows {
         let mut execution = match decode::<Execution>("execution", id, &body) {
             Ok(execution) => execution,
             Err(error) => {
@@ -137,6 +161,9 @@ async fn attempt(
             for execution in &claimed {
                 if let Some(xmin) = written.get(&execution.execution_id.0) {
                     shared.versions.remember(xmin.clone(), execution);
+                }
+                if let Some(job) = jobs.get(&execution.job_id.0) {
+                    shared.claimed_jobs.keep(execution, Arc::clone(job));
                 }
             }
             shared

@@ -1,8 +1,8 @@
-//! Job lookups gathered into batches. Every start of an execution reads its job, and so does
-//! every worker before it runs one: two primary-key lookups per execution, which at thousands
-//! of executions a second cost the server more in round trips than in reading. Like the write
-//! lanes, a read lane takes every lookup queued when it starts a query and answers them all
-//! with one `SELECT ... WHERE id = ANY(...)`; a lone lookup costs one query, as before.
+//! Job lookups gathered into batches. Every start of an execution reads its job (a worker gets
+//! its job from the claim instead, see `claimed_jobs`): at thousands of executions a second, the
+//! lookups cost the server more in round trips than in reading. Like the write lanes, a read
+//! lane takes every lookup queued when it starts a query and answers them all with one
+//! `SELECT ... WHERE id = ANY(...)`; a lone lookup costs one query, as before.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -39,10 +39,12 @@
 //!   is what lets a node run thousands of short executions per second. No transaction is held
 //!   while an execution runs.
 //! - **Claims** ([`Store::claim`]): one transaction takes the oldest PENDING rows `FOR UPDATE
-//!   SKIP LOCKED`, applies the claim per row, and writes all rows and their INITIALIZING events
-//!   with the same statement as transitions.
-//! - **Job lookups** ([`Store::get_job`]): every start and every run reads its job; lookups
-//!   queued while one query is out go out together in the next (`job_reads` module).
+//!   SKIP LOCKED`, reads their jobs in the same statement, applies the claim per row, and
+//!   writes all rows and their INITIALIZING events with the same statement as transitions.
+//! - **Job lookups**: every start reads its job ([`Store::get_job`]); lookups queued while one
+//!   query is out go out together in the next (`job_reads` module). A worker gets its job from
+//!   the claim ([`Store::job_to_run`], the `claimed_jobs` module): the job as it was when the
+//!   execution was claimed.
 //! - **Query plans**: connections run with `enable_seqscan = off` and generic plans, so that
 //!   plans chosen while a table was small (statistics lag behind a table that grows from empty)
 //!   never scan a whole table; every query of the store has an index to use.
@@ -124,6 +126,7 @@
 mod transaction;
 mod batch;
 mod claim;
+mod claimed_jobs;
 mod codec;
 mod error;
 mod job_reads;
@@ -214,6 +217,8 @@ pub(crate) struct Shared {
     hints: mpsc::UnboundedSender<Signal>,
     /// The last version written of each execution this store is running.
     versions: versions::Versions,
+    /// The jobs read with claims, for the workers of the executions claimed.
+    claimed_jobs: claimed_jobs::ClaimedJobs,
     /// What a Pending hint to the other nodes would announce (see `notifier`).
     unannounced: Arc<notifier::Unannounced>,
 }
@@ -342,6 +347,7 @@ impl PgStore {
             retry_for: options.retry_for,
             hints,
             versions: versions::Versions::default(),
+            claimed_jobs: claimed_jobs::ClaimedJobs::default(),
             unannounced: Arc::default(),
         });
         let (queue, mut tasks) = writes::start(&shared, options.write_lanes);
@@ -671,6 +677,16 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> Result<Vec<Execution>, StoreError> {
         claim::claim(self.shared(), node, limit, lease_until, now).await
+    }
+
+    async fn job_to_run(&self, execution: &Execution) -> Result<Option<Job>, StoreError> {
+        match self.shared().claimed_jobs.take(execution) {
+            Some(job) => Ok(Some(job)),
+            None => {
+                self.get_job(&execution.account_alias, execution.job_id)
+                    .await
+            }
+        }
     }
 
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {

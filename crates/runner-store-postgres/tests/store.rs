@@ -282,3 +282,30 @@ async fn concurrent_writers_of_one_execution_lose_no_update() {
         "the last renewal is stored"
     );
 }
+
+/// A claim reads the jobs of the executions it takes, and their workers get those copies with no
+/// read of their own: an update of the job after the claim is not seen by the first
+/// `job_to_run`, which proves the copy answered, and each copy is handed out once (the next
+/// call reads the job as stored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_get_the_job_their_claim_read() {
+    let store = common::connect(common::fresh_options()).await;
+    let job = job("ACME", 1);
+    store.insert_job(&job).await.unwrap();
+    let execution = Execution::new(&job, None, None, 2);
+    store.insert_execution(&execution).await.unwrap();
+    let claimed = store
+        .claim(&"node-a".to_owned(), 1, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+
+    let mut updated = job.clone();
+    updated.spec.description = Some("changed after the claim".into());
+    store.update_job(&updated).await.unwrap();
+
+    let first = store.job_to_run(&claimed[0]).await.unwrap();
+    assert_eq!(first.as_ref(), Some(&job), "the claim's copy");
+    let second = store.job_to_run(&claimed[0]).await.unwrap();
+    assert_eq!(second.as_ref(), Some(&updated), "read as stored now");
+}

@@ -83,11 +83,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
     async fn run(&mut self) {
         let inner = Arc::clone(&self.engine.inner);
         self.engine.notify_status(&self.execution).await;
-        let job = match inner
-            .store
-            .get_job(&self.execution.account_alias, self.execution.job_id)
-            .await
-        {
+        let job = match inner.store.job_to_run(&self.execution).await {
             Ok(Some(job)) => job,
             Ok(None) => {
                 let report = RunReport::failed("the job was deleted before the execution ran");

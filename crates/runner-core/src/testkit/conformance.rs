@@ -367,6 +367,29 @@ pub async fn claim_takes_oldest_first_once<S: Store>(store: &S) {
     );
 }
 
+/// A claimed execution's worker gets the execution's own job, secrets included, whichever way
+/// the store answers ([`Store::job_to_run`]).
+pub async fn claimed_executions_find_their_job<S: Store>(store: &S) {
+    let jobs = [job("ACME", 1), job_with_secrets("ACME", 2)];
+    for job in &jobs {
+        store.insert_job(job).await.unwrap();
+        for created in 0..2 {
+            let execution = Execution::new(job, None, None, 10 + created);
+            store.insert_execution(&execution).await.unwrap();
+        }
+    }
+    let claimed = store
+        .claim(&"node-a".to_owned(), 10, 1_000 + LEASE, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    for execution in &claimed {
+        let expected = jobs.iter().find(|job| job.id == execution.job_id);
+        let found = store.job_to_run(execution).await.unwrap();
+        assert_eq!(found.as_ref(), expected);
+    }
+}
+
 /// Many claimers at once never get the same execution twice.
 pub async fn concurrent_claims_never_double<S: Store>(store: &S) {
     let job = job("ACME", 1);

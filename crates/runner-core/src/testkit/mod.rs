@@ -37,6 +37,7 @@ macro_rules! store_conformance_tests {
             execution_needs_its_job,
             executions_stay_readable_after_job_delete,
             claim_takes_oldest_first_once,
+            claimed_executions_find_their_job,
             concurrent_claims_never_double,
             transitions_go_through_the_machine,
             stale_attempts_are_fenced,

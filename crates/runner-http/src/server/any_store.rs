@@ -200,6 +200,10 @@ impl Store for AnyStore {
         delegate!(self, store => store.claim(node, limit, lease_until, now).await)
     }
 
+    async fn job_to_run(&self, execution: &Execution) -> Result<Option<Job>, StoreError> {
+        delegate!(self, store => store.job_to_run(execution).await)
+    }
+
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
         delegate!(self, store => store.due(now, limit).await)
     }
