@@ -127,6 +127,47 @@ pub trait Store: Send + Sync + 'static {
         execution: &Execution,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Stores a new PENDING execution of job `job_id` of `alias`, made by `make` from the job
+    /// (as [`Store::insert_execution`] does), and returns it; [`StoreError::NotFound`] if there
+    /// is no such job. The execution reflects the job as it is now: an update of the job that
+    /// was acknowledged before this call is seen. The default reads the job with
+    /// [`Store::get_job`]; a store may instead make the execution from a copy of the job it
+    /// keeps and have the insert check that the copy is current, calling `make` again on the
+    /// job as stored if it is not.
+    ///
+    /// ```
+    /// # use runner_core::store::{Store, StoreError};
+    /// # use runner_core::execution::Execution;
+    /// # use runner_core::testkit::fixtures::{alias, job};
+    /// # async fn demo(store: impl Store) -> Result<(), StoreError> {
+    /// let job = job("ACME", 0);
+    /// store.insert_job(&job).await?;
+    /// let execution = store
+    ///     .start_execution(&alias("ACME"), job.id, |job| Execution::new(job, None, None, 1))
+    ///     .await?;
+    /// assert_eq!(execution.job_id, job.id);
+    /// # Ok(()) }
+    /// ```
+    fn start_execution<F>(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        mut make: F,
+    ) -> impl Future<Output = Result<Execution, StoreError>> + Send
+    where
+        F: FnMut(&Job) -> Execution + Send,
+    {
+        async move {
+            let job = self
+                .get_job(alias, job_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let execution = make(&job);
+            self.insert_execution(&execution).await?;
+            Ok(execution)
+        }
+    }
+
     /// One execution of a job of `alias`.
     fn get_execution(
         &self,
@@ -275,6 +316,17 @@ impl<T: Store> Store for std::sync::Arc<T> {
         execution: &Execution,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).insert_execution(execution)
+    }
+    fn start_execution<F>(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        make: F,
+    ) -> impl Future<Output = Result<Execution, StoreError>> + Send
+    where
+        F: FnMut(&Job) -> Execution + Send,
+    {
+        (**self).start_execution(alias, job_id, make)
     }
     fn get_execution(
         &self,

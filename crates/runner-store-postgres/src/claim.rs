@@ -74,9 +74,10 @@ pub(crate) async fn claim(
 }
 
 /// The oldest PENDING executions that no other transaction holds, locked (`$1` at most), in
-/// queue order, then the jobs they belong to (the last column tells which a row is), so that a
-/// worker needs no read of its job (see `claimed_jobs`). `FOR UPDATE` in the CTE locks only the
-/// executions; the CTE is read once.
+/// queue order, then the jobs they belong to with their revision (the third column tells which a
+/// row is), so that a worker needs no read of its job (see `claimed_jobs`) and a start none
+/// either (see `job_cache`). `FOR UPDATE` in the CTE locks only the executions; the CTE is read
+/// once.
 const CANDIDATES: &str = "WITH picked AS (
     SELECT id, job_id, queue_position, body FROM executions
      WHERE status = 'PENDING'
@@ -84,10 +85,10 @@ const CANDIDATES: &str = "WITH picked AS (
      LIMIT $1
        FOR UPDATE SKIP LOCKED
 )
-SELECT id, body::text, false AS job, queue_position FROM picked
+SELECT id, body::text, false AS job, queue_position AS n FROM picked
 UNION ALL
-SELECT id, body::text, true, NULL FROM jobs WHERE id IN (SELECT job_id FROM picked)
-ORDER BY job, queue_position";
+SELECT id, body::text, true, revision FROM jobs WHERE id IN (SELECT job_id FROM picked)
+ORDER BY job, n";
 
 async fn attempt(
     shared: &Shared,
@@ -96,21 +97,27 @@ async fn attempt(
     now: Timestamp,
 ) -> Result<Vec<Execution>, Failed> {
     let mut tx = shared.pool.begin().await?;
-    let rows: Vec<(Uuid, String, bool, Option<i64>)> = sqlx::query_as(CANDIDATES)
+    let rows: Vec<(Uuid, String, bool, i64)> = sqlx::query_as(CANDIDATES)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await?;
     let (job_rows, rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, _, job, _)| *job);
     let jobs: HashMap<Uuid, Arc<Job>> = job_rows
         .into_iter()
-        .filter_map(|(id, body, _, _)| match decode::<Job>("job", id, &body) {
-            Ok(job) => Some((id, Arc::new(job))),
-            Err(error) => {
-                // Its worker reads it again and fails the run with the error.
-                tracing::error!(%error, "a claimed execution's job is unreadable");
-                None
-            }
-        })
+        .filter_map(
+            |(id, body, _, revision)| match decode::<Job>("job", id, &body) {
+                Ok(job) => {
+                    let job = Arc::new(job);
+                    shared.job_cache.keep(Arc::clone(&job), revision);
+                    Some((id, job))
+                }
+                Err(error) => {
+                    // Its worker reads it again and fails the run with the error.
+                    tracing::error!(%error, "a claimed execution's job is unreadable");
+                    None
+                }
+            },
+        )
         .collect();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut updates = ExecutionUpdates::default();

@@ -24,11 +24,12 @@ const MAX_BATCH: usize = 256;
 /// (fewer, larger queries on a server short of CPU).
 const LANES: usize = 1;
 
-/// A lookup waiting for a lane: the job's stored body, if it exists and belongs to the account.
+/// A lookup waiting for a lane: the job's stored body and revision, if it exists and belongs to
+/// the account.
 struct Lookup {
     id: Uuid,
     alias: AccountAlias,
-    reply: oneshot::Sender<Result<Option<String>, StoreError>>,
+    reply: oneshot::Sender<Result<Option<(String, i64)>, StoreError>>,
 }
 
 /// The queue the read lanes take lookups from; the lanes end when it is dropped.
@@ -47,12 +48,12 @@ impl JobReads {
         (JobReads { queue }, handles)
     }
 
-    /// The stored body of job `id` of `alias`, if there is one.
+    /// The stored body and revision of job `id` of `alias`, if there is one.
     pub(crate) async fn body(
         &self,
         alias: &AccountAlias,
         id: JobId,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<(String, i64)>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the store's read lanes have stopped".into());
         self.queue
@@ -74,25 +75,27 @@ async fn lane(shared: Arc<Shared>, receiver: Arc<Mutex<mpsc::UnboundedReceiver<L
         let mut ids: Vec<Uuid> = batch.iter().map(|lookup| lookup.id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let rows: Result<Vec<(Uuid, String, String)>, sqlx::Error> = shared
+        let rows: Result<Vec<(Uuid, String, String, i64)>, sqlx::Error> = shared
             .read(|| {
-                sqlx::query_as("SELECT id, account_alias, body::text FROM jobs WHERE id = ANY($1)")
-                    .bind(&ids)
-                    .fetch_all(&shared.pool)
+                sqlx::query_as(
+                    "SELECT id, account_alias, body::text, revision FROM jobs WHERE id = ANY($1)",
+                )
+                .bind(&ids)
+                .fetch_all(&shared.pool)
             })
             .await;
         match rows {
             Ok(rows) => {
-                let found: HashMap<Uuid, (String, String)> = rows
+                let found: HashMap<Uuid, (String, String, i64)> = rows
                     .into_iter()
-                    .map(|(id, alias, body)| (id, (alias, body)))
+                    .map(|(id, alias, body, revision)| (id, (alias, body, revision)))
                     .collect();
                 for lookup in batch {
                     // Another account's job is no job of this one.
                     let body = found
                         .get(&lookup.id)
-                        .filter(|(alias, _)| alias.as_str() == lookup.alias.as_str())
-                        .map(|(_, body)| body.clone());
+                        .filter(|(alias, _, _)| alias.as_str() == lookup.alias.as_str())
+                        .map(|(_, body, revision)| (body.clone(), *revision));
                     let _ = lookup.reply.send(Ok(body));
                 }
             }

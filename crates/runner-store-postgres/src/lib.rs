@@ -41,10 +41,12 @@
 //! - **Claims** ([`Store::claim`]): one transaction takes the oldest PENDING rows `FOR UPDATE
 //!   SKIP LOCKED`, reads their jobs in the same statement, applies the claim per row, and
 //!   writes all rows and their INITIALIZING events with the same statement as transitions.
-//! - **Job lookups**: every start reads its job ([`Store::get_job`]); lookups queued while one
-//!   query is out go out together in the next (`job_reads` module). A worker gets its job from
-//!   the claim ([`Store::job_to_run`], the `claimed_jobs` module): the job as it was when the
-//!   execution was claimed.
+//! - **Job lookups**: a start ([`Store::start_execution`]) makes its execution from this node's
+//!   copy of the job, and the insert checks the job's revision (which every update bumps) is
+//!   still the copy's; if not, the store reads the job and makes it again (`job_cache` module).
+//!   A worker gets its job from the claim ([`Store::job_to_run`], the `claimed_jobs` module):
+//!   the job as it was when the execution was claimed. Reads ([`Store::get_job`]) queued while
+//!   one query is out go out together in the next (`job_reads` module).
 //! - **Query plans**: connections run with `enable_seqscan = off` and generic plans, so that
 //!   plans chosen while a table was small (statistics lag behind a table that grows from empty)
 //!   never scan a whole table; every query of the store has an index to use.
@@ -129,6 +131,7 @@ mod claim;
 mod claimed_jobs;
 mod codec;
 mod error;
+mod job_cache;
 mod job_reads;
 mod listener;
 // Before `writes`, which uses its `feed_inserts!`.
@@ -219,6 +222,8 @@ pub(crate) struct Shared {
     versions: versions::Versions,
     /// The jobs read with claims, for the workers of the executions claimed.
     claimed_jobs: claimed_jobs::ClaimedJobs,
+    /// Copies of the jobs read, for starts.
+    job_cache: job_cache::JobCache,
     /// What a Pending hint to the other nodes would announce (see `notifier`).
     unannounced: Arc<notifier::Unannounced>,
 }
@@ -348,6 +353,7 @@ impl PgStore {
             hints,
             versions: versions::Versions::default(),
             claimed_jobs: claimed_jobs::ClaimedJobs::default(),
+            job_cache: job_cache::JobCache::default(),
             unannounced: Arc::default(),
         });
         let (queue, mut tasks) = writes::start(&shared, options.write_lanes);
@@ -423,6 +429,25 @@ impl PgStore {
     async fn write(&self, request: writes::Request) -> Result<(), StoreError> {
         self.inner.writes.send(request)
     }
+
+    /// Inserts `execution` through the insert lane; with `job_revision`, only if its job is
+    /// still at that revision ([`StoreError::NotFound`] otherwise, as for a job that is gone).
+    async fn insert(
+        &self,
+        execution: &Execution,
+        job_revision: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.write(writes::Request::Insert {
+            execution: Box::new(execution.clone()),
+            job_revision,
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's write lane stopped".into()))?
+    }
 }
 
 /// Creates `schema` unless it exists; two nodes starting at once may race, which is fine.
@@ -475,23 +500,33 @@ impl Store for PgStore {
     }
 
     async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
-        let body = self.inner.job_reads.body(alias, id).await?;
-        body.map(|body| decode("job", id.0, &body)).transpose()
+        let Some((body, revision)) = self.inner.job_reads.body(alias, id).await? else {
+            return Ok(None);
+        };
+        let job: Job = decode("job", id.0, &body)?;
+        self.shared()
+            .job_cache
+            .keep(Arc::new(job.clone()), revision);
+        Ok(Some(job))
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
         let body = encode("job", job)?;
-        let updated =
-            sqlx::query("UPDATE jobs SET body = $3::json WHERE id = $1 AND account_alias = $2")
-                .bind(job.id.0)
-                .bind(job.account_alias.as_str())
-                .bind(&body)
-                .execute(self.pool())
-                .await
-                .map_err(unavailable)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        let revision: Option<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET body = $3::json, revision = revision + 1
+              WHERE id = $1 AND account_alias = $2
+             RETURNING revision",
+        )
+        .bind(job.id.0)
+        .bind(job.account_alias.as_str())
+        .bind(&body)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(unavailable)?;
+        let revision = revision.ok_or(StoreError::NotFound)?;
+        self.shared()
+            .job_cache
+            .keep(Arc::new(job.clone()), revision);
         Ok(())
     }
 
@@ -576,15 +611,35 @@ impl Store for PgStore {
     }
 
     async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.write(writes::Request::Insert {
-            execution: Box::new(execution.clone()),
-            reply,
-        })
-        .await?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the store's write lane stopped".into()))?
+        self.insert(execution, None).await
+    }
+
+    async fn start_execution<F>(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        mut make: F,
+    ) -> Result<Execution, StoreError>
+    where
+        F: FnMut(&Job) -> Execution + Send,
+    {
+        let cache = &self.shared().job_cache;
+        if let Some(copy) = cache.get(alias, job_id) {
+            let execution = make(&copy.job);
+            match self.insert(&execution, Some(copy.revision)).await {
+                Ok(()) => return Ok(execution),
+                // The job changed or went since the copy was read: read it.
+                Err(StoreError::NotFound) => cache.forget(job_id),
+                Err(error) => return Err(error),
+            }
+        }
+        let job = self
+            .get_job(alias, job_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let execution = make(&job);
+        self.insert(&execution, None).await?;
+        Ok(execution)
     }
 
     async fn get_execution(

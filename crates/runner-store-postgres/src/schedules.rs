@@ -428,7 +428,7 @@ async fn fire(
         // No job: it was deleted with its schedules after we read them; the due time lapses.
         if let Some(job) = job {
             let execution = Execution::scheduled(job, *fire, now);
-            new.push(&execution)?;
+            new.push(&execution, None)?;
             candidates.push(execution);
         }
     }

@@ -31,6 +31,8 @@ const MAX_BATCH: usize = 256;
 pub(crate) enum Request {
     Insert {
         execution: Box<Execution>,
+        /// Insert only if the job is at this revision (see `job_cache`).
+        job_revision: Option<i64>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Transition {
@@ -513,7 +515,12 @@ async fn insert_batch(
         if outcomes[index].is_some() {
             continue;
         }
-        let Request::Insert { execution, .. } = request else {
+        let Request::Insert {
+            execution,
+            job_revision,
+            ..
+        } = request
+        else {
             outcomes[index] = Some(Err(StoreError::Corrupt(
                 "a transition among inserts".into(),
             )));
@@ -530,7 +537,7 @@ async fn insert_batch(
             ))));
             continue;
         }
-        match rows.push(execution) {
+        match rows.push(execution, *job_revision) {
             Ok(()) => pending.push((index, execution.execution_id)),
             Err(error) => outcomes[index] = Some(Err(error)),
         }
@@ -539,7 +546,8 @@ async fn insert_batch(
     if !pending.is_empty() {
         let inserted = rows.insert(&shared.pool).await?;
         for (index, id) in pending {
-            // Not inserted: its job is gone (or belongs to another account).
+            // Not inserted: its job is gone (or belongs to another account, or is no longer at
+            // the revision the execution was made from).
             outcomes[index] = Some(if inserted.contains(&id.0) {
                 Ok(None)
             } else {
@@ -567,8 +575,10 @@ async fn insert_batch(
 
 /// Numbers and inserts in one statement. `fresh` drops executions of a schedule's due
 /// time that exists already (the fire path holds the schedule's row lock, so this check is exact;
-/// the `ON CONFLICT` on the unique key is the second guard) and ranks the rest within their job in
-/// request order. `numbered` bumps each job's counter by its count (locking the job row) and yields
+/// the `ON CONFLICT` on the unique key is the second guard) and executions made from a copy of
+/// their job whose revision is no longer the job's (see `job_cache`; the statement's snapshot is
+/// taken after the start began, so an update acknowledged before it is seen), and ranks the rest
+/// within their job in request order. `numbered` bumps each job's counter by its count (locking the job row) and yields
 /// the number before the batch; a new execution's `job_seq` is that plus its rank. Queue positions
 /// are drawn in request order (`ORDER BY ord`; PostgreSQL evaluates volatile output columns after
 /// the sort). `events` and `outbox` store the creation event of each execution inserted (and its
@@ -578,12 +588,15 @@ const INSERT_EXECUTIONS: &str = concat!(
     "WITH fresh AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.job_id ORDER BY r.ord) AS rank
       FROM unnest($12::uuid[], $13::uuid[], $14::text[], $15::int8[], $16::int8[], $17::int8[],
-                  $18::text[], $19::uuid[], $20::int8[])
+                  $18::text[], $19::uuid[], $20::int8[], $21::int8[])
            WITH ORDINALITY AS r(id, job_id, status, created, deadline, attempt, body,
-                                schedule_id, due_time, ord)
-     WHERE r.schedule_id IS NULL
-        OR NOT EXISTS (SELECT 1 FROM executions AS e
-                        WHERE e.schedule_id = r.schedule_id AND e.due_time = r.due_time)
+                                schedule_id, due_time, job_revision, ord)
+     WHERE (r.schedule_id IS NULL
+            OR NOT EXISTS (SELECT 1 FROM executions AS e
+                            WHERE e.schedule_id = r.schedule_id AND e.due_time = r.due_time))
+       AND (r.job_revision IS NULL
+            OR EXISTS (SELECT 1 FROM jobs AS j
+                        WHERE j.id = r.job_id AND j.revision = r.job_revision))
 ), counts AS (
     SELECT job_id, count(*) AS n FROM fresh GROUP BY job_id
 ), numbered AS (
@@ -623,13 +636,19 @@ pub(crate) struct NewExecutions {
     bodies: Vec<String>,
     schedule_ids: Vec<Option<Uuid>>,
     due_times: Vec<Option<i64>>,
+    job_revisions: Vec<Option<i64>>,
     /// Their creation events ([`feed::created`]).
     feed: FeedRows,
 }
 
 impl NewExecutions {
-    /// Adds an execution (encoding it, secrets included).
-    pub(crate) fn push(&mut self, execution: &Execution) -> Result<(), StoreError> {
+    /// Adds an execution (encoding it, secrets included), to be inserted only if its job is at
+    /// `job_revision` if one is given.
+    pub(crate) fn push(
+        &mut self,
+        execution: &Execution,
+        job_revision: Option<i64>,
+    ) -> Result<(), StoreError> {
         let body = encode("execution", execution)?;
         self.feed.push(&[feed::created(execution)])?;
         let job = execution.job_id.0;
@@ -648,6 +667,7 @@ impl NewExecutions {
             .push(execution.scheduled.map(|fire| fire.schedule_id.0));
         self.due_times
             .push(execution.scheduled.map(|fire| fire.due_time));
+        self.job_revisions.push(job_revision);
         Ok(())
     }
 
@@ -674,7 +694,8 @@ impl NewExecutions {
             .bind(&self.attempts)
             .bind(&self.bodies)
             .bind(&self.schedule_ids)
-            .bind(&self.due_times);
+            .bind(&self.due_times)
+            .bind(&self.job_revisions);
         let inserted: Vec<(Uuid,)> = query.fetch_all(executor).await?;
         Ok(inserted.into_iter().map(|(id,)| id).collect())
     }

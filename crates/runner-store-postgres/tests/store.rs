@@ -309,3 +309,57 @@ async fn workers_get_the_job_their_claim_read() {
     let second = store.job_to_run(&claimed[0]).await.unwrap();
     assert_eq!(second.as_ref(), Some(&updated), "read as stored now");
 }
+
+/// A start makes its execution from this node's copy of the job while the job's revision is
+/// unchanged (a body changed behind the store's back, without a new revision, shows the copy
+/// answered), and from the job as stored once another node updated it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_use_a_copy_of_the_job_until_another_node_updates_it() {
+    use runner_core::job::Host;
+
+    let options = common::fresh_options();
+    let starter = common::connect(options.clone()).await;
+    let editor = common::connect(options).await;
+    let make = |job: &runner_core::job::Job| Execution::new(job, None, None, 5);
+    let mut job = job("ACME", 1);
+    starter.insert_job(&job).await.unwrap();
+    let first = starter
+        .start_execution(&alias("ACME"), job.id, make)
+        .await
+        .unwrap();
+    assert_eq!(first.hosts, job.hosts().to_vec());
+
+    let mut behind_the_back = job.clone();
+    behind_the_back.spec.hosts = Some(vec![Host::named("unseen")]);
+    sqlx::query("UPDATE jobs SET body = $2::json WHERE id = $1")
+        .bind(job.id.0)
+        .bind(runner_core::secret::reveal(|| serde_json::to_string(&behind_the_back)).unwrap())
+        .execute(starter.pool())
+        .await
+        .unwrap();
+    let from_copy = starter
+        .start_execution(&alias("ACME"), job.id, make)
+        .await
+        .unwrap();
+    assert_eq!(from_copy.hosts, job.hosts().to_vec(), "made from the copy");
+
+    job.spec.hosts = Some(vec![Host::named("edited")]);
+    editor.update_job(&job).await.unwrap();
+    let after_edit = starter
+        .start_execution(&alias("ACME"), job.id, make)
+        .await
+        .unwrap();
+    assert_eq!(
+        after_edit.hosts,
+        job.hosts().to_vec(),
+        "the other node's edit"
+    );
+    let listed = starter
+        .list_executions(&alias("ACME"), job.id, PageRequest { page: 0, size: 10 })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.total_size, 3,
+        "no execution was stored from the stale copy"
+    );
+}

@@ -103,10 +103,19 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         request: StartRequest,
     ) -> Result<Execution, EngineError> {
         request.validate()?;
-        let job = self.get_job(alias, job_id).await?;
         let now = self.inner.clock.now();
-        let execution = Execution::new(&job, request.hosts, request.ssh_private_key, now);
-        self.inner.store.insert_execution(&execution).await?;
+        let execution = self
+            .inner
+            .store
+            .start_execution(alias, job_id, |job| {
+                Execution::new(
+                    job,
+                    request.hosts.clone(),
+                    request.ssh_private_key.clone(),
+                    now,
+                )
+            })
+            .await?;
         self.notify_status(&execution).await;
         Ok(execution)
     }

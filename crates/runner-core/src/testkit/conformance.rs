@@ -296,6 +296,45 @@ pub async fn execution_needs_its_job<S: Store>(store: &S) {
     ));
 }
 
+/// [`Store::start_execution`] makes the execution from the job as stored now: an update or a
+/// delete acknowledged before the start is seen (a store that starts from a copy of the job must
+/// notice that the copy is stale), and another account's job is not found.
+pub async fn start_execution_sees_the_job_as_stored<S: Store>(store: &S) {
+    let make = |job: &crate::job::Job| Execution::new(job, None, None, 5);
+    let mut job = job("ACME", 1);
+    store.insert_job(&job).await.unwrap();
+    let first = store
+        .start_execution(&alias("ACME"), job.id, make)
+        .await
+        .unwrap();
+    assert_eq!(first.hosts, job.hosts().to_vec());
+    let stored = store
+        .get_execution(&alias("ACME"), job.id, first.execution_id)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_ref(), Some(&first));
+
+    job.spec.hosts = Some(vec![crate::job::Host::named("changed")]);
+    store.update_job(&job).await.unwrap();
+    let second = store
+        .start_execution(&alias("ACME"), job.id, make)
+        .await
+        .unwrap();
+    assert_eq!(second.hosts, job.hosts().to_vec(), "the update is seen");
+
+    for (account, id) in [("OTHER", job.id), ("ACME", JobId::new())] {
+        let refused = store.start_execution(&alias(account), id, make).await;
+        assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    }
+
+    let idle = super::fixtures::job("ACME", 2);
+    store.insert_job(&idle).await.unwrap();
+    store.get_job(&alias("ACME"), idle.id).await.unwrap();
+    store.delete_job(&alias("ACME"), idle.id).await.unwrap();
+    let refused = store.start_execution(&alias("ACME"), idle.id, make).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+}
+
 /// Deleting a job keeps its ended executions readable.
 pub async fn executions_stay_readable_after_job_delete<S: Store>(store: &S) {
     let execution = pending_execution(store, "ACME", 1).await;

@@ -35,6 +35,7 @@ macro_rules! store_conformance_tests {
             secrets_are_persisted,
             executions_round_trip_and_list,
             execution_needs_its_job,
+            start_execution_sees_the_job_as_stored,
             executions_stay_readable_after_job_delete,
             claim_takes_oldest_first_once,
             claimed_executions_find_their_job,

@@ -200,6 +200,18 @@ impl Store for AnyStore {
         delegate!(self, store => store.claim(node, limit, lease_until, now).await)
     }
 
+    async fn start_execution<F>(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        make: F,
+    ) -> Result<Execution, StoreError>
+    where
+        F: FnMut(&Job) -> Execution + Send,
+    {
+        delegate!(self, store => store.start_execution(alias, job_id, make).await)
+    }
+
     async fn job_to_run(&self, execution: &Execution) -> Result<Option<Job>, StoreError> {
         delegate!(self, store => store.job_to_run(execution).await)
     }

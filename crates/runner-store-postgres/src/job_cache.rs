@@ -1,0 +1,72 @@
+//! Copies of the jobs this store read, each with its revision (`jobs.revision`, which every
+//! update bumps), so that a start ([`Store::start_execution`]) makes its execution without
+//! reading the job. A copy is only trusted as far as the insert checks it: the insert of an
+//! execution made from a copy writes nothing unless the job's stored revision is still the
+//! copy's, and then the store reads the job and makes the execution again (see
+//! `PgStore::start_execution`). So a copy that another node's update made stale costs a retry,
+//! never an execution made from an old job.
+//!
+//! Copies come from every [`Store::get_job`] and every claim; the map is emptied if it ever
+//! holds [`CAPACITY`] of them.
+//!
+//! [`Store::start_execution`]: runner_core::store::Store::start_execution
+//! [`Store::get_job`]: runner_core::store::Store::get_job
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use runner_core::ids::{AccountAlias, JobId};
+use runner_core::job::Job;
+
+/// The most copies kept. Jobs carry their playbooks, so fewer than of executions.
+const CAPACITY: usize = 1_024;
+
+/// A job as read, and the revision it was read at.
+#[derive(Clone)]
+pub(crate) struct JobCopy {
+    pub(crate) revision: i64,
+    pub(crate) job: Arc<Job>,
+}
+
+/// The copies, by job id.
+#[derive(Default)]
+pub(crate) struct JobCache {
+    copies: Mutex<HashMap<JobId, JobCopy>>,
+}
+
+impl JobCache {
+    /// Notes `job` as read at `revision`; a copy of a later revision is kept instead.
+    pub(crate) fn keep(&self, job: Arc<Job>, revision: i64) {
+        let mut copies = self.lock();
+        if copies
+            .get(&job.id)
+            .is_some_and(|kept| kept.revision > revision)
+        {
+            return;
+        }
+        if copies.len() >= CAPACITY && !copies.contains_key(&job.id) {
+            copies.clear();
+        }
+        copies.insert(job.id, JobCopy { revision, job });
+    }
+
+    /// The copy of job `id`, if it is one of `alias`'s.
+    pub(crate) fn get(&self, alias: &AccountAlias, id: JobId) -> Option<JobCopy> {
+        self.lock()
+            .get(&id)
+            .filter(|copy| copy.job.account_alias == *alias)
+            .cloned()
+    }
+
+    /// Drops the copy of job `id` (it is stale, or may be).
+    pub(crate) fn forget(&self, id: JobId) {
+        self.lock().remove(&id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, JobCopy>> {
+        // A panic while holding the lock cannot leave the map inconsistent.
+        self.copies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
