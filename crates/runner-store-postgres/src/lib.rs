@@ -426,10 +426,6 @@ impl PgStore {
         body.map(|body| decode(what, id, &body)).transpose()
     }
 
-    async fn write(&self, request: writes::Request) -> Result<(), StoreError> {
-        self.inner.writes.send(request)
-    }
-
     /// Inserts `execution` through the insert lane; with `job_revision`, only if its job is
     /// still at that revision ([`StoreError::NotFound`] otherwise, as for a job that is gone).
     async fn insert(
@@ -437,13 +433,21 @@ impl PgStore {
         execution: &Execution,
         job_revision: Option<i64>,
     ) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.write(writes::Request::Insert {
+        self.through_lane(|reply| writes::Request::Insert {
             execution: Box::new(execution.clone()),
             job_revision,
             reply,
         })
-        .await?;
+        .await
+    }
+
+    /// Queues the write `request` makes around its reply channel, and waits for the answer.
+    async fn through_lane<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> writes::Request,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.writes.send(request(reply))?;
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the store's write lane stopped".into()))?
@@ -711,17 +715,13 @@ impl Store for PgStore {
         command: &Command,
         now: Timestamp,
     ) -> Result<Execution, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.write(writes::Request::Transition {
+        self.through_lane(|reply| writes::Request::Transition {
             id,
             command: command.clone(),
             now,
             reply,
         })
-        .await?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the store's write lane stopped".into()))?
+        .await
     }
 
     async fn claim(
