@@ -4,12 +4,13 @@
 //! out once; the map is emptied if it ever holds [`CAPACITY`] of them (an execution whose worker
 //! never asked, because its engine stopped first, leaves its copy behind until then).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use runner_core::execution::Execution;
 use runner_core::job::Job;
 use uuid::Uuid;
+
+use crate::bounded_map::BoundedMap;
 
 /// The most copies kept; far above what a node claims ahead of its workers.
 const CAPACITY: usize = 16_384;
@@ -17,31 +18,20 @@ const CAPACITY: usize = 16_384;
 /// The jobs of claimed executions, by execution id.
 #[derive(Default)]
 pub(crate) struct ClaimedJobs {
-    jobs: Mutex<HashMap<Uuid, Arc<Job>>>,
+    jobs: BoundedMap<Uuid, Arc<Job>, CAPACITY>,
 }
 
 impl ClaimedJobs {
     /// Keeps `job` for `execution`, which was just claimed.
     pub(crate) fn keep(&self, execution: &Execution, job: Arc<Job>) {
-        let mut jobs = self.lock();
-        if jobs.len() >= CAPACITY {
-            jobs.clear();
-        }
-        jobs.insert(execution.execution_id.0, job);
+        self.jobs.insert(execution.execution_id.0, job);
     }
 
     /// The job kept for `execution`, once.
     pub(crate) fn take(&self, execution: &Execution) -> Option<Job> {
-        let job = self.lock().remove(&execution.execution_id.0)?;
+        let job = self.jobs.remove(&execution.execution_id.0)?;
         // Only a job of the execution's own account answers for it.
         (job.id == execution.job_id && job.account_alias == execution.account_alias)
             .then(|| Arc::unwrap_or_clone(job))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<Job>>> {
-        // A panic while holding the lock cannot leave the map inconsistent.
-        self.jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

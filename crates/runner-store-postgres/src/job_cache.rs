@@ -12,11 +12,12 @@
 //! [`Store::start_execution`]: runner_core::store::Store::start_execution
 //! [`Store::get_job`]: runner_core::store::Store::get_job
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use runner_core::ids::{AccountAlias, JobId};
 use runner_core::job::Job;
+
+use crate::bounded_map::BoundedMap;
 
 /// The most copies kept. Jobs carry their playbooks, so fewer than of executions.
 const CAPACITY: usize = 1_024;
@@ -31,42 +32,28 @@ pub(crate) struct JobCopy {
 /// The copies, by job id.
 #[derive(Default)]
 pub(crate) struct JobCache {
-    copies: Mutex<HashMap<JobId, JobCopy>>,
+    copies: BoundedMap<JobId, JobCopy, CAPACITY>,
 }
 
 impl JobCache {
     /// Notes `job` as read at `revision`; a copy of a later revision is kept instead.
     pub(crate) fn keep(&self, job: Arc<Job>, revision: i64) {
-        let mut copies = self.lock();
-        if copies
-            .get(&job.id)
-            .is_some_and(|kept| kept.revision > revision)
-        {
-            return;
-        }
-        if copies.len() >= CAPACITY && !copies.contains_key(&job.id) {
-            copies.clear();
-        }
-        copies.insert(job.id, JobCopy { revision, job });
+        let id = job.id;
+        self.copies
+            .insert_unless(id, JobCopy { revision, job }, |kept| {
+                kept.revision > revision
+            });
     }
 
     /// The copy of job `id`, if it is one of `alias`'s.
     pub(crate) fn get(&self, alias: &AccountAlias, id: JobId) -> Option<JobCopy> {
-        self.lock()
+        self.copies
             .get(&id)
             .filter(|copy| copy.job.account_alias == *alias)
-            .cloned()
     }
 
     /// Drops the copy of job `id` (it is stale, or may be).
     pub(crate) fn forget(&self, id: JobId) {
-        self.lock().remove(&id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, JobCopy>> {
-        // A panic while holding the lock cannot leave the map inconsistent.
-        self.copies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.copies.remove(&id);
     }
 }

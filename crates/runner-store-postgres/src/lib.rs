@@ -102,13 +102,12 @@
 //!
 //! Tables (see `migrations/`): `jobs`, `executions` (whole records as JSON in `body`, of type
 //! `json`: stored as sent and never looked into by a query, so no write pays for a `jsonb` parse;
-//! plus the
-//! columns that are filtered and indexed on: status, `job_seq`, claim queue position, deadline,
-//! `schedule_id` and `due_time`), `service_accounts` (primary key account and alias),
+//! plus the columns that are filtered and indexed on: status, `job_seq`, claim queue position,
+//! deadline, `schedule_id` and `due_time`), `service_accounts` (primary key account and alias),
 //! `schedules` (the record in `body`; `next_fire_time`, job and service account as columns),
 //! `execution_events` (primary key execution and sequence, the event in `body`) and `deliveries`
-//! (the outbox: primary key execution, callback index and sequence; due time, hold, attempts,
-//! state `pending` or `failed`, last error, the event in `body`).
+//! (the outbox: primary key execution, callback index and sequence; due time, hold, attempts, state
+//! `pending` or `failed`, last error, the event in `body`).
 //! - **Paging**: a job's executions are numbered 1, 2, 3, ... (`job_seq`), so any page of them is
 //!   an index range read, as fast at page 10,000 as at page 0. Jobs page with `OFFSET`.
 //! - **Durability**: every commit waits for the disk, except batches made only of BeginRun and
@@ -127,6 +126,7 @@
 #[macro_use]
 mod transaction;
 mod batch;
+mod bounded_map;
 mod claim;
 mod claimed_jobs;
 mod codec;

@@ -9,11 +9,10 @@
 //! emptied if it ever holds [`CAPACITY`] of them (executions another node took over are
 //! dropped only when next written here).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use runner_core::execution::Execution;
 use uuid::Uuid;
+
+use crate::bounded_map::BoundedMap;
 
 /// The most copies kept; far above what a node runs at once.
 const CAPACITY: usize = 16_384;
@@ -21,38 +20,27 @@ const CAPACITY: usize = 16_384;
 /// The copies, by execution id.
 #[derive(Default)]
 pub(crate) struct Versions {
-    copies: Mutex<HashMap<Uuid, (String, Execution)>>,
+    copies: BoundedMap<Uuid, (String, Execution), CAPACITY>,
 }
 
 impl Versions {
     /// The copy of `id`: its `xmin` and record.
     pub(crate) fn get(&self, id: Uuid) -> Option<(String, Execution)> {
-        self.lock().get(&id).cloned()
+        self.copies.get(&id)
     }
 
     /// Notes the version of `execution` just committed with `xmin`.
     pub(crate) fn remember(&self, xmin: String, execution: &Execution) {
         let id = execution.execution_id.0;
-        let mut copies = self.lock();
-        if !execution.status.is_claimed() {
-            copies.remove(&id);
-            return;
+        if execution.status.is_claimed() {
+            self.copies.insert(id, (xmin, execution.clone()));
+        } else {
+            self.copies.remove(&id);
         }
-        if copies.len() >= CAPACITY && !copies.contains_key(&id) {
-            copies.clear();
-        }
-        copies.insert(id, (xmin, execution.clone()));
     }
 
     /// Drops the copy of `id` (it is out of date, or may be).
     pub(crate) fn forget(&self, id: Uuid) {
-        self.lock().remove(&id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (String, Execution)>> {
-        // A panic while holding the lock cannot leave the map inconsistent.
-        self.copies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.copies.remove(&id);
     }
 }

@@ -573,17 +573,18 @@ async fn insert_batch(
     Ok(())
 }
 
-/// Numbers and inserts in one statement. `fresh` drops executions of a schedule's due
-/// time that exists already (the fire path holds the schedule's row lock, so this check is exact;
-/// the `ON CONFLICT` on the unique key is the second guard) and executions made from a copy of
-/// their job whose revision is no longer the job's (see `job_cache`; the statement's snapshot is
-/// taken after the start began, so an update acknowledged before it is seen), and ranks the rest
-/// within their job in request order. `numbered` bumps each job's counter by its count (locking the job row) and yields
-/// the number before the batch; a new execution's `job_seq` is that plus its rank. Queue positions
-/// are drawn in request order (`ORDER BY ord`; PostgreSQL evaluates volatile output columns after
-/// the sort). `events` and `outbox` store the creation event of each execution inserted (and its
-/// deliveries), from the arrays of a [`FeedRows`] (`$1..$9`, joined on the inserted ids). The
-/// wake-ups for other nodes (pending, feed) are sent after the commit (see `notifier`).
+/// Numbers and inserts in one statement. `fresh` drops executions of a schedule's due time that
+/// exists already (the fire path holds the schedule's row lock, so this check is exact; the
+/// `ON CONFLICT` on the unique key is the second guard) and executions made from a copy of their
+/// job whose revision is no longer the job's (see `job_cache`; the statement's snapshot is taken
+/// after the start began, so an update acknowledged before it is seen), and ranks the rest within
+/// their job in request order. `numbered` bumps each job's counter by its count (locking the job
+/// row) and yields the number before the batch; a new execution's `job_seq` is that plus its rank.
+/// Queue positions are drawn in request order (`ORDER BY ord`; PostgreSQL evaluates volatile output
+/// columns after the sort). `events` and `outbox` store the creation event of each execution
+/// inserted (and its deliveries), from the arrays of a [`FeedRows`] (`$1..$9`, joined on the
+/// inserted ids). The wake-ups for other nodes (pending, feed) are sent after the commit (see
+/// `notifier`).
 const INSERT_EXECUTIONS: &str = concat!(
     "WITH fresh AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.job_id ORDER BY r.ord) AS rank
