@@ -77,6 +77,12 @@ pub mod validation;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
+/// What the crate's macros name in the code they write; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use tokio::sync::broadcast;
+}
+
 /// The names most programs that embed the engine need.
 pub mod prelude {
     pub use crate::engine::{Engine, EngineError, RunningEngine, StartRequest};
@@ -86,6 +92,7 @@ pub mod prelude {
     pub use crate::job::{Host, Job, JobSpec};
     pub use crate::notifier::{ChannelNotifier, Notification, NotificationKind, Notifier};
     pub use crate::page::{Page, PageRequest};
-    pub use crate::store::{Store, StoreError};
+    pub use crate::store::StoreError;
+    pub use crate::store::prelude::*;
     pub use crate::time::{Clock, MockClock, SystemClock, Timestamp};
 }

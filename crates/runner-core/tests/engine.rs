@@ -13,7 +13,7 @@ use runner_core::ids::{AccountAlias, ExecutionId};
 use runner_core::job::{Host, Job};
 use runner_core::machine::Command;
 use runner_core::notifier::{ChannelNotifier, Notification, NotificationKind};
-use runner_core::store::Store;
+use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures::{alias, inline_spec};
 use runner_core::testkit::{Gate, Script, ScriptedExecutor};
 use runner_core::time::{Clock, MockClock};

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode, header};
 use common::*;
 use runner_core::ids::{AccountAlias, JobId};
 use runner_core::secret::MASK;
-use runner_core::store::Store;
+use runner_core::store::prelude::*;
 use runner_core::testkit::Script;
 use serde_json::{Value, json};
 

@@ -31,7 +31,8 @@ use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::schedule::{Schedule, ServiceAccount};
-use runner_core::store::{ScheduleStore, Signal, Store, StoreError, signal_after};
+use runner_core::store::prelude::*;
+use runner_core::store::{Signal, StoreError, signal_after};
 use runner_core::time::Timestamp;
 use tokio::sync::broadcast;
 
@@ -272,7 +273,7 @@ impl State {
     }
 }
 
-impl Store for MemoryStore {
+impl JobStore for MemoryStore {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
         let mut state = self.state();
         if state.jobs.contains_key(&job.id) {
@@ -351,7 +352,9 @@ impl Store for MemoryStore {
             .collect();
         Ok(Page::new(page, ids.len() as u64, newest_first))
     }
+}
 
+impl ExecutionStore for MemoryStore {
     async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
         {
             let mut state = self.state();
@@ -429,7 +432,9 @@ impl Store for MemoryStore {
         self.signal(recorded.then_some(Signal::Feed(id)));
         Ok(changed)
     }
+}
 
+impl ClaimStore for MemoryStore {
     async fn claim(
         &self,
         node: &NodeId,
@@ -475,11 +480,9 @@ impl Store for MemoryStore {
             .first()
             .map(|(deadline, _)| *deadline))
     }
+}
 
-    fn subscribe(&self) -> broadcast::Receiver<Signal> {
-        self.signals.subscribe()
-    }
-
+impl FeedStore for MemoryStore {
     async fn append_events(
         &self,
         id: ExecutionId,
@@ -520,7 +523,9 @@ impl Store for MemoryStore {
             .cloned()
             .collect())
     }
+}
 
+impl OutboxStore for MemoryStore {
     async fn claim_deliveries(
         &self,
         now: Timestamp,
@@ -575,6 +580,12 @@ impl Store for MemoryStore {
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self.state().queue_heads().map(Pending::available_at).min())
+    }
+}
+
+impl SignalSource for MemoryStore {
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe()
     }
 }
 

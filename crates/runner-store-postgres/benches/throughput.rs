@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use runner_core::engine::{Engine, EngineConfig, StartRequest};
 use runner_core::execution::Execution;
 use runner_core::page::PageRequest;
-use runner_core::store::Store;
+use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures::{alias, inline_spec};
 use runner_core::testkit::{Script, ScriptedExecutor};
 use runner_store_postgres::{PgStore, PgStoreOptions};

@@ -154,9 +154,11 @@ use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
+use runner_core::store::{
+    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, Signal, SignalSource, StoreError,
+};
 #[cfg(doc)]
-use runner_core::store::ScheduleStore;
-use runner_core::store::{Signal, Store, StoreError};
+use runner_core::store::{ScheduleStore, Store};
 use runner_core::time::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, PgPool};
@@ -481,7 +483,7 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-impl Store for PgStore {
+impl JobStore for PgStore {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
         let body = encode("job", job)?;
         let inserted = sqlx::query(
@@ -613,7 +615,9 @@ impl Store for PgStore {
         let jobs = decode_all("job", rows)?;
         Ok(Page::new(page, u64::try_from(total).unwrap_or(0), jobs))
     }
+}
 
+impl ExecutionStore for PgStore {
     async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
         self.insert(execution, None).await
     }
@@ -723,7 +727,9 @@ impl Store for PgStore {
         })
         .await
     }
+}
 
+impl ClaimStore for PgStore {
     async fn claim(
         &self,
         node: &NodeId,
@@ -765,11 +771,9 @@ impl Store for PgStore {
         })
         .await
     }
+}
 
-    fn subscribe(&self) -> broadcast::Receiver<Signal> {
-        self.shared().signals.subscribe()
-    }
-
+impl FeedStore for PgStore {
     async fn append_events(
         &self,
         id: ExecutionId,
@@ -790,7 +794,9 @@ impl Store for PgStore {
     ) -> Result<Vec<Event>, StoreError> {
         live_feed::list_events(self, alias, job_id, id, after, limit).await
     }
+}
 
+impl OutboxStore for PgStore {
     async fn claim_deliveries(
         &self,
         now: Timestamp,
@@ -810,5 +816,11 @@ impl Store for PgStore {
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         live_feed::next_delivery_at(self).await
+    }
+}
+
+impl SignalSource for PgStore {
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.shared().signals.subscribe()
     }
 }

@@ -12,7 +12,7 @@ use runner_core::execution::Status;
 use runner_core::ids::{ExecutionId, ScheduleId};
 use runner_core::notifier::NoopNotifier;
 use runner_core::schedule::{ScheduleSpec, ServiceAccountSpec, Trigger, TriggerKind};
-use runner_core::store::Store;
+use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures::{alias, inline_spec};
 use runner_core::testkit::{Script, ScriptedExecutor};
 use runner_core::time::{Clock, MockClock, SystemClock, Timestamp};

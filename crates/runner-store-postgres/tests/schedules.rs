@@ -5,7 +5,8 @@ mod common;
 
 use runner_core::page::PageRequest;
 use runner_core::schedule::{Schedule, ServiceAccount, Trigger, TriggerKind};
-use runner_core::store::{ScheduleStore, Store, StoreError};
+use runner_core::store::prelude::*;
+use runner_core::store::{ScheduleStore, StoreError};
 use runner_core::testkit::fixtures::{alias, job};
 
 const MINUTE: i64 = 60_000;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use runner_core::engine::{Engine, StartRequest};
 use runner_core::execution::{Execution, Status};
 use runner_core::notifier::{Notification, NotificationKind, Notifier};
-use runner_core::store::Store;
+use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures::{alias, inline_spec, job};
 use runner_core::testkit::{Script, ScriptedExecutor};
 use runner_store_sled::{Durability, SledStore};

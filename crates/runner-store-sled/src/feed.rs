@@ -365,7 +365,7 @@ impl crate::Inner {
 mod tests {
     use runner_core::execution::Execution;
     use runner_core::job::CallbackLevel;
-    use runner_core::store::Store;
+    use runner_core::store::prelude::*;
     use runner_core::testkit::fixtures::job_with_callbacks;
 
     use super::*;

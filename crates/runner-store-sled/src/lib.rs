@@ -203,9 +203,12 @@ use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 #[cfg(doc)]
 use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::store::{
+    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, Signal, SignalSource, StoreError,
+    signal_after,
+};
 #[cfg(doc)]
-use runner_core::store::ScheduleStore;
-use runner_core::store::{Signal, Store, StoreError, signal_after};
+use runner_core::store::{ScheduleStore, Store};
 use runner_core::time::Timestamp;
 use tokio::sync::{broadcast, oneshot};
 
@@ -555,7 +558,7 @@ impl Inner {
     }
 }
 
-impl Store for SledStore {
+impl JobStore for SledStore {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
         self.write(Op::InsertJob(job.clone())).await.map(drop)
     }
@@ -615,7 +618,9 @@ impl Store for SledStore {
         })
         .await
     }
+}
 
+impl ExecutionStore for SledStore {
     async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
         self.write(Op::InsertExecution(execution.clone())).await?;
         self.signal(Some(Signal::Pending));
@@ -682,7 +687,9 @@ impl Store for SledStore {
             other => Err(unexpected(other)),
         }
     }
+}
 
+impl ClaimStore for SledStore {
     async fn claim(
         &self,
         node: &NodeId,
@@ -749,11 +756,9 @@ impl Store for SledStore {
             .map_err(StoreError::unavailable)?;
         Ok(first.and_then(|(key, _)| keys::deadline_time(&key)))
     }
+}
 
-    fn subscribe(&self) -> broadcast::Receiver<Signal> {
-        self.inner.signals.subscribe()
-    }
-
+impl FeedStore for SledStore {
     async fn append_events(
         &self,
         id: ExecutionId,
@@ -798,7 +803,9 @@ impl Store for SledStore {
         })
         .await
     }
+}
 
+impl OutboxStore for SledStore {
     async fn claim_deliveries(
         &self,
         now: Timestamp,
@@ -823,6 +830,12 @@ impl Store for SledStore {
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         self.scan(|inner| inner.next_delivery_at()).await
+    }
+}
+
+impl SignalSource for SledStore {
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.inner.signals.subscribe()
     }
 }
 

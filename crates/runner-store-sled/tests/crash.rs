@@ -22,7 +22,7 @@ use runner_core::ids::{ExecutionId, JobId};
 use runner_core::job::CallbackLevel;
 use runner_core::machine::Command;
 use runner_core::page::PageRequest;
-use runner_core::store::Store;
+use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures::{alias, job_with_callbacks};
 use runner_store_sled::SledStore;
 

@@ -8,7 +8,7 @@ use runner_core::execution::Status;
 use runner_core::ids::{ExecutionId, JobId};
 use runner_core::notifier::{ChannelNotifier, Notification, NotificationKind};
 use runner_core::page::PageRequest;
-use runner_core::store::Store;
+use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures::{alias, inline_spec};
 use runner_core::testkit::{Script, ScriptedExecutor};
 use runner_core::time::MockClock;

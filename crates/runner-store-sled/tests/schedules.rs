@@ -10,7 +10,8 @@ use runner_core::feed::EventKind;
 use runner_core::job::CallbackLevel;
 use runner_core::page::PageRequest;
 use runner_core::schedule::{Schedule, ServiceAccount, Trigger, TriggerKind};
-use runner_core::store::{ScheduleStore, Signal, Store, StoreError};
+use runner_core::store::prelude::*;
+use runner_core::store::{ScheduleStore, Signal, StoreError};
 use runner_core::testkit::fixtures::{alias, job, job_with_callbacks};
 use runner_store_sled::SledStore;
 

@@ -20,6 +20,7 @@ use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::secret::Secret;
 use runner_core::store::StoreError;
+use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures;
 use runner_core::time::{MockClock, Timestamp};
 use runner_store_memory::MemoryStore;
@@ -57,7 +58,7 @@ fn observed() -> (
     (Arc::new(store), settlements)
 }
 
-impl Store for Observed {
+impl JobStore for Observed {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
         self.inner.insert_job(job).await
     }
@@ -77,6 +78,9 @@ impl Store for Observed {
     ) -> Result<Page<Job>, StoreError> {
         self.inner.list_jobs(alias, page).await
     }
+}
+
+impl ExecutionStore for Observed {
     async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
         self.inner.insert_execution(execution).await
     }
@@ -104,6 +108,9 @@ impl Store for Observed {
     ) -> Result<Execution, StoreError> {
         self.inner.transition(id, command, now).await
     }
+}
+
+impl ClaimStore for Observed {
     async fn claim(
         &self,
         node: &NodeId,
@@ -119,9 +126,9 @@ impl Store for Observed {
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
         self.inner.next_deadline().await
     }
-    fn subscribe(&self) -> broadcast::Receiver<Signal> {
-        self.inner.subscribe()
-    }
+}
+
+impl FeedStore for Observed {
     async fn append_events(
         &self,
         id: ExecutionId,
@@ -143,6 +150,9 @@ impl Store for Observed {
             .list_events(alias, job_id, id, after, limit)
             .await
     }
+}
+
+impl OutboxStore for Observed {
     async fn claim_deliveries(
         &self,
         now: Timestamp,
@@ -162,6 +172,12 @@ impl Store for Observed {
     }
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         self.inner.next_delivery_at().await
+    }
+}
+
+impl SignalSource for Observed {
+    fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.inner.subscribe()
     }
 }
 
