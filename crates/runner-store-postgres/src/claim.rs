@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use runner_core::execution::Execution;
 use runner_core::feed;
@@ -19,8 +19,9 @@ use uuid::Uuid;
 
 use crate::Shared;
 use crate::codec::{ExecutionRow, ExecutionUpdates, decode};
-use crate::error::{is_connection_error, is_transient_conflict, unavailable};
+use crate::error::{is_connection_error, is_retryable, unavailable};
 use crate::live_feed::{self, FeedRows};
+use crate::retry::{GiveUp, REQUEST_RETRY, RetryPolicy, retry};
 
 enum Failed {
     Before(sqlx::Error),
@@ -48,27 +49,24 @@ pub(crate) async fn claim(
         node: node.clone(),
         lease_until,
     };
-    let deadline = Instant::now() + shared.retry_for;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        match attempt(shared, &command, limit, now).await {
-            Ok(claimed) => return Ok(claimed),
-            Err(Failed::Before(error))
-                if (is_connection_error(&error) || is_transient_conflict(&error))
-                    && Instant::now() < deadline =>
-            {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
-            }
-            Err(Failed::Before(error)) => return Err(unavailable(error)),
-            Err(Failed::AtCommit(error, claimed)) => {
-                // Claimed executions that nobody runs would sit until their lease lapses and then
-                // fail: find out whether the commit landed, and hand over what is ours.
-                tracing::warn!(%error, "the commit of a claim failed; reading back what it claimed");
-                return read_back(shared, claimed, deadline)
-                    .await
-                    .map_err(unavailable);
-            }
+    let give_up = GiveUp::after(shared.retry_for);
+    let outcome = retry(
+        REQUEST_RETRY,
+        give_up,
+        || attempt(shared, &command, limit, now),
+        |failed| matches!(failed, Failed::Before(error) if is_retryable(error)),
+    )
+    .await;
+    match outcome {
+        Ok(claimed) => Ok(claimed),
+        Err(Failed::Before(error)) => Err(unavailable(error)),
+        Err(Failed::AtCommit(error, claimed)) => {
+            // Claimed executions that nobody runs would sit until their lease lapses and then
+            // fail: find out whether the commit landed, and hand over what is ours.
+            tracing::warn!(%error, "the commit of a claim failed; reading back what it claimed");
+            read_back(shared, claimed, give_up)
+                .await
+                .map_err(unavailable)
         }
     }
 }
@@ -183,29 +181,32 @@ async fn attempt(
     }
 }
 
+/// The pauses of [`read_back`], which shares the claim's deadline.
+const READ_BACK_RETRY: RetryPolicy = RetryPolicy {
+    first_pause: Duration::from_millis(50),
+    max_pause: Duration::from_secs(1),
+};
+
 /// After a failed commit: the executions of `claimed` whose stored claim is this one (same
-/// attempt and node, still claimed), as stored now, retrying while the database is unreachable.
+/// attempt and node, still claimed), as stored now, retrying while the database is unreachable
+/// until `give_up`.
 async fn read_back(
     shared: &Shared,
     claimed: Vec<Execution>,
-    deadline: Instant,
+    give_up: GiveUp,
 ) -> Result<Vec<Execution>, sqlx::Error> {
     let ids: Vec<Uuid> = claimed.iter().map(|e| e.execution_id.0).collect();
-    let mut pause = Duration::from_millis(50);
-    let rows: Vec<(Uuid, String)> = loop {
-        match sqlx::query_as("SELECT id, body::text FROM executions WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&shared.pool)
-            .await
-        {
-            Ok(rows) => break rows,
-            Err(error) if is_connection_error(&error) && Instant::now() < deadline => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
-            }
-            Err(error) => return Err(error),
-        }
-    };
+    let rows: Vec<(Uuid, String)> = retry(
+        READ_BACK_RETRY,
+        give_up,
+        || {
+            sqlx::query_as("SELECT id, body::text FROM executions WHERE id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&shared.pool)
+        },
+        is_connection_error,
+    )
+    .await?;
     let node = |execution: &Execution| execution.lease.as_ref().map(|lease| lease.node.clone());
     Ok(rows
         .into_iter()

@@ -70,6 +70,12 @@ pub(crate) fn is_transient_conflict(error: &sqlx::Error) -> bool {
     matches!(code(error).as_deref(), Some("40P01" | "40001"))
 }
 
+/// True for a failure before the commit that is worth trying again: nothing was applied, and
+/// the next try may succeed (the connection is back, the conflicting transaction is gone).
+pub(crate) fn is_retryable(error: &sqlx::Error) -> bool {
+    is_connection_error(error) || is_transient_conflict(error)
+}
+
 /// True for a unique-key violation.
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     code(error).as_deref() == Some("23505")

@@ -139,13 +139,14 @@ mod listener;
 mod live_feed;
 mod notifier;
 mod options;
+mod retry;
 mod schedules;
 mod versions;
 mod writes;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use runner_core::execution::Execution;
 use runner_core::executor::ExecutorEvent;
@@ -171,6 +172,7 @@ pub use options::PgStoreOptions;
 
 use codec::{decode, encode};
 use error::{is_connection_error, is_unique_violation, unavailable};
+use retry::{GiveUp, REQUEST_RETRY, retry};
 
 /// The migrations in `migrations/`, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -232,24 +234,24 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Runs a read, again while the database is unreachable, for up to `retry_for`.
-    async fn read<T, F, Fut>(&self, mut query: F) -> Result<T, sqlx::Error>
+    async fn read<T, F, Fut>(&self, query: F) -> Result<T, sqlx::Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
-        let deadline = Instant::now() + self.retry_for;
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match query().await {
-                Ok(value) => return Ok(value),
-                Err(error) if is_connection_error(&error) && Instant::now() < deadline => {
+        retry(
+            REQUEST_RETRY,
+            GiveUp::after(self.retry_for),
+            query,
+            |error| {
+                let worth_it = is_connection_error(error);
+                if worth_it {
                     tracing::debug!(%error, "read failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
-                Err(error) => return Err(error),
-            }
-        }
+                worth_it
+            },
+        )
+        .await
     }
 
     /// The NOTIFY payloads that the transaction raising `signals` sends with its commit: only

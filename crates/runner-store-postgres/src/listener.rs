@@ -16,6 +16,8 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
+use crate::retry::{GiveUp, RetryPolicy, retry};
+
 /// How many execution ids one `feed:` payload carries: 128 × 37 bytes plus the prefix stays well
 /// under PostgreSQL's 8000-byte payload limit.
 pub(crate) const FEED_IDS_PER_PAYLOAD: usize = 128;
@@ -74,6 +76,13 @@ pub(crate) fn parse(payload: &str, own_origin: &str) -> Vec<Signal> {
     }
 }
 
+/// The pauses between attempts to connect (and reconnect) the LISTEN connection, which is
+/// tried until it connects.
+const CONNECT_RETRY: RetryPolicy = RetryPolicy {
+    first_pause: Duration::from_millis(100),
+    max_pause: Duration::from_secs(2),
+};
+
 /// Listens on `channel` until the task is aborted.
 pub(crate) async fn run(
     pool: PgPool,
@@ -81,19 +90,22 @@ pub(crate) async fn run(
     origin: String,
     signals: broadcast::Sender<Signal>,
 ) {
-    let mut pause = Duration::from_millis(100);
     let mut reconnecting = false;
     loop {
-        let mut listener = match connect(&pool, &channel).await {
-            Ok(listener) => listener,
-            Err(error) => {
+        // Each reconnection starts again from the first, short pause.
+        let connected = retry(
+            CONNECT_RETRY,
+            GiveUp::Never,
+            || connect(&pool, &channel),
+            |error| {
                 tracing::warn!(%error, "cannot LISTEN for wake-ups yet; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-                continue;
-            }
+                true
+            },
+        )
+        .await;
+        let Ok(mut listener) = connected else {
+            unreachable!("every error is worth a retry, and there is no deadline");
         };
-        pause = Duration::from_millis(100);
         if reconnecting {
             // Notifications sent while we were away are lost: have every engine look again.
             tracing::info!("listening for wake-ups again");

@@ -1,14 +1,13 @@
 //! Short transactions with retries: [`transaction!`] runs a body in a transaction and commits,
-//! again while the database is unreachable or PostgreSQL rolled it back for a deadlock.
+//! again (through [`retry`](crate::retry::retry), for `retry_for`) while the database is
+//! unreachable or PostgreSQL rolled it back for a deadlock.
 //!
 //! A macro rather than a function taking an async closure: the store's futures must be `Send`,
 //! which the compiler cannot yet prove through a higher-ranked async closure bound.
 
-use std::time::{Duration, Instant};
-
 use runner_core::store::StoreError;
 
-use crate::error::{is_connection_error, is_transient_conflict, unavailable};
+use crate::error::{is_retryable, unavailable};
 
 /// How a transaction failed.
 pub(crate) enum TxError {
@@ -32,41 +31,26 @@ impl From<StoreError> for TxError {
     }
 }
 
-/// The retry policy of [`transaction!`]: up to `retry_for`, with a doubling pause.
-pub(crate) struct Retry {
-    deadline: Instant,
-    pause: Duration,
+/// True for a failure before the commit that is worth a retry (the connection was lost, or
+/// PostgreSQL rolled the transaction back for a deadlock); logs the retry. A failed commit is
+/// never retried: it may have landed.
+pub(crate) fn worth_retrying(error: &TxError) -> bool {
+    match error {
+        TxError::Before(error) if is_retryable(error) => {
+            tracing::debug!(%error, "transaction failed; retrying");
+            true
+        }
+        _ => false,
+    }
 }
 
-impl Retry {
-    pub(crate) fn new(retry_for: Duration) -> Self {
-        Self {
-            deadline: Instant::now() + retry_for,
-            pause: Duration::from_millis(20),
-        }
-    }
-
-    /// The result to return, or `None` after a pause when the attempt should be made again. A
-    /// failed commit is never retried (it may have landed): the caller gets `Unavailable`.
-    pub(crate) async fn settle<T>(
-        &mut self,
-        attempt: Result<T, TxError>,
-    ) -> Option<Result<T, StoreError>> {
-        match attempt {
-            Ok(value) => Some(Ok(value)),
-            Err(TxError::Store(error)) => Some(Err(error)),
-            Err(TxError::Before(error))
-                if (is_connection_error(&error) || is_transient_conflict(&error))
-                    && Instant::now() < self.deadline =>
-            {
-                tracing::debug!(%error, "transaction failed; retrying");
-                tokio::time::sleep(self.pause).await;
-                self.pause = (self.pause * 2).min(Duration::from_secs(1));
-                None
-            }
-            Err(TxError::Before(error) | TxError::AtCommit(error)) => Some(Err(unavailable(error))),
-        }
-    }
+/// The store's answer for the outcome of the last attempt: a database failure (a failed commit
+/// among them) is `Unavailable`.
+pub(crate) fn settle<T>(outcome: Result<T, TxError>) -> Result<T, StoreError> {
+    outcome.map_err(|error| match error {
+        TxError::Store(error) => error,
+        TxError::Before(error) | TxError::AtCommit(error) => unavailable(error),
+    })
 }
 
 /// Fixes the output type of a transaction's body, so that `?` inside it knows its error type.
@@ -80,24 +64,28 @@ pub(crate) fn body<T, F: Future<Output = Result<T, TxError>>>(future: F) -> F {
 macro_rules! transaction {
     ($store:expr, |$tx:ident| $body:expr) => {{
         let store: &$crate::PgStore = $store;
-        let mut retry = $crate::transaction::Retry::new(store.shared().retry_for);
-        loop {
-            let attempt: Result<_, $crate::transaction::TxError> = async {
-                let mut transaction = store.pool().begin().await?;
-                let value = {
-                    let $tx = &mut transaction;
-                    $crate::transaction::body($body).await?
-                };
-                transaction
-                    .commit()
-                    .await
-                    .map_err($crate::transaction::TxError::AtCommit)?;
-                Ok(value)
-            }
-            .await;
-            if let Some(result) = retry.settle(attempt).await {
-                break result;
-            }
-        }
+        let outcome = $crate::retry::retry(
+            $crate::retry::REQUEST_RETRY,
+            $crate::retry::GiveUp::after(store.shared().retry_for),
+            || async {
+                let attempt: Result<_, $crate::transaction::TxError> = async {
+                    let mut transaction = store.pool().begin().await?;
+                    let value = {
+                        let $tx = &mut transaction;
+                        $crate::transaction::body($body).await?
+                    };
+                    transaction
+                        .commit()
+                        .await
+                        .map_err($crate::transaction::TxError::AtCommit)?;
+                    Ok(value)
+                }
+                .await;
+                attempt
+            },
+            $crate::transaction::worth_retrying,
+        )
+        .await;
+        $crate::transaction::settle(outcome)
     }};
 }

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use runner_core::execution::{Execution, Status};
 use runner_core::feed::{self, Recorded};
@@ -21,8 +20,9 @@ use uuid::Uuid;
 use crate::Shared;
 use crate::batch;
 use crate::codec::{ExecutionRow, ExecutionUpdates, decode, encode};
-use crate::error::{SharedError, is_connection_error, is_transient_conflict, is_unique_violation};
+use crate::error::{SharedError, is_connection_error, is_retryable, is_unique_violation};
 use crate::live_feed::{self, FeedRows};
+use crate::retry::{GiveUp, REQUEST_RETRY, retry_with_state};
 
 /// The most requests one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -123,38 +123,44 @@ impl From<sqlx::Error> for Failed {
     }
 }
 
+/// What the attempts at one batch have done so far.
+struct Progress {
+    /// Per request, in batch order: its answer once settled.
+    outcomes: Vec<Option<Outcome>>,
+    /// The signals of the writes committed.
+    signals: Vec<Signal>,
+    /// Whether an earlier attempt lost its connection, so that its inserts may have landed.
+    recovering: bool,
+}
+
 /// Applies a batch (all inserts or all transitions), retrying while the database is unreachable,
 /// and answers every request. A request is settled once its write committed (or was refused);
 /// a retry applies only the requests still unsettled.
 async fn run(shared: &Shared, batch: Vec<Request>) {
     let inserts = matches!(batch.first(), Some(Request::Insert { .. }));
-    let deadline = Instant::now() + shared.retry_for;
-    let mut pause = Duration::from_millis(20);
-    let mut recovering = false;
-    let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
-    let mut signals = Vec::new();
-    let failure = loop {
-        let attempt = if inserts {
-            insert_batch(shared, &batch, recovering, &mut outcomes, &mut signals).await
-        } else {
-            transition_batch(shared, &batch, &mut outcomes, &mut signals).await
-        };
-        match attempt {
-            Ok(()) => break None,
-            Err(Failed::Before(error))
-                if (is_connection_error(&error) || is_transient_conflict(&error))
-                    && Instant::now() < deadline =>
-            {
-                tracing::debug!(%error, "write batch failed; retrying");
-                // An insert is one statement in its own transaction: a lost connection leaves
-                // it unknown whether it landed, which the retry checks.
-                recovering |= inserts && is_connection_error(&error);
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
-            }
-            Err(failed) => break Some(failed),
-        }
+    let progress = Progress {
+        outcomes: (0..batch.len()).map(|_| None).collect(),
+        signals: Vec::new(),
+        recovering: false,
     };
+    let (progress, outcome) = retry_with_state(
+        REQUEST_RETRY,
+        GiveUp::after(shared.retry_for),
+        progress,
+        |progress| attempt(shared, &batch, inserts, progress),
+        |failed| match failed {
+            Failed::Before(error) if is_retryable(error) => {
+                tracing::debug!(%error, "write batch failed; retrying");
+                true
+            }
+            _ => false,
+        },
+    )
+    .await;
+    let failure = outcome.err();
+    let Progress {
+        outcomes, signals, ..
+    } = progress;
     shared.committed(signals);
     let mut unsettled = Vec::new();
     for (request, outcome) in batch.into_iter().zip(outcomes) {
@@ -196,6 +202,31 @@ async fn run(shared: &Shared, batch: Vec<Request>) {
             }
         }
     }
+}
+
+/// One attempt at the unsettled requests of a batch.
+async fn attempt(
+    shared: &Shared,
+    batch: &[Request],
+    inserts: bool,
+    mut progress: Progress,
+) -> (Progress, Result<(), Failed>) {
+    let Progress {
+        outcomes,
+        signals,
+        recovering,
+    } = &mut progress;
+    let outcome = if inserts {
+        insert_batch(shared, batch, *recovering, outcomes, signals).await
+    } else {
+        transition_batch(shared, batch, outcomes, signals).await
+    };
+    // An insert is one statement in its own transaction: a lost connection leaves it unknown
+    // whether it landed, which the next attempt checks.
+    if let Err(Failed::Before(error)) = &outcome {
+        *recovering |= inserts && is_connection_error(error);
+    }
+    (progress, outcome)
 }
 
 fn answer(request: Request, outcome: Outcome) {
