@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::guard::{self, GuardedResolver};
+use crate::signals::{self, DeliverySignal, SignalSender};
 use crate::{ATTEMPT_HEADER, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER, WebhookConfig};
 
 /// Added to the request timeout to make a claim's hold: room for settling after a timed-out
@@ -26,6 +27,13 @@ struct Shared<S, C> {
     clock: C,
     config: WebhookConfig,
     client: reqwest::Client,
+    signals: SignalSender,
+}
+
+impl<S, C> Shared<S, C> {
+    fn signal(&self, make: impl FnOnce() -> DeliverySignal) {
+        signals::send(&self.signals, make);
+    }
 }
 
 /// The running delivery service of this node, from [`start`](crate::start).
@@ -55,6 +63,7 @@ pub(crate) fn start<S: Store, C: Clock>(
     store: S,
     clock: C,
     config: WebhookConfig,
+    signals: SignalSender,
 ) -> RunningDelivery {
     let client = client(&config);
     let shared = Arc::new(Shared {
@@ -62,6 +71,7 @@ pub(crate) fn start<S: Store, C: Clock>(
         clock,
         config,
         client,
+        signals,
     });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(run(shared, stopped));
@@ -108,6 +118,10 @@ async fn run<S: Store, C: Clock>(shared: Arc<Shared<S, C>>, mut stop: watch::Rec
             {
                 Ok(claimed) => {
                     for delivery in claimed {
+                        shared.signal(|| DeliverySignal::Claimed {
+                            key: delivery.key,
+                            attempt: delivery.attempts.saturating_add(1),
+                        });
                         in_flight.spawn(attempt(Arc::clone(&shared), delivery));
                     }
                 }
@@ -124,6 +138,10 @@ async fn run<S: Store, C: Clock>(shared: Arc<Shared<S, C>>, mut stop: watch::Rec
                 Err(error) => tracing::warn!(%error, "reading the next webhook delivery failed"),
             }
         }
+        shared.signal(|| DeliverySignal::Parked {
+            in_flight: in_flight.len(),
+            wake_at,
+        });
         tokio::select! {
             biased;
             () = stopped(&mut stop) => break,
@@ -191,13 +209,25 @@ async fn attempt<S: Store, C: Clock>(shared: Arc<Shared<S, C>>, delivery: Delive
             Settlement::Retry { at, error }
         }
     };
-    if let Err(error) = shared
+    match shared
         .store
         .settle_delivery(&delivery.key, &settlement)
         .await
     {
-        // The hold lapses and the delivery is attempted again: at least once, never lost.
-        tracing::warn!(key, %error, "settling a webhook delivery failed");
+        Ok(()) => shared.signal(|| DeliverySignal::Settled {
+            key: delivery.key,
+            attempt: number,
+            settlement,
+        }),
+        Err(error) => {
+            // The hold lapses and the delivery is attempted again: at least once, never lost.
+            tracing::warn!(key, %error, "settling a webhook delivery failed");
+            shared.signal(|| DeliverySignal::NotSettled {
+                key: delivery.key,
+                attempt: number,
+                error: error.to_string(),
+            });
+        }
     }
 }
 
