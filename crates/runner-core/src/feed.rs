@@ -9,7 +9,7 @@
 //! So events are recorded by the store, in the same atomic section as the change they report:
 //! stores apply commands through [`transition`] (which wraps [`crate::machine::apply`]) and persist
 //! what it returns with the execution. Executor events reach the store through
-//! [`Store::append_events`](crate::store::Store::append_events), fenced by the attempt like every
+//! [`Store::append_events`](crate::store::FeedStore::append_events), fenced by the attempt like every
 //! worker command. Sequence numbers therefore count 1, 2, 3, ... per execution, without gaps, in
 //! causal order, on every node.
 //!
@@ -27,8 +27,8 @@
 //! execution that accepts it, in the same write. Callbacks are the job's at the time the execution
 //! was created ([`Execution::callbacks`]), so editing a job does not redirect a running feed. A
 //! delivery service (`runner-webhook`) takes the head of each (execution, callback) queue with
-//! [`Store::claim_deliveries`](crate::store::Store::claim_deliveries), posts it, and settles it
-//! with [`Store::settle_delivery`](crate::store::Store::settle_delivery).
+//! [`Store::claim_deliveries`](crate::store::OutboxStore::claim_deliveries), posts it, and settles it
+//! with [`Store::settle_delivery`](crate::store::OutboxStore::settle_delivery).
 //!
 //! ```
 //! use runner_core::feed::{self, EventKind};
@@ -216,7 +216,7 @@ pub struct Delivery {
     pub event: Event,
 }
 
-/// How a delivery attempt ended: what [`Store::settle_delivery`](crate::store::Store::settle_delivery) records.
+/// How a delivery attempt ended: what [`Store::settle_delivery`](crate::store::OutboxStore::settle_delivery) records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Settlement {

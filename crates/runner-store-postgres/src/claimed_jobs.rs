@@ -1,5 +1,5 @@
 //! The jobs a claim read along with the executions it took, kept until their workers ask for
-//! them ([`Store::job_to_run`](runner_core::store::Store::job_to_run)): every run needs its job,
+//! them ([`Store::job_to_run`](runner_core::store::ClaimStore::job_to_run)): every run needs its job,
 //! and reading it in the claim's statement costs no round trip of its own. Each copy is handed
 //! out once; the map is emptied if it ever holds [`CAPACITY`] of them (an execution whose worker
 //! never asked, because its engine stopped first, leaves its copy behind until then).

@@ -1,16 +1,16 @@
 //! Copies of the jobs this store read, each with its revision (`jobs.revision`, which every
-//! update bumps), so that a start ([`Store::start_execution`]) makes its execution without
+//! update bumps), so that a start ([`ExecutionStore::start_execution`](runner_core::store::ExecutionStore::start_execution)) makes its execution without
 //! reading the job. A copy is only trusted as far as the insert checks it: the insert of an
 //! execution made from a copy writes nothing unless the job's stored revision is still the
 //! copy's, and then the store reads the job and makes the execution again (see
 //! `PgStore::start_execution`). So a copy that another node's update made stale costs a retry,
 //! never an execution made from an old job.
 //!
-//! Copies come from every [`Store::get_job`] and every claim; the map is emptied if it ever
+//! Copies come from every [`JobStore::get_job`](runner_core::store::JobStore::get_job) and every claim; the map is emptied if it ever
 //! holds [`CAPACITY`] of them.
 //!
-//! [`Store::start_execution`]: runner_core::store::Store::start_execution
-//! [`Store::get_job`]: runner_core::store::Store::get_job
+//! [`ExecutionStore::start_execution`](runner_core::store::ExecutionStore::start_execution): runner_core::store::Store::start_execution
+//! [`JobStore::get_job`](runner_core::store::JobStore::get_job): runner_core::store::Store::get_job
 
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@
 //!
 //! How each operation is made safe:
 //!
-//! - **Transitions** ([`Store::transition`]): optimistic, one compare-and-set per row. The
+//! - **Transitions** ([`ExecutionStore::transition`]): optimistic, one compare-and-set per row. The
 //!   store starts from the row as it read it, or from its own copy of the version it wrote last
 //!   (the `versions` module: a worker's BeginRun, heartbeats and Finish need no read), applies
 //!   the command in Rust, and writes status, deadline and body in one statement that updates the
@@ -38,14 +38,14 @@
 //!   Concurrent transitions are batched into one such statement (see the `writes` module), which
 //!   is what lets a node run thousands of short executions per second. No transaction is held
 //!   while an execution runs.
-//! - **Claims** ([`Store::claim`]): one transaction takes the oldest PENDING rows `FOR UPDATE
+//! - **Claims** ([`ClaimStore::claim`]): one transaction takes the oldest PENDING rows `FOR UPDATE
 //!   SKIP LOCKED`, reads their jobs in the same statement, applies the claim per row, and
 //!   writes all rows and their INITIALIZING events with the same statement as transitions.
-//! - **Job lookups**: a start ([`Store::start_execution`]) makes its execution from this node's
+//! - **Job lookups**: a start ([`ExecutionStore::start_execution`]) makes its execution from this node's
 //!   copy of the job, and the insert checks the job's revision (which every update bumps) is
 //!   still the copy's; if not, the store reads the job and makes it again (`job_cache` module).
-//!   A worker gets its job from the claim ([`Store::job_to_run`], the `claimed_jobs` module):
-//!   the job as it was when the execution was claimed. Reads ([`Store::get_job`]) queued while
+//!   A worker gets its job from the claim ([`ClaimStore::job_to_run`], the `claimed_jobs` module):
+//!   the job as it was when the execution was claimed. Reads ([`JobStore::get_job`]) queued while
 //!   one query is out go out together in the next (`job_reads` module).
 //! - **Query plans**: connections run with `enable_seqscan = off` and generic plans, so that
 //!   plans chosen while a table was small (statistics lag behind a table that grows from empty)
@@ -53,18 +53,18 @@
 //! - **The live feed** (see the `live_feed` module): every place that applies a command records
 //!   the status event through [`runner_core::feed::transition`], and the inserts record the
 //!   creation event ([`runner_core::feed::created`], in the insert statement itself, for
-//!   [`Store::insert_execution`] and for executions a schedule fires), all in the transaction of
+//!   [`ExecutionStore::insert_execution`] and for executions a schedule fires), all in the transaction of
 //!   the change and batched into one multi-row insert per transaction. The execution's event
 //!   counter lives in its body, which the transaction rewrites under the row lock, so sequence
-//!   numbers are dense and in causal order on every node. [`Store::append_events`] locks the row
+//!   numbers are dense and in causal order on every node. [`FeedStore::append_events`] locks the row
 //!   (`FOR UPDATE`), applies [`runner_core::feed::append`] (fenced by the attempt) and writes
-//!   body, events and deliveries in one statement, durably. [`Store::claim_deliveries`] takes
+//!   body, events and deliveries in one statement, durably. [`OutboxStore::claim_deliveries`] takes
 //!   only the head of each (execution, callback) queue (`NOT EXISTS` an earlier pending
 //!   delivery), `FOR UPDATE SKIP LOCKED`, and marks it held in the same statement, so two nodes
 //!   never get one delivery while a hold lasts. [`Signal::Feed`] crosses nodes as `NOTIFY`, one
 //!   payload carrying up to 128 executions, sent right after the commit that recorded the events.
 //! - **Leases, fencing, rescue**: all in `apply`, under the row lock, so two nodes rescuing the
-//!   same execution cannot both succeed. [`Store::due`] reads a partial index on the deadline.
+//!   same execution cannot both succeed. [`ClaimStore::due`] reads a partial index on the deadline.
 //! - **Stop and kill requests** are stored in the row, so they survive the node that received them;
 //!   `NOTIFY` only makes the node running the execution look sooner, and it is sent by the
 //!   transaction that stores the request, so it is not lost if that node dies at the commit.
@@ -84,7 +84,7 @@
 //!   2. applies [`runner_core::schedule::Schedule::fire`] to each (the rule lives there only);
 //!   3. locks their jobs (`FOR NO KEY UPDATE`, in id order) and builds one
 //!      [`Execution::scheduled`] per due time;
-//!   4. inserts them with the same statement as [`Store::insert_execution`] (job_seq numbering,
+//!   4. inserts them with the same statement as [`ExecutionStore::insert_execution`] (job_seq numbering,
 //!      queue position), which leaves out a (schedule, due time) that has an execution
 //!      already: checked before numbering, so job_seq stays dense, and backed by the unique index
 //!      `executions_by_fire` (`ON CONFLICT DO NOTHING`) as the second guard;

@@ -239,7 +239,7 @@ impl crate::Inner {
             .collect()
     }
 
-    /// See [`runner_core::store::Store::claim_deliveries`] and the module docs.
+    /// See [`OutboxStore::claim_deliveries`](runner_core::store::OutboxStore::claim_deliveries) and the module docs.
     pub(crate) fn claim_deliveries(
         &self,
         now: Timestamp,
@@ -341,7 +341,7 @@ impl crate::Inner {
         Ok(taken)
     }
 
-    /// See [`runner_core::store::Store::next_delivery_at`]: the earliest time a claim could take
+    /// See [`OutboxStore::next_delivery_at`](runner_core::store::OutboxStore::next_delivery_at): the earliest time a claim could take
     /// something. Only queue heads count: a delivery behind its queue's head waits for the head
     /// whatever its own time.
     pub(crate) fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {

@@ -77,7 +77,7 @@
 //! transaction, on the record the transaction read, and the same transaction moves it in the
 //! claim queue and the deadline index, updates the counts, and stores the status event with its
 //! deliveries. A new execution (inserted, or fired by a schedule) is stored with its creation
-//! event ([`runner_core::feed::created`]), and an append ([`Store::append_events`], fenced by
+//! event ([`runner_core::feed::created`]), and an append ([`FeedStore::append_events`], fenced by
 //! [`runner_core::feed::append`]) stores the execution's new event count with the events and
 //! their deliveries. So a feed has no gaps, and no event without the change it reports, also
 //! after a crash. sled's transactions are serializable (sled 0.34 runs
@@ -101,7 +101,7 @@
 //! exists ([`StoreError::Conflict`]). Firing ([`ScheduleStore::fire_due_schedules`]) reads the
 //! head of `fire_times` just before the transaction, and inside it, per schedule still due:
 //! applies [`Schedule::fire`] (the rule lives in core), inserts one
-//! [`Execution::scheduled`] through the same code as [`Store::insert_execution`] (so the claim
+//! [`Execution::scheduled`] through the same code as [`ExecutionStore::insert_execution`] (so the claim
 //! queue, the job's listing and counts stay right) unless `fired` holds the (schedule, due time)
 //! already, and stores the advanced schedule with its new `fire_times` entry. So after a crash
 //! a fire's execution and the schedule's advance are both there or neither (`tests/crash_schedules.rs`
@@ -133,7 +133,7 @@
 //! appends, delivers and retries, and checks after the kill that each feed has no gaps and each
 //! delivery queue holds exactly its feed's undelivered rest).
 //!
-//! Claims of deliveries ([`Store::claim_deliveries`]) hold them **in memory**, not on disk: only
+//! Claims of deliveries ([`OutboxStore::claim_deliveries`]) hold them **in memory**, not on disk: only
 //! one process can open a data directory (see the lock below), so no other process can hand
 //! them out meanwhile, and after a restart nothing is held, so every delivery that was not
 //! settled is handed out again: at least once, which the delivery contract allows (receivers

@@ -7,8 +7,8 @@
 //! The store records events, and one outbox row ([`Delivery`](runner_core::feed::Delivery)) per
 //! accepting callback, in the same atomic write as the change they report (see
 //! [`runner_core::feed`]). This crate only drains the outbox. [`start`] runs one loop per node: it
-//! claims the head of each (execution, callback) queue that is due ([`Store::claim_deliveries`]),
-//! POSTs each in its own task, and settles the result ([`Store::settle_delivery`]). It wakes when
+//! claims the head of each (execution, callback) queue that is due ([`OutboxStore::claim_deliveries`]),
+//! POSTs each in its own task, and settles the result ([`OutboxStore::settle_delivery`]). It wakes when
 //! the store signals new events ([`Signal::Feed`](runner_core::store::Signal::Feed)), when an
 //! attempt ends, when the next retry is due, and every [`WebhookConfig::poll_interval`] in case a
 //! signal was lost.
@@ -110,17 +110,61 @@
 //! inward (DNS rebinding) is still refused. Proxies from the environment are not used, since a
 //! proxy would resolve the name past the guard. Logs and recorded errors never contain the
 //! signing secret, the signature or the callback URL (it may carry a token).
+//!
+//! ## Test signals
+//!
+//! A test waits for what the loop did, never for a duration and never by polling the store:
+//! [`start_with_signals`] starts the service with a [`DeliverySignals`] reader of its
+//! [`DeliverySignal`]s, in the manner of the test signals of River's maintenance services.
+//!
+//! | signal | sent when |
+//! |---|---|
+//! | [`Claimed { key, attempt }`](DeliverySignal::Claimed) | the loop claimed a delivery and starts attempt `attempt` |
+//! | [`Settled { key, attempt, settlement }`](DeliverySignal::Settled) | the attempt ended and the store recorded `settlement`: [`Delivered`](runner_core::feed::Settlement::Delivered) (delivered), [`Retry`](runner_core::feed::Settlement::Retry) (retry scheduled at `at`) or [`GiveUp`](runner_core::feed::Settlement::GiveUp) (gave up) |
+//! | [`NotSettled { key, attempt, error }`](DeliverySignal::NotSettled) | the attempt ended but the store refused the settlement (the hold lapses, it is attempted again) |
+//! | [`Parked { in_flight, wake_at }`](DeliverySignal::Parked) | the loop claimed what it could and waits; `in_flight == 0` means idle |
+//!
+//! Every `Claimed` is followed, for the same key and attempt, by exactly one `Settled` or
+//! `NotSettled`, sent once the store write has returned and before the attempt's task ends; so
+//! when [`RunningDelivery::shutdown`] returns, the settlements of the attempts it waited for are
+//! already there to read ([`DeliverySignals::try_next`]), and the reader ends
+//! ([`DeliverySignals::next`] gives `None`) once they are read. Signals of different queues
+//! interleave in no fixed order. [`start`] sends none: without a reader the service builds no
+//! signal and pays one branch per signal point.
+//!
+//! ```no_run
+//! use runner_core::feed::Settlement;
+//! use runner_core::prelude::*;
+//! use runner_store_memory::MemoryStore;
+//! use runner_webhook::{DeliverySignal, WebhookConfig};
+//! use std::sync::Arc;
+//!
+//! # async fn demo() {
+//! let store = Arc::new(MemoryStore::new());
+//! let (delivery, mut signals) =
+//!     runner_webhook::start_with_signals(store.clone(), SystemClock, WebhookConfig::new());
+//! // ... record an execution whose job has a callback ...
+//! while let Some(signal) = signals.next().await {
+//!     if let DeliverySignal::Settled { settlement: Settlement::Delivered, .. } = signal {
+//!         break;
+//!     }
+//! }
+//! delivery.shutdown().await;
+//! # }
+//! ```
 
 use std::time::Duration;
 
 use runner_core::secret::Secret;
-use runner_core::store::Store;
+use runner_core::store::{OutboxStore, SignalSource};
 use runner_core::time::Clock;
 
 pub mod guard;
 mod service;
+mod signals;
 
 pub use service::RunningDelivery;
+pub use signals::{DeliverySignal, DeliverySignals};
 
 /// The header that carries [`DeliveryKey::idempotency_key`](runner_core::feed::DeliveryKey::idempotency_key).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -243,8 +287,27 @@ impl WebhookConfig {
 ///
 /// Outside a tokio runtime, or if the TLS backend cannot initialise (rustls with compiled-in
 /// roots does not depend on the system, so this is not expected).
-pub fn start<S: Store, C: Clock>(store: S, clock: C, config: WebhookConfig) -> RunningDelivery {
-    service::start(store, clock, config)
+pub fn start<S: OutboxStore + SignalSource, C: Clock>(
+    store: S,
+    clock: C,
+    config: WebhookConfig,
+) -> RunningDelivery {
+    service::start(store, clock, config, None)
+}
+
+/// [`start`], and the service's [`DeliverySignals`]: what a test waits on instead of polling
+/// the store or a receiver (see the crate docs' test signals).
+///
+/// # Panics
+///
+/// As [`start`].
+pub fn start_with_signals<S: OutboxStore + SignalSource, C: Clock>(
+    store: S,
+    clock: C,
+    config: WebhookConfig,
+) -> (RunningDelivery, DeliverySignals) {
+    let (sender, signals) = DeliverySignals::channel();
+    (service::start(store, clock, config, Some(sender)), signals)
 }
 
 /// The value of the `X-Runner-Signature` header for `body` under `secret`: `sha256=` and the

@@ -6,7 +6,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use runner_core::feed::{Delivery, Settlement};
-use runner_core::store::{Signal, Store};
+use runner_core::store::{OutboxStore, Signal, SignalSource};
 use runner_core::time::{self, Clock};
 use sha2::Sha256;
 use tokio::sync::{broadcast, watch};
@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::guard::{self, GuardedResolver};
+use crate::signals::{self, DeliverySignal, SignalSender};
 use crate::{ATTEMPT_HEADER, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER, WebhookConfig};
 
 /// Added to the request timeout to make a claim's hold: room for settling after a timed-out
@@ -26,6 +27,13 @@ struct Shared<S, C> {
     clock: C,
     config: WebhookConfig,
     client: reqwest::Client,
+    signals: SignalSender,
+}
+
+impl<S, C> Shared<S, C> {
+    fn signal(&self, make: impl FnOnce() -> DeliverySignal) {
+        signals::send(&self.signals, make);
+    }
 }
 
 /// The running delivery service of this node, from [`start`](crate::start).
@@ -51,10 +59,11 @@ impl RunningDelivery {
     }
 }
 
-pub(crate) fn start<S: Store, C: Clock>(
+pub(crate) fn start<S: OutboxStore + SignalSource, C: Clock>(
     store: S,
     clock: C,
     config: WebhookConfig,
+    signals: SignalSender,
 ) -> RunningDelivery {
     let client = client(&config);
     let shared = Arc::new(Shared {
@@ -62,6 +71,7 @@ pub(crate) fn start<S: Store, C: Clock>(
         clock,
         config,
         client,
+        signals,
     });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(run(shared, stopped));
@@ -87,7 +97,10 @@ fn client(config: &WebhookConfig) -> reqwest::Client {
 
 /// The loop: claim what is due into the free in-flight slots, one task per delivery, and sleep
 /// until a feed signal, a finished attempt, the next due delivery or the poll interval.
-async fn run<S: Store, C: Clock>(shared: Arc<Shared<S, C>>, mut stop: watch::Receiver<bool>) {
+async fn run<S: OutboxStore + SignalSource, C: Clock>(
+    shared: Arc<Shared<S, C>>,
+    mut stop: watch::Receiver<bool>,
+) {
     let config = &shared.config;
     let slots = config.max_in_flight.max(1);
     let hold = config.request_timeout.saturating_add(HOLD_MARGIN);
@@ -108,6 +121,10 @@ async fn run<S: Store, C: Clock>(shared: Arc<Shared<S, C>>, mut stop: watch::Rec
             {
                 Ok(claimed) => {
                     for delivery in claimed {
+                        shared.signal(|| DeliverySignal::Claimed {
+                            key: delivery.key,
+                            attempt: delivery.attempts.saturating_add(1),
+                        });
                         in_flight.spawn(attempt(Arc::clone(&shared), delivery));
                     }
                 }
@@ -124,6 +141,10 @@ async fn run<S: Store, C: Clock>(shared: Arc<Shared<S, C>>, mut stop: watch::Rec
                 Err(error) => tracing::warn!(%error, "reading the next webhook delivery failed"),
             }
         }
+        shared.signal(|| DeliverySignal::Parked {
+            in_flight: in_flight.len(),
+            wake_at,
+        });
         tokio::select! {
             biased;
             () = stopped(&mut stop) => break,
@@ -172,7 +193,10 @@ fn drain(signals: &mut broadcast::Receiver<Signal>) {
 }
 
 /// One attempt at one delivery, settled in the store however it ends.
-async fn attempt<S: Store, C: Clock>(shared: Arc<Shared<S, C>>, delivery: Delivery) {
+async fn attempt<S: OutboxStore + SignalSource, C: Clock>(
+    shared: Arc<Shared<S, C>>,
+    delivery: Delivery,
+) {
     let config = &shared.config;
     let number = delivery.attempts.saturating_add(1);
     let key = delivery.key.idempotency_key();
@@ -191,13 +215,25 @@ async fn attempt<S: Store, C: Clock>(shared: Arc<Shared<S, C>>, delivery: Delive
             Settlement::Retry { at, error }
         }
     };
-    if let Err(error) = shared
+    match shared
         .store
         .settle_delivery(&delivery.key, &settlement)
         .await
     {
-        // The hold lapses and the delivery is attempted again: at least once, never lost.
-        tracing::warn!(key, %error, "settling a webhook delivery failed");
+        Ok(()) => shared.signal(|| DeliverySignal::Settled {
+            key: delivery.key,
+            attempt: number,
+            settlement,
+        }),
+        Err(error) => {
+            // The hold lapses and the delivery is attempted again: at least once, never lost.
+            tracing::warn!(key, %error, "settling a webhook delivery failed");
+            shared.signal(|| DeliverySignal::NotSettled {
+                key: delivery.key,
+                attempt: number,
+                error: error.to_string(),
+            });
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The Job Service operations, as the HTTP layer (or an embedding program) calls them.
 //!
 //! Each operation validates its input, reads what it needs from the store, and changes
-//! executions only through [`Store::transition`] (so through the state machine table).
+//! executions only through [`ExecutionStore::transition`](crate::store::ExecutionStore::transition) (so through the state machine table).
 
 use std::time::Duration;
 

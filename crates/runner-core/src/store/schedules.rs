@@ -2,6 +2,8 @@
 
 use std::future::Future;
 
+#[cfg(doc)]
+use super::Signal;
 use super::{Store, StoreError};
 use crate::execution::Execution;
 use crate::ids::{AccountAlias, JobId, ScheduleId};

@@ -296,7 +296,7 @@ pub async fn execution_needs_its_job<S: Store>(store: &S) {
     ));
 }
 
-/// [`Store::start_execution`] makes the execution from the job as stored now: an update or a
+/// [`ExecutionStore::start_execution`](crate::store::ExecutionStore::start_execution) makes the execution from the job as stored now: an update or a
 /// delete acknowledged before the start is seen (a store that starts from a copy of the job must
 /// notice that the copy is stale), and another account's job is not found.
 pub async fn start_execution_sees_the_job_as_stored<S: Store>(store: &S) {
@@ -407,7 +407,7 @@ pub async fn claim_takes_oldest_first_once<S: Store>(store: &S) {
 }
 
 /// A claimed execution's worker gets the execution's own job, secrets included, whichever way
-/// the store answers ([`Store::job_to_run`]).
+/// the store answers ([`ClaimStore::job_to_run`](crate::store::ClaimStore::job_to_run)).
 pub async fn claimed_executions_find_their_job<S: Store>(store: &S) {
     let jobs = [job("ACME", 1), job_with_secrets("ACME", 2)];
     for job in &jobs {

@@ -1,8 +1,9 @@
 //! The delivery service against a memory store and real HTTP receivers on 127.0.0.1.
 //!
 //! Time is a [`MockClock`] that only the test moves, so backoff is exact and nothing waits on
-//! wall-clock luck: each test waits for requests and settlements (through [`Observed`]), never
-//! for a duration. The only real timeout is a generous guard that turns a hang into a failure.
+//! wall-clock luck: each test waits for requests and for the service's [`DeliverySignals`],
+//! never for a duration. The only real timeout is a generous guard that turns a hang into a
+//! failure.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,12 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use runner_core::execution::Execution;
 use runner_core::executor::{EventKind as Reported, ExecutorEvent};
 use runner_core::feed::{DeliveryKey, Event};
-use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+use runner_core::ids::{ExecutionId, JobId};
 use runner_core::job::{Callback, CallbackLevel, Job};
-use runner_core::machine::Command;
-use runner_core::page::{Page, PageRequest};
 use runner_core::secret::Secret;
-use runner_core::store::StoreError;
 use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures;
 use runner_core::time::{MockClock, Timestamp};
@@ -27,6 +25,7 @@ use runner_store_memory::MemoryStore;
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
+use crate::DeliverySignals;
 use crate::guard::vet_callback_url;
 
 const NOW: Timestamp = 1_000_000;
@@ -38,147 +37,6 @@ async fn guarded<T>(what: &str, future: impl Future<Output = T>) -> T {
     tokio::time::timeout(GUARD, future)
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-/// A memory store that reports every settlement, so a test can wait for one.
-struct Observed {
-    inner: MemoryStore,
-    settled: mpsc::UnboundedSender<(DeliveryKey, Settlement)>,
-}
-
-fn observed() -> (
-    Arc<Observed>,
-    mpsc::UnboundedReceiver<(DeliveryKey, Settlement)>,
-) {
-    let (settled, settlements) = mpsc::unbounded_channel();
-    let store = Observed {
-        inner: MemoryStore::new(),
-        settled,
-    };
-    (Arc::new(store), settlements)
-}
-
-impl JobStore for Observed {
-    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.inner.insert_job(job).await
-    }
-    async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
-        self.inner.get_job(alias, id).await
-    }
-    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.inner.update_job(job).await
-    }
-    async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
-        self.inner.delete_job(alias, id).await
-    }
-    async fn list_jobs(
-        &self,
-        alias: &AccountAlias,
-        page: PageRequest,
-    ) -> Result<Page<Job>, StoreError> {
-        self.inner.list_jobs(alias, page).await
-    }
-}
-
-impl ExecutionStore for Observed {
-    async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
-        self.inner.insert_execution(execution).await
-    }
-    async fn get_execution(
-        &self,
-        alias: &AccountAlias,
-        job_id: JobId,
-        id: ExecutionId,
-    ) -> Result<Option<Execution>, StoreError> {
-        self.inner.get_execution(alias, job_id, id).await
-    }
-    async fn list_executions(
-        &self,
-        alias: &AccountAlias,
-        job_id: JobId,
-        page: PageRequest,
-    ) -> Result<Page<Execution>, StoreError> {
-        self.inner.list_executions(alias, job_id, page).await
-    }
-    async fn transition(
-        &self,
-        id: ExecutionId,
-        command: &Command,
-        now: Timestamp,
-    ) -> Result<Execution, StoreError> {
-        self.inner.transition(id, command, now).await
-    }
-}
-
-impl ClaimStore for Observed {
-    async fn claim(
-        &self,
-        node: &NodeId,
-        limit: usize,
-        lease_until: Timestamp,
-        now: Timestamp,
-    ) -> Result<Vec<Execution>, StoreError> {
-        self.inner.claim(node, limit, lease_until, now).await
-    }
-    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
-        self.inner.due(now, limit).await
-    }
-    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.inner.next_deadline().await
-    }
-}
-
-impl FeedStore for Observed {
-    async fn append_events(
-        &self,
-        id: ExecutionId,
-        attempt: u32,
-        events: &[ExecutorEvent],
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        self.inner.append_events(id, attempt, events, now).await
-    }
-    async fn list_events(
-        &self,
-        alias: &AccountAlias,
-        job_id: JobId,
-        id: ExecutionId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        self.inner
-            .list_events(alias, job_id, id, after, limit)
-            .await
-    }
-}
-
-impl OutboxStore for Observed {
-    async fn claim_deliveries(
-        &self,
-        now: Timestamp,
-        hold_until: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        self.inner.claim_deliveries(now, hold_until, limit).await
-    }
-    async fn settle_delivery(
-        &self,
-        key: &DeliveryKey,
-        settlement: &Settlement,
-    ) -> Result<(), StoreError> {
-        self.inner.settle_delivery(key, settlement).await?;
-        let _ = self.settled.send((*key, settlement.clone()));
-        Ok(())
-    }
-    async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.inner.next_delivery_at().await
-    }
-}
-
-impl SignalSource for Observed {
-    fn subscribe(&self) -> broadcast::Receiver<Signal> {
-        self.inner.subscribe()
-    }
 }
 
 /// A request as a test receiver saw it.
@@ -258,7 +116,7 @@ async fn hanging_receiver() -> (String, mpsc::UnboundedReceiver<()>, oneshot::Se
 
 /// A claimed execution with one DEBUG callback per URL and `host_events` executor events:
 /// sequences 1 (created), 2 (claimed), then 3.. (the events). Returns its id and job.
-async fn execution(store: &Observed, urls: &[&str], host_events: usize) -> (ExecutionId, JobId) {
+async fn execution(store: &MemoryStore, urls: &[&str], host_events: usize) -> (ExecutionId, JobId) {
     let mut spec = fixtures::inline_spec(&["a"]);
     spec.callbacks = urls
         .iter()
@@ -300,12 +158,54 @@ async fn next_request(requests: &mut mpsc::UnboundedReceiver<Received>) -> Recei
         .expect("receiver alive")
 }
 
-async fn next_settlement(
-    settlements: &mut mpsc::UnboundedReceiver<(DeliveryKey, Settlement)>,
-) -> (DeliveryKey, Settlement) {
-    guarded("a settlement", settlements.recv())
+async fn next_signal(signals: &mut DeliverySignals) -> DeliverySignal {
+    guarded("a signal", signals.next())
         .await
-        .expect("store alive")
+        .expect("the service runs")
+}
+
+/// The next settlement the service wrote to the store, passing over its other signals.
+async fn next_settlement(signals: &mut DeliverySignals) -> (DeliveryKey, Settlement) {
+    loop {
+        match next_signal(signals).await {
+            DeliverySignal::Settled {
+                key, settlement, ..
+            } => return (key, settlement),
+            DeliverySignal::NotSettled { key, error, .. } => {
+                panic!("the memory store refused to settle {key:?}: {error}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The next claim or settlement, passing over the loop's parking.
+async fn next_step(signals: &mut DeliverySignals) -> DeliverySignal {
+    loop {
+        match next_signal(signals).await {
+            DeliverySignal::Parked { .. } => {}
+            step => return step,
+        }
+    }
+}
+
+/// Waits until the loop parks with nothing in flight and returns when it means to wake; any
+/// claim or settlement on the way fails the test.
+async fn idle(signals: &mut DeliverySignals) -> Timestamp {
+    loop {
+        match next_signal(signals).await {
+            DeliverySignal::Parked {
+                in_flight: 0,
+                wake_at,
+            } => return wake_at,
+            DeliverySignal::Parked { .. } => {}
+            step => panic!("expected the loop to park, got {step:?}"),
+        }
+    }
+}
+
+fn memory_store() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new())
 }
 
 fn test_config() -> WebhookConfig {
@@ -330,12 +230,12 @@ fn verifies(secret: &[u8], body: &[u8], header: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_signed_idempotent_events_in_order() {
-    let (store, mut settlements) = observed();
+    let store = memory_store();
     let clock = MockClock::at(NOW);
     let (url, mut requests) = receiver(|_| 200).await;
     let (id, job_id) = execution(&store, &[&url], 2).await;
     let config = test_config().with_signing_secret(Secret::new("s3cr3t"));
-    let delivery = crate::start(store.clone(), clock.clone(), config);
+    let (delivery, mut signals) = crate::start_with_signals(store.clone(), clock.clone(), config);
 
     let recorded = store
         .list_events(&fixtures::alias("ACME"), job_id, id, 0, 100)
@@ -360,7 +260,7 @@ async fn posts_signed_idempotent_events_in_order() {
         assert!(!verifies(b"other", &request.body, signature));
     }
     for _ in &recorded {
-        let (_, settlement) = next_settlement(&mut settlements).await;
+        let (_, settlement) = next_settlement(&mut signals).await;
         assert_eq!(settlement, Settlement::Delivered);
     }
     assert_eq!(
@@ -374,7 +274,7 @@ async fn posts_signed_idempotent_events_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_signature_without_a_secret() {
-    let (store, _settlements) = observed();
+    let store = memory_store();
     let (url, mut requests) = receiver(|_| 204).await;
     execution(&store, &[&url], 0).await;
     let delivery = crate::start(store.clone(), MockClock::at(NOW), test_config());
@@ -386,7 +286,7 @@ async fn no_signature_without_a_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_with_backoff_and_keeps_the_queue_in_order() {
-    let (store, mut settlements) = observed();
+    let store = memory_store();
     let clock = MockClock::at(NOW);
     let failures = Arc::new(AtomicU32::new(3));
     let (url, mut requests) = receiver({
@@ -402,13 +302,14 @@ async fn retries_with_backoff_and_keeps_the_queue_in_order() {
     })
     .await;
     let (id, _) = execution(&store, &[&url], 1).await;
-    let delivery = crate::start(store.clone(), clock.clone(), test_config());
+    let (delivery, mut signals) =
+        crate::start_with_signals(store.clone(), clock.clone(), test_config());
 
     // Three failed attempts of sequence 1: each retry waits base * 2^(n-1) (1 s, 2 s, 4 s),
     // with jitter into its upper half, from the time the attempt failed.
     for (attempt, nominal) in [(1, 1_000), (2, 2_000), (3, 4_000)] {
         assert_eq!(next_request(&mut requests).await.seen(), (1, attempt));
-        let (key, settlement) = next_settlement(&mut settlements).await;
+        let (key, settlement) = next_settlement(&mut signals).await;
         assert_eq!(
             key,
             DeliveryKey {
@@ -445,7 +346,7 @@ async fn retries_with_backoff_and_keeps_the_queue_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gives_up_after_max_attempts_and_moves_on() {
-    let (store, mut settlements) = observed();
+    let store = memory_store();
     let clock = MockClock::at(NOW);
     // Sequence 1 always fails; the rest succeed.
     let (url, mut requests) = receiver(|request| {
@@ -458,16 +359,16 @@ async fn gives_up_after_max_attempts_and_moves_on() {
     .await;
     execution(&store, &[&url], 1).await;
     let config = test_config().with_max_attempts(2);
-    let delivery = crate::start(store.clone(), clock.clone(), config);
+    let (delivery, mut signals) = crate::start_with_signals(store.clone(), clock.clone(), config);
 
     assert_eq!(next_request(&mut requests).await.seen(), (1, 1));
-    let (_, settlement) = next_settlement(&mut settlements).await;
+    let (_, settlement) = next_settlement(&mut signals).await;
     let Settlement::Retry { at, .. } = settlement else {
         panic!("expected a retry, got {settlement:?}");
     };
     clock.set(at);
     assert_eq!(next_request(&mut requests).await.seen(), (1, 2));
-    let (key, settlement) = next_settlement(&mut settlements).await;
+    let (key, settlement) = next_settlement(&mut signals).await;
     assert_eq!(key.sequence, 1);
     assert_eq!(
         settlement,
@@ -482,13 +383,14 @@ async fn gives_up_after_max_attempts_and_moves_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_receiver_does_not_hold_back_another_callback() {
-    let (store, mut settlements) = observed();
+    let store = memory_store();
     let (hanging, mut connections, release) = hanging_receiver().await;
     let (url, mut requests) = receiver(|_| 200).await;
     // Two slots: the hanging queue takes one for as long as it hangs, the other queue the other.
     let config = test_config().with_max_in_flight(2);
     let (id, _) = execution(&store, &[&hanging, &url], 4).await;
-    let delivery = crate::start(store.clone(), MockClock::at(NOW), config);
+    let (delivery, mut signals) =
+        crate::start_with_signals(store.clone(), MockClock::at(NOW), config);
 
     guarded("the hanging connection", connections.recv()).await;
     let mut seen = Vec::new();
@@ -500,7 +402,7 @@ async fn a_hanging_receiver_does_not_hold_back_another_callback() {
     // Released, the hanging attempt fails and is settled for a retry; its queue never moved.
     release.send(()).unwrap();
     loop {
-        let (key, settlement) = next_settlement(&mut settlements).await;
+        let (key, settlement) = next_settlement(&mut signals).await;
         if key.callback == 0 {
             assert_eq!(
                 key,
@@ -522,7 +424,7 @@ async fn a_hanging_receiver_does_not_hold_back_another_callback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_targets_are_refused_at_delivery() {
-    let (store, mut settlements) = observed();
+    let store = memory_store();
     let (url, mut requests) = receiver(|_| 200).await;
     let by_name = url.replace("127.0.0.1", "localhost");
     for url in [&url, &by_name] {
@@ -531,13 +433,14 @@ async fn private_targets_are_refused_at_delivery() {
     }
     let (id, _) = execution(&store, &[&url, &by_name], 0).await;
     let config = test_config().with_allow_private(false).with_max_attempts(1);
-    let delivery = crate::start(store.clone(), MockClock::at(NOW), config);
+    let (delivery, mut signals) =
+        crate::start_with_signals(store.clone(), MockClock::at(NOW), config);
 
     // Sequences 1 and 2 for both callbacks: the IP literal (checked before connecting) and the
     // name (its resolver leaves no address).
     let mut refused = Vec::new();
     for _ in 0..4 {
-        let (key, settlement) = next_settlement(&mut settlements).await;
+        let (key, settlement) = next_settlement(&mut signals).await;
         assert_eq!(key.execution_id, id);
         let Settlement::GiveUp { error } = settlement else {
             panic!("expected a refusal, got {settlement:?}");
@@ -560,17 +463,23 @@ async fn private_targets_are_refused_at_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_attempts_in_flight_and_settles_them() {
-    let (store, mut settlements) = observed();
+    let store = memory_store();
     let (hanging, mut connections, release) = hanging_receiver().await;
     execution(&store, &[&hanging], 0).await;
-    let delivery = crate::start(store.clone(), MockClock::at(NOW), test_config());
+    let (delivery, mut signals) =
+        crate::start_with_signals(store.clone(), MockClock::at(NOW), test_config());
     guarded("the hanging connection", connections.recv()).await;
 
     let shutdown = tokio::spawn(delivery.shutdown());
     release.send(()).unwrap();
     guarded("the shutdown", shutdown).await.unwrap();
-    let (key, settlement) = settlements
-        .try_recv()
+    let (key, settlement) = std::iter::from_fn(|| signals.try_next())
+        .find_map(|signal| match signal {
+            DeliverySignal::Settled {
+                key, settlement, ..
+            } => Some((key, settlement)),
+            _ => None,
+        })
         .expect("settled before shutdown returned");
     assert_eq!(key.sequence, 1);
     assert!(
@@ -616,12 +525,15 @@ fn signature_is_the_hex_hmac_of_the_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_recorded_later_wake_the_loop() {
-    let (store, _settlements) = observed();
+    let store = memory_store();
     let clock = MockClock::at(NOW);
     let (url, mut requests) = receiver(|_| 200).await;
     // Started on an empty outbox, with a clock that never reaches the next poll: only the
-    // store's feed signals can bring these deliveries.
-    let delivery = crate::start(store.clone(), clock.clone(), test_config());
+    // store's feed signals can bring these deliveries. The events are recorded once the loop
+    // has parked, so its first claim cannot have found them.
+    let (delivery, mut signals) =
+        crate::start_with_signals(store.clone(), clock.clone(), test_config());
+    idle(&mut signals).await;
     let (id, _) = execution(&store, &[&url], 0).await;
     assert_eq!(next_request(&mut requests).await.seen(), (1, 1));
     assert_eq!(next_request(&mut requests).await.seen(), (2, 1));
@@ -633,7 +545,7 @@ async fn events_recorded_later_wake_the_loop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_are_not_followed() {
-    let (store, mut settlements) = observed();
+    let store = memory_store();
     let (elsewhere, mut redirected) = receiver(|_| 200).await;
     let app = axum::Router::new().route(
         "/hook",
@@ -648,9 +560,10 @@ async fn redirects_are_not_followed() {
     let url = format!("http://{}/hook", listener.local_addr().expect("address"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     execution(&store, &[&url], 0).await;
-    let delivery = crate::start(store.clone(), MockClock::at(NOW), test_config());
+    let (delivery, mut signals) =
+        crate::start_with_signals(store.clone(), MockClock::at(NOW), test_config());
 
-    let (_, settlement) = next_settlement(&mut settlements).await;
+    let (_, settlement) = next_settlement(&mut signals).await;
     let Settlement::Retry { error, .. } = settlement else {
         panic!("expected a retry, got {settlement:?}");
     };
@@ -664,14 +577,15 @@ async fn redirects_are_not_followed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_callbacks_speak_tls() {
-    let (store, mut settlements) = observed();
+    let store = memory_store();
     let (url, mut requests) = receiver(|_| 200).await;
     // A plain HTTP receiver at an https URL: the client must attempt a TLS handshake (and fail
     // it), which shows TLS is compiled in rather than the scheme refused.
     let url = url.replace("http://", "https://");
     execution(&store, &[&url], 0).await;
-    let delivery = crate::start(store.clone(), MockClock::at(NOW), test_config());
-    let (_, settlement) = next_settlement(&mut settlements).await;
+    let (delivery, mut signals) =
+        crate::start_with_signals(store.clone(), MockClock::at(NOW), test_config());
+    let (_, settlement) = next_settlement(&mut signals).await;
     let Settlement::Retry { error, .. } = settlement else {
         panic!("expected a retry, got {settlement:?}");
     };
@@ -679,4 +593,89 @@ async fn https_callbacks_speak_tls() {
     assert!(!error.contains("scheme"), "{error}");
     delivery.shutdown().await;
     assert!(requests.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_report_each_claim_settlement_and_park() {
+    let store = memory_store();
+    let clock = MockClock::at(NOW);
+    // The first request fails, every later one succeeds.
+    let failures = Arc::new(AtomicU32::new(1));
+    let (url, _requests) = receiver({
+        let failures = Arc::clone(&failures);
+        move |_| {
+            let failing = failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok();
+            if failing { 503 } else { 200 }
+        }
+    })
+    .await;
+    let (id, _) = execution(&store, &[&url], 0).await;
+    let config = test_config();
+    let poll = config.poll_interval;
+    let (delivery, mut signals) = crate::start_with_signals(store.clone(), clock.clone(), config);
+    let key = |sequence| DeliveryKey {
+        execution_id: id,
+        callback: 0,
+        sequence,
+    };
+
+    assert_eq!(
+        next_step(&mut signals).await,
+        DeliverySignal::Claimed {
+            key: key(1),
+            attempt: 1
+        }
+    );
+    let step = next_step(&mut signals).await;
+    let DeliverySignal::Settled {
+        key: settled,
+        attempt: 1,
+        settlement: Settlement::Retry { at, .. },
+    } = step
+    else {
+        panic!("expected attempt 1 to be settled for a retry, got {step:?}");
+    };
+    assert_eq!(settled, key(1));
+    assert_eq!(
+        idle(&mut signals).await,
+        at,
+        "the loop sleeps until the retry is due"
+    );
+
+    clock.set(at);
+    for (sequence, attempt) in [(1, 2), (2, 1)] {
+        assert_eq!(
+            next_step(&mut signals).await,
+            DeliverySignal::Claimed {
+                key: key(sequence),
+                attempt
+            }
+        );
+        assert_eq!(
+            next_step(&mut signals).await,
+            DeliverySignal::Settled {
+                key: key(sequence),
+                attempt,
+                settlement: Settlement::Delivered
+            }
+        );
+    }
+    assert_eq!(
+        idle(&mut signals).await,
+        time::after(at, poll),
+        "an empty outbox leaves only the poll"
+    );
+
+    delivery.shutdown().await;
+    // The service is gone with its end of the channel: what is left ends, and claims nothing.
+    while let Some(signal) = guarded("the end of the signals", signals.next()).await {
+        assert!(
+            matches!(signal, DeliverySignal::Parked { in_flight: 0, .. }),
+            "{signal:?}"
+        );
+    }
 }
