@@ -1,6 +1,8 @@
 //! The Job Schedule Service operations, and the scheduler loop that fires due schedules.
 
-use super::{Engine, EngineError, RunningEngine};
+use super::error::EngineError;
+use super::handle::Engine;
+use super::running::RunningEngine;
 use crate::executor::Executor;
 use crate::ids::{AccountAlias, JobId, ScheduleId};
 use crate::notifier::Notifier;
