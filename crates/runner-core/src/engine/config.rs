@@ -29,6 +29,11 @@ pub struct EngineConfig {
     pub prefetch_wait: Duration,
     /// On shutdown, how long running executions may go on before they are handed back. Default 30 s.
     pub shutdown_grace: Duration,
+    /// Whether the engine's loops report what they do as
+    /// [`EngineSignal`](crate::engine::EngineSignal)s, for tests to await through
+    /// [`Engine::probe`](crate::engine::Engine::probe). Default false: a server has no use for
+    /// them, and then they cost nothing.
+    pub test_signals: bool,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +47,7 @@ impl Default for EngineConfig {
             prefetch: 16,
             prefetch_wait: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
+            test_signals: false,
         }
     }
 }

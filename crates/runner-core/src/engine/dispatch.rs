@@ -4,6 +4,7 @@
 use tokio::sync::broadcast::error::RecvError;
 
 use super::handle::{Engine, Phase};
+use super::signals::EngineSignal;
 use crate::execution::Execution;
 use crate::executor::Executor;
 use crate::machine::{Command, due_command};
@@ -43,6 +44,13 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
             {
                 Ok(claimed) => {
                     claimed_all_asked = claimed.len() == wanted;
+                    if inner.signals.is_on() {
+                        for execution in &claimed {
+                            inner
+                                .signals
+                                .send(EngineSignal::Claimed(execution.execution_id));
+                        }
+                    }
                     places.enqueue(&engine, claimed, now);
                 }
                 Err(error) => tracing::warn!(%error, "claiming executions failed; retrying"),
@@ -89,7 +97,10 @@ async fn hand_back<S: Store, E: Executor, N: Notifier, C: Clock>(
         };
         let now = inner.clock.now();
         match inner.store.transition(id, &command, now).await {
-            Ok(released) => engine.notify_status(&released).await,
+            Ok(released) => {
+                engine.notify_status(&released).await;
+                inner.signals.send(EngineSignal::HandedBack(id));
+            }
             // A stop or kill may have ended it meanwhile; otherwise its lease lapses.
             Err(error) => tracing::warn!(
                 execution = %id,
@@ -183,6 +194,9 @@ async fn apply_due<S: Store, E: Executor, N: Notifier, C: Clock>(
                     "deadline passed"
                 );
                 engine.notify_status(&changed).await;
+                inner
+                    .signals
+                    .send(EngineSignal::DeadlineApplied(changed.execution_id));
             }
             // Another node got there first, or the worker finished in between.
             Err(StoreError::Refused(_)) | Err(StoreError::NotFound) => {}

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 
 use super::config::EngineConfig;
 use super::places::Places;
+use super::signals::{EngineProbe, Signals};
 use crate::executor::Executor;
 use crate::ids::NodeId;
 use crate::notifier::{NoopNotifier, Notifier};
@@ -37,6 +38,8 @@ pub(super) struct Inner<S, E, N, C> {
     pub(super) places: Places,
     /// Where the engine is in its life; workers and loops watch it.
     pub(super) phase: watch::Sender<Phase>,
+    /// Test signals; off unless [`EngineConfig::test_signals`].
+    pub(super) signals: Signals,
 }
 
 /// The life of a started engine, in order.
@@ -166,6 +169,12 @@ impl<S, E, N, C> EngineBuilder<S, E, N, C> {
         self.config.shutdown_grace = grace;
         self
     }
+
+    /// Turns test signals on, for [`Engine::probe`] (see [`EngineConfig::test_signals`]).
+    pub fn test_signals(mut self) -> Self {
+        self.config.test_signals = true;
+        self
+    }
 }
 
 impl<S: Store, E: Executor, N: Notifier, C: Clock> EngineBuilder<S, E, N, C> {
@@ -174,6 +183,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> EngineBuilder<S, E, N, C> {
         Engine {
             inner: Arc::new(Inner {
                 places: Places::new(&self.config),
+                signals: Signals::new(self.config.test_signals),
                 store: self.store,
                 executor: self.executor,
                 notifier: self.notifier,
@@ -204,5 +214,20 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
     /// How many executions this node runs right now.
     pub fn running_count(&self) -> usize {
         self.inner.places.running_count()
+    }
+
+    /// A subscription to the engine's test signals, from now on: what its loops do, for a test
+    /// to await (see [`EngineSignal`](crate::engine::EngineSignal)). Make it before
+    /// [`Engine::start`] to see every signal.
+    ///
+    /// # Panics
+    ///
+    /// When the engine was built without test signals ([`EngineConfig::test_signals`],
+    /// [`EngineBuilder::test_signals`]).
+    pub fn probe(&self) -> EngineProbe {
+        self.inner
+            .signals
+            .probe()
+            .expect("the engine was built without test signals (EngineBuilder::test_signals)")
     }
 }

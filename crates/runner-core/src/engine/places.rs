@@ -16,6 +16,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use super::config::EngineConfig;
 use super::prefetch::Prefetch;
+use super::signals::{EngineSignal, Signals};
 use crate::execution::Execution;
 use crate::ids::ExecutionId;
 use crate::time::Timestamp;
@@ -25,6 +26,8 @@ use crate::time::Timestamp;
 pub(super) trait Launcher: Clone {
     /// The engine's places.
     fn places(&self) -> &Places;
+    /// The engine's signals.
+    fn signals(&self) -> &Signals;
     /// The engine's time.
     fn now(&self) -> Timestamp;
     /// Whether the engine still starts work: false from the start of shutdown.
@@ -131,6 +134,14 @@ impl Places {
             permit.forget();
             let next = waiting.pop_front().expect("not empty");
             self.start(launcher, next);
+        }
+        let signals = launcher.signals();
+        if signals.is_on() {
+            // The new ones are at the back: those still queued found no place.
+            let left = waiting.len().min(count);
+            for entry in waiting.iter().skip(waiting.len() - left) {
+                signals.send(EngineSignal::Prefetched(entry.execution.execution_id));
+            }
         }
     }
 

@@ -5,6 +5,7 @@ use tokio::task::JoinSet;
 
 use super::dispatch;
 use super::handle::{Engine, Phase};
+use super::signals::EngineSignal;
 use crate::executor::Executor;
 use crate::notifier::Notifier;
 use crate::store::Store;
@@ -43,6 +44,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> RunningEngine<S, E, N, C> {
         let inner = &self.engine.inner;
         inner.phase.send_replace(Phase::Draining);
         let grace_end = after(inner.clock.now(), inner.config.shutdown_grace);
+        inner
+            .signals
+            .send(EngineSignal::ShutdownGrace { until: grace_end });
         tokio::select! {
             () = inner.places.all_free() => {}
             () = inner.clock.sleep_until(grace_end) => {

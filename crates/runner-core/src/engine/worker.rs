@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::handle::{Engine, Phase};
 use super::places::{Launcher, Place, Places};
+use super::signals::{EngineSignal, Signals};
 use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::executor::{
     CancelHandle, CancelMode, Cancellation, EventKind, EventSink, Executor, ExecutorEvent, Run,
@@ -21,6 +22,10 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, 
         &self.inner.places
     }
 
+    fn signals(&self) -> &Signals {
+        &self.inner.signals
+    }
+
     fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
@@ -33,6 +38,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, 
         let engine = self.clone();
         // Boxed: the worker's future is a few KiB; spawning a box moves a pointer, not the future.
         tokio::spawn(Box::pin(async move {
+            let id = execution.execution_id;
             let mut worker = Worker {
                 engine,
                 attempt: execution.attempt,
@@ -40,7 +46,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, 
                 place,
             };
             worker.run().await;
-            drop(worker);
+            let Worker { engine, place, .. } = worker;
+            drop(place);
+            engine.inner.signals.send(EngineSignal::Finished(id));
         }));
     }
 }
@@ -110,6 +118,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         let mut executor_run = std::pin::pin!(inner.executor.run(run, events, cancellation));
         let mut heartbeat_at = self.next_heartbeat();
         let mut handing_back = false;
+        inner
+            .signals
+            .send(EngineSignal::Started(self.execution.execution_id));
 
         let report = loop {
             tokio::select! {
@@ -281,6 +292,10 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
             attempt: self.attempt,
         };
         self.record(command).await;
+        if self.execution.status == Status::Pending {
+            let id = self.execution.execution_id;
+            self.engine.inner.signals.send(EngineSignal::HandedBack(id));
+        }
     }
 
     /// Applies a final command, retrying a while when the store is unavailable. If it never
