@@ -19,6 +19,14 @@ pub struct Engine<S, E, N = NoopNotifier, C = SystemClock> {
     pub(super) inner: Arc<Inner<S, E, N, C>>,
 }
 
+impl<S, E, N, C> std::fmt::Debug for Engine<S, E, N, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S, E, N, C> Clone for Engine<S, E, N, C> {
     fn clone(&self) -> Self {
         Self {
@@ -62,6 +70,14 @@ pub struct EngineBuilder<S, E, N, C> {
     notifier: N,
     clock: C,
     config: EngineConfig,
+}
+
+impl<S, E, N, C> std::fmt::Debug for EngineBuilder<S, E, N, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine<(), (), NoopNotifier, SystemClock> {

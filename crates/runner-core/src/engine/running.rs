@@ -30,6 +30,15 @@ pub struct RunningEngine<S, E, N, C> {
     pub(super) tasks: JoinSet<()>,
 }
 
+impl<S, E, N, C> std::fmt::Debug for RunningEngine<S, E, N, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEngine")
+            .field("engine", &self.engine)
+            .field("tasks", &self.tasks.len())
+            .finish()
+    }
+}
+
 impl<S: Store, E: Executor, N: Notifier, C: Clock> RunningEngine<S, E, N, C> {
     /// The engine handle.
     pub fn engine(&self) -> &Engine<S, E, N, C> {
