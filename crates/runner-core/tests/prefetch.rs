@@ -314,3 +314,35 @@ async fn shutdown_hands_prefetched_executions_back_at_once() {
         "only the warm-up and the busy run"
     );
 }
+
+/// A program that ends without a shutdown drops its runtime with workers alive and executions
+/// waiting: each dropped worker gives its place back, which must not wait on itself.
+#[test]
+fn dropping_the_runtime_with_executions_waiting_ends() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    runtime.block_on(async {
+        let clock = MockClock::at(1_000_000);
+        let mut node = Node::start(&store, "node-1", &clock);
+        node.warm_up().await;
+        let gate = Gate::new();
+        node.occupy(&gate).await;
+        let quick = node.job(Script::Succeed).await;
+        let first = node.start_job(&quick).await;
+        let second = node.start_job(&quick).await;
+        node.prefetched(&[first, second]).await;
+    });
+    let (dropped, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(runtime);
+        let _ = dropped.send(());
+    });
+    // A bound so that a hang fails the test instead of CI; not a timing assertion.
+    ended
+        .recv_timeout(Duration::from_secs(60))
+        .expect("dropping the runtime hung");
+}

@@ -120,34 +120,49 @@ impl Places {
         // A waiting execution counts as live, so that shutdown waits for its hand-back; its
         // worker keeps the count until it ends.
         self.live.send_modify(|live| *live += count);
-        let mut waiting = self.waiting();
-        waiting.extend(claimed.into_iter().map(|execution| Waiting {
-            execution,
-            claimed_at: now,
-            signalled: false,
-        }));
-        while !waiting.is_empty() {
-            let Ok(permit) = self.pool.try_acquire() else {
-                break;
-            };
-            // The place is given back by hand, by the guard that takes it.
-            permit.forget();
+        self.waiting()
+            .extend(claimed.into_iter().map(|execution| Waiting {
+                execution,
+                claimed_at: now,
+                signalled: false,
+            }));
+        loop {
+            let mut waiting = self.waiting();
+            let placed = !waiting.is_empty() && self.pool.try_acquire().map(|p| p.forget()).is_ok();
+            if !placed {
+                self.announce_prefetched(launcher, &waiting, count);
+                return;
+            }
+            // The permit was forgotten: the place goes back by hand, through the guard.
             let next = waiting.pop_front().expect("not empty");
-            self.start(launcher, next);
+            let (execution, place) = self.seat(launcher, next);
+            drop(waiting);
+            launcher.launch(execution, place);
         }
+    }
+
+    /// Signals the newest `count` executions of `waiting` as prefetched: only `enqueue` adds to
+    /// the queue, at its back, and the others take from its front.
+    fn announce_prefetched<L: Launcher>(
+        &self,
+        launcher: &L,
+        waiting: &VecDeque<Waiting>,
+        count: usize,
+    ) {
         let signals = launcher.signals();
         if signals.is_on() {
-            // The new ones are at the back: those still queued found no place.
-            let left = waiting.len().min(count);
-            for entry in waiting.iter().skip(waiting.len() - left) {
+            let new = waiting.len().min(count);
+            for entry in waiting.iter().skip(waiting.len() - new) {
                 signals.send(EngineSignal::Prefetched(entry.execution.execution_id));
             }
         }
     }
 
-    /// Starts the worker of `next` in a place taken for it. Called with the queue locked, so
-    /// that a signal for it is either marked on it or finds its bell.
-    fn start<L: Launcher>(&self, launcher: &L, next: Waiting) {
+    /// Gives `next`, just taken from the queue, a place: its bell joins the running executions
+    /// while the queue is still locked, so that a signal for it is either marked on it or finds
+    /// its bell. The caller launches it once the queue is unlocked: a launch may drop the place
+    /// at once (a runtime shutting down drops what it spawns), and the drop takes the lock.
+    fn seat<L: Launcher>(&self, launcher: &L, next: Waiting) -> (Execution, Place<L>) {
         let execution_id = next.execution.execution_id;
         let bell = Arc::new(Notify::new());
         if next.signalled {
@@ -160,7 +175,7 @@ impl Places {
             bell,
             pool_since: Some(launcher.now()),
         };
-        launcher.launch(next.execution, place);
+        (next.execution, place)
     }
 
     /// A worker's executor ended: its place goes to the oldest waiting execution, or back to the
@@ -171,8 +186,9 @@ impl Places {
         if launcher.accepts_work() {
             let mut waiting = self.waiting();
             if let Some(next) = waiting.pop_front() {
-                self.start(launcher, next);
+                let (execution, place) = self.seat(launcher, next);
                 drop(waiting);
+                launcher.launch(execution, place);
                 // The dispatcher refills the prefetch.
                 self.freed.notify_one();
                 return;
@@ -222,7 +238,7 @@ impl Places {
     /// Makes the local worker of `id` re-read its execution; if `id` is still waiting for a
     /// place, its worker will as soon as it starts.
     pub(super) fn ring(&self, id: ExecutionId) {
-        // Queue, then the running map: the order `start` holds them in.
+        // Queue, then the running map: the order `seat` holds them in.
         let mut waiting = self.waiting();
         if let Some(entry) = waiting
             .iter_mut()

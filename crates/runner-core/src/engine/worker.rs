@@ -46,6 +46,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, 
                 place,
             };
             worker.run().await;
+            // Its places go back before it says it finished, so a test that saw `Finished` finds
+            // the place free.
             let Worker { engine, place, .. } = worker;
             drop(place);
             engine.inner.signals.send(EngineSignal::Finished(id));
