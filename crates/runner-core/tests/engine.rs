@@ -1,12 +1,13 @@
 //! The engine end to end on the memory store with the scripted executor: stop, kill, TTL,
 //! restart, the concurrency limit, lease rescue and shutdown, as DECISIONS.md gives them.
 //!
-//! Time is a MockClock; tests wait for notifications, never for wall-clock sleeps.
+//! Time is a MockClock; tests wait for notifications and the engine's test signals, never for
+//! wall-clock sleeps.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner_core::engine::{Engine, RunningEngine, StartRequest};
+use runner_core::engine::{Engine, EngineProbe, EngineSignal, RunningEngine, StartRequest};
 use runner_core::execution::{Execution, Status};
 use runner_core::feed::EventKind;
 use runner_core::ids::{AccountAlias, ExecutionId};
@@ -29,6 +30,7 @@ struct Harness {
     executor: ScriptedExecutor,
     clock: MockClock,
     notifications: broadcast::Receiver<Notification>,
+    probe: EngineProbe,
     alias: AccountAlias,
 }
 
@@ -62,7 +64,9 @@ impl Harness {
             // sets its own.
             .lease(Duration::from_secs(24 * 3600))
             .shutdown_grace(Duration::from_secs(60))
+            .test_signals()
             .build();
+        let probe = engine.probe();
         let running = Some(engine.clone().start());
         Self {
             engine,
@@ -71,6 +75,7 @@ impl Harness {
             executor,
             clock,
             notifications,
+            probe,
             alias: alias("ACME"),
         }
     }
@@ -126,6 +131,14 @@ impl Harness {
             .await
             .unwrap()
     }
+}
+
+/// Waits until the engine sends `signal`.
+async fn signalled(probe: &mut EngineProbe, signal: EngineSignal) {
+    // A bound so a broken engine fails the test instead of hanging CI; not a timing assertion.
+    tokio::time::timeout(Duration::from_secs(60), probe.wait_for(signal))
+        .await
+        .unwrap_or_else(|_| panic!("the engine never signalled {signal:?}"));
 }
 
 async fn wait_for(
@@ -378,7 +391,9 @@ async fn a_lost_node_is_rescued_to_failure_and_can_be_restarted() {
         .clock(clock.clone())
         .node_id("node-doomed")
         .lease(Duration::from_secs(30))
+        .test_signals()
         .build();
+    let mut doomed_probe = doomed.probe();
     let job = doomed
         .create_job(&alias("ACME"), inline_spec(&["a"]))
         .await
@@ -388,9 +403,11 @@ async fn a_lost_node_is_rescued_to_failure_and_can_be_restarted() {
         .await
         .unwrap();
     let running = doomed.clone().start();
-    while executor.running() == 0 {
-        tokio::task::yield_now().await;
-    }
+    signalled(
+        &mut doomed_probe,
+        EngineSignal::Started(execution.execution_id),
+    )
+    .await;
     running.abort();
 
     let mut survivor = Harness::with_store(Arc::clone(&store), 2, "node-2", clock.clone());
@@ -456,11 +473,13 @@ async fn shutdown_waits_for_runs_then_hands_back_the_rest() {
     h.reached(finishing.execution_id, Status::Success).await;
     assert!(!shutdown.is_finished());
     // The grace passes: the stuck run is cancelled and handed back to PENDING for another node.
-    // Move time only once shutdown waits on its grace timer, or the timer would start after the
-    // jump and never end.
-    while !h.clock.is_sleeping_until(grace_end) {
-        tokio::task::yield_now().await;
-    }
+    // Move time only once shutdown has fixed the end of its grace, or the grace would be counted
+    // from after the jump and never end.
+    signalled(
+        &mut h.probe,
+        EngineSignal::ShutdownGrace { until: grace_end },
+    )
+    .await;
     h.clock.advance(Duration::from_secs(60));
     shutdown.await.unwrap();
     let back = h.read(&handed_back).await;

@@ -1,11 +1,11 @@
 //! Prefetch: executions claimed ahead of free places (`EngineConfig::prefetch`), on the memory
-//! store with the scripted executor and a MockClock. Tests wait for notifications and stored
-//! states, never for wall-clock sleeps.
+//! store with the scripted executor and a MockClock. Tests wait for notifications and the
+//! engine's test signals, never for wall-clock sleeps.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner_core::engine::{Engine, RunningEngine, StartRequest};
+use runner_core::engine::{Engine, EngineProbe, EngineSignal, RunningEngine, StartRequest};
 use runner_core::execution::{Execution, Status};
 use runner_core::ids::{AccountAlias, ExecutionId};
 use runner_core::job::Job;
@@ -27,6 +27,7 @@ struct Node {
     running: Option<RunningEngine<Arc<MemoryStore>, ScriptedExecutor, ChannelNotifier, MockClock>>,
     executor: ScriptedExecutor,
     notifications: broadcast::Receiver<Notification>,
+    probe: EngineProbe,
 }
 
 impl Node {
@@ -46,13 +47,16 @@ impl Node {
             .prefetch_wait(PREFETCH_WAIT)
             .lease(LEASE)
             .shutdown_grace(Duration::from_secs(3600))
+            .test_signals()
             .build();
+        let probe = engine.probe();
         let running = Some(engine.clone().start());
         Self {
             engine,
             running,
             executor,
             notifications,
+            probe,
         }
     }
 
@@ -103,6 +107,15 @@ impl Node {
             .unwrap_or_else(|_| panic!("not all of {expected:?} were reached"));
     }
 
+    /// Waits until this node claimed each of `ids` and left it waiting for a place.
+    async fn prefetched(&mut self, ids: &[ExecutionId]) {
+        let signals = ids.iter().map(|id| EngineSignal::Prefetched(*id));
+        // A bound so that a broken engine fails the test instead of hanging; not a timing assertion.
+        tokio::time::timeout(Duration::from_secs(60), self.probe.wait_for_all(signals))
+            .await
+            .unwrap_or_else(|_| panic!("{ids:?} were never prefetched"));
+    }
+
     /// Drops the notifications received so far (those of `start_job`, say).
     fn forget_notifications(&mut self) {
         loop {
@@ -141,25 +154,17 @@ async fn read(store: &MemoryStore, job: &Job, id: ExecutionId) -> Execution {
         .expect("stored")
 }
 
-/// Waits (yielding) until every one of `ids` is INITIALIZING under a claim of `node`.
-async fn claimed_by(store: &MemoryStore, job: &Job, ids: &[ExecutionId], node: &str) {
-    let wait = async {
-        loop {
-            let mut all = true;
-            for id in ids {
-                let execution = read(store, job, *id).await;
-                all &= execution.status == Status::Initializing
-                    && execution.lease.as_ref().is_some_and(|l| l.node == node);
-            }
-            if all {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .unwrap_or_else(|_| panic!("{ids:?} were never claimed by {node}"));
+/// Checks that every one of `ids` (of `job`) is INITIALIZING under a claim of `node`.
+async fn assert_claimed_by(store: &MemoryStore, job: &Job, ids: &[ExecutionId], node: &str) {
+    for id in ids {
+        let execution = read(store, job, *id).await;
+        assert_eq!(execution.status, Status::Initializing, "{id}");
+        assert!(
+            execution.lease.as_ref().is_some_and(|l| l.node == node),
+            "{id} is not claimed by {node}: {:?}",
+            execution.lease
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,8 +182,9 @@ async fn prefetched_executions_wait_under_a_full_lease_and_start_when_a_place_fr
     let quick = node.job(Script::Succeed).await;
     let first = node.start_job(&waits).await;
     let second = node.start_job(&quick).await;
-    claimed_by(&store, &waits, &[first], "node-1").await;
-    claimed_by(&store, &quick, &[second], "node-1").await;
+    node.prefetched(&[first, second]).await;
+    assert_claimed_by(&store, &waits, &[first], "node-1").await;
+    assert_claimed_by(&store, &quick, &[second], "node-1").await;
     assert_eq!(node.executor.running(), 1, "a prefetched execution ran");
     // Claimed with the whole lease; the wait is bounded well inside it.
     let waiting = read(&store, &waits, first).await;
@@ -222,7 +228,8 @@ async fn a_saturated_node_hands_its_prefetch_back_to_an_idle_node() {
     let quick = busy_node.job(Script::Succeed).await;
     let first = busy_node.start_job(&quick).await;
     let second = busy_node.start_job(&quick).await;
-    claimed_by(&store, &quick, &[first, second], "node-1").await;
+    busy_node.prefetched(&[first, second]).await;
+    assert_claimed_by(&store, &quick, &[first, second], "node-1").await;
 
     // An idle node finds nothing to claim until the busy one gives up waiting for a place.
     let mut idle_node = Node::start(&store, "node-2", &clock);
@@ -284,7 +291,8 @@ async fn shutdown_hands_prefetched_executions_back_at_once() {
     let quick = node.job(Script::Succeed).await;
     let first = node.start_job(&quick).await;
     let second = node.start_job(&quick).await;
-    claimed_by(&store, &quick, &[first, second], "node-1").await;
+    node.prefetched(&[first, second]).await;
+    assert_claimed_by(&store, &quick, &[first, second], "node-1").await;
 
     // The PENDING notifications of start_job are not the hand-back's.
     node.forget_notifications();
@@ -305,4 +313,36 @@ async fn shutdown_hands_prefetched_executions_back_at_once() {
         2,
         "only the warm-up and the busy run"
     );
+}
+
+/// A program that ends without a shutdown drops its runtime with workers alive and executions
+/// waiting: each dropped worker gives its place back, which must not wait on itself.
+#[test]
+fn dropping_the_runtime_with_executions_waiting_ends() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    runtime.block_on(async {
+        let clock = MockClock::at(1_000_000);
+        let mut node = Node::start(&store, "node-1", &clock);
+        node.warm_up().await;
+        let gate = Gate::new();
+        node.occupy(&gate).await;
+        let quick = node.job(Script::Succeed).await;
+        let first = node.start_job(&quick).await;
+        let second = node.start_job(&quick).await;
+        node.prefetched(&[first, second]).await;
+    });
+    let (dropped, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(runtime);
+        let _ = dropped.send(());
+    });
+    // A bound so that a hang fails the test instead of CI; not a timing assertion.
+    ended
+        .recv_timeout(Duration::from_secs(60))
+        .expect("dropping the runtime hung");
 }

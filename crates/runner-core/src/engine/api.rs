@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Engine, EngineError};
+use super::error::EngineError;
+use super::handle::Engine;
 use crate::execution::Execution;
 use crate::executor::Executor;
 use crate::feed::Event;
 use crate::ids::{AccountAlias, ExecutionId, JobId};
 use crate::job::{Host, Job, JobSpec, check_key, validate_hosts};
 use crate::machine::Command;
-use crate::notifier::{Notification, NotificationKind, Notifier};
+use crate::notifier::Notifier;
 use crate::page::{Page, PageRequest};
 use crate::secret::Secret;
 use crate::store::Store;
@@ -235,22 +236,5 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             errors.errors.extend(more.errors);
         }
         errors.into_result()
-    }
-
-    pub(super) async fn notify_status(&self, execution: &Execution) {
-        self.inner
-            .notifier
-            .notify(Notification {
-                execution_id: execution.execution_id,
-                job_id: execution.job_id,
-                account_alias: execution.account_alias.clone(),
-                time: self.inner.clock.now(),
-                kind: NotificationKind::Status {
-                    status: execution.status,
-                    message: execution.message.clone(),
-                    revision: execution.revision,
-                },
-            })
-            .await;
     }
 }

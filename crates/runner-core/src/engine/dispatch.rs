@@ -1,11 +1,13 @@
-//! The dispatcher (claims work while the pool has room) and the maintenance loop (applies timed
-//! commands whose deadline passed).
+//! The dispatcher (claims work while the pool has room, and hands back prefetched executions that
+//! waited too long) and the maintenance loop (applies timed commands whose deadline passed).
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Engine, Phase};
+use super::handle::{Engine, Phase};
+use super::signals::EngineSignal;
+use crate::execution::Execution;
 use crate::executor::Executor;
-use crate::machine::due_command;
+use crate::machine::{Command, due_command};
 use crate::notifier::Notifier;
 use crate::store::{Signal, Store, StoreError};
 use crate::time::{Clock, after};
@@ -17,19 +19,20 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
     engine: Engine<S, E, N, C>,
 ) {
     let inner = &engine.inner;
+    let places = &inner.places;
     let mut signals = inner.store.subscribe();
     let mut phase = inner.phase.subscribe();
     loop {
         if *phase.borrow() != Phase::Running {
             if *phase.borrow() != Phase::Abandoned {
-                let waiting = engine.take_expired(inner.clock.now(), true);
-                engine.hand_back(waiting).await;
+                let waiting = places.take_expired(inner.clock.now(), true);
+                hand_back(&engine, waiting).await;
             }
             return;
         }
-        let expired = engine.take_expired(inner.clock.now(), false);
-        engine.hand_back(expired).await;
-        let wanted = engine.wanted().min(inner.config.claim_batch);
+        let expired = places.take_expired(inner.clock.now(), false);
+        hand_back(&engine, expired).await;
+        let wanted = places.wanted().min(inner.config.claim_batch);
         let mut claimed_all_asked = false;
         if wanted > 0 {
             let now = inner.clock.now();
@@ -41,7 +44,14 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
             {
                 Ok(claimed) => {
                     claimed_all_asked = claimed.len() == wanted;
-                    engine.enqueue(claimed, now);
+                    if inner.signals.is_on() {
+                        for execution in &claimed {
+                            inner
+                                .signals
+                                .send(EngineSignal::Claimed(execution.execution_id));
+                        }
+                    }
+                    places.enqueue(&engine, claimed, now);
                 }
                 Err(error) => tracing::warn!(%error, "claiming executions failed; retrying"),
             }
@@ -52,25 +62,53 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
         }
         let now = inner.clock.now();
         let poll_at = after(now, inner.config.poll_interval);
-        let wake_at = engine
-            .next_prefetch_expiry()
+        let wake_at = places
+            .next_expiry()
             .map_or(poll_at, |expiry| expiry.clamp(now, poll_at));
         tokio::select! {
             signal = engine_signal(&mut signals) => match signal {
-                Ok(Signal::Control(id)) => engine.ring(id),
+                Ok(Signal::Control(id)) => places.ring(id),
                 Ok(Signal::Pending | Signal::Feed(_)) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => inner.clock.sleep_until(wake_at).await,
             },
-            () = inner.slot_freed.notified(), if wanted == 0 => {}
+            () = places.freed(), if wanted == 0 => {}
             () = inner.clock.sleep_until(wake_at) => {}
             _ = phase.changed() => {}
         }
         // Control signals are also delivered while the pool is full.
         while let Ok(signal) = signals.try_recv() {
             if let Signal::Control(id) = signal {
-                engine.ring(id);
+                places.ring(id);
             }
         }
+    }
+}
+
+/// Hands prefetched executions back to PENDING, for any node.
+async fn hand_back<S: Store, E: Executor, N: Notifier, C: Clock>(
+    engine: &Engine<S, E, N, C>,
+    executions: Vec<Execution>,
+) {
+    let inner = &engine.inner;
+    for execution in executions {
+        let id = execution.execution_id;
+        let command = Command::Release {
+            attempt: execution.attempt,
+        };
+        let now = inner.clock.now();
+        match inner.store.transition(id, &command, now).await {
+            Ok(released) => {
+                engine.notify_status(&released).await;
+                inner.signals.send(EngineSignal::HandedBack(id));
+            }
+            // A stop or kill may have ended it meanwhile; otherwise its lease lapses.
+            Err(error) => tracing::warn!(
+                execution = %id,
+                %error,
+                "could not hand back a prefetched execution"
+            ),
+        }
+        inner.places.handed_back();
     }
 }
 
@@ -156,6 +194,9 @@ async fn apply_due<S: Store, E: Executor, N: Notifier, C: Clock>(
                     "deadline passed"
                 );
                 engine.notify_status(&changed).await;
+                inner
+                    .signals
+                    .send(EngineSignal::DeadlineApplied(changed.execution_id));
             }
             // Another node got there first, or the worker finished in between.
             Err(StoreError::Refused(_)) | Err(StoreError::NotFound) => {}

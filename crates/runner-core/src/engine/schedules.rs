@@ -1,6 +1,9 @@
 //! The Job Schedule Service operations, and the scheduler loop that fires due schedules.
 
-use super::{Engine, EngineError, RunningEngine};
+use super::error::EngineError;
+use super::handle::Engine;
+use super::running::RunningEngine;
+use super::signals::EngineSignal;
 use crate::executor::Executor;
 use crate::ids::{AccountAlias, JobId, ScheduleId};
 use crate::notifier::Notifier;
@@ -209,6 +212,9 @@ async fn scheduler<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         for execution in &fired {
             tracing::info!(execution = %execution.execution_id, job = %execution.job_id, "schedule fired");
             engine.notify_status(execution).await;
+            inner
+                .signals
+                .send(EngineSignal::ScheduleFired(execution.execution_id));
         }
         if fired.len() == FIRE_BATCH {
             continue;

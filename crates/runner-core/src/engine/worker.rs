@@ -1,12 +1,13 @@
 //! One worker per claimed execution: runs the executor, keeps the lease, relays stop and kill
-//! requests, and records the outcome.
+//! requests, and records the outcome. This module serves the workers: it starts them for the
+//! places ([`Launcher`]) and sends the status notifications of every part of the engine
+//! ([`Engine::notify_status`]).
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
-use super::prefetch::Slot;
-use super::{Engine, Phase};
+use super::handle::{Engine, Phase};
+use super::places::{Launcher, Place, Places};
+use super::signals::{EngineSignal, Signals};
 use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::executor::{
     CancelHandle, CancelMode, Cancellation, EventKind, EventSink, Executor, ExecutorEvent, Run,
@@ -14,41 +15,64 @@ use crate::executor::{
 use crate::machine::Command;
 use crate::notifier::{Notification, NotificationKind, Notifier};
 use crate::store::{Store, StoreError};
-use crate::time::{Clock, after};
+use crate::time::{Clock, Timestamp, after};
 
-pub(super) fn spawn<S: Store, E: Executor, N: Notifier, C: Clock>(
-    engine: Engine<S, E, N, C>,
-    execution: Execution,
-    slot: Slot,
-) {
-    let bell = Arc::new(Notify::new());
-    engine
-        .inner
-        .running
-        .lock()
-        .expect("running map poisoned")
-        .insert(execution.execution_id, Arc::clone(&bell));
-    engine.inner.live_workers.send_modify(|live| *live += 1);
-    // Boxed: the worker's future is a few KiB; spawning a box moves a pointer, not the future.
-    tokio::spawn(Box::pin(async move {
-        let id = execution.execution_id;
-        let mut worker = Worker {
-            engine: engine.clone(),
-            attempt: execution.attempt,
-            execution,
-            bell,
-            slot: Some(slot),
-        };
-        worker.run().await;
-        worker.free_slot();
-        engine
-            .inner
-            .running
-            .lock()
-            .expect("running map poisoned")
-            .remove(&id);
-        engine.inner.live_workers.send_modify(|live| *live -= 1);
-    }));
+impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, C> {
+    fn places(&self) -> &Places {
+        &self.inner.places
+    }
+
+    fn signals(&self) -> &Signals {
+        &self.inner.signals
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn accepts_work(&self) -> bool {
+        *self.inner.phase.borrow() == Phase::Running
+    }
+
+    fn launch(&self, execution: Execution, place: Place<Self>) {
+        let engine = self.clone();
+        // Boxed: the worker's future is a few KiB; spawning a box moves a pointer, not the future.
+        tokio::spawn(Box::pin(async move {
+            let id = execution.execution_id;
+            let mut worker = Worker {
+                engine,
+                attempt: execution.attempt,
+                execution,
+                place,
+            };
+            worker.run().await;
+            // Its places go back before it says it finished, so a test that saw `Finished` finds
+            // the place free.
+            let Worker { engine, place, .. } = worker;
+            drop(place);
+            engine.inner.signals.send(EngineSignal::Finished(id));
+        }));
+    }
+}
+
+impl<S, E, N: Notifier, C: Clock> Engine<S, E, N, C> {
+    /// Tells the notifier the execution's status, as the engine sees it now.
+    pub(super) async fn notify_status(&self, execution: &Execution) {
+        self.inner
+            .notifier
+            .notify(Notification {
+                execution_id: execution.execution_id,
+                job_id: execution.job_id,
+                account_alias: execution.account_alias.clone(),
+                time: self.inner.clock.now(),
+                kind: NotificationKind::Status {
+                    status: execution.status,
+                    message: execution.message.clone(),
+                    revision: execution.revision,
+                },
+            })
+            .await;
+    }
 }
 
 /// Moves the events already waiting in `stream` into `batch`.
@@ -61,25 +85,16 @@ fn drain(
     }
 }
 
-struct Worker<S, E, N, C> {
+struct Worker<S: Store, E: Executor, N: Notifier, C: Clock> {
     engine: Engine<S, E, N, C>,
     execution: Execution,
     attempt: u32,
-    bell: Arc<Notify>,
-    /// The place in the pool; held while the executor runs.
-    slot: Option<Slot>,
+    /// Its places: in the pool while the executor runs, among the running executions until the
+    /// worker ends.
+    place: Place<Engine<S, E, N, C>>,
 }
 
 impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
-    /// Gives the pool place back as soon as the executor is done: recording the outcome is a
-    /// store write that must not keep the next execution waiting (a durable store batches the
-    /// outcome with the next claim's neighbours instead).
-    fn free_slot(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            self.engine.give_back_slot(slot);
-        }
-    }
-
     async fn run(&mut self) {
         let inner = Arc::clone(&self.engine.inner);
         self.engine.notify_status(&self.execution).await;
@@ -105,6 +120,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         let mut executor_run = std::pin::pin!(inner.executor.run(run, events, cancellation));
         let mut heartbeat_at = self.next_heartbeat();
         let mut handing_back = false;
+        inner
+            .signals
+            .send(EngineSignal::Started(self.execution.execution_id));
 
         let report = loop {
             tokio::select! {
@@ -115,7 +133,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                     drain(&mut event_stream, &mut batch);
                     self.relay(batch).await;
                 }
-                () = self.bell.notified() => self.reread(&cancel_handle).await,
+                () = self.place.bell().notified() => self.reread(&cancel_handle).await,
                 () = inner.clock.sleep_until(heartbeat_at) => {
                     self.heartbeat(&cancel_handle).await;
                     heartbeat_at = self.next_heartbeat();
@@ -134,8 +152,10 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
             }
         };
         // The executor has ended: its place goes to the next execution before the events it left
-        // behind are recorded and its outcome.
-        self.free_slot();
+        // behind are recorded and its outcome, since a store write must not keep the next
+        // execution waiting (a durable store batches the outcome with the next claim's
+        // neighbours instead).
+        self.place.free_pool_place();
         let mut rest = Vec::new();
         drain(&mut event_stream, &mut rest);
         self.relay(rest).await;
@@ -274,6 +294,10 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
             attempt: self.attempt,
         };
         self.record(command).await;
+        if self.execution.status == Status::Pending {
+            let id = self.execution.execution_id;
+            self.engine.inner.signals.send(EngineSignal::HandedBack(id));
+        }
     }
 
     /// Applies a final command, retrying a while when the store is unavailable. If it never

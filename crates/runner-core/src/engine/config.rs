@@ -1,0 +1,53 @@
+//! How an engine runs: [`EngineConfig`].
+
+use std::time::Duration;
+
+use crate::ids::NodeId;
+
+/// How an engine runs. Every field has a default that suits a server.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The name this node claims under; unique per node. Default: a random one.
+    pub node_id: NodeId,
+    /// Executions run at once on this node. Default: 4.
+    pub concurrency: usize,
+    /// How long a claim holds without renewal; heartbeats renew it every third of it. Default 30 s.
+    pub lease: Duration,
+    /// How often to look for work and deadlines when no signal came. Default 1 s.
+    pub poll_interval: Duration,
+    /// How many executions to claim in one store call at most. Default 64.
+    pub claim_batch: usize,
+    /// Claimed executions that may wait for a place in the pool, at most, on top of the running
+    /// ones: a place that frees starts the next one without waiting for a claim. Only while runs
+    /// end within [`EngineConfig::prefetch_wait`]; 0 turns prefetching off. Default 16. If the
+    /// node crashes, its waiting executions end in FAILURE when their lease lapses, as running
+    /// ones do.
+    pub prefetch: usize,
+    /// How long a prefetched execution may wait for a place (at most a third of the lease) before
+    /// the node hands it back to PENDING for any node; also the run length below which the node
+    /// prefetches at all. Default 1 s.
+    pub prefetch_wait: Duration,
+    /// On shutdown, how long running executions may go on before they are handed back. Default 30 s.
+    pub shutdown_grace: Duration,
+    /// Whether the engine's loops report what they do as
+    /// [`EngineSignal`](crate::engine::EngineSignal)s, for tests to await through
+    /// [`Engine::probe`](crate::engine::Engine::probe). Default false: a server has no use for
+    /// them, and then they cost nothing.
+    pub test_signals: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            concurrency: 4,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            claim_batch: 64,
+            prefetch: 16,
+            prefetch_wait: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(30),
+            test_signals: false,
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The one error type of the engine's operations.
+
+use crate::store::StoreError;
+use crate::validation::ValidationErrors;
+
+/// Why an engine operation failed; the HTTP layer maps each variant to one status code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The request is invalid (400).
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    /// No such job or execution under that account (404).
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with the current state (409); the message names the status.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed (503).
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => EngineError::NotFound,
+            StoreError::Refused(refused) => EngineError::Conflict(refused.to_string()),
+            StoreError::Conflict(message) => EngineError::Conflict(message),
+            other => EngineError::Store(other),
+        }
+    }
+}
