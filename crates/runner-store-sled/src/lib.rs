@@ -214,7 +214,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::codec::{count, decode};
 pub use crate::durability::Durability;
-use crate::lock::DirectoryLock;
+use crate::lock::{DirectoryLock, LockError};
 use crate::trees::Trees;
 use crate::writer::{Done, Op, Request, Writer};
 
@@ -275,6 +275,15 @@ pub enum SledStoreError {
         /// The version found.
         found: u64,
     },
+}
+
+impl From<LockError> for SledStoreError {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Held { dir, holder } => SledStoreError::Locked { path: dir, holder },
+            LockError::Io { path, source } => SledStoreError::Io { path, source },
+        }
+    }
 }
 
 /// A durable [`Store`] and [`ScheduleStore`] in one data directory. Cheap to clone (clones share the database).
