@@ -182,7 +182,9 @@
 
 mod codec;
 mod durability;
+mod executions;
 mod feed;
+mod jobs;
 mod keys;
 mod lock;
 mod schedule_store;
@@ -210,13 +212,16 @@ use runner_core::store::{
 #[cfg(doc)]
 use runner_core::store::{ScheduleStore, Store};
 use runner_core::time::Timestamp;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
-use crate::codec::{count, decode};
+use crate::codec::count;
 pub use crate::durability::Durability;
+use crate::executions::{Claim, InsertExecution, Transition, Transitioned};
+use crate::feed::{AppendEvents, Appended, SettleDelivery, events_after};
+use crate::jobs::{DeleteJob, InsertJob, UpdateJob};
 use crate::lock::{DirectoryLock, LockError};
-use crate::trees::Trees;
-use crate::writer::{Done, Op, Request, Writer};
+use crate::trees::{Trees, page_keys};
+use crate::writer::{Request, Write, Writer};
 
 /// How many signals a slow subscriber may fall behind before it sees `Lagged`.
 const SIGNAL_CAPACITY: usize = 1024;
@@ -433,17 +438,17 @@ impl SledStore {
         self.inner.flushes.load(Ordering::Relaxed)
     }
 
-    /// Hands `op` to the writer thread; resolves once it is durable (or refused).
-    async fn write(&self, op: Op) -> Result<Done, StoreError> {
-        let (reply, done) = oneshot::channel();
+    /// Hands `write` to the writer thread; resolves once it is durable (or refused).
+    async fn write<W: Write>(&self, write: W) -> Result<W::Reply, StoreError> {
+        let (request, outcome) = Request::new(write);
         let closed = || StoreError::unavailable(std::io::Error::other("the sled store is closed"));
         self.inner
             .requests
             .as_ref()
             .ok_or_else(closed)?
-            .send(Request { op, reply })
+            .send(request)
             .map_err(|_| closed())?;
-        done.await.map_err(|_| closed())?
+        outcome.await.map_err(|_| closed())?
     }
 
     /// Runs a read that may walk many keys on the blocking pool.
@@ -486,107 +491,30 @@ fn open_sled(path: &Path) -> sled::Result<sled::Db> {
     }
 }
 
-fn unexpected(done: Done) -> StoreError {
-    StoreError::Corrupt(format!(
-        "the writer answered {done:?} to a different request"
-    ))
-}
-
-impl Inner {
-    fn job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
-        let Some(bytes) = self
-            .trees
-            .jobs
-            .get(keys::job(id))
-            .map_err(StoreError::unavailable)?
-        else {
-            return Ok(None);
-        };
-        let job: Job = decode("job", &bytes)?;
-        Ok((&job.account_alias == alias).then_some(job))
-    }
-
-    fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        match self
-            .trees
-            .executions
-            .get(keys::execution(id))
-            .map_err(StoreError::unavailable)?
-        {
-            Some(bytes) => decode("execution", &bytes).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn count(&self, key: &[u8]) -> Result<u64, StoreError> {
-        let bytes = self.trees.meta.get(key).map_err(StoreError::unavailable)?;
-        Ok(count(bytes.as_deref()))
-    }
-
-    /// Keys of `index` under `prefix`, newest first (the index is read backwards), one page.
-    fn page_keys(
-        index: &sled::Tree,
-        prefix: &[u8],
-        page: PageRequest,
-    ) -> Result<Vec<sled::IVec>, StoreError> {
-        index
-            .scan_prefix(prefix)
-            .keys()
-            .rev()
-            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-            .take(page.size as usize)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::unavailable)
-    }
-
-    /// An execution of the job that has not ended, for the message of a refused delete.
-    fn busy_execution(
-        &self,
-        alias: &AccountAlias,
-        id: JobId,
-    ) -> Result<Option<Execution>, StoreError> {
-        let prefix = keys::job_executions(alias, id);
-        for key in self
-            .trees
-            .executions_by_job
-            .scan_prefix(prefix)
-            .keys()
-            .rev()
-        {
-            let key = key.map_err(StoreError::unavailable)?;
-            let Some(execution_id) = keys::execution_id_at(&key) else {
-                continue;
-            };
-            if let Some(execution) = self.execution(execution_id)? {
-                if !execution.status.is_terminal() {
-                    return Ok(Some(execution));
-                }
-            }
-        }
-        Ok(None)
-    }
-}
-
 impl JobStore for SledStore {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.write(Op::InsertJob(job.clone())).await.map(drop)
+        self.write(InsertJob(job.clone())).await
     }
 
     async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
         // A point read of a cached page: inline (see "Blocking" in the crate docs).
-        self.inner.job(alias, id)
+        self.inner.trees.job(alias, id)
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.write(Op::UpdateJob(job.clone())).await.map(drop)
+        self.write(UpdateJob(job.clone())).await
     }
 
     async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
-        match self.write(Op::DeleteJob(alias.clone(), id)).await {
+        let delete = DeleteJob {
+            alias: alias.clone(),
+            id,
+        };
+        match self.write(delete).await {
             Err(StoreError::Conflict(message)) if message.is_empty() => {
                 let alias = alias.clone();
                 let busy = self
-                    .scan(move |inner| inner.busy_execution(&alias, id))
+                    .scan(move |inner| busy_execution(&inner.trees, &alias, id))
                     .await;
                 Err(StoreError::Conflict(match busy {
                     Ok(Some(execution)) => format!(
@@ -598,7 +526,7 @@ impl JobStore for SledStore {
                     ),
                 }))
             }
-            other => other.map(drop),
+            other => other,
         }
     }
 
@@ -609,8 +537,8 @@ impl JobStore for SledStore {
     ) -> Result<Page<Job>, StoreError> {
         let alias = alias.clone();
         self.scan(move |inner| {
-            let total = inner.count(&keys::job_count(&alias))?;
-            let index = Inner::page_keys(
+            let total = inner.trees.count(&keys::job_count(&alias))?;
+            let index = page_keys(
                 &inner.trees.jobs_by_account,
                 &keys::account_jobs(&alias),
                 page,
@@ -619,7 +547,7 @@ impl JobStore for SledStore {
             for key in index {
                 let id = keys::job_id_at(&key)
                     .ok_or_else(|| StoreError::Corrupt("a job index key has no id".into()))?;
-                if let Some(job) = inner.job(&alias, id)? {
+                if let Some(job) = inner.trees.job(&alias, id)? {
                     jobs.push(job);
                 }
             }
@@ -631,7 +559,7 @@ impl JobStore for SledStore {
 
 impl ExecutionStore for SledStore {
     async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
-        self.write(Op::InsertExecution(execution.clone())).await?;
+        self.write(InsertExecution(execution.clone())).await?;
         self.signal(Some(Signal::Pending));
         // Its creation event was recorded with it.
         self.signal(Some(Signal::Feed(execution.execution_id)));
@@ -647,6 +575,7 @@ impl ExecutionStore for SledStore {
         // A point read of a cached page: inline (see "Blocking" in the crate docs).
         Ok(self
             .inner
+            .trees
             .execution(id)?
             .filter(|execution| &execution.account_alias == alias && execution.job_id == job_id))
     }
@@ -659,8 +588,8 @@ impl ExecutionStore for SledStore {
     ) -> Result<Page<Execution>, StoreError> {
         let alias = alias.clone();
         self.scan(move |inner| {
-            let total = inner.count(&keys::execution_count(&alias, job_id))?;
-            let index = Inner::page_keys(
+            let total = inner.trees.count(&keys::execution_count(&alias, job_id))?;
+            let index = page_keys(
                 &inner.trees.executions_by_job,
                 &keys::job_executions(&alias, job_id),
                 page,
@@ -670,7 +599,7 @@ impl ExecutionStore for SledStore {
                 let id = keys::execution_id_at(&key).ok_or_else(|| {
                     StoreError::Corrupt("an execution index key has no id".into())
                 })?;
-                if let Some(execution) = inner.execution(id)? {
+                if let Some(execution) = inner.trees.execution(id)? {
                     executions.push(execution);
                 }
             }
@@ -685,16 +614,20 @@ impl ExecutionStore for SledStore {
         command: &Command,
         now: Timestamp,
     ) -> Result<Execution, StoreError> {
-        match self.write(Op::Transition(id, command.clone(), now)).await? {
-            Done::Execution(changed, recorded) => {
-                self.signal(signal_after(command, &changed));
-                if recorded {
-                    self.signal(Some(Signal::Feed(id)));
-                }
-                Ok(*changed)
-            }
-            other => Err(unexpected(other)),
+        let transition = Transition {
+            id,
+            command: command.clone(),
+            now,
+        };
+        let Transitioned {
+            execution,
+            recorded,
+        } = self.write(transition).await?;
+        self.signal(signal_after(command, &execution));
+        if recorded {
+            self.signal(Some(Signal::Feed(id)));
         }
+        Ok(execution)
     }
 }
 
@@ -713,23 +646,18 @@ impl ClaimStore for SledStore {
             node: node.clone(),
             lease_until,
         };
-        match self
-            .write(Op::Claim {
+        let claimed = self
+            .write(Claim {
                 command,
                 limit,
                 now,
             })
-            .await?
-        {
-            Done::Claimed(claimed) => {
-                // Each claim changed a status (PENDING to INITIALIZING): an event each.
-                for execution in &claimed {
-                    self.signal(Some(Signal::Feed(execution.execution_id)));
-                }
-                Ok(claimed)
-            }
-            other => Err(unexpected(other)),
+            .await?;
+        // Each claim changed a status (PENDING to INITIALIZING): an event each.
+        for execution in &claimed {
+            self.signal(Some(Signal::Feed(execution.execution_id)));
         }
+        Ok(claimed)
     }
 
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
@@ -747,7 +675,7 @@ impl ClaimStore for SledStore {
                 if at > now {
                     break;
                 }
-                if let Some(execution) = inner.execution(id)? {
+                if let Some(execution) = inner.trees.execution(id)? {
                     due.push(execution);
                 }
             }
@@ -775,21 +703,17 @@ impl FeedStore for SledStore {
         events: &[ExecutorEvent],
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        let op = Op::AppendEvents {
+        let append = AppendEvents {
             id,
             attempt,
             events: events.to_vec(),
             now,
         };
-        match self.write(op).await? {
-            Done::Appended(latest, recorded) => {
-                if recorded {
-                    self.signal(Some(Signal::Feed(id)));
-                }
-                Ok(latest)
-            }
-            other => Err(unexpected(other)),
+        let Appended { latest, recorded } = self.write(append).await?;
+        if recorded {
+            self.signal(Some(Signal::Feed(id)));
         }
+        Ok(latest)
     }
 
     async fn list_events(
@@ -802,13 +726,13 @@ impl FeedStore for SledStore {
     ) -> Result<Vec<Event>, StoreError> {
         let alias = alias.clone();
         self.scan(move |inner| {
-            let known = inner.execution(id)?.is_some_and(|execution| {
+            let known = inner.trees.execution(id)?.is_some_and(|execution| {
                 execution.account_alias == alias && execution.job_id == job_id
             });
             if !known {
                 return Err(StoreError::NotFound);
             }
-            inner.events_after(id, after, limit)
+            events_after(&inner.trees, id, after, limit)
         })
         .await
     }
@@ -821,8 +745,12 @@ impl OutboxStore for SledStore {
         hold_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.scan(move |inner| inner.claim_deliveries(now, hold_until, limit))
-            .await
+        self.scan(move |inner| {
+            inner
+                .holds
+                .claim(&inner.trees.outbox, now, hold_until, limit)
+        })
+        .await
     }
 
     async fn settle_delivery(
@@ -830,15 +758,19 @@ impl OutboxStore for SledStore {
         key: &DeliveryKey,
         settlement: &Settlement,
     ) -> Result<(), StoreError> {
-        self.write(Op::SettleDelivery(*key, settlement.clone()))
-            .await?;
+        self.write(SettleDelivery {
+            key: *key,
+            settlement: settlement.clone(),
+        })
+        .await?;
         // Only once the settle is committed (see "Holds" in feed.rs).
         self.inner.holds.release(key);
         Ok(())
     }
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.scan(|inner| inner.next_delivery_at()).await
+        self.scan(|inner| inner.holds.next_delivery_at(&inner.trees.outbox))
+            .await
     }
 }
 
@@ -848,126 +780,36 @@ impl SignalSource for SledStore {
     }
 }
 
+/// An execution of the job that has not ended, for the message of a refused delete.
+fn busy_execution(
+    trees: &Trees,
+    alias: &AccountAlias,
+    id: JobId,
+) -> Result<Option<Execution>, StoreError> {
+    let prefix = keys::job_executions(alias, id);
+    for key in trees.executions_by_job.scan_prefix(prefix).keys().rev() {
+        let key = key.map_err(StoreError::unavailable)?;
+        let Some(execution_id) = keys::execution_id_at(&key) else {
+            continue;
+        };
+        if let Some(execution) = trees.execution(execution_id)? {
+            if !execution.status.is_terminal() {
+                return Ok(Some(execution));
+            }
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
-    use runner_core::execution::Status;
+    use runner_core::execution::{Execution, Status};
     use runner_core::feed::EventKind;
+    use runner_core::machine::Command;
+    use runner_core::store::prelude::*;
     use runner_core::testkit::fixtures::{alias, job};
 
     use super::*;
-
-    /// A record that cannot be read back fails the writes that touch it, and no others, even
-    /// when they share a batch with it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_corrupt_record_fails_only_its_own_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let job = job("ACME", 1);
-        store.insert_job(&job).await.unwrap();
-        let broken = Execution::new(&job, None, None, 2);
-        store.insert_execution(&broken).await.unwrap();
-        store
-            .inner
-            .trees
-            .executions
-            .insert(keys::execution(broken.execution_id), &b"{not json"[..])
-            .unwrap();
-
-        let kill = Command::Kill { force_at: None };
-        let healthy: Vec<Execution> = (0..20)
-            .map(|n| Execution::new(&job, None, None, 10 + n))
-            .collect();
-        let (broken_result, healthy_results) = tokio::join!(
-            store.transition(broken.execution_id, &kill, 3),
-            futures_util::future::join_all(healthy.iter().map(|e| store.insert_execution(e)))
-        );
-        assert!(
-            matches!(broken_result, Err(StoreError::Corrupt(_))),
-            "{broken_result:?}"
-        );
-        assert!(
-            healthy_results.iter().all(Result::is_ok),
-            "{healthy_results:?}"
-        );
-        for execution in &healthy {
-            let stored = store
-                .get_execution(&alias("ACME"), job.id, execution.execution_id)
-                .await
-                .unwrap();
-            assert_eq!(stored.as_ref(), Some(execution));
-        }
-    }
-
-    /// The `fired` set keeps only each schedule's latest due time, and loses it with the
-    /// schedule, while every due time still fires once.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_fired_set_keeps_one_key_per_schedule() {
-        use runner_core::schedule::{Schedule, ServiceAccount, Trigger, TriggerKind};
-        use runner_core::store::ScheduleStore;
-
-        const MINUTE: Timestamp = 60_000;
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let job = job("ACME", 1);
-        store.insert_job(&job).await.unwrap();
-        let account = ServiceAccount {
-            alias: "svc".into(),
-            account_alias: alias("ACME"),
-            description: None,
-            created_time: 1,
-        };
-        store.insert_service_account(&account).await.unwrap();
-        let every_minute = Trigger {
-            kind: TriggerKind::Cron,
-            expression: "* * * * *".into(),
-        };
-        let schedules: Vec<Schedule> = (0..2)
-            .map(|_| {
-                Schedule::new(
-                    alias("ACME"),
-                    job.id,
-                    "tests".into(),
-                    "svc".into(),
-                    every_minute.clone(),
-                    0,
-                )
-            })
-            .collect();
-        for schedule in &schedules {
-            store.insert_schedule(schedule).await.unwrap();
-        }
-        for minute in 1..=3 {
-            let fired = store.fire_due_schedules(minute * MINUTE, 10).await.unwrap();
-            assert_eq!(
-                fired.len(),
-                2,
-                "each schedule fires once at minute {minute}"
-            );
-            assert!(
-                store
-                    .fire_due_schedules(minute * MINUTE, 10)
-                    .await
-                    .unwrap()
-                    .is_empty()
-            );
-        }
-        let fired_keys = |store: &SledStore| store.inner.trees.fired.len();
-        assert_eq!(fired_keys(&store), 2);
-        store
-            .delete_schedule(&alias("ACME"), job.id, schedules[0].id)
-            .await
-            .unwrap();
-        assert_eq!(fired_keys(&store), 1);
-        let listed = store
-            .list_executions(
-                &alias("ACME"),
-                job.id,
-                runner_core::page::PageRequest::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(listed.total_size, 6);
-    }
 
     /// A directory written before the live feed (format 1: no feed trees, executions without
     /// their feed fields) opens, is marked format 2, and its executions start their feed.
