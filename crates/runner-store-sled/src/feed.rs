@@ -1,8 +1,8 @@
 //! The live feed on sled: events, the webhook outbox, and the holds of claimed deliveries.
 //!
 //! Events and deliveries are written by the writer thread, in the transaction of the change that
-//! recorded them (`writer.rs` applies every command through [`feed::transition`], appends go
-//! through [`append`] here). Reads and claims run on tokio's blocking pool.
+//! recorded them ([`record`]: `executions.rs` applies every command through [`feed::transition`],
+//! appends go through [`AppendEvents`] here). Reads and claims run on tokio's blocking pool.
 //!
 //! # Claiming without scanning every event
 //!
@@ -43,7 +43,7 @@ use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use runner_core::executor::ExecutorEvent;
-use runner_core::feed::{self, Delivery, DeliveryKey, Event, Settlement};
+use runner_core::feed::{self, Delivery, DeliveryKey, Event, Recorded, Settlement};
 use runner_core::ids::ExecutionId;
 use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
@@ -51,8 +51,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode};
 use crate::keys;
-use crate::trees::{Tx, TxResult, abort};
-use crate::writer::{Done, Reply};
+use crate::trees::{Trees, Tx, TxResult, abort};
+use crate::writer::{Applied, Candidates, Write};
 
 /// A value of the `outbox` (pending) and `outbox_failed` (given up) trees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,64 +87,110 @@ impl OutboxRecord {
     }
 }
 
-/// Records executor events for run `attempt` of execution `id`, fenced by [`feed::append`],
-/// with the execution's new event count, in the batch's transaction.
-pub(crate) fn append(
-    tx: &Tx<'_>,
-    id: ExecutionId,
-    attempt: u32,
-    events: &[ExecutorEvent],
-    now: Timestamp,
-) -> TxResult<Reply> {
-    let Some(old) = tx.execution(id)? else {
-        return Ok(Err(StoreError::NotFound));
-    };
-    let mut execution = old.clone();
-    let recorded = match feed::append(&mut execution, attempt, events, now) {
-        Ok(recorded) => recorded,
-        Err(refused) => return Ok(Err(StoreError::Refused(refused))),
-    };
-    if !recorded.is_empty() {
-        tx.put_execution(Some(&old), &execution)?;
-        tx.record(&recorded)?;
+/// Stores recorded feed events and their deliveries (pending, in the outbox), in the
+/// transaction of the execution's change that produced them.
+pub(crate) fn record(tx: &Tx<'_>, recorded: &[Recorded]) -> TxResult<()> {
+    for Recorded { event, deliveries } in recorded {
+        let bytes = encode("event", event).or_else(abort)?;
+        tx.events
+            .insert(&keys::event(event.execution_id, event.sequence)[..], bytes)?;
+        for delivery in deliveries {
+            let record = OutboxRecord::pending(delivery.clone());
+            let bytes = encode("delivery", &record).or_else(abort)?;
+            tx.outbox
+                .insert(&keys::delivery(&delivery.key)[..], bytes)?;
+        }
     }
-    Ok(Ok(Done::Appended(execution.events, !recorded.is_empty())))
+    Ok(())
+}
+
+/// Records executor `events` for run `attempt` of execution `id`, fenced by [`feed::append`],
+/// with the execution's new event count.
+#[derive(Debug)]
+pub(crate) struct AppendEvents {
+    pub(crate) id: ExecutionId,
+    pub(crate) attempt: u32,
+    pub(crate) events: Vec<ExecutorEvent>,
+    pub(crate) now: Timestamp,
+}
+
+/// What an [`AppendEvents`] did.
+#[derive(Debug)]
+pub(crate) struct Appended {
+    /// The execution's latest sequence number.
+    pub(crate) latest: u64,
+    /// Whether the append recorded any event.
+    pub(crate) recorded: bool,
+}
+
+impl Write for AppendEvents {
+    type Reply = Appended;
+
+    fn apply(&self, tx: &Tx<'_>, _: &Candidates) -> Applied<Appended> {
+        let Some(old) = tx.execution(self.id)? else {
+            return Ok(Err(StoreError::NotFound));
+        };
+        let mut execution = old.clone();
+        let recorded = match feed::append(&mut execution, self.attempt, &self.events, self.now) {
+            Ok(recorded) => recorded,
+            Err(refused) => return Ok(Err(StoreError::Refused(refused))),
+        };
+        if !recorded.is_empty() {
+            tx.put_execution(Some(&old), &execution)?;
+            record(tx, &recorded)?;
+        }
+        Ok(Ok(Appended {
+            latest: execution.events,
+            recorded: !recorded.is_empty(),
+        }))
+    }
 }
 
 /// Records how an attempt of a pending delivery ended; a key that is not pending is ignored.
-pub(crate) fn settle(tx: &Tx<'_>, key: &DeliveryKey, settlement: &Settlement) -> TxResult<Reply> {
-    let outbox_key = keys::delivery(key);
-    let Some(bytes) = tx.outbox.get(&outbox_key[..])? else {
-        return Ok(Ok(Done::Unit));
-    };
-    let mut record: OutboxRecord = decode("delivery", &bytes).or_else(abort)?;
-    match settlement {
-        Settlement::Delivered => {
-            tx.outbox.remove(&outbox_key[..])?;
+#[derive(Debug)]
+pub(crate) struct SettleDelivery {
+    pub(crate) key: DeliveryKey,
+    pub(crate) settlement: Settlement,
+}
+
+impl Write for SettleDelivery {
+    type Reply = ();
+
+    fn apply(&self, tx: &Tx<'_>, _: &Candidates) -> Applied {
+        let (key, settlement) = (&self.key, &self.settlement);
+        let outbox_key = keys::delivery(key);
+        let Some(bytes) = tx.outbox.get(&outbox_key[..])? else {
+            return Ok(Ok(()));
+        };
+        let mut record: OutboxRecord = decode("delivery", &bytes).or_else(abort)?;
+        match settlement {
+            Settlement::Delivered => {
+                tx.outbox.remove(&outbox_key[..])?;
+            }
+            Settlement::Retry { at, error } => {
+                record.delivery.attempts = record.delivery.attempts.saturating_add(1);
+                record.delivery.next_attempt_at = *at;
+                record.last_error = Some(error.clone());
+                let bytes = encode("delivery", &record).or_else(abort)?;
+                tx.outbox.insert(&outbox_key[..], bytes)?;
+            }
+            Settlement::GiveUp { error } => {
+                record.delivery.attempts = record.delivery.attempts.saturating_add(1);
+                record.state = DeliveryState::Failed;
+                record.last_error = Some(error.clone());
+                let bytes = encode("delivery", &record).or_else(abort)?;
+                // Out of `outbox`: its queue moves on to the next sequence; claims never read it.
+                tx.outbox.remove(&outbox_key[..])?;
+                tx.outbox_failed.insert(&outbox_key[..], bytes)?;
+            }
+            other => {
+                return Ok(Err(StoreError::Conflict(format!(
+                    "the sled store cannot record the settlement {other:?}"
+                ))));
+            }
         }
-        Settlement::Retry { at, error } => {
-            record.delivery.attempts = record.delivery.attempts.saturating_add(1);
-            record.delivery.next_attempt_at = *at;
-            record.last_error = Some(error.clone());
-            let bytes = encode("delivery", &record).or_else(abort)?;
-            tx.outbox.insert(&outbox_key[..], bytes)?;
-        }
-        Settlement::GiveUp { error } => {
-            record.delivery.attempts = record.delivery.attempts.saturating_add(1);
-            record.state = DeliveryState::Failed;
-            record.last_error = Some(error.clone());
-            let bytes = encode("delivery", &record).or_else(abort)?;
-            // Out of `outbox`: its queue moves on to the next sequence, and claims never read it.
-            tx.outbox.remove(&outbox_key[..])?;
-            tx.outbox_failed.insert(&outbox_key[..], bytes)?;
-        }
-        other => {
-            return Ok(Err(StoreError::Conflict(format!(
-                "the sled store cannot record the settlement {other:?}"
-            ))));
-        }
+        Ok(Ok(()))
     }
-    Ok(Ok(Done::Unit))
 }
 
 /// The deliveries handed out and not settled yet, each until the end of its hold.
@@ -159,13 +205,6 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The maps stay consistent whatever panicked while holding them: every change is one insert,
     // remove or retain.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Holds {
-    /// Releases the hold of `key`, after its settle committed.
-    pub(crate) fn release(&self, key: &DeliveryKey) {
-        locked(&self.held).remove(key);
-    }
 }
 
 /// Calls `visit` with the key and value of the head of every delivery queue of `outbox`, from
@@ -219,29 +258,32 @@ fn readable(key: &[u8], value: &[u8]) -> Option<OutboxRecord> {
     }
 }
 
-impl crate::Inner {
-    /// Up to `limit` events of execution `id` after sequence `after`, in order.
-    pub(crate) fn events_after(
-        &self,
-        id: ExecutionId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        let Some(first) = after.checked_add(1) else {
-            return Ok(Vec::new());
-        };
-        self.trees
-            .events
-            .range(keys::event(id, first)..=keys::event(id, u64::MAX))
-            .values()
-            .take(limit)
-            .map(|value| decode("event", &value.map_err(StoreError::unavailable)?))
-            .collect()
-    }
+/// Up to `limit` events of execution `id` after sequence `after`, in order.
+pub(crate) fn events_after(
+    trees: &Trees,
+    id: ExecutionId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Event>, StoreError> {
+    let Some(first) = after.checked_add(1) else {
+        return Ok(Vec::new());
+    };
+    trees
+        .events
+        .range(keys::event(id, first)..=keys::event(id, u64::MAX))
+        .values()
+        .take(limit)
+        .map(|value| decode("event", &value.map_err(StoreError::unavailable)?))
+        .collect()
+}
 
-    /// See [`OutboxStore::claim_deliveries`](runner_core::store::OutboxStore::claim_deliveries) and the module docs.
-    pub(crate) fn claim_deliveries(
+impl Holds {
+    /// Claims up to `limit` deliveries of `outbox` due at `now`, each held until `hold_until`:
+    /// see [`OutboxStore::claim_deliveries`](runner_core::store::OutboxStore::claim_deliveries)
+    /// and the module docs.
+    pub(crate) fn claim(
         &self,
+        outbox: &sled::Tree,
         now: Timestamp,
         hold_until: Timestamp,
         limit: usize,
@@ -251,12 +293,12 @@ impl crate::Inner {
         // a claim comes back short only when there is nothing more to take. Each round either
         // fills the claim or lost candidates to other claims or settles, so it ends.
         while claimed.len() < limit {
-            let candidates = self.delivery_candidates(now, limit - claimed.len(), &claimed)?;
+            let candidates = self.candidates(outbox, now, limit - claimed.len(), &claimed)?;
             if candidates.is_empty() {
                 break;
             }
             let wanted = candidates.len();
-            let taken = self.take(candidates, now, hold_until)?;
+            let taken = self.take(outbox, candidates, now, hold_until)?;
             let lost = taken.len() < wanted;
             claimed.extend(taken);
             if !lost {
@@ -264,29 +306,35 @@ impl crate::Inner {
             }
         }
         if let Some(last) = claimed.last() {
-            *locked(&self.holds.cursor) =
+            *locked(&self.cursor) =
                 keys::next_queue(&keys::delivery(&last.key)).unwrap_or_default();
         }
         Ok(claimed)
     }
 
+    /// Releases the hold of `key`, after its settle committed.
+    pub(crate) fn release(&self, key: &DeliveryKey) {
+        locked(&self.held).remove(key);
+    }
+
     /// Up to `limit` keys of queue heads due at `now` that nobody holds (and not in `mine`),
     /// starting at the cursor; read without the holds' lock.
-    fn delivery_candidates(
+    fn candidates(
         &self,
+        outbox: &sled::Tree,
         now: Timestamp,
         limit: usize,
         mine: &[Delivery],
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut skip: HashSet<DeliveryKey> = locked(&self.holds.held)
+        let mut skip: HashSet<DeliveryKey> = locked(&self.held)
             .iter()
             .filter(|(_, until)| **until > now)
             .map(|(key, _)| *key)
             .collect();
         skip.extend(mine.iter().map(|delivery| delivery.key));
-        let from = locked(&self.holds.cursor).clone();
+        let from = locked(&self.cursor).clone();
         let mut candidates = Vec::new();
-        visit_heads(&self.trees.outbox, &from, |key, value| {
+        visit_heads(outbox, &from, |key, value| {
             let due = keys::delivery_key_at(key).is_some_and(|key| !skip.contains(&key))
                 && readable(key, value)
                     .is_some_and(|record| record.delivery.next_attempt_at <= now);
@@ -307,11 +355,12 @@ impl crate::Inner {
     /// docs).
     fn take(
         &self,
+        outbox: &sled::Tree,
         candidates: Vec<Vec<u8>>,
         now: Timestamp,
         hold_until: Timestamp,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut held = locked(&self.holds.held);
+        let mut held = locked(&self.held);
         held.retain(|_, until| *until > now);
         let mut taken = Vec::with_capacity(candidates.len());
         for key in candidates {
@@ -321,12 +370,7 @@ impl crate::Inner {
             if held.contains_key(&delivery_key) {
                 continue;
             }
-            let Some(value) = self
-                .trees
-                .outbox
-                .get(&key)
-                .map_err(StoreError::unavailable)?
-            else {
+            let Some(value) = outbox.get(&key).map_err(StoreError::unavailable)? else {
                 continue;
             };
             let Some(record) = readable(&key, &value) else {
@@ -341,13 +385,17 @@ impl crate::Inner {
         Ok(taken)
     }
 
-    /// See [`OutboxStore::next_delivery_at`](runner_core::store::OutboxStore::next_delivery_at): the earliest time a claim could take
-    /// something. Only queue heads count: a delivery behind its queue's head waits for the head
-    /// whatever its own time.
-    pub(crate) fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        let held = locked(&self.holds.held).clone();
+    /// The earliest time a claim of `outbox` could take something: see
+    /// [`OutboxStore::next_delivery_at`](runner_core::store::OutboxStore::next_delivery_at). Only
+    /// queue heads count: a delivery behind its queue's head waits for the head whatever its own
+    /// time.
+    pub(crate) fn next_delivery_at(
+        &self,
+        outbox: &sled::Tree,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let held = locked(&self.held).clone();
         let mut earliest: Option<Timestamp> = None;
-        visit_heads(&self.trees.outbox, &[], |key, value| {
+        visit_heads(outbox, &[], |key, value| {
             let at = match keys::delivery_key_at(key).and_then(|key| held.get(&key)) {
                 Some(until) => Some(*until),
                 None => readable(key, value).map(|record| record.delivery.next_attempt_at),

@@ -179,14 +179,39 @@
 //!   write lock while a batch transaction runs; batches are capped at 64 writes to keep that wait
 //!   well under a millisecond. A cold read of a page not in sled's cache (1 GiB by default) reads
 //!   the disk inline.
+//!
+//! ## Modules
+//!
+//! Each write is a type of its own that names its reply (`writer::Write`), kept with the records
+//! it changes; the writer thread batches them without knowing them, and the caller gets back
+//! exactly the write's reply type. The modules use one another in one direction only: each line
+//! below uses only modules of the lines under it (test modules aside).
+//!
+//! ```text
+//! store_impl ──────► lib, jobs, executions, feed, trees, keys   JobStore … SignalSource
+//! schedule_store ──► lib, schedules, trees, keys                ScheduleStore
+//! lib ─────────────► writer, feed, trees, lock, durability,     SledStore: open, close,
+//!                    keys, codec                                 the writer's inbox
+//! jobs ────────────► schedules, writer, trees, keys, codec      writes of jobs
+//! schedules ───────► executions, writer, trees, keys, codec     writes of service accounts,
+//!                                                                schedules and their fires
+//! executions ──────► feed, writer, trees, keys                  inserts, transitions, claims
+//! feed ────────────► writer, trees, keys, codec                 events, outbox, holds
+//! writer ──────────► trees, durability, keys                    the thread, batches, flushes
+//! trees ───────────► keys, codec                                the trees, reads, transactions
+//! codec, keys, durability, lock                                  (none of the crate's modules)
+//! ```
 
 mod codec;
 mod durability;
+mod executions;
 mod feed;
+mod jobs;
 mod keys;
 mod lock;
 mod schedule_store;
 mod schedules;
+mod store_impl;
 mod trees;
 mod writer;
 
@@ -194,29 +219,26 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 
+#[cfg(doc)]
 use runner_core::execution::Execution;
-use runner_core::executor::ExecutorEvent;
-use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
-use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
+#[cfg(doc)]
+use runner_core::feed::{Delivery, Event, Settlement};
+#[cfg(doc)]
 use runner_core::job::Job;
-use runner_core::machine::Command;
-use runner_core::page::{Page, PageRequest};
 #[cfg(doc)]
 use runner_core::schedule::{Schedule, ServiceAccount};
-use runner_core::store::{
-    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, Signal, SignalSource, StoreError,
-    signal_after,
-};
 #[cfg(doc)]
-use runner_core::store::{ScheduleStore, Store};
-use runner_core::time::Timestamp;
-use tokio::sync::{broadcast, oneshot};
+use runner_core::store::{
+    ExecutionStore, FeedStore, OutboxStore, ScheduleStore, Store, signal_after,
+};
+use runner_core::store::{Signal, StoreError};
+use tokio::sync::broadcast;
 
-use crate::codec::{count, decode};
+use crate::codec::count;
 pub use crate::durability::Durability;
-use crate::lock::DirectoryLock;
+use crate::lock::{DirectoryLock, LockError};
 use crate::trees::Trees;
-use crate::writer::{Done, Op, Request, Writer};
+use crate::writer::{Request, Write, Writer};
 
 /// How many signals a slow subscriber may fall behind before it sees `Lagged`.
 const SIGNAL_CAPACITY: usize = 1024;
@@ -275,6 +297,15 @@ pub enum SledStoreError {
         /// The version found.
         found: u64,
     },
+}
+
+impl From<LockError> for SledStoreError {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Held { dir, holder } => SledStoreError::Locked { path: dir, holder },
+            LockError::Io { path, source } => SledStoreError::Io { path, source },
+        }
+    }
 }
 
 /// A durable [`Store`] and [`ScheduleStore`] in one data directory. Cheap to clone (clones share the database).
@@ -424,17 +455,17 @@ impl SledStore {
         self.inner.flushes.load(Ordering::Relaxed)
     }
 
-    /// Hands `op` to the writer thread; resolves once it is durable (or refused).
-    async fn write(&self, op: Op) -> Result<Done, StoreError> {
-        let (reply, done) = oneshot::channel();
+    /// Hands `write` to the writer thread; resolves once it is durable (or refused).
+    async fn write<W: Write>(&self, write: W) -> Result<W::Reply, StoreError> {
+        let (request, outcome) = Request::new(write);
         let closed = || StoreError::unavailable(std::io::Error::other("the sled store is closed"));
         self.inner
             .requests
             .as_ref()
             .ok_or_else(closed)?
-            .send(Request { op, reply })
+            .send(request)
             .map_err(|_| closed())?;
-        done.await.map_err(|_| closed())?
+        outcome.await.map_err(|_| closed())?
     }
 
     /// Runs a read that may walk many keys on the blocking pool.
@@ -477,488 +508,15 @@ fn open_sled(path: &Path) -> sled::Result<sled::Db> {
     }
 }
 
-fn unexpected(done: Done) -> StoreError {
-    StoreError::Corrupt(format!(
-        "the writer answered {done:?} to a different request"
-    ))
-}
-
-impl Inner {
-    fn job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
-        let Some(bytes) = self
-            .trees
-            .jobs
-            .get(keys::job(id))
-            .map_err(StoreError::unavailable)?
-        else {
-            return Ok(None);
-        };
-        let job: Job = decode("job", &bytes)?;
-        Ok((&job.account_alias == alias).then_some(job))
-    }
-
-    fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        match self
-            .trees
-            .executions
-            .get(keys::execution(id))
-            .map_err(StoreError::unavailable)?
-        {
-            Some(bytes) => decode("execution", &bytes).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn count(&self, key: &[u8]) -> Result<u64, StoreError> {
-        let bytes = self.trees.meta.get(key).map_err(StoreError::unavailable)?;
-        Ok(count(bytes.as_deref()))
-    }
-
-    /// Keys of `index` under `prefix`, newest first (the index is read backwards), one page.
-    fn page_keys(
-        index: &sled::Tree,
-        prefix: &[u8],
-        page: PageRequest,
-    ) -> Result<Vec<sled::IVec>, StoreError> {
-        index
-            .scan_prefix(prefix)
-            .keys()
-            .rev()
-            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-            .take(page.size as usize)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::unavailable)
-    }
-
-    /// An execution of the job that has not ended, for the message of a refused delete.
-    fn busy_execution(
-        &self,
-        alias: &AccountAlias,
-        id: JobId,
-    ) -> Result<Option<Execution>, StoreError> {
-        let prefix = keys::job_executions(alias, id);
-        for key in self
-            .trees
-            .executions_by_job
-            .scan_prefix(prefix)
-            .keys()
-            .rev()
-        {
-            let key = key.map_err(StoreError::unavailable)?;
-            let Some(execution_id) = keys::execution_id_at(&key) else {
-                continue;
-            };
-            if let Some(execution) = self.execution(execution_id)? {
-                if !execution.status.is_terminal() {
-                    return Ok(Some(execution));
-                }
-            }
-        }
-        Ok(None)
-    }
-}
-
-impl JobStore for SledStore {
-    async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.write(Op::InsertJob(job.clone())).await.map(drop)
-    }
-
-    async fn get_job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
-        // A point read of a cached page: inline (see "Blocking" in the crate docs).
-        self.inner.job(alias, id)
-    }
-
-    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.write(Op::UpdateJob(job.clone())).await.map(drop)
-    }
-
-    async fn delete_job(&self, alias: &AccountAlias, id: JobId) -> Result<(), StoreError> {
-        match self.write(Op::DeleteJob(alias.clone(), id)).await {
-            Err(StoreError::Conflict(message)) if message.is_empty() => {
-                let alias = alias.clone();
-                let busy = self
-                    .scan(move |inner| inner.busy_execution(&alias, id))
-                    .await;
-                Err(StoreError::Conflict(match busy {
-                    Ok(Some(execution)) => format!(
-                        "job {id} has execution {} in status {}; stop or kill it first",
-                        execution.execution_id, execution.status
-                    ),
-                    _ => format!(
-                        "job {id} has an execution that has not ended; stop or kill it first"
-                    ),
-                }))
-            }
-            other => other.map(drop),
-        }
-    }
-
-    async fn list_jobs(
-        &self,
-        alias: &AccountAlias,
-        page: PageRequest,
-    ) -> Result<Page<Job>, StoreError> {
-        let alias = alias.clone();
-        self.scan(move |inner| {
-            let total = inner.count(&keys::job_count(&alias))?;
-            let index = Inner::page_keys(
-                &inner.trees.jobs_by_account,
-                &keys::account_jobs(&alias),
-                page,
-            )?;
-            let mut jobs = Vec::with_capacity(index.len());
-            for key in index {
-                let id = keys::job_id_at(&key)
-                    .ok_or_else(|| StoreError::Corrupt("a job index key has no id".into()))?;
-                if let Some(job) = inner.job(&alias, id)? {
-                    jobs.push(job);
-                }
-            }
-            Ok(Page::new(page, total, jobs))
-        })
-        .await
-    }
-}
-
-impl ExecutionStore for SledStore {
-    async fn insert_execution(&self, execution: &Execution) -> Result<(), StoreError> {
-        self.write(Op::InsertExecution(execution.clone())).await?;
-        self.signal(Some(Signal::Pending));
-        // Its creation event was recorded with it.
-        self.signal(Some(Signal::Feed(execution.execution_id)));
-        Ok(())
-    }
-
-    async fn get_execution(
-        &self,
-        alias: &AccountAlias,
-        job_id: JobId,
-        id: ExecutionId,
-    ) -> Result<Option<Execution>, StoreError> {
-        // A point read of a cached page: inline (see "Blocking" in the crate docs).
-        Ok(self
-            .inner
-            .execution(id)?
-            .filter(|execution| &execution.account_alias == alias && execution.job_id == job_id))
-    }
-
-    async fn list_executions(
-        &self,
-        alias: &AccountAlias,
-        job_id: JobId,
-        page: PageRequest,
-    ) -> Result<Page<Execution>, StoreError> {
-        let alias = alias.clone();
-        self.scan(move |inner| {
-            let total = inner.count(&keys::execution_count(&alias, job_id))?;
-            let index = Inner::page_keys(
-                &inner.trees.executions_by_job,
-                &keys::job_executions(&alias, job_id),
-                page,
-            )?;
-            let mut executions = Vec::with_capacity(index.len());
-            for key in index {
-                let id = keys::execution_id_at(&key).ok_or_else(|| {
-                    StoreError::Corrupt("an execution index key has no id".into())
-                })?;
-                if let Some(execution) = inner.execution(id)? {
-                    executions.push(execution);
-                }
-            }
-            Ok(Page::new(page, total, executions))
-        })
-        .await
-    }
-
-    async fn transition(
-        &self,
-        id: ExecutionId,
-        command: &Command,
-        now: Timestamp,
-    ) -> Result<Execution, StoreError> {
-        match self.write(Op::Transition(id, command.clone(), now)).await? {
-            Done::Execution(changed, recorded) => {
-                self.signal(signal_after(command, &changed));
-                if recorded {
-                    self.signal(Some(Signal::Feed(id)));
-                }
-                Ok(*changed)
-            }
-            other => Err(unexpected(other)),
-        }
-    }
-}
-
-impl ClaimStore for SledStore {
-    async fn claim(
-        &self,
-        node: &NodeId,
-        limit: usize,
-        lease_until: Timestamp,
-        now: Timestamp,
-    ) -> Result<Vec<Execution>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let command = Command::Claim {
-            node: node.clone(),
-            lease_until,
-        };
-        match self
-            .write(Op::Claim {
-                command,
-                limit,
-                now,
-            })
-            .await?
-        {
-            Done::Claimed(claimed) => {
-                // Each claim changed a status (PENDING to INITIALIZING): an event each.
-                for execution in &claimed {
-                    self.signal(Some(Signal::Feed(execution.execution_id)));
-                }
-                Ok(claimed)
-            }
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Execution>, StoreError> {
-        self.scan(move |inner| {
-            let mut due = Vec::new();
-            for entry in inner.trees.deadlines.iter() {
-                if due.len() >= limit {
-                    break;
-                }
-                let (key, _) = entry.map_err(StoreError::unavailable)?;
-                let (Some(at), Some(id)) = (keys::deadline_time(&key), keys::execution_id_at(&key))
-                else {
-                    return Err(StoreError::Corrupt("a deadline key is malformed".into()));
-                };
-                if at > now {
-                    break;
-                }
-                if let Some(execution) = inner.execution(id)? {
-                    due.push(execution);
-                }
-            }
-            Ok(due)
-        })
-        .await
-    }
-
-    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
-        let first = self
-            .inner
-            .trees
-            .deadlines
-            .first()
-            .map_err(StoreError::unavailable)?;
-        Ok(first.and_then(|(key, _)| keys::deadline_time(&key)))
-    }
-}
-
-impl FeedStore for SledStore {
-    async fn append_events(
-        &self,
-        id: ExecutionId,
-        attempt: u32,
-        events: &[ExecutorEvent],
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        let op = Op::AppendEvents {
-            id,
-            attempt,
-            events: events.to_vec(),
-            now,
-        };
-        match self.write(op).await? {
-            Done::Appended(latest, recorded) => {
-                if recorded {
-                    self.signal(Some(Signal::Feed(id)));
-                }
-                Ok(latest)
-            }
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn list_events(
-        &self,
-        alias: &AccountAlias,
-        job_id: JobId,
-        id: ExecutionId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        let alias = alias.clone();
-        self.scan(move |inner| {
-            let known = inner.execution(id)?.is_some_and(|execution| {
-                execution.account_alias == alias && execution.job_id == job_id
-            });
-            if !known {
-                return Err(StoreError::NotFound);
-            }
-            inner.events_after(id, after, limit)
-        })
-        .await
-    }
-}
-
-impl OutboxStore for SledStore {
-    async fn claim_deliveries(
-        &self,
-        now: Timestamp,
-        hold_until: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        self.scan(move |inner| inner.claim_deliveries(now, hold_until, limit))
-            .await
-    }
-
-    async fn settle_delivery(
-        &self,
-        key: &DeliveryKey,
-        settlement: &Settlement,
-    ) -> Result<(), StoreError> {
-        self.write(Op::SettleDelivery(*key, settlement.clone()))
-            .await?;
-        // Only once the settle is committed (see "Holds" in feed.rs).
-        self.inner.holds.release(key);
-        Ok(())
-    }
-
-    async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.scan(|inner| inner.next_delivery_at()).await
-    }
-}
-
-impl SignalSource for SledStore {
-    fn subscribe(&self) -> broadcast::Receiver<Signal> {
-        self.inner.signals.subscribe()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use runner_core::execution::Status;
+    use runner_core::execution::{Execution, Status};
     use runner_core::feed::EventKind;
+    use runner_core::machine::Command;
+    use runner_core::store::prelude::*;
     use runner_core::testkit::fixtures::{alias, job};
 
     use super::*;
-
-    /// A record that cannot be read back fails the writes that touch it, and no others, even
-    /// when they share a batch with it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_corrupt_record_fails_only_its_own_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let job = job("ACME", 1);
-        store.insert_job(&job).await.unwrap();
-        let broken = Execution::new(&job, None, None, 2);
-        store.insert_execution(&broken).await.unwrap();
-        store
-            .inner
-            .trees
-            .executions
-            .insert(keys::execution(broken.execution_id), &b"{not json"[..])
-            .unwrap();
-
-        let kill = Command::Kill { force_at: None };
-        let healthy: Vec<Execution> = (0..20)
-            .map(|n| Execution::new(&job, None, None, 10 + n))
-            .collect();
-        let (broken_result, healthy_results) = tokio::join!(
-            store.transition(broken.execution_id, &kill, 3),
-            futures_util::future::join_all(healthy.iter().map(|e| store.insert_execution(e)))
-        );
-        assert!(
-            matches!(broken_result, Err(StoreError::Corrupt(_))),
-            "{broken_result:?}"
-        );
-        assert!(
-            healthy_results.iter().all(Result::is_ok),
-            "{healthy_results:?}"
-        );
-        for execution in &healthy {
-            let stored = store
-                .get_execution(&alias("ACME"), job.id, execution.execution_id)
-                .await
-                .unwrap();
-            assert_eq!(stored.as_ref(), Some(execution));
-        }
-    }
-
-    /// The `fired` set keeps only each schedule's latest due time, and loses it with the
-    /// schedule, while every due time still fires once.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_fired_set_keeps_one_key_per_schedule() {
-        use runner_core::schedule::{Schedule, ServiceAccount, Trigger, TriggerKind};
-        use runner_core::store::ScheduleStore;
-
-        const MINUTE: Timestamp = 60_000;
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let job = job("ACME", 1);
-        store.insert_job(&job).await.unwrap();
-        let account = ServiceAccount {
-            alias: "svc".into(),
-            account_alias: alias("ACME"),
-            description: None,
-            created_time: 1,
-        };
-        store.insert_service_account(&account).await.unwrap();
-        let every_minute = Trigger {
-            kind: TriggerKind::Cron,
-            expression: "* * * * *".into(),
-        };
-        let schedules: Vec<Schedule> = (0..2)
-            .map(|_| {
-                Schedule::new(
-                    alias("ACME"),
-                    job.id,
-                    "tests".into(),
-                    "svc".into(),
-                    every_minute.clone(),
-                    0,
-                )
-            })
-            .collect();
-        for schedule in &schedules {
-            store.insert_schedule(schedule).await.unwrap();
-        }
-        for minute in 1..=3 {
-            let fired = store.fire_due_schedules(minute * MINUTE, 10).await.unwrap();
-            assert_eq!(
-                fired.len(),
-                2,
-                "each schedule fires once at minute {minute}"
-            );
-            assert!(
-                store
-                    .fire_due_schedules(minute * MINUTE, 10)
-                    .await
-                    .unwrap()
-                    .is_empty()
-            );
-        }
-        let fired_keys = |store: &SledStore| store.inner.trees.fired.len();
-        assert_eq!(fired_keys(&store), 2);
-        store
-            .delete_schedule(&alias("ACME"), job.id, schedules[0].id)
-            .await
-            .unwrap();
-        assert_eq!(fired_keys(&store), 1);
-        let listed = store
-            .list_executions(
-                &alias("ACME"),
-                job.id,
-                runner_core::page::PageRequest::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(listed.total_size, 6);
-    }
 
     /// A directory written before the live feed (format 1: no feed trees, executions without
     /// their feed fields) opens, is marked format 2, and its executions start their feed.

@@ -7,14 +7,31 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fs2::FileExt;
 
-use crate::SledStoreError;
-
 /// The name of the lock file inside the data directory.
 pub(crate) const LOCK_FILE: &str = "runner.lock";
+
+/// Why a lock was not taken.
+#[derive(Debug)]
+pub(crate) enum LockError {
+    /// Another runner holds the lock of `dir`.
+    Held {
+        /// The data directory.
+        dir: PathBuf,
+        /// The process id the holder wrote into the lock file, if it could be read.
+        holder: Option<u32>,
+    },
+    /// The lock file cannot be opened or written.
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+}
 
 /// A held lock; released when dropped (the file closes).
 #[derive(Debug)]
@@ -24,9 +41,9 @@ pub(crate) struct DirectoryLock {
 
 impl DirectoryLock {
     /// Takes the lock of `dir` at once, or says who holds it.
-    pub(crate) fn acquire(dir: &Path) -> Result<Self, SledStoreError> {
+    pub(crate) fn acquire(dir: &Path) -> Result<Self, LockError> {
         let path = dir.join(LOCK_FILE);
-        let io_error = |source| SledStoreError::Io {
+        let io_error = |source| LockError::Io {
             path: path.clone(),
             source,
         };
@@ -43,8 +60,8 @@ impl DirectoryLock {
                 // Best effort: the holder wrote its pid after locking.
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim().parse::<u32>().ok();
-                return Err(SledStoreError::Locked {
-                    path: dir.to_path_buf(),
+                return Err(LockError::Held {
+                    dir: dir.to_path_buf(),
                     holder,
                 });
             }

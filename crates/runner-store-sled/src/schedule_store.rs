@@ -8,48 +8,17 @@ use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::{ScheduleStore, Signal, StoreError};
 use runner_core::time::Timestamp;
 
-use crate::codec::decode;
-use crate::writer::{Done, Op};
-use crate::{Inner, SledStore, keys, unexpected};
-
-impl Inner {
-    fn service_account(
-        &self,
-        alias: &AccountAlias,
-        name: &str,
-    ) -> Result<Option<ServiceAccount>, StoreError> {
-        self.trees
-            .service_accounts
-            .get(keys::service_account(alias, name))
-            .map_err(StoreError::unavailable)?
-            .map(|bytes| decode("service account", &bytes))
-            .transpose()
-    }
-
-    fn schedule(
-        &self,
-        alias: &AccountAlias,
-        job_id: JobId,
-        id: ScheduleId,
-    ) -> Result<Option<Schedule>, StoreError> {
-        let Some(bytes) = self
-            .trees
-            .schedules
-            .get(keys::schedule(id))
-            .map_err(StoreError::unavailable)?
-        else {
-            return Ok(None);
-        };
-        let schedule: Schedule = decode("schedule", &bytes)?;
-        Ok((&schedule.account_alias == alias && schedule.job_id == job_id).then_some(schedule))
-    }
-}
+use crate::SledStore;
+use crate::keys;
+use crate::schedules::{
+    DeleteSchedule, DeleteServiceAccount, FireDue, InsertSchedule, InsertServiceAccount,
+    UpdateSchedule,
+};
+use crate::trees::page_keys;
 
 impl ScheduleStore for SledStore {
     async fn insert_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
-        self.write(Op::InsertServiceAccount(account.clone()))
-            .await
-            .map(drop)
+        self.write(InsertServiceAccount(account.clone())).await
     }
 
     async fn get_service_account(
@@ -58,7 +27,7 @@ impl ScheduleStore for SledStore {
         name: &str,
     ) -> Result<Option<ServiceAccount>, StoreError> {
         // A point read of a cached page: inline (see "Blocking" in the crate docs).
-        self.inner.service_account(alias, name)
+        self.inner.trees.service_account(alias, name)
     }
 
     async fn list_service_accounts(
@@ -68,8 +37,8 @@ impl ScheduleStore for SledStore {
     ) -> Result<Page<ServiceAccount>, StoreError> {
         let alias = alias.clone();
         self.scan(move |inner| {
-            let total = inner.count(&keys::service_account_count(&alias))?;
-            let index = Inner::page_keys(
+            let total = inner.trees.count(&keys::service_account_count(&alias))?;
+            let index = page_keys(
                 &inner.trees.service_accounts_by_account,
                 &keys::account_service_accounts(&alias),
                 page,
@@ -79,7 +48,7 @@ impl ScheduleStore for SledStore {
                 let name = keys::service_account_name_at(&alias, &key).ok_or_else(|| {
                     StoreError::Corrupt("a service account index key has no name".into())
                 })?;
-                if let Some(account) = inner.service_account(&alias, &name)? {
+                if let Some(account) = inner.trees.service_account(&alias, &name)? {
                     accounts.push(account);
                 }
             }
@@ -93,15 +62,15 @@ impl ScheduleStore for SledStore {
         alias: &AccountAlias,
         name: &str,
     ) -> Result<(), StoreError> {
-        self.write(Op::DeleteServiceAccount(alias.clone(), name.to_owned()))
-            .await
-            .map(drop)
+        self.write(DeleteServiceAccount {
+            alias: alias.clone(),
+            name: name.to_owned(),
+        })
+        .await
     }
 
     async fn insert_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
-        self.write(Op::InsertSchedule(schedule.clone()))
-            .await
-            .map(drop)
+        self.write(InsertSchedule(schedule.clone())).await
     }
 
     async fn get_schedule(
@@ -111,13 +80,11 @@ impl ScheduleStore for SledStore {
         id: ScheduleId,
     ) -> Result<Option<Schedule>, StoreError> {
         // A point read of a cached page: inline (see "Blocking" in the crate docs).
-        self.inner.schedule(alias, job_id, id)
+        self.inner.trees.schedule(alias, job_id, id)
     }
 
     async fn update_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
-        self.write(Op::UpdateSchedule(schedule.clone()))
-            .await
-            .map(drop)
+        self.write(UpdateSchedule(schedule.clone())).await
     }
 
     async fn delete_schedule(
@@ -126,9 +93,12 @@ impl ScheduleStore for SledStore {
         job_id: JobId,
         id: ScheduleId,
     ) -> Result<(), StoreError> {
-        self.write(Op::DeleteSchedule(alias.clone(), job_id, id))
-            .await
-            .map(drop)
+        self.write(DeleteSchedule {
+            alias: alias.clone(),
+            job_id,
+            id,
+        })
+        .await
     }
 
     async fn list_schedules(
@@ -147,12 +117,12 @@ impl ScheduleStore for SledStore {
                 .get(&prefix)
                 .map_err(StoreError::unavailable)?
                 .map_or(0, |ids| ids.len() / 16) as u64;
-            let index = Inner::page_keys(&inner.trees.schedules_by_job, &prefix, page)?;
+            let index = page_keys(&inner.trees.schedules_by_job, &prefix, page)?;
             let mut schedules = Vec::with_capacity(index.len());
             for key in index {
                 let id = keys::schedule_id_at(&key)
                     .ok_or_else(|| StoreError::Corrupt("a schedule index key has no id".into()))?;
-                if let Some(schedule) = inner.schedule(&alias, job_id, id)? {
+                if let Some(schedule) = inner.trees.schedule(&alias, job_id, id)? {
                     schedules.push(schedule);
                 }
             }
@@ -169,21 +139,17 @@ impl ScheduleStore for SledStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        match self.write(Op::FireDue { now, limit }).await? {
-            Done::Fired(created) => {
-                // The write resolved after the flush: the executions are durable when engines
-                // wake up to claim them.
-                if !created.is_empty() {
-                    self.signal(Some(Signal::Pending));
-                }
-                // Each was recorded with its creation event.
-                for execution in &created {
-                    self.signal(Some(Signal::Feed(execution.execution_id)));
-                }
-                Ok(created)
-            }
-            other => Err(unexpected(other)),
+        let created = self.write(FireDue { now, limit }).await?;
+        // The write resolved after the flush: the executions are durable when engines wake up
+        // to claim them.
+        if !created.is_empty() {
+            self.signal(Some(Signal::Pending));
         }
+        // Each was recorded with its creation event.
+        for execution in &created {
+            self.signal(Some(Signal::Feed(execution.execution_id)));
+        }
+        Ok(created)
     }
 
     async fn next_fire_time(&self) -> Result<Option<Timestamp>, StoreError> {

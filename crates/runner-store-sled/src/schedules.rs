@@ -15,58 +15,78 @@ use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
 
 use crate::codec::{decode, encode};
+use crate::executions::insert_execution;
 use crate::keys;
 use crate::trees::{Tx, TxResult, abort};
-use crate::writer::{Done, Reply, insert_execution, stored_job};
+use crate::writer::{Applied, Candidates, Wants, Write};
 
-/// A fire-time index entry read before the transaction: its key, due time and schedule.
-pub(crate) type FireCandidate = (sled::IVec, Timestamp, ScheduleId);
+/// Inserts a new service account.
+#[derive(Debug)]
+pub(crate) struct InsertServiceAccount(pub(crate) ServiceAccount);
 
-pub(crate) fn insert_service_account(tx: &Tx<'_>, account: &ServiceAccount) -> TxResult<Reply> {
-    let key = keys::service_account(&account.account_alias, &account.alias);
-    if tx.service_accounts.get(&key[..])?.is_some() {
-        return Ok(Err(StoreError::Conflict(format!(
-            "service account {} exists already",
-            account.alias
-        ))));
+impl Write for InsertServiceAccount {
+    type Reply = ();
+
+    fn apply(&self, tx: &Tx<'_>, _: &Candidates) -> Applied {
+        let account = &self.0;
+        let key = keys::service_account(&account.account_alias, &account.alias);
+        if tx.service_accounts.get(&key[..])?.is_some() {
+            return Ok(Err(StoreError::Conflict(format!(
+                "service account {} exists already",
+                account.alias
+            ))));
+        }
+        let bytes = encode("service account", account).or_else(abort)?;
+        tx.service_accounts.insert(key, bytes)?;
+        tx.service_accounts_by_account.insert(
+            keys::account_service_account(
+                &account.account_alias,
+                account.created_time,
+                &account.alias,
+            ),
+            &[][..],
+        )?;
+        tx.add(&keys::service_account_count(&account.account_alias), 1)?;
+        Ok(Ok(()))
     }
-    let bytes = encode("service account", account).or_else(abort)?;
-    tx.service_accounts.insert(key, bytes)?;
-    tx.service_accounts_by_account.insert(
-        keys::account_service_account(&account.account_alias, account.created_time, &account.alias),
-        &[][..],
-    )?;
-    tx.add(&keys::service_account_count(&account.account_alias), 1)?;
-    Ok(Ok(Done::Unit))
 }
 
+/// Deletes service account `name` of `alias`.
+///
 /// Refused while a schedule runs under the account: the usage count is read in the transaction
 /// that deletes, so no schedule can start using it in between.
-pub(crate) fn delete_service_account(
-    tx: &Tx<'_>,
-    alias: &AccountAlias,
-    name: &str,
-) -> TxResult<Reply> {
-    let key = keys::service_account(alias, name);
-    let Some(bytes) = tx.service_accounts.get(&key[..])? else {
-        return Ok(Err(StoreError::NotFound));
-    };
-    let users = tx.counter(&keys::service_account_users(alias, name))?;
-    if users > 0 {
-        return Ok(Err(StoreError::Conflict(format!(
-            "service account {name} is used by {users} schedule(s); delete or change them first"
-        ))));
+#[derive(Debug)]
+pub(crate) struct DeleteServiceAccount {
+    pub(crate) alias: AccountAlias,
+    pub(crate) name: String,
+}
+
+impl Write for DeleteServiceAccount {
+    type Reply = ();
+
+    fn apply(&self, tx: &Tx<'_>, _: &Candidates) -> Applied {
+        let (alias, name) = (&self.alias, self.name.as_str());
+        let key = keys::service_account(alias, name);
+        let Some(bytes) = tx.service_accounts.get(&key[..])? else {
+            return Ok(Err(StoreError::NotFound));
+        };
+        let users = tx.counter(&keys::service_account_users(alias, name))?;
+        if users > 0 {
+            return Ok(Err(StoreError::Conflict(format!(
+                "service account {name} is used by {users} schedule(s); delete or change them first"
+            ))));
+        }
+        let account: ServiceAccount = decode("service account", &bytes).or_else(abort)?;
+        tx.service_accounts.remove(key)?;
+        tx.service_accounts_by_account
+            .remove(keys::account_service_account(
+                alias,
+                account.created_time,
+                name,
+            ))?;
+        tx.add(&keys::service_account_count(alias), -1)?;
+        Ok(Ok(()))
     }
-    let account: ServiceAccount = decode("service account", &bytes).or_else(abort)?;
-    tx.service_accounts.remove(key)?;
-    tx.service_accounts_by_account
-        .remove(keys::account_service_account(
-            alias,
-            account.created_time,
-            name,
-        ))?;
-    tx.add(&keys::service_account_count(alias), -1)?;
-    Ok(Ok(Done::Unit))
 }
 
 /// The stored schedule `id`, as the transaction sees it.
@@ -79,8 +99,9 @@ fn stored_schedule(tx: &Tx<'_>, id: ScheduleId) -> TxResult<Option<Schedule>> {
 
 /// What a schedule needs to be stored: its job under the same account ([`StoreError::NotFound`]),
 /// and its service account ([`StoreError::Conflict`]).
-fn check_references(tx: &Tx<'_>, schedule: &Schedule) -> TxResult<Result<(), StoreError>> {
-    let job_known = stored_job(tx, schedule.job_id)?
+fn check_references(tx: &Tx<'_>, schedule: &Schedule) -> Applied {
+    let job_known = tx
+        .job(schedule.job_id)?
         .is_some_and(|job| job.account_alias == schedule.account_alias);
     if !job_known {
         return Ok(Err(StoreError::NotFound));
@@ -167,26 +188,35 @@ fn remove_schedule(tx: &Tx<'_>, schedule: &Schedule) -> TxResult<()> {
     Ok(())
 }
 
-pub(crate) fn insert_schedule(tx: &Tx<'_>, schedule: &Schedule) -> TxResult<Reply> {
-    if let Err(refused) = check_references(tx, schedule)? {
-        return Ok(Err(refused));
+/// Inserts a new schedule of a stored job, under a stored service account.
+#[derive(Debug)]
+pub(crate) struct InsertSchedule(pub(crate) Schedule);
+
+impl Write for InsertSchedule {
+    type Reply = ();
+
+    fn apply(&self, tx: &Tx<'_>, _: &Candidates) -> Applied {
+        let schedule = &self.0;
+        if let Err(refused) = check_references(tx, schedule)? {
+            return Ok(Err(refused));
+        }
+        if tx.schedules.get(keys::schedule(schedule.id))?.is_some() {
+            return Ok(Err(StoreError::Conflict(format!(
+                "schedule {} exists already",
+                schedule.id
+            ))));
+        }
+        put_schedule(tx, None, schedule)?;
+        let list = keys::job_schedules(&schedule.account_alias, schedule.job_id);
+        let mut ids = tx
+            .job_schedules
+            .get(&list[..])?
+            .map(|ids| ids.to_vec())
+            .unwrap_or_default();
+        ids.extend_from_slice(&keys::schedule(schedule.id));
+        tx.job_schedules.insert(list, ids)?;
+        Ok(Ok(()))
     }
-    if tx.schedules.get(keys::schedule(schedule.id))?.is_some() {
-        return Ok(Err(StoreError::Conflict(format!(
-            "schedule {} exists already",
-            schedule.id
-        ))));
-    }
-    put_schedule(tx, None, schedule)?;
-    let list = keys::job_schedules(&schedule.account_alias, schedule.job_id);
-    let mut ids = tx
-        .job_schedules
-        .get(&list[..])?
-        .map(|ids| ids.to_vec())
-        .unwrap_or_default();
-    ids.extend_from_slice(&keys::schedule(schedule.id));
-    tx.job_schedules.insert(list, ids)?;
-    Ok(Ok(Done::Unit))
 }
 
 /// The stored schedule `id` if it belongs to `job_id` of `alias`.
@@ -200,45 +230,62 @@ fn owned_schedule(
         .filter(|stored| &stored.account_alias == alias && stored.job_id == job_id))
 }
 
-pub(crate) fn update_schedule(tx: &Tx<'_>, schedule: &Schedule) -> TxResult<Reply> {
-    let Some(old) = owned_schedule(tx, &schedule.account_alias, schedule.job_id, schedule.id)?
-    else {
-        return Ok(Err(StoreError::NotFound));
-    };
-    if let Err(refused) = check_references(tx, schedule)? {
-        return Ok(Err(refused));
+/// Replaces a stored schedule of the same job and account.
+#[derive(Debug)]
+pub(crate) struct UpdateSchedule(pub(crate) Schedule);
+
+impl Write for UpdateSchedule {
+    type Reply = ();
+
+    fn apply(&self, tx: &Tx<'_>, _: &Candidates) -> Applied {
+        let schedule = &self.0;
+        let Some(old) = owned_schedule(tx, &schedule.account_alias, schedule.job_id, schedule.id)?
+        else {
+            return Ok(Err(StoreError::NotFound));
+        };
+        if let Err(refused) = check_references(tx, schedule)? {
+            return Ok(Err(refused));
+        }
+        put_schedule(tx, Some(&old), schedule)?;
+        Ok(Ok(()))
     }
-    put_schedule(tx, Some(&old), schedule)?;
-    Ok(Ok(Done::Unit))
 }
 
-pub(crate) fn delete_schedule(
-    tx: &Tx<'_>,
-    alias: &AccountAlias,
-    job_id: JobId,
-    id: ScheduleId,
-) -> TxResult<Reply> {
-    let Some(schedule) = owned_schedule(tx, alias, job_id, id)? else {
-        return Ok(Err(StoreError::NotFound));
-    };
-    remove_schedule(tx, &schedule)?;
-    let list = keys::job_schedules(alias, job_id);
-    let rest: Vec<u8> = tx
-        .job_schedules
-        .get(&list[..])?
-        .map(|ids| {
-            keys::schedule_ids(&ids)
-                .filter(|other| *other != id)
-                .flat_map(keys::schedule)
-                .collect()
-        })
-        .unwrap_or_default();
-    if rest.is_empty() {
-        tx.job_schedules.remove(list)?;
-    } else {
-        tx.job_schedules.insert(list, rest)?;
+/// Deletes schedule `id` of job `job_id` of `alias`.
+#[derive(Debug)]
+pub(crate) struct DeleteSchedule {
+    pub(crate) alias: AccountAlias,
+    pub(crate) job_id: JobId,
+    pub(crate) id: ScheduleId,
+}
+
+impl Write for DeleteSchedule {
+    type Reply = ();
+
+    fn apply(&self, tx: &Tx<'_>, _: &Candidates) -> Applied {
+        let (alias, job_id, id) = (&self.alias, self.job_id, self.id);
+        let Some(schedule) = owned_schedule(tx, alias, job_id, id)? else {
+            return Ok(Err(StoreError::NotFound));
+        };
+        remove_schedule(tx, &schedule)?;
+        let list = keys::job_schedules(alias, job_id);
+        let rest: Vec<u8> = tx
+            .job_schedules
+            .get(&list[..])?
+            .map(|ids| {
+                keys::schedule_ids(&ids)
+                    .filter(|other| *other != id)
+                    .flat_map(keys::schedule)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if rest.is_empty() {
+            tx.job_schedules.remove(list)?;
+        } else {
+            tx.job_schedules.insert(list, rest)?;
+        }
+        Ok(Ok(()))
     }
-    Ok(Ok(Done::Unit))
 }
 
 /// Deletes every schedule of a job, in the transaction that deletes the job.
@@ -259,60 +306,155 @@ pub(crate) fn delete_job_schedules(
     Ok(())
 }
 
-/// Fires up to `limit` of the `candidates` due at `now`: each through [`Schedule::fire`], with one
-/// new execution per (schedule, due time) inserted the way every execution is, and the advanced
-/// schedule stored with its index entry.
-pub(crate) fn fire_due(
-    tx: &Tx<'_>,
-    now: Timestamp,
-    limit: usize,
-    candidates: &[FireCandidate],
-) -> TxResult<Reply> {
-    let mut fired_schedules = 0;
-    let mut created = Vec::new();
-    for (key, at, id) in candidates {
-        if fired_schedules >= limit || *at > now {
-            break;
+/// Fires up to `limit` schedules due at `now`: each through [`Schedule::fire`], with one new
+/// execution per (schedule, due time) inserted the way every execution is, and the advanced
+/// schedule stored with its index entry. Replies with the new executions.
+#[derive(Debug)]
+pub(crate) struct FireDue {
+    pub(crate) now: Timestamp,
+    pub(crate) limit: usize,
+}
+
+impl Write for FireDue {
+    type Reply = Vec<Execution>;
+
+    fn wants(&self) -> Wants {
+        Wants::Fires {
+            now: self.now,
+            limit: self.limit,
         }
-        // Moved on by an earlier op of this batch (a fire, an update, a delete): skip it.
-        if tx.fire_times.get(key)?.is_none() {
-            continue;
-        }
-        let Some(old) = stored_schedule(tx, *id)? else {
-            continue;
-        };
-        let mut schedule = old.clone();
-        let Some(due_time) = schedule.fire(now) else {
-            continue;
-        };
-        fired_schedules += 1;
-        let fired = keys::fired(*id, due_time);
-        let job = stored_job(tx, schedule.job_id)?
-            .filter(|job| job.account_alias == schedule.account_alias);
-        // A job without its schedules cannot exist (deleting a job deletes them), but should one
-        // be read, the schedule still advances: it must not stay due forever.
-        if let Some(job) = job {
-            if tx.fired.get(&fired[..])?.is_none() {
-                let fire = ScheduledFire {
-                    schedule_id: *id,
-                    due_time,
-                };
-                let execution = Execution::scheduled(&job, fire, now);
-                // The job was just read and the execution id is new, so this is not refused; if
-                // it were, the whole batch aborts rather than advance a schedule that did not fire.
-                if let Err(refused) = insert_execution(tx, &execution)? {
-                    return abort(refused);
-                }
-                tx.fired.insert(&fired[..], &[][..])?;
-                // Fires only move forward (`Schedule::fire` returns due times after the last
-                // one), so the previous due time can never fire again: its key is dead weight.
-                if let Some(previous) = old.last_fire_time.filter(|at| *at != due_time) {
-                    tx.fired.remove(&keys::fired(*id, previous)[..])?;
-                }
-                created.push(execution);
-            }
-        }
-        put_schedule(tx, Some(&old), &schedule)?;
     }
-    Ok(Ok(Done::Fired(created)))
+
+    fn apply(&self, tx: &Tx<'_>, candidates: &Candidates) -> Applied<Vec<Execution>> {
+        let (now, limit) = (self.now, self.limit);
+        let mut fired_schedules = 0;
+        let mut created = Vec::new();
+        for (key, at, id) in &candidates.fire {
+            if fired_schedules >= limit || *at > now {
+                break;
+            }
+            // Moved on by an earlier write of this batch (a fire, an update, a delete): skip it.
+            if tx.fire_times.get(key)?.is_none() {
+                continue;
+            }
+            let Some(old) = stored_schedule(tx, *id)? else {
+                continue;
+            };
+            let mut schedule = old.clone();
+            let Some(due_time) = schedule.fire(now) else {
+                continue;
+            };
+            fired_schedules += 1;
+            let fired = keys::fired(*id, due_time);
+            let job = tx
+                .job(schedule.job_id)?
+                .filter(|job| job.account_alias == schedule.account_alias);
+            // A job without its schedules cannot exist (deleting a job deletes them), but should
+            // one be read, the schedule still advances: it must not stay due forever.
+            if let Some(job) = job {
+                if tx.fired.get(&fired[..])?.is_none() {
+                    let fire = ScheduledFire {
+                        schedule_id: *id,
+                        due_time,
+                    };
+                    let execution = Execution::scheduled(&job, fire, now);
+                    // The job was just read and the execution id is new, so this is not refused;
+                    // if it were, the whole batch aborts rather than advance a schedule that did
+                    // not fire.
+                    if let Err(refused) = insert_execution(tx, &execution)? {
+                        return abort(refused);
+                    }
+                    tx.fired.insert(&fired[..], &[][..])?;
+                    // Fires only move forward (`Schedule::fire` returns due times after the last
+                    // one), so the previous due time can never fire again: its key is dead weight.
+                    if let Some(previous) = old.last_fire_time.filter(|at| *at != due_time) {
+                        tx.fired.remove(&keys::fired(*id, previous)[..])?;
+                    }
+                    created.push(execution);
+                }
+            }
+            put_schedule(tx, Some(&old), &schedule)?;
+        }
+        Ok(Ok(created))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use runner_core::store::prelude::*;
+    use runner_core::testkit::fixtures::{alias, job};
+
+    use super::*;
+    use crate::SledStore;
+
+    /// The `fired` set keeps only each schedule's latest due time, and loses it with the
+    /// schedule, while every due time still fires once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_fired_set_keeps_one_key_per_schedule() {
+        use runner_core::schedule::{Schedule, ServiceAccount, Trigger, TriggerKind};
+        use runner_core::store::ScheduleStore;
+
+        const MINUTE: Timestamp = 60_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let job = job("ACME", 1);
+        store.insert_job(&job).await.unwrap();
+        let account = ServiceAccount {
+            alias: "svc".into(),
+            account_alias: alias("ACME"),
+            description: None,
+            created_time: 1,
+        };
+        store.insert_service_account(&account).await.unwrap();
+        let every_minute = Trigger {
+            kind: TriggerKind::Cron,
+            expression: "* * * * *".into(),
+        };
+        let schedules: Vec<Schedule> = (0..2)
+            .map(|_| {
+                Schedule::new(
+                    alias("ACME"),
+                    job.id,
+                    "tests".into(),
+                    "svc".into(),
+                    every_minute.clone(),
+                    0,
+                )
+            })
+            .collect();
+        for schedule in &schedules {
+            store.insert_schedule(schedule).await.unwrap();
+        }
+        for minute in 1..=3 {
+            let fired = store.fire_due_schedules(minute * MINUTE, 10).await.unwrap();
+            assert_eq!(
+                fired.len(),
+                2,
+                "each schedule fires once at minute {minute}"
+            );
+            assert!(
+                store
+                    .fire_due_schedules(minute * MINUTE, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let fired_keys = |store: &SledStore| store.inner.trees.fired.len();
+        assert_eq!(fired_keys(&store), 2);
+        store
+            .delete_schedule(&alias("ACME"), job.id, schedules[0].id)
+            .await
+            .unwrap();
+        assert_eq!(fired_keys(&store), 1);
+        let listed = store
+            .list_executions(
+                &alias("ACME"),
+                job.id,
+                runner_core::page::PageRequest::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.total_size, 6);
+    }
 }

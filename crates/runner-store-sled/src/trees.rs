@@ -1,12 +1,16 @@
-//! The trees of a store and the transactions over them.
+//! The trees of a store, the reads of their records, and the transactions over them.
 //!
 //! Every write is one sled transaction over all the trees it touches ([`Trees::transact`]), so a
 //! record and its indexes change together or not at all, also across a crash: sled seals the
 //! transaction's writes as one batch in its log, and recovery replays whole batches only.
 
+use std::cell::RefCell;
+
 use runner_core::execution::{Execution, Status};
-use runner_core::feed::Recorded;
-use runner_core::ids::ExecutionId;
+use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
+use runner_core::job::Job;
+use runner_core::page::PageRequest;
+use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::StoreError;
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional,
@@ -14,7 +18,6 @@ use sled::transaction::{
 };
 
 use crate::codec::{count, decode, encode};
-use crate::feed::OutboxRecord;
 use crate::keys;
 
 /// The result of a step inside a transaction: a [`StoreError`] aborts it.
@@ -73,12 +76,78 @@ impl Trees {
         })
     }
 
+    /// The job `id` if it belongs to `alias`.
+    pub(crate) fn job(&self, alias: &AccountAlias, id: JobId) -> Result<Option<Job>, StoreError> {
+        let Some(bytes) = self
+            .jobs
+            .get(keys::job(id))
+            .map_err(StoreError::unavailable)?
+        else {
+            return Ok(None);
+        };
+        let job: Job = decode("job", &bytes)?;
+        Ok((&job.account_alias == alias).then_some(job))
+    }
+
+    /// The execution `id`.
+    pub(crate) fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
+        match self
+            .executions
+            .get(keys::execution(id))
+            .map_err(StoreError::unavailable)?
+        {
+            Some(bytes) => decode("execution", &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The service account `name` of `alias`.
+    pub(crate) fn service_account(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> Result<Option<ServiceAccount>, StoreError> {
+        self.service_accounts
+            .get(keys::service_account(alias, name))
+            .map_err(StoreError::unavailable)?
+            .map(|bytes| decode("service account", &bytes))
+            .transpose()
+    }
+
+    /// The schedule `id` if it belongs to job `job_id` of `alias`.
+    pub(crate) fn schedule(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ScheduleId,
+    ) -> Result<Option<Schedule>, StoreError> {
+        let Some(bytes) = self
+            .schedules
+            .get(keys::schedule(id))
+            .map_err(StoreError::unavailable)?
+        else {
+            return Ok(None);
+        };
+        let schedule: Schedule = decode("schedule", &bytes)?;
+        Ok((&schedule.account_alias == alias && schedule.job_id == job_id).then_some(schedule))
+    }
+
+    /// A counter of the `meta` tree.
+    pub(crate) fn count(&self, key: &[u8]) -> Result<u64, StoreError> {
+        let bytes = self.meta.get(key).map_err(StoreError::unavailable)?;
+        Ok(count(bytes.as_deref()))
+    }
+
     /// Runs `body` as one serializable transaction over every tree. sled may run `body` more than
-    /// once (on a conflict), so it must only read and write through the [`Tx`] it is given.
+    /// once (on a conflict), so it must only read and write through the [`Tx`] it is given, and
+    /// whatever it keeps from a run must be replaced by the next: the last run is the one that
+    /// commits.
     pub(crate) fn transact<A>(
         &self,
-        body: impl Fn(&Tx<'_>) -> TxResult<A>,
+        body: impl FnMut(&Tx<'_>) -> TxResult<A>,
     ) -> Result<A, StoreError> {
+        // sled takes an `Fn`; it runs the body once at a time, so the borrow below never overlaps.
+        let body = RefCell::new(body);
         // sled's tuple form stops at 14 trees; its slice form has no such limit. The order here
         // is the order of the views below.
         let trees: [&sled::Tree; 18] = [
@@ -128,7 +197,7 @@ impl Trees {
                     views.len()
                 )));
             };
-            body(&Tx {
+            (body.borrow_mut())(&Tx {
                 jobs,
                 executions,
                 jobs_by_account,
@@ -174,7 +243,7 @@ pub(crate) struct Tx<'a> {
     pub(crate) job_schedules: &'a TransactionalTree,
     pub(crate) fire_times: &'a TransactionalTree,
     pub(crate) fired: &'a TransactionalTree,
-    events: &'a TransactionalTree,
+    pub(crate) events: &'a TransactionalTree,
     pub(crate) outbox: &'a TransactionalTree,
     pub(crate) outbox_failed: &'a TransactionalTree,
 }
@@ -188,21 +257,12 @@ impl Tx<'_> {
         }
     }
 
-    /// Stores recorded feed events and their deliveries (pending, in the outbox), in this
-    /// transaction: with the execution whose change produced them.
-    pub(crate) fn record(&self, recorded: &[Recorded]) -> TxResult<()> {
-        for Recorded { event, deliveries } in recorded {
-            let bytes = encode("event", event).or_else(abort)?;
-            self.events
-                .insert(&keys::event(event.execution_id, event.sequence)[..], bytes)?;
-            for delivery in deliveries {
-                let record = OutboxRecord::pending(delivery.clone());
-                let bytes = encode("delivery", &record).or_else(abort)?;
-                self.outbox
-                    .insert(&keys::delivery(&delivery.key)[..], bytes)?;
-            }
+    /// The stored job `id`, whatever its account, as this transaction sees it.
+    pub(crate) fn job(&self, id: JobId) -> TxResult<Option<Job>> {
+        match self.jobs.get(keys::job(id))? {
+            None => Ok(None),
+            Some(bytes) => decode("job", &bytes).map(Some).or_else(abort),
         }
-        Ok(())
     }
 
     /// Where `id` is in the claim queue, if it is queued.
@@ -272,4 +332,20 @@ impl Tx<'_> {
         self.executions.insert(&id_key[..], bytes)?;
         Ok(())
     }
+}
+
+/// Keys of `index` under `prefix`, newest first (the index is read backwards), one page.
+pub(crate) fn page_keys(
+    index: &sled::Tree,
+    prefix: &[u8],
+    page: PageRequest,
+) -> Result<Vec<sled::IVec>, StoreError> {
+    index
+        .scan_prefix(prefix)
+        .keys()
+        .rev()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(page.size as usize)
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::unavailable)
 }

@@ -1,101 +1,161 @@
 //! The writer thread: every write of a store goes through it, in batches, with one transaction
 //! and one flush per batch (group commit).
 //!
-//! Callers send an [`Op`] with a reply channel and await the reply. The thread takes every op
-//! that is waiting (up to [`MAX_BATCH`]), applies them in order in **one** sled transaction,
-//! flushes sled's log once, and only then replies to each caller. So no caller is acknowledged
-//! before its write is durable, and while one batch is being flushed the next one gathers: the
-//! busier the store, the more writes share a flush.
+//! A write is a value of a type that implements [`Write`], which names what its caller gets back
+//! ([`Write::Reply`]). Callers wrap it in a [`Request`] with a reply channel of exactly that type
+//! and await the reply. The thread takes every request that is waiting (up to [`MAX_BATCH`]),
+//! applies their writes in order in **one** sled transaction, flushes sled's log once, and only
+//! then replies to each caller. So no caller is acknowledged before its write is durable, and
+//! while one batch is being flushed the next one gathers: the busier the store, the more writes
+//! share a flush.
 //!
-//! Each op inside the batch is checked before it writes anything, so a refused op (a transition
-//! the state machine refuses, a job that is gone) writes nothing and does not disturb the other
-//! ops. If the batch's transaction aborts as a whole (a record that cannot be read back, a
-//! storage error), its ops are retried one per transaction, so a bad record only fails the ops
-//! that touch it.
+//! Each write inside the batch is checked before it writes anything, so a refused write (a
+//! transition the state machine refuses, a job that is gone) writes nothing and does not disturb
+//! the others. If the batch's transaction aborts as a whole (a record that cannot be read back, a
+//! storage error), its writes are retried one per transaction, so a bad record only fails the
+//! writes that touch it.
 //!
-//! Feed writes are ops like the others: a transition or claim stores the status event it recorded
-//! ([`feed::transition`]) with the execution, an insert its creation event, an append
-//! (`AppendEvents`) the executor's events, a settle (`SettleDelivery`) the delivery's new state;
-//! each in the batch's transaction, acknowledged after the batch's flush.
+//! The writes live with the records they change: `jobs.rs`, `executions.rs`, `schedules.rs`
+//! (service accounts and schedules) and `feed.rs` (appends and settles); this module knows none
+//! of them.
+//! Feed writes are writes like the others: a transition or claim stores the status event it
+//! recorded ([`runner_core::feed::transition`]) with the execution, an insert its creation event,
+//! an append the executor's events, a settle the delivery's new state; each in the batch's
+//! transaction, acknowledged after the batch's flush.
 //!
 //! Being the only writer also keeps claims simple: the claim queue read before the transaction
-//! cannot change under it, except by earlier ops of the same batch, which the transaction sees.
+//! cannot change under it, except by earlier writes of the same batch, which the transaction sees.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use runner_core::execution::Execution;
-use runner_core::executor::ExecutorEvent;
-use runner_core::feed::{self, DeliveryKey, Settlement};
-use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
-use runner_core::job::Job;
-use runner_core::machine::Command;
-use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::ids::{ExecutionId, ScheduleId};
 use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
 use tokio::sync::oneshot;
 
-use crate::codec::{decode, encode};
 use crate::durability::Durability;
 use crate::keys;
-use crate::schedules::{self, FireCandidate};
 use crate::trees::{Trees, Tx, TxResult};
 
-/// The most ops in one transaction. A transaction holds sled's process-wide write lock, which
+/// The most writes in one transaction. A transaction holds sled's process-wide write lock, which
 /// readers wait for; this bounds that wait to well under a millisecond.
 pub(crate) const MAX_BATCH: usize = 64;
 
-/// A write.
-#[derive(Debug)]
-pub(crate) enum Op {
-    InsertJob(Job),
-    UpdateJob(Job),
-    DeleteJob(AccountAlias, JobId),
-    InsertExecution(Execution),
-    Transition(ExecutionId, Command, Timestamp),
-    Claim {
-        command: Command,
-        limit: usize,
-        now: Timestamp,
-    },
-    InsertServiceAccount(ServiceAccount),
-    DeleteServiceAccount(AccountAlias, String),
-    InsertSchedule(Schedule),
-    UpdateSchedule(Schedule),
-    DeleteSchedule(AccountAlias, JobId, ScheduleId),
-    FireDue {
-        now: Timestamp,
-        limit: usize,
-    },
-    AppendEvents {
-        id: ExecutionId,
-        attempt: u32,
-        events: Vec<ExecutorEvent>,
-        now: Timestamp,
-    },
-    SettleDelivery(DeliveryKey, Settlement),
+/// A write the writer thread applies inside a batch's transaction.
+pub(crate) trait Write: Send + 'static {
+    /// What the caller gets once the write is durable.
+    type Reply: Send + 'static;
+
+    /// What the write picks from the candidates read before the transaction.
+    fn wants(&self) -> Wants {
+        Wants::Nothing
+    }
+
+    /// Applies the write inside the batch's transaction. The outer error aborts the transaction;
+    /// the inner one refuses this write only, and is returned before the write changes anything.
+    /// sled may run a transaction more than once, so this reads and writes through `tx` only.
+    fn apply(&self, tx: &Tx<'_>, candidates: &Candidates) -> Applied<Self::Reply>;
 }
 
-/// What a write returns.
-#[derive(Debug)]
-pub(crate) enum Done {
-    Unit,
-    /// The execution after a transition, and whether the transition recorded a feed event.
-    Execution(Box<Execution>, bool),
-    /// The execution's latest sequence number after an append, and whether it recorded any.
-    Appended(u64, bool),
-    Claimed(Vec<Execution>),
-    Fired(Vec<Execution>),
+/// What applying a write gives: the outer error aborts the transaction, the inner one refuses
+/// this write only.
+pub(crate) type Applied<T = ()> = TxResult<Result<T, StoreError>>;
+
+/// What a write picks from, read before its batch's transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wants {
+    /// Nothing: it finds what it changes by key.
+    Nothing,
+    /// Up to `limit` entries of the head of the claim queue.
+    Claims {
+        /// The most executions the write claims.
+        limit: usize,
+    },
+    /// Up to `limit` entries of the fire-time index due at `now`.
+    Fires {
+        /// The time the schedules are due at.
+        now: Timestamp,
+        /// The most schedules the write fires.
+        limit: usize,
+    },
 }
 
-/// The outcome of one op, for its caller.
-pub(crate) type Reply = Result<Done, StoreError>;
+/// A fire-time index entry read before the transaction: its key, due time and schedule.
+pub(crate) type FireCandidate = (sled::IVec, Timestamp, ScheduleId);
 
-/// An op and where to send its outcome.
-pub(crate) struct Request {
-    pub(crate) op: Op,
-    pub(crate) reply: oneshot::Sender<Reply>,
+/// What the writes of a batch pick from, read before its transaction.
+#[derive(Debug)]
+pub(crate) struct Candidates {
+    /// The head of the claim queue: (queue position, execution id).
+    pub(crate) claim: Vec<(sled::IVec, ExecutionId)>,
+    /// The schedules due, earliest first.
+    pub(crate) fire: Vec<FireCandidate>,
+}
+
+/// A write and where its caller awaits the outcome, as the writer thread receives it.
+pub(crate) struct Request(Box<dyn Pending>);
+
+impl Request {
+    /// `write` as a request, and the receiver of its outcome.
+    pub(crate) fn new<W: Write>(
+        write: W,
+    ) -> (Self, oneshot::Receiver<Result<W::Reply, StoreError>>) {
+        let (reply, outcome) = oneshot::channel();
+        let pending = Queued {
+            write,
+            outcome: None,
+            reply,
+        };
+        (Self(Box::new(pending)), outcome)
+    }
+}
+
+/// A write of a batch with its outcome so far, whatever the type of its reply.
+trait Pending: Send {
+    fn wants(&self) -> Wants;
+    /// Applies the write in `tx` and keeps its outcome (replacing one of an earlier run).
+    fn apply(&mut self, tx: &Tx<'_>, candidates: &Candidates) -> TxResult<()>;
+    /// Replaces the outcome with `error`.
+    fn fail(&mut self, error: StoreError);
+    fn succeeded(&self) -> bool;
+    /// Sends the outcome to the caller.
+    fn answer(self: Box<Self>);
+}
+
+/// A [`Write`] with its caller's reply channel and, once applied, its outcome.
+struct Queued<W: Write> {
+    write: W,
+    outcome: Option<Result<W::Reply, StoreError>>,
+    reply: oneshot::Sender<Result<W::Reply, StoreError>>,
+}
+
+impl<W: Write> Pending for Queued<W> {
+    fn wants(&self) -> Wants {
+        self.write.wants()
+    }
+
+    fn apply(&mut self, tx: &Tx<'_>, candidates: &Candidates) -> TxResult<()> {
+        self.outcome = Some(self.write.apply(tx, candidates)?);
+        Ok(())
+    }
+
+    fn fail(&mut self, error: StoreError) {
+        self.outcome = Some(Err(error));
+    }
+
+    fn succeeded(&self) -> bool {
+        matches!(self.outcome, Some(Ok(_)))
+    }
+
+    fn answer(self: Box<Self>) {
+        // `Writer::apply` leaves every write of a batch with an outcome. A caller that went away
+        // (its future dropped) needs no answer.
+        if let Some(outcome) = self.outcome {
+            let _ = self.reply.send(outcome);
+        }
+    }
 }
 
 /// What the writer thread owns.
@@ -112,26 +172,28 @@ impl Writer {
     /// Serves requests until every sender is gone.
     pub(crate) fn run(self, requests: mpsc::Receiver<Request>) {
         while let Ok(first) = requests.recv() {
-            let mut batch = vec![first];
-            batch.extend(requests.try_iter().take(MAX_BATCH - 1));
-            let (ops, replies): (Vec<Op>, Vec<_>) =
-                batch.into_iter().map(|req| (req.op, req.reply)).unzip();
-            let mut outcomes = self.apply(&ops);
-            if outcomes.iter().any(Result::is_ok) {
+            let mut batch = vec![first.0];
+            batch.extend(
+                requests
+                    .try_iter()
+                    .take(MAX_BATCH - 1)
+                    .map(|request| request.0),
+            );
+            self.apply(&mut batch);
+            if batch.iter().any(|write| write.succeeded()) {
                 if let Err(error) = self.make_durable() {
                     tracing::error!(%error, "flushing the sled log failed");
                     // Committed but not known durable: the callers must not take it as done.
                     let message = error.to_string();
-                    for outcome in outcomes.iter_mut().filter(|outcome| outcome.is_ok()) {
-                        *outcome = Err(StoreError::unavailable(std::io::Error::other(format!(
+                    for write in batch.iter_mut().filter(|write| write.succeeded()) {
+                        write.fail(StoreError::unavailable(std::io::Error::other(format!(
                             "the write may not be durable: {message}"
                         ))));
                     }
                 }
             }
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                // A caller that went away (its future dropped) needs no answer.
-                let _ = reply.send(outcome);
+            for write in batch {
+                write.answer();
             }
         }
     }
@@ -150,36 +212,37 @@ impl Writer {
         Ok(())
     }
 
-    /// Applies `ops` in one transaction; if it aborts, one transaction per op.
-    fn apply(&self, ops: &[Op]) -> Vec<Reply> {
-        match self.transact(ops) {
-            Ok(outcomes) => outcomes,
-            Err(error) if ops.len() == 1 => vec![Err(error)],
-            Err(_) => ops
-                .iter()
-                .map(|op| match self.transact(std::slice::from_ref(op)) {
-                    Ok(mut outcomes) => outcomes.pop().unwrap_or(Ok(Done::Unit)),
-                    Err(error) => Err(error),
-                })
-                .collect(),
+    /// Applies `batch` in one transaction; if it aborts, one transaction per write. Every write
+    /// has an outcome afterwards.
+    fn apply(&self, batch: &mut [Box<dyn Pending>]) {
+        match self.transact(batch) {
+            Ok(()) => {}
+            Err(error) if batch.len() == 1 => batch[0].fail(error),
+            Err(_) => {
+                for write in batch.iter_mut() {
+                    if let Err(error) = self.transact(std::slice::from_mut(write)) {
+                        write.fail(error);
+                    }
+                }
+            }
         }
     }
 
-    fn transact(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
+    fn transact(&self, batch: &mut [Box<dyn Pending>]) -> Result<(), StoreError> {
         // Claim candidates come from the queue as committed; the transaction skips those that
-        // earlier ops of the batch took. Read enough for every claim of the batch. Likewise for
-        // the schedules due for the fires of the batch.
+        // earlier writes of the batch took. Read enough for every claim of the batch. Likewise
+        // for the schedules due for the fires of the batch.
         let mut wanted = 0usize;
         let mut to_fire = 0usize;
         let mut latest_now = None;
-        for op in ops {
-            match op {
-                Op::Claim { limit, .. } => wanted = wanted.saturating_add(*limit),
-                Op::FireDue { now, limit } => {
-                    to_fire = to_fire.saturating_add(*limit);
-                    latest_now = latest_now.max(Some(*now));
+        for write in batch.iter() {
+            match write.wants() {
+                Wants::Nothing => {}
+                Wants::Claims { limit } => wanted = wanted.saturating_add(limit),
+                Wants::Fires { now, limit } => {
+                    to_fire = to_fire.saturating_add(limit);
+                    latest_now = latest_now.max(Some(now));
                 }
-                _ => {}
             }
         }
         let candidates = Candidates {
@@ -194,11 +257,10 @@ impl Writer {
             },
         };
         self.trees.transact(|tx| {
-            let mut outcomes = Vec::with_capacity(ops.len());
-            for op in ops {
-                outcomes.push(apply_op(tx, op, &candidates)?);
+            for write in batch.iter_mut() {
+                write.apply(tx, &candidates)?;
             }
-            Ok(outcomes)
+            Ok(())
         })
     }
 
@@ -242,172 +304,55 @@ impl Writer {
     }
 }
 
-/// What the ops of a batch pick from, read before its transaction.
-struct Candidates {
-    /// The head of the claim queue: (queue position, execution id).
-    claim: Vec<(sled::IVec, ExecutionId)>,
-    /// The schedules due, earliest first.
-    fire: Vec<FireCandidate>,
-}
+#[cfg(test)]
+mod tests {
+    use runner_core::execution::Execution;
+    use runner_core::machine::Command;
+    use runner_core::store::prelude::*;
+    use runner_core::testkit::fixtures::{alias, job};
 
-/// Applies one op inside the batch's transaction. The outer error aborts the transaction; the
-/// inner one refuses this op only, and is returned before the op writes anything.
-fn apply_op(tx: &Tx<'_>, op: &Op, candidates: &Candidates) -> TxResult<Reply> {
-    match op {
-        Op::InsertServiceAccount(account) => schedules::insert_service_account(tx, account),
-        Op::DeleteServiceAccount(alias, name) => schedules::delete_service_account(tx, alias, name),
-        Op::InsertSchedule(schedule) => schedules::insert_schedule(tx, schedule),
-        Op::UpdateSchedule(schedule) => schedules::update_schedule(tx, schedule),
-        Op::DeleteSchedule(alias, job_id, id) => {
-            schedules::delete_schedule(tx, alias, *job_id, *id)
-        }
-        Op::FireDue { now, limit } => schedules::fire_due(tx, *now, *limit, &candidates.fire),
-        Op::InsertJob(job) => insert_job(tx, job),
-        Op::UpdateJob(job) => update_job(tx, job),
-        Op::DeleteJob(alias, id) => delete_job(tx, alias, *id),
-        Op::InsertExecution(execution) => insert_execution(tx, execution),
-        Op::Transition(id, command, now) => {
-            let Some(old) = tx.execution(*id)? else {
-                return Ok(Err(StoreError::NotFound));
-            };
-            let mut execution = old.clone();
-            let recorded = match feed::transition(&mut execution, command, *now) {
-                Ok(recorded) => recorded,
-                Err(refused) => return Ok(Err(StoreError::Refused(refused))),
-            };
-            tx.put_execution(Some(&old), &execution)?;
-            tx.record(&recorded)?;
-            Ok(Ok(Done::Execution(
-                Box::new(execution),
-                !recorded.is_empty(),
-            )))
-        }
-        Op::AppendEvents {
-            id,
-            attempt,
-            events,
-            now,
-        } => crate::feed::append(tx, *id, *attempt, events, *now),
-        Op::SettleDelivery(key, settlement) => crate::feed::settle(tx, key, settlement),
-        Op::Claim {
-            command,
-            limit,
-            now,
-        } => {
-            let mut claimed = Vec::new();
-            for (position, id) in &candidates.claim {
-                if claimed.len() >= *limit {
-                    break;
-                }
-                // Taken by an earlier op of this batch (a claim, a stop, a kill): skip it.
-                if tx.queue_position(*id)?.as_ref() != Some(position) {
-                    continue;
-                }
-                let Some(old) = tx.execution(*id)? else {
-                    continue;
-                };
-                let mut execution = old.clone();
-                // Only PENDING executions are queued, so the claim is not refused.
-                if let Ok(recorded) = feed::transition(&mut execution, command, *now) {
-                    tx.put_execution(Some(&old), &execution)?;
-                    tx.record(&recorded)?;
-                    claimed.push(execution);
-                }
-            }
-            Ok(Ok(Done::Claimed(claimed)))
+    use super::*;
+    use crate::SledStore;
+
+    /// A record that cannot be read back fails the writes that touch it, and no others, even
+    /// when they share a batch with it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_corrupt_record_fails_only_its_own_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let job = job("ACME", 1);
+        store.insert_job(&job).await.unwrap();
+        let broken = Execution::new(&job, None, None, 2);
+        store.insert_execution(&broken).await.unwrap();
+        store
+            .inner
+            .trees
+            .executions
+            .insert(keys::execution(broken.execution_id), &b"{not json"[..])
+            .unwrap();
+
+        let kill = Command::Kill { force_at: None };
+        let healthy: Vec<Execution> = (0..20)
+            .map(|n| Execution::new(&job, None, None, 10 + n))
+            .collect();
+        let (broken_result, healthy_results) = tokio::join!(
+            store.transition(broken.execution_id, &kill, 3),
+            futures_util::future::join_all(healthy.iter().map(|e| store.insert_execution(e)))
+        );
+        assert!(
+            matches!(broken_result, Err(StoreError::Corrupt(_))),
+            "{broken_result:?}"
+        );
+        assert!(
+            healthy_results.iter().all(Result::is_ok),
+            "{healthy_results:?}"
+        );
+        for execution in &healthy {
+            let stored = store
+                .get_execution(&alias("ACME"), job.id, execution.execution_id)
+                .await
+                .unwrap();
+            assert_eq!(stored.as_ref(), Some(execution));
         }
     }
-}
-
-/// The stored job `id`, as the transaction sees it.
-pub(crate) fn stored_job(tx: &Tx<'_>, id: JobId) -> TxResult<Option<Job>> {
-    match tx.jobs.get(keys::job(id))? {
-        None => Ok(None),
-        Some(bytes) => decode("job", &bytes).map(Some).or_else(crate::trees::abort),
-    }
-}
-
-fn insert_job(tx: &Tx<'_>, job: &Job) -> TxResult<Reply> {
-    if tx.jobs.get(keys::job(job.id))?.is_some() {
-        return Ok(Err(StoreError::Conflict(format!(
-            "job {} exists already",
-            job.id
-        ))));
-    }
-    let bytes = encode("job", job).or_else(crate::trees::abort)?;
-    tx.jobs.insert(&keys::job(job.id)[..], bytes)?;
-    let index = keys::account_job(&job.account_alias, job.created_time, job.id);
-    tx.jobs_by_account.insert(index, &[][..])?;
-    tx.add(&keys::job_count(&job.account_alias), 1)?;
-    Ok(Ok(Done::Unit))
-}
-
-fn update_job(tx: &Tx<'_>, job: &Job) -> TxResult<Reply> {
-    let Some(stored) = stored_job(tx, job.id)? else {
-        return Ok(Err(StoreError::NotFound));
-    };
-    if stored.account_alias != job.account_alias {
-        return Ok(Err(StoreError::NotFound));
-    }
-    let bytes = encode("job", job).or_else(crate::trees::abort)?;
-    if stored.created_time != job.created_time {
-        // The listing is ordered by creation time; keep the index on the record's.
-        let alias = &job.account_alias;
-        tx.jobs_by_account
-            .remove(keys::account_job(alias, stored.created_time, job.id))?;
-        tx.jobs_by_account
-            .insert(keys::account_job(alias, job.created_time, job.id), &[][..])?;
-    }
-    tx.jobs.insert(&keys::job(job.id)[..], bytes)?;
-    Ok(Ok(Done::Unit))
-}
-
-/// Refused with an empty [`StoreError::Conflict`] while an execution of the job has not ended;
-/// the caller words the message (it needs a scan, which has no place in a transaction).
-/// Deletes the job's schedules with it.
-fn delete_job(tx: &Tx<'_>, alias: &AccountAlias, id: JobId) -> TxResult<Reply> {
-    let Some(stored) = stored_job(tx, id)? else {
-        return Ok(Err(StoreError::NotFound));
-    };
-    if &stored.account_alias != alias {
-        return Ok(Err(StoreError::NotFound));
-    }
-    // Checked in the transaction that deletes: no start or restart slips in between.
-    if tx.counter(&keys::active_count(id))? > 0 {
-        return Ok(Err(StoreError::Conflict(String::new())));
-    }
-    tx.jobs.remove(&keys::job(id)[..])?;
-    schedules::delete_job_schedules(tx, alias, id)?;
-    tx.jobs_by_account
-        .remove(keys::account_job(alias, stored.created_time, id))?;
-    tx.add(&keys::job_count(alias), -1)?;
-    Ok(Ok(Done::Unit))
-}
-
-/// Inserts a new execution with its creation event ([`feed::created`]) and that event's
-/// deliveries: the one path of `insert_execution` and of firing schedules.
-pub(crate) fn insert_execution(tx: &Tx<'_>, execution: &Execution) -> TxResult<Reply> {
-    let job_known = stored_job(tx, execution.job_id)?
-        .is_some_and(|job| job.account_alias == execution.account_alias);
-    if !job_known {
-        return Ok(Err(StoreError::NotFound));
-    }
-    if tx.execution(execution.execution_id)?.is_some() {
-        return Ok(Err(StoreError::Conflict(format!(
-            "execution {} exists already",
-            execution.execution_id
-        ))));
-    }
-    tx.put_execution(None, execution)?;
-    tx.record(&[feed::created(execution)])?;
-    let alias = &execution.account_alias;
-    let index = keys::job_execution(
-        alias,
-        execution.job_id,
-        execution.created_time,
-        execution.execution_id,
-    );
-    tx.executions_by_job.insert(index, &[][..])?;
-    tx.add(&keys::execution_count(alias, execution.job_id), 1)?;
-    Ok(Ok(Done::Unit))
 }
