@@ -2,9 +2,54 @@
 //!
 //! - [`conformance`] and [`feed_conformance`]: the suite every [`crate::store::Store`] must pass;
 //!   run it with [`store_conformance_tests!`](crate::store_conformance_tests).
+//! - [`schedule_conformance`]: the suite every [`crate::store::ScheduleStore`] must pass; run it
+//!   with [`schedule_store_conformance_tests!`](crate::schedule_store_conformance_tests).
 //! - [`ScriptedExecutor`]: an in-process executor whose runs follow a [`Script`] per job, and which
 //!   records every run, for engine tests and benchmarks.
 //! - [`fixtures`]: small jobs and executions.
+
+/// Defines the cases of one conformance suite, and from the same list a hidden exported macro
+/// that writes one test per case, so that a case is added in one place: its definition.
+///
+/// Input: `$ list LIST in MODULE;` and then the cases, each a documented
+/// `pub async fn NAME(store: &impl ROLES) { ... }`. `MODULE` is the suite's module under
+/// `testkit`; the `$` is handed in because a macro cannot otherwise write the `$` of the macro it
+/// defines. `LIST!(MAKE)` writes, for every case, a `#[tokio::test]` named after the case that
+/// awaits `MAKE` for a fresh store and runs the case on it. The `LIST` macros are reached only
+/// from the exported `*_conformance_tests!` macros, in other crates (a macro that a macro
+/// exported cannot be named by path inside its own crate).
+///
+/// Rustfmt does not format inside a macro call: lay a case out as rustfmt would at four columns
+/// less (`max_width = 96`).
+macro_rules! conformance_suite {
+    (
+        $d:tt list $list:ident in $module:ident;
+        $(
+            $(#[$attr:meta])*
+            pub async fn $case:ident $params:tt $body:block
+        )*
+    ) => {
+        $(
+            $(#[$attr])*
+            pub async fn $case $params $body
+        )*
+
+        /// One test per case of this suite; see `testkit::conformance_suite!`.
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! $list {
+            ($d make:expr) => {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $case() {
+                        let store = $d make.await;
+                        $d crate::testkit::$module::$case(&store).await;
+                    }
+                )*
+            };
+        }
+    };
+}
 
 pub mod conformance;
 pub mod feed_conformance;
@@ -14,11 +59,11 @@ mod scripted;
 
 pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
 
-/// Generates one `#[tokio::test]` per conformance case for a store.
+/// Generates one `#[tokio::test]` per conformance case for a store, named after the case.
 ///
 /// `$make` is an expression evaluating to a future that builds a fresh, empty store; it runs once
 /// per test, so each case gets its own store (a database backend should give each its own schema
-/// or database).
+/// or database). The cases are those of [`conformance`] and [`feed_conformance`].
 ///
 /// ```ignore
 /// runner_core::store_conformance_tests!(async { runner_store_memory::MemoryStore::new() });
@@ -26,83 +71,18 @@ pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
-        $crate::store_conformance_tests!(@cases $make;
-            jobs_round_trip,
-            jobs_are_isolated_by_account,
-            jobs_list_newest_first_in_pages,
-            job_update_and_delete,
-            job_delete_refused_while_execution_active,
-            secrets_are_persisted,
-            executions_round_trip_and_list,
-            execution_needs_its_job,
-            start_execution_sees_the_job_as_stored,
-            executions_stay_readable_after_job_delete,
-            claim_takes_oldest_first_once,
-            claimed_executions_find_their_job,
-            concurrent_claims_never_double,
-            transitions_go_through_the_machine,
-            stale_attempts_are_fenced,
-            due_finds_lapsed_leases,
-            concurrent_rescue_happens_once,
-            signals_wake_engines,
-            restart_makes_it_claimable_again,
-        );
-        $crate::store_conformance_tests!(@feed $make;
-            feed_records_creation_and_status_changes,
-            feed_pages_by_sequence,
-            feed_appends_are_fenced,
-            feed_deliveries_follow_levels_and_queue_order,
-            feed_deliveries_carry_the_event,
-            feed_holds_and_retries_keep_order,
-            feed_concurrent_delivery_claims_never_double,
-            feed_signals_announce_events,
-            feed_restart_continues_the_sequence,
-        );
-    };
-    (@feed $make:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let store = $make.await;
-                $crate::testkit::feed_conformance::$case(&store).await;
-            }
-        )*
-    };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let store = $make.await;
-                $crate::testkit::conformance::$case(&store).await;
-            }
-        )*
+        $crate::__store_conformance_cases!($make);
+        $crate::__feed_conformance_cases!($make);
     };
 }
 
-/// Generates one `#[tokio::test]` per case of the schedule conformance suite, for a store that
-/// implements [`ScheduleStore`](crate::store::ScheduleStore). Same `$make` as
+/// Generates one `#[tokio::test]` per case of the schedule conformance suite
+/// ([`schedule_conformance`]), for a store that implements
+/// [`ScheduleStore`](crate::store::ScheduleStore). Same `$make` as
 /// [`store_conformance_tests!`](crate::store_conformance_tests).
 #[macro_export]
 macro_rules! schedule_store_conformance_tests {
     ($make:expr) => {
-        $crate::schedule_store_conformance_tests!(@cases $make;
-            service_accounts_round_trip,
-            schedule_needs_job_and_service_account,
-            schedules_round_trip,
-            service_account_in_use_is_kept,
-            deleting_a_job_deletes_its_schedules,
-            due_schedules_fire_once,
-            date_schedules_fire_once,
-            concurrent_firing_creates_each_execution_once,
-        );
-    };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let store = $make.await;
-                $crate::testkit::schedule_conformance::$case(&store).await;
-            }
-        )*
+        $crate::__schedule_conformance_cases!($make);
     };
 }
