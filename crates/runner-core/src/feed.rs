@@ -62,8 +62,10 @@ use crate::machine::{self, Command, TransitionError};
 use crate::time::Timestamp;
 
 /// One entry of an execution's feed: the body of a webhook POST, an item of the events endpoint
-/// and the data of a server-sent event.
+/// and the data of a server-sent event. `host`, `task`, `status` and `message` are left out when
+/// they do not apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Event {
     /// The execution.
     pub execution_id: ExecutionId,
@@ -71,9 +73,12 @@ pub struct Event {
     pub job_id: JobId,
     /// The job's account.
     pub account_alias: AccountAlias,
-    /// 1, 2, 3, ... per execution, without gaps, in the order things happened.
+    /// 1, 2, 3, ... per execution, without gaps, in the order things happened (1 is the
+    /// creation, PENDING).
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
     pub sequence: u64,
     /// When it was recorded, in milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub time: Timestamp,
     /// How important it is; a callback receives events at or above its level.
     pub level: CallbackLevel,
