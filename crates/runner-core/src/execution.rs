@@ -15,6 +15,10 @@ use crate::time::Timestamp;
 
 /// The nine statuses of an execution. See [`crate::machine`] for how they change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(
+    as = ExecutionStatus,
+    description = "The status of an execution."
+))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     /// Waiting for a node to claim it.
@@ -91,15 +95,20 @@ impl fmt::Display for Status {
 
 /// One run of an execution: the first run, then one per restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Timer {
-    /// When the run started (claim of the first run; the restart request for later ones).
+    /// When the run started (claim of the first run; the restart request for later ones), in
+    /// milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub start: Timestamp,
-    /// When it ended; `None` while it runs.
+    /// When it ended (epoch ms); `null` while it runs.
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<i64>, required = true))]
     pub end: Option<Timestamp>,
 }
 
 /// The commit a repository playbook ran from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Commit {
     /// The full hash.
     pub commit: String,
@@ -115,6 +124,7 @@ pub struct Commit {
 
 /// `repository_log`: what was checked out.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct RepositoryLog {
     /// The checked-out commit (one entry).
     pub recent_commit: Vec<Commit>,
@@ -350,6 +360,7 @@ pub(crate) fn merge_hosts(mut hosts: Vec<Host>, known: &[Host]) -> Vec<Host> {
 
 /// An execution as the API shows it (snake_case, as the documents give it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = Execution))]
 pub struct ExecutionView {
     /// Its ID.
     pub execution_id: ExecutionId,
@@ -360,12 +371,15 @@ pub struct ExecutionView {
     /// Current status.
     pub status: Status,
     /// Start of the first run (epoch ms); `null` until a node claims it.
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<i64>, required = true))]
     pub start: Option<Timestamp>,
     /// End of the last run (epoch ms); `null` until it ends.
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<i64>, required = true))]
     pub end: Option<Timestamp>,
     /// One entry per run.
     pub timers: Vec<Timer>,
     /// The commit that ran, or `null` for inline playbooks.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub repository_log: Option<RepositoryLog>,
     /// Host ids that failed (FAILURE only).
     pub failed_hosts: Vec<String>,

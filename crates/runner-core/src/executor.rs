@@ -69,13 +69,14 @@ impl ExecutorEvent {
     }
 }
 
-/// Kinds of [`ExecutorEvent`].
+/// Kinds of [`ExecutorEvent`]: what a run reports while the playbook runs. The feed records each
+/// one as [`feed::EventKind::Executor`](crate::feed::EventKind::Executor), beside the status
+/// changes the store records itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = ExecutorEventKind))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventKind {
-    /// The workspace is ready and the playbook starts (INITIALIZING -> RUNNING).
-    WorkspaceReady,
     /// The playbook started.
     PlaybookStart,
     /// A play started.
@@ -96,15 +97,26 @@ pub enum EventKind {
     Log,
 }
 
+/// What an executor tells the engine through its [`EventSink`], in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The workspace is ready and the playbook starts: the engine moves the execution from
+    /// INITIALIZING to RUNNING, after the events reported before it. Not a feed event: the feed
+    /// shows it as that status change.
+    WorkspaceReady,
+    /// An event for the execution's feed.
+    Event(ExecutorEvent),
+}
+
 /// Where an executor sends its events. Sending never blocks the run.
 #[derive(Debug, Clone)]
 pub struct EventSink {
-    sender: Option<mpsc::UnboundedSender<ExecutorEvent>>,
+    sender: Option<mpsc::UnboundedSender<Progress>>,
 }
 
 impl EventSink {
     /// A sink and the receiver the engine reads.
-    pub fn channel() -> (Self, mpsc::UnboundedReceiver<ExecutorEvent>) {
+    pub fn channel() -> (Self, mpsc::UnboundedReceiver<Progress>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         (
             Self {
@@ -121,14 +133,18 @@ impl EventSink {
 
     /// Sends an event; dropped silently once nobody listens.
     pub fn emit(&self, event: ExecutorEvent) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(event);
-        }
+        self.send(Progress::Event(event));
     }
 
     /// Says the workspace is ready and the playbook starts.
     pub fn workspace_ready(&self) {
-        self.emit(ExecutorEvent::new(EventKind::WorkspaceReady));
+        self.send(Progress::WorkspaceReady);
+    }
+
+    fn send(&self, progress: Progress) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(progress);
+        }
     }
 }
 

@@ -62,8 +62,10 @@ use crate::machine::{self, Command, TransitionError};
 use crate::time::Timestamp;
 
 /// One entry of an execution's feed: the body of a webhook POST, an item of the events endpoint
-/// and the data of a server-sent event.
+/// and the data of a server-sent event. `host`, `task`, `status` and `message` are left out when
+/// they do not apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Event {
     /// The execution.
     pub execution_id: ExecutionId,
@@ -71,9 +73,12 @@ pub struct Event {
     pub job_id: JobId,
     /// The job's account.
     pub account_alias: AccountAlias,
-    /// 1, 2, 3, ... per execution, without gaps, in the order things happened.
+    /// 1, 2, 3, ... per execution, without gaps, in the order things happened (1 is the
+    /// creation, PENDING).
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
     pub sequence: u64,
     /// When it was recorded, in milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub time: Timestamp,
     /// How important it is; a callback receives events at or above its level.
     pub level: CallbackLevel,
@@ -93,76 +98,79 @@ pub struct Event {
     pub message: Option<String>,
 }
 
-/// Kinds of [`Event`].
+/// Kinds of [`Event`]: a status change, which the store records, or what the executor reported.
+/// Both serialize as one snake_case string (`"status"`, `"host_ok"`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventKind {
     /// The execution changed status (`status` holds the new one).
     Status,
-    /// The playbook started.
-    PlaybookStart,
-    /// A play started (`task` holds its name).
-    PlayStart,
-    /// A task started.
-    TaskStart,
-    /// A host finished a task successfully.
-    HostOk,
-    /// A host skipped a task.
-    HostSkipped,
-    /// A task failed on a host.
-    HostFailed,
-    /// A host could not be reached.
-    HostUnreachable,
-    /// The playbook ended; `message` holds the per-host summary.
-    PlaybookEnd,
-    /// A line of the executor's own output worth surfacing (warnings, errors).
-    Log,
+    /// The executor reported it while the playbook ran.
+    #[serde(untagged)]
+    Executor(executor::EventKind),
 }
 
 impl EventKind {
     /// The level of events of this kind: one rule for every store and every callback.
     pub fn level(self) -> CallbackLevel {
+        use executor::EventKind as Reported;
         match self {
-            Self::Status | Self::PlaybookEnd => CallbackLevel::Result,
-            Self::HostFailed | Self::HostUnreachable => CallbackLevel::Error,
-            Self::PlaybookStart
-            | Self::PlayStart
-            | Self::TaskStart
-            | Self::HostOk
-            | Self::HostSkipped
-            | Self::Log => CallbackLevel::Debug,
+            Self::Status | Self::Executor(Reported::PlaybookEnd) => CallbackLevel::Result,
+            Self::Executor(Reported::HostFailed | Reported::HostUnreachable) => {
+                CallbackLevel::Error
+            }
+            Self::Executor(
+                Reported::PlaybookStart
+                | Reported::PlayStart
+                | Reported::TaskStart
+                | Reported::HostOk
+                | Reported::HostSkipped
+                | Reported::Log,
+            ) => CallbackLevel::Debug,
         }
     }
+}
 
-    /// The feed kind of an executor event; `None` for events that only drive the engine
-    /// (the workspace being ready shows up as the RUNNING status event instead).
-    fn of_executor(kind: executor::EventKind) -> Option<Self> {
-        Some(match kind {
-            executor::EventKind::WorkspaceReady => return None,
-            executor::EventKind::PlaybookStart => Self::PlaybookStart,
-            executor::EventKind::PlayStart => Self::PlayStart,
-            executor::EventKind::TaskStart => Self::TaskStart,
-            executor::EventKind::HostOk => Self::HostOk,
-            executor::EventKind::HostSkipped => Self::HostSkipped,
-            executor::EventKind::HostFailed => Self::HostFailed,
-            executor::EventKind::HostUnreachable => Self::HostUnreachable,
-            executor::EventKind::PlaybookEnd => Self::PlaybookEnd,
-            executor::EventKind::Log => Self::Log,
-        })
+/// The kinds as one enum of strings, the way they serialize: `status`, then the executor's.
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for EventKind {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{Object, Schema};
+        let RefOr::T(Schema::Object(reported)) =
+            <executor::EventKind as utoipa::PartialSchema>::schema()
+        else {
+            unreachable!("a unit enum's schema is an object with enum values");
+        };
+        let status = serde_json::to_value(EventKind::Status).expect("a unit variant serializes");
+        let values = std::iter::once(status).chain(reported.enum_values.into_iter().flatten());
+        let mut kinds = Object::with_type(utoipa::openapi::schema::Type::String);
+        kinds.description = Some(
+            "What an event reports: `status` (the execution changed status; `status` holds the \
+             new one), or what the executor reported while the playbook ran."
+                .into(),
+        );
+        kinds.enum_values = Some(values.collect());
+        RefOr::T(Schema::Object(kinds))
     }
 }
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for EventKind {}
 
 impl CallbackLevel {
     /// Whether a callback of this level receives `event`: events at or above it.
     ///
     /// ```
-    /// use runner_core::job::CallbackLevel;
+    /// use runner_core::executor::EventKind as Reported;
     /// use runner_core::feed::EventKind;
-    /// assert!(CallbackLevel::Error.accepts_level(EventKind::HostFailed.level()));
+    /// use runner_core::job::CallbackLevel;
+    /// let failed = EventKind::Executor(Reported::HostFailed);
+    /// assert!(CallbackLevel::Error.accepts_level(failed.level()));
     /// assert!(CallbackLevel::Error.accepts_level(EventKind::Status.level()));
-    /// assert!(!CallbackLevel::Error.accepts_level(EventKind::HostOk.level()));
-    /// assert!(!CallbackLevel::Result.accepts_level(EventKind::HostUnreachable.level()));
+    /// assert!(!CallbackLevel::Error.accepts_level(EventKind::Executor(Reported::HostOk).level()));
+    /// assert!(!CallbackLevel::Result.accepts_level(EventKind::Executor(Reported::HostUnreachable).level()));
     /// ```
     pub fn accepts_level(self, level: CallbackLevel) -> bool {
         level >= self
@@ -285,16 +293,16 @@ pub fn append(
     machine::fence(execution, attempt, now)?;
     Ok(events
         .iter()
-        .filter_map(|reported| {
-            let kind = EventKind::of_executor(reported.kind)?;
+        .map(|reported| {
             execution.events += 1;
+            let kind = EventKind::Executor(reported.kind);
             let event = Event {
                 host: reported.host.clone(),
                 task: reported.task.clone(),
                 message: reported.message.clone(),
                 ..event_of(execution, execution.events, now, kind)
             };
-            Some(with_deliveries(execution, event))
+            with_deliveries(execution, event)
         })
         .collect())
 }

@@ -17,6 +17,11 @@ use crate::validation::FieldError;
 /// assert!("no spaces".parse::<AccountAlias>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(
+    value_type = String,
+    pattern = "^[A-Za-z0-9_-]{1,32}$",
+    description = "The short code of an account: 1 to 32 characters of `A-Z a-z 0-9 - _`."
+))]
 #[serde(try_from = "String", into = "String")]
 // Shared, not copied: every execution, notification and listing carries its account's alias.
 pub struct AccountAlias(Arc<str>);
@@ -68,6 +73,7 @@ macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 

@@ -27,18 +27,23 @@ pub const JOB_READ_ONLY_FIELDS: &[&str] = &[
     "links",
 ];
 
-/// A job definition as a client sends it.
+/// A job definition as a client sends it on create and update: exactly one of `playbook` and
+/// `repository`, and the `hosts` (possibly none).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = JobInput))]
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
-    /// Minutes an execution may run before it is stopped gracefully; `None` means 180.
+    /// Minutes an execution may run before it is stopped gracefully (1 to 10080); absent or
+    /// `null` means 180.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 10080))]
     pub execution_ttl: Option<u32>,
     /// Webhooks that receive the execution's live feed.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Vec<CallbackInput>))]
     pub callbacks: Vec<Callback>,
     /// An inline playbook, base64-encoded. Exactly one of this and `repository`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,9 +56,11 @@ pub struct JobSpec {
     pub repository: Option<Repository>,
     /// The inventory. Required, but may be empty.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub hosts: Option<Vec<Host>>,
     /// Extra variables for the playbook, as `--extra-vars` would give them.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Object))]
     pub properties: Map<String, Value>,
     /// The default SSH private key (base64) for every host without one of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,12 +72,14 @@ pub struct JobSpec {
 
 /// One inventory host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Host {
     /// The host name the play runs against.
     pub id: String,
-    /// Variables for this host.
+    /// Variables for this host (any JSON values).
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Object))]
     pub host_vars: Map<String, Value>,
     /// This host's SSH private key (base64), over the job's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +99,7 @@ impl Host {
 
 /// Where a job's playbook lives in git.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Repository {
     /// The clone URL.
@@ -106,6 +116,7 @@ pub struct Repository {
 
 /// Credentials of a private repository: a username and password, or an SSH private key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Credentials {
     /// With `password`.
@@ -123,6 +134,7 @@ pub struct Credentials {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CallbackLevel {
     /// Every event.
@@ -134,42 +146,54 @@ pub enum CallbackLevel {
     Result,
 }
 
-/// A webhook for an execution's live feed. Accepts `{"url", "level"}` or a bare URL string.
+/// A webhook for an execution's live feed. Requests may also give a bare URL string (see
+/// `CallbackInput`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Callback {
-    /// Where events are POSTed.
+    /// Where events are POSTed: an `http://` or `https://` URL. One that is, or resolves to, a
+    /// loopback, private or link-local address is refused unless the server allows private
+    /// callbacks.
     pub url: String,
-    /// Which events.
+    /// Which events: those at or above this level.
     pub level: CallbackLevel,
+}
+
+/// A callback as a request may give it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(
+    untagged,
+    expecting = "a URL string or an object with \"url\" and \"level\""
+)]
+pub enum CallbackInput {
+    /// A bare URL: level DEBUG.
+    Url(String),
+    /// A URL and a level (DEBUG when absent).
+    Object {
+        /// Where events are POSTed.
+        url: String,
+        /// Which events.
+        #[serde(default)]
+        level: CallbackLevel,
+    },
 }
 
 impl<'de> Deserialize<'de> for Callback {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(
-            untagged,
-            expecting = "a URL string or an object with \"url\" and \"level\""
-        )]
-        enum Shape {
-            Url(String),
-            Object {
-                url: String,
-                #[serde(default)]
-                level: CallbackLevel,
-            },
-        }
-        Ok(match Shape::deserialize(deserializer)? {
-            Shape::Url(url) => Callback {
+        Ok(match CallbackInput::deserialize(deserializer)? {
+            CallbackInput::Url(url) => Callback {
                 url,
                 level: CallbackLevel::Debug,
             },
-            Shape::Object { url, level } => Callback { url, level },
+            CallbackInput::Object { url, level } => Callback { url, level },
         })
     }
 }
 
 /// Job `status`: every job that exists is `ACTIVE`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum JobStatus {
     /// The job exists and can be started.
@@ -179,6 +203,7 @@ pub enum JobStatus {
 
 /// A stored job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     /// Its ID.
@@ -187,12 +212,15 @@ pub struct Job {
     pub account_alias: AccountAlias,
     /// What the client defined.
     #[serde(flatten)]
+    #[cfg_attr(feature = "utoipa", schema(inline))]
     pub spec: JobSpec,
     /// Always `ACTIVE`.
     pub status: JobStatus,
-    /// When it was created.
+    /// When it was created, in milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub created_time: Timestamp,
-    /// When it was last updated.
+    /// When it was last updated, in milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub last_updated_time: Timestamp,
 }
 

@@ -7,12 +7,18 @@ use crate::validation::ValidationErrors;
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
-/// Which page of a listing to return.
+/// Which page of a listing to return: the `page` and `size` query parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct PageRequest {
-    /// From 0.
+    /// The page, from 0 (default 0).
+    #[cfg_attr(feature = "utoipa", param(required = false))]
     pub page: u32,
-    /// 1 to 100.
+    /// How many items a page holds, 1 to 100 (default 100).
+    #[cfg_attr(
+        feature = "utoipa",
+        param(required = false, minimum = 1, maximum = 100)
+    )]
     pub size: u32,
 }
 
@@ -74,6 +80,7 @@ impl PageRequest {
 
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     /// How many items the whole listing has.

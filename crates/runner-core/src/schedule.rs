@@ -32,6 +32,7 @@ pub const SCHEDULE_READ_ONLY_FIELDS: &[&str] = &[
 
 /// A service account: the identity schedules run under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAccount {
     /// Its name, unique within the account.
@@ -39,17 +40,27 @@ pub struct ServiceAccount {
     /// The account it belongs to.
     pub account_alias: AccountAlias,
     /// Free text.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub description: Option<String>,
-    /// When it was created.
+    /// When it was created, in milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub created_time: Timestamp,
 }
 
 /// A service account as a client sends it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = ServiceAccountInput))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAccountSpec {
-    /// Its name: 1 to 64 characters of `A-Z a-z 0-9 - _ .`.
+    /// Its name, unique in the account: 1 to 64 characters of `A-Z a-z 0-9 - _ .`.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(
+        value_type = String,
+        required = true,
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9._-]+$"
+    ))]
     pub alias: Option<String>,
     /// Free text.
     #[serde(default)]
@@ -83,6 +94,7 @@ pub fn is_service_account_alias(alias: &str) -> bool {
 
 /// The kind of a trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerKind {
     /// A 5-field Unix cron expression, in UTC.
@@ -93,11 +105,13 @@ pub enum TriggerKind {
 
 /// When a schedule fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Trigger {
     /// Cron or date.
     #[serde(rename = "type")]
     pub kind: TriggerKind,
-    /// The cron expression or the date.
+    /// For `cron`: 5-field Unix cron (minute hour day-of-month month day-of-week), in UTC. For
+    /// `date`: an ISO-8601 instant (UTC when no offset is given) that lies in the future.
     pub expression: String,
 }
 
@@ -186,15 +200,19 @@ pub fn parse_date(expression: &str) -> Result<Timestamp, String> {
 }
 
 /// A schedule as a client sends it: the trigger under `"trigger"` (as the table says) or under
-/// `"type"` (as the example body says).
+/// `"type"` (as the example body says), not both.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = ScheduleInput))]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleSpec {
     /// Free text (required by the documents).
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = String, required = true))]
     pub description: Option<String>,
-    /// The service account the schedule runs under; it must exist.
+    /// The service account the schedule runs under (see `/serviceAccounts/{alias}`); it must
+    /// exist.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = String, required = true))]
     pub service_account_alias: Option<String>,
     /// The trigger.
     #[serde(default)]
@@ -247,6 +265,7 @@ impl ScheduleSpec {
 
 /// A stored schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
     /// Its ID.
@@ -263,13 +282,17 @@ pub struct Schedule {
     pub service_account_alias: String,
     /// When it fires.
     pub trigger: Trigger,
-    /// The next due time, or `null` once a date schedule fired.
+    /// The next due time (epoch ms), or `null` once a date schedule fired.
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<i64>, required = true))]
     pub next_fire_time: Option<Timestamp>,
-    /// The due time it fired for last.
+    /// The due time it fired for last (epoch ms), or `null`.
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<i64>, required = true))]
     pub last_fire_time: Option<Timestamp>,
-    /// When it was created.
+    /// When it was created, in milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub created_time: Timestamp,
-    /// When it was last updated.
+    /// When it was last updated, in milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub last_updated_time: Timestamp,
 }
 

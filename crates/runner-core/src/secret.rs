@@ -42,6 +42,12 @@ pub fn reveal<T>(serialize: impl FnOnce() -> T) -> T {
 
 /// A password or private key: write-only through the API, never printed.
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(
+    value_type = String,
+    description = "A password, or a private key in base64. Write-only: responses show \
+        `\"********\"` where one is set, and an update that sends `\"********\"` back keeps the \
+        stored value."
+))]
 pub struct Secret(String);
 
 impl Secret {

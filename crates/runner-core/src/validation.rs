@@ -4,6 +4,7 @@ use serde::Serialize;
 
 /// One thing wrong with one field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[error("{field}: {message}")]
 pub struct FieldError {
     /// The path of the field, as a client wrote it: `repository.url`, `hosts[2].id`.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use runner_core::engine::{Engine, EngineProbe, EngineSignal, RunningEngine, StartRequest};
 use runner_core::execution::{Execution, Status};
+use runner_core::executor::EventKind as Reported;
 use runner_core::feed::EventKind;
 use runner_core::ids::{AccountAlias, ExecutionId};
 use runner_core::job::{Host, Job};
@@ -576,8 +577,18 @@ async fn the_feed_records_executor_events_between_running_and_the_outcome() {
             (1, EventKind::Status, Some(Status::Pending), None),
             (2, EventKind::Status, Some(Status::Initializing), None),
             (3, EventKind::Status, Some(Status::Running), None),
-            (4, EventKind::HostFailed, None, Some("b")),
-            (5, EventKind::HostFailed, None, Some("c")),
+            (
+                4,
+                EventKind::Executor(Reported::HostFailed),
+                None,
+                Some("b")
+            ),
+            (
+                5,
+                EventKind::Executor(Reported::HostFailed),
+                None,
+                Some("c")
+            ),
             (6, EventKind::Status, Some(Status::Failure), None),
         ]
     );

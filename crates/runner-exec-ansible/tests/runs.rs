@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::*;
 use runner_core::execution::Outcome;
-use runner_core::executor::{CancelMode, EventKind};
+use runner_core::executor::{CancelMode, EventKind, Progress};
 use runner_core::secret::Secret;
 use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor, StaticInventory};
 use serde_json::json;
@@ -67,7 +67,7 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
     });
     let run = run_of(spec);
     let log_path = executor.log_path(&run.execution);
-    let (report, events) = run_to_end(&executor, run).await;
+    let (report, progress) = run_to_end(&executor, run).await;
 
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
     assert!(report.failed_hosts.is_empty());
@@ -103,10 +103,12 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
     assert!(!log.contains("KEY-MATERIAL"));
 
     // Events: workspace ready first, then the playbook's, in order.
+    assert_eq!(progress[0], Progress::WorkspaceReady);
+    let events = events_of(&progress);
+    assert_eq!(events.len(), progress.len() - 1, "ready once");
     let kinds: Vec<EventKind> = events.iter().map(|event| event.kind).collect();
-    assert_eq!(kinds[0], EventKind::WorkspaceReady);
-    assert_eq!(kinds[1], EventKind::PlaybookStart);
-    assert_eq!(kinds[2], EventKind::PlayStart);
+    assert_eq!(kinds[0], EventKind::PlaybookStart);
+    assert_eq!(kinds[1], EventKind::PlayStart);
     assert_eq!(*kinds.last().unwrap(), EventKind::PlaybookEnd);
     let has = |kind: EventKind, host: &str, task: &str| {
         events.iter().any(|event| {
@@ -163,7 +165,8 @@ async fn failure_on_one_host_then_restart_on_that_host_only() {
     ];
     let executor = scene.executor();
     let mut run = run_of(inline_spec(&scene, FAILS_ON_H2, hosts));
-    let (report, events) = run_to_end(&executor, run.clone()).await;
+    let (report, progress) = run_to_end(&executor, run.clone()).await;
+    let events = events_of(&progress);
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
     assert_eq!(report.failed_hosts, ["h2", "h4"]);

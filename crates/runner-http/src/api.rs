@@ -13,12 +13,13 @@ use runner_core::execution::ExecutionView;
 use runner_core::executor::Executor;
 use runner_core::job::{JOB_READ_ONLY_FIELDS, JobSpec};
 use runner_core::notifier::Notifier;
-use runner_core::page::Page;
+use runner_core::page::{Page, PageRequest};
 use runner_core::store::Store;
 use runner_core::time::Clock;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{
     AccountPath, ExecutionPath, Immediate, JobPath, JsonBody, OptionalJsonBody, PageQuery,
     RequestBody,
@@ -39,11 +40,14 @@ impl RequestBody for JobSpec {
 impl RequestBody for StartRequest {}
 
 /// The body of a stop or kill request.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpiryRequest {
-    /// Seconds; 0 (the default) means no escalation (stop) or no forced end (kill).
+    /// Seconds, 0 to 604800. Stop: escalate to a kill when not stopped by then. Kill: mark
+    /// KILLED when no node confirmed by then. 0 (the default) means no escalation (stop) or no
+    /// forced end (kill).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
     pub expiry_duration: f64,
 }
 
@@ -93,9 +97,22 @@ fn created(location: String, body: impl serde::Serialize) -> Response {
         .into_response()
 }
 
-/// `POST /jobs/{alias}?immediate=`: creates a job (201 + Location); `immediate=true` also starts
-/// an execution, linked from the job's `links` as `execution`. Callback URLs the SSRF guard
-/// refuses are 400 ([`events::vet_callbacks`]).
+/// Creates a job.
+///
+/// `POST /jobs/{alias}?immediate=`: 201 + Location; `immediate=true` also starts an execution,
+/// linked from the job's `links` as `execution`. Callback URLs the SSRF guard refuses are 400.
+#[utoipa::path(post, path = "/jobs/{alias}", tag = "jobs", operation_id = "createJob",
+    params(AccountPath, Immediate),
+    request_body(content = JobSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location is the job's path", body = JobResponse,
+         headers(("Location" = String, description = "/jobs/{alias}/{id}"))),
+        (status = 400, description = "Invalid body or alias", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Account not in the token's scope", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody)))]
 pub async fn create_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     AccountPath { alias }: AccountPath,
@@ -116,7 +133,15 @@ pub async fn create_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(created(location, response))
 }
 
-/// `GET /jobs/{alias}?page=&size=`: the account's jobs, newest first.
+/// The account's jobs, newest first.
+///
+/// `GET /jobs/{alias}?page=&size=`.
+#[utoipa::path(get, path = "/jobs/{alias}", tag = "jobs", operation_id = "listJobs",
+    params(AccountPath, PageRequest),
+    responses((status = 200, description = "A page of jobs, newest first", body = Page<JobResponse>),
+        (status = 400, description = "Bad page or size", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn list_jobs<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     AccountPath { alias }: AccountPath,
@@ -126,7 +151,15 @@ pub async fn list_jobs<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(Json(jobs.map(JobResponse::new)))
 }
 
+/// A job.
+///
 /// `GET /jobs/{alias}/{jobId}`.
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}", tag = "jobs", operation_id = "getJob",
+    params(JobPath),
+    responses((status = 200, body = JobResponse),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such job in this account (or a malformed ID)",
+         body = ErrorBody)))]
 pub async fn get_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -135,8 +168,18 @@ pub async fn get_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(Json(JobResponse::new(job)))
 }
 
-/// `PUT /jobs/{alias}/{jobId}?immediate=`: replaces the definition; `"********"` keeps a secret.
-/// Callback URLs are checked as on create (an unknown job is still 404 first).
+/// Replaces a job's definition.
+///
+/// `PUT /jobs/{alias}/{jobId}?immediate=`: `"********"` keeps a secret. Callback URLs are checked
+/// as on create (an unknown job is still 404 first).
+#[utoipa::path(put, path = "/jobs/{alias}/{jobId}", tag = "jobs", operation_id = "updateJob",
+    params(JobPath, Immediate),
+    request_body(content = JobSpec, content_type = "application/json",
+        description = "The whole definition; \"********\" for a secret keeps the stored one"),
+    responses((status = 200, body = JobResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn update_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -159,7 +202,15 @@ pub async fn update_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(Json(response))
 }
 
+/// Deletes a job.
+///
 /// `DELETE /jobs/{alias}/{jobId}`: 204; 409 while an execution is active.
+#[utoipa::path(delete, path = "/jobs/{alias}/{jobId}", tag = "jobs", operation_id = "deleteJob",
+    params(JobPath),
+    responses((status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "An execution is still active", body = ErrorBody)))]
 pub async fn delete_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -168,7 +219,20 @@ pub async fn delete_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /jobs/{alias}/{jobId}/start`: a new PENDING execution (201 + Location).
+/// Starts a job: a new PENDING execution.
+///
+/// `POST /jobs/{alias}/{jobId}/start`: 201 + Location.
+#[utoipa::path(post, path = "/jobs/{alias}/{jobId}/start", tag = "executions",
+    operation_id = "startJob",
+    params(JobPath),
+    request_body(content = Option<StartRequest>, content_type = "application/json",
+        description = "Optional; empty or {} runs on the job's hosts"),
+    responses(
+        (status = 201, description = "A PENDING execution; Location is its path",
+         body = ExecutionView, headers(("Location" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn start_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -179,8 +243,16 @@ pub async fn start_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(created(location, execution.view()))
 }
 
-/// `GET /jobs/{alias}/{jobId}/executions?page=&size=`: newest first. 404 when the job never
-/// existed (a deleted job's executions stay readable).
+/// A job's executions, newest first.
+///
+/// `GET /jobs/{alias}/{jobId}/executions?page=&size=`: 404 when the job never existed (a deleted
+/// job's executions stay readable).
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}/executions", tag = "executions",
+    operation_id = "listExecutions",
+    params(JobPath, PageRequest),
+    responses((status = 200, body = Page<ExecutionView>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn list_executions<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -193,7 +265,14 @@ pub async fn list_executions<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(Json(executions.map(|execution| execution.view())))
 }
 
+/// An execution.
+///
 /// `GET /jobs/{alias}/{jobId}/executions/{executionId}`.
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}/executions/{executionId}", tag = "executions",
+    operation_id = "getExecution",
+    params(ExecutionPath),
+    responses((status = 200, body = ExecutionView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: ExecutionPath,
@@ -205,7 +284,17 @@ pub async fn get_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(Json(execution.view()))
 }
 
-/// `POST .../executions/{executionId}/restart`: a FAILURE execution runs again (409 otherwise).
+/// Runs a FAILURE execution again.
+///
+/// `POST .../executions/{executionId}/restart`: 409 unless the execution is in FAILURE.
+#[utoipa::path(post, path = "/jobs/{alias}/{jobId}/executions/{executionId}/restart",
+    tag = "executions", operation_id = "restartExecution",
+    params(ExecutionPath),
+    request_body(content = Option<StartRequest>, content_type = "application/json"),
+    responses((status = 200, description = "Back to PENDING", body = ExecutionView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not in FAILURE", body = ErrorBody)))]
 pub async fn restart_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: ExecutionPath,
@@ -218,7 +307,17 @@ pub async fn restart_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(Json(execution.view()))
 }
 
-/// `POST .../executions/{executionId}/stop`: graceful stop, escalating after `expiryDuration`.
+/// Stops an execution gracefully.
+///
+/// `POST .../executions/{executionId}/stop`: escalates to a kill after `expiryDuration`.
+#[utoipa::path(post, path = "/jobs/{alias}/{jobId}/executions/{executionId}/stop",
+    tag = "executions", operation_id = "stopExecution",
+    params(ExecutionPath),
+    request_body(content = Option<ExpiryRequest>, content_type = "application/json"),
+    responses((status = 200, description = "STOPPING (or the final status)", body = ExecutionView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 pub async fn stop_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: ExecutionPath,
@@ -232,7 +331,18 @@ pub async fn stop_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
     Ok(Json(execution.view()))
 }
 
-/// `POST .../executions/{executionId}/kill`: kill, forced after `expiryDuration` if unconfirmed.
+/// Kills an execution.
+///
+/// `POST .../executions/{executionId}/kill`: marked KILLED after `expiryDuration` if no node
+/// confirmed.
+#[utoipa::path(post, path = "/jobs/{alias}/{jobId}/executions/{executionId}/kill",
+    tag = "executions", operation_id = "killExecution",
+    params(ExecutionPath),
+    request_body(content = Option<ExpiryRequest>, content_type = "application/json"),
+    responses((status = 200, description = "KILLING (or KILLED)", body = ExecutionView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 pub async fn kill_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: ExecutionPath,
@@ -249,13 +359,20 @@ pub async fn kill_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
 /// How long `/healthz` waits for the store.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Whether the server and its store answer.
+///
 /// `GET /healthz` (no auth): 200 `{"status":"ok"}` when the store answers, else 503.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "health", security(),
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn healthz<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
 ) -> Response {
     let probe = tokio::time::timeout(HEALTH_TIMEOUT, state.engine.store().next_deadline()).await;
     match probe {
-        Ok(Ok(_)) => Json(serde_json::json!({"status": "ok"})).into_response(),
+        Ok(Ok(_)) => Json(Health {
+            status: HealthStatus::Ok,
+        })
+        .into_response(),
         Ok(Err(error)) => {
             tracing::warn!(%error, "health check: store error");
             unavailable()
@@ -268,9 +385,25 @@ pub async fn healthz<S: Store, E: Executor, N: Notifier, C: Clock>(
 }
 
 fn unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(serde_json::json!({"status": "unavailable"})),
-    )
-        .into_response()
+    let health = Health {
+        status: HealthStatus::Unavailable,
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response()
+}
+
+/// The answer of `/healthz`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Health {
+    /// Whether the store answered.
+    pub status: HealthStatus,
+}
+
+/// What `/healthz` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// The store answered (200).
+    Ok,
+    /// The store did not answer in time, or failed (503).
+    Unavailable,
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use runner_core::engine::EngineError;
 use runner_core::validation::{FieldError, ValidationErrors};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Why a request failed, as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,8 @@ pub enum ApiError {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
     /// What went wrong, in one sentence.
     pub message: String,

@@ -16,6 +16,7 @@ use runner_core::page::PageRequest;
 use runner_core::schedule::is_service_account_alias;
 use runner_core::validation::parse_json;
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
 
 use crate::auth::Scope;
 use crate::error::ApiError;
@@ -69,7 +70,8 @@ fn parse_id<T: std::str::FromStr>(
 }
 
 /// `/jobs/{alias}`: an account in the token's scope.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct AccountPath {
     /// The account.
     pub alias: AccountAlias,
@@ -86,8 +88,9 @@ impl<S: Send + Sync> FromRequestParts<S> for AccountPath {
     }
 }
 
-/// `/jobs/{alias}/{job_id}`.
-#[derive(Debug, Clone)]
+/// `/jobs/{alias}/{jobId}`.
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path, rename_all = "camelCase")]
 pub struct JobPath {
     /// The account.
     pub alias: AccountAlias,
@@ -103,13 +106,14 @@ impl<S: Send + Sync> FromRequestParts<S> for JobPath {
         let alias = authorized_alias(parts, &params)?;
         Ok(Self {
             alias,
-            job_id: parse_id(&params, "job_id", "job")?,
+            job_id: parse_id(&params, "jobId", "job")?,
         })
     }
 }
 
-/// `/jobs/{alias}/{job_id}/executions/{execution_id}`.
-#[derive(Debug, Clone)]
+/// `/jobs/{alias}/{jobId}/executions/{executionId}`.
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path, rename_all = "camelCase")]
 pub struct ExecutionPath {
     /// The account.
     pub alias: AccountAlias,
@@ -127,19 +131,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ExecutionPath {
         let alias = authorized_alias(parts, &params)?;
         Ok(Self {
             alias,
-            job_id: parse_id(&params, "job_id", "job")?,
-            execution_id: parse_id(&params, "execution_id", "execution")?,
+            job_id: parse_id(&params, "jobId", "job")?,
+            execution_id: parse_id(&params, "executionId", "execution")?,
         })
     }
 }
 
-/// `/serviceAccounts/{alias}/{service_account}`. A malformed service account name is 404, like
+/// `/serviceAccounts/{alias}/{serviceAccountAlias}`. A malformed service account name is 404, like
 /// an unknown one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct ServiceAccountPath {
     /// The account.
     pub alias: AccountAlias,
     /// The service account's name.
+    #[param(rename = "serviceAccountAlias")]
     pub name: String,
 }
 
@@ -150,7 +156,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceAccountPath {
         let params = path_params(parts, state).await?;
         let alias = authorized_alias(parts, &params)?;
         let name = params
-            .get("service_account")
+            .get("serviceAccountAlias")
             .filter(|name| is_service_account_alias(name))
             .cloned()
             .ok_or_else(|| ApiError::NotFound("service account not found".into()))?;
@@ -158,8 +164,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceAccountPath {
     }
 }
 
-/// `/jobs/{alias}/{job_id}/schedules/{schedule_id}`.
-#[derive(Debug, Clone)]
+/// `/jobs/{alias}/{jobId}/schedules/{scheduleId}`.
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path, rename_all = "camelCase")]
 pub struct SchedulePath {
     /// The account.
     pub alias: AccountAlias,
@@ -177,8 +184,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SchedulePath {
         let alias = authorized_alias(parts, &params)?;
         Ok(Self {
             alias,
-            job_id: parse_id(&params, "job_id", "job")?,
-            schedule_id: parse_id(&params, "schedule_id", "schedule")?,
+            job_id: parse_id(&params, "jobId", "job")?,
+            schedule_id: parse_id(&params, "scheduleId", "schedule")?,
         })
     }
 }
@@ -215,11 +222,14 @@ pub const MAX_EVENTS_SIZE: usize = 1000;
 /// `?after=&size=` of the events endpoint: events with a sequence number above `after` (default
 /// 0), at most `size` (1 to [`MAX_EVENTS_SIZE`], default [`DEFAULT_EVENTS_SIZE`]). A bad value is
 /// 400 naming the parameter.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Sequence numbers above this one.
+    /// Events with a sequence number above this one (default 0).
+    #[param(required = false)]
     pub after: u64,
-    /// How many at most.
+    /// At most this many, 1 to 1000 (default 100; JSON pages only).
+    #[param(required = false, minimum = 1, maximum = 1000)]
     pub size: usize,
 }
 
@@ -252,8 +262,13 @@ impl<S: Send + Sync> FromRequestParts<S> for EventsQuery {
 }
 
 /// `?immediate=true|false` (default false).
-#[derive(Debug, Clone, Copy)]
-pub struct Immediate(pub bool);
+#[derive(Debug, Clone, Copy, IntoParams)]
+#[into_params(names("immediate"), parameter_in = Query)]
+pub struct Immediate(
+    /// Also start an execution (default false).
+    #[param(required = false)]
+    pub bool,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for Immediate {
     type Rejection = ApiError;

@@ -4,9 +4,10 @@ use runner_core::execution::Execution;
 use runner_core::ids::{AccountAlias, ExecutionId};
 use runner_core::job::Job;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A related resource of a job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Link {
     /// What the link is: `self`, or `execution` for the execution an immediate start made.
     #[serde(rename = "ref")]
@@ -48,10 +49,12 @@ pub fn schedule_href(
 }
 
 /// A job as the API shows it: the job's own (camelCase) fields, secrets masked, plus `links`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Job)]
 pub struct JobResponse {
     /// The job; its secrets serialize as `********`.
     #[serde(flatten)]
+    #[schema(inline)]
     pub job: Job,
     /// `self`, and `execution` after an immediate start.
     pub links: Vec<Link>,

@@ -1,11 +1,10 @@
 //! The router: routes, authentication, body limit, tracing, panic catching and JSON fallbacks.
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::handler::Handler;
+use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Extension, middleware};
 use runner_core::engine::Engine;
 use runner_core::executor::Executor;
@@ -16,12 +15,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa::openapi::HttpMethod;
 
 use crate::api::events::{self, LiveFeeds};
 use crate::api::{self, AppState, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, DEFAULT_BODY_LIMIT};
+use crate::openapi;
 
 /// How the router is configured.
 #[derive(Clone)]
@@ -61,95 +62,159 @@ pub fn router<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     engine: Engine<S, E, N, C>,
     config: ApiConfig,
 ) -> Router {
+    routes(engine, config).router
+}
+
+/// The router, and the routes it serves as (path, method) pairs in the OpenAPI document's
+/// spelling: what a test compares with the document, since axum cannot list a router's routes.
+pub(crate) struct Routes {
+    pub(crate) router: Router,
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "read by the test that holds the document to the router"
+        )
+    )]
+    pub(crate) served: Vec<(String, HttpMethod)>,
+}
+
+/// Routes under construction. Each handler is served at the path and methods its own
+/// `#[utoipa::path]` operation declares, so the two cannot disagree, and is recorded in
+/// [`Routes::served`] for the test that holds the document to the router. Every route goes
+/// through [`Table::add`] (none through a bare `Router::route`), so that list is complete.
+struct Table<St> {
+    router: Router<St>,
+    served: Vec<(String, HttpMethod)>,
+}
+
+impl<St: Clone + Send + Sync + 'static> Table<St> {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            served: Vec::new(),
+        }
+    }
+
+    /// Serves `handler` where `operation` (the `__path_` type `#[utoipa::path]` made for it)
+    /// says.
+    fn add<P: utoipa::Path, H: Handler<T, St>, T: 'static>(
+        mut self,
+        _operation: P,
+        handler: H,
+    ) -> Self {
+        let path = P::path();
+        let mut methods = MethodRouter::new();
+        for method in P::methods() {
+            methods = methods.on(method_filter(&method), handler.clone());
+            self.served.push((path.clone(), method));
+        }
+        self.router = self.router.route(&path, methods);
+        self
+    }
+}
+
+fn method_filter(method: &HttpMethod) -> MethodFilter {
+    match method {
+        HttpMethod::Get => MethodFilter::GET,
+        HttpMethod::Put => MethodFilter::PUT,
+        HttpMethod::Post => MethodFilter::POST,
+        HttpMethod::Delete => MethodFilter::DELETE,
+        HttpMethod::Options => MethodFilter::OPTIONS,
+        HttpMethod::Head => MethodFilter::HEAD,
+        HttpMethod::Patch => MethodFilter::PATCH,
+        HttpMethod::Trace => MethodFilter::TRACE,
+    }
+}
+
+/// Every route, with its layers.
+pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
+    engine: Engine<S, E, N, C>,
+    config: ApiConfig,
+) -> Routes {
     let state = AppState {
         engine,
         allow_private_callbacks: config.allow_private_callbacks,
         live_feeds: config.live_feeds.clone(),
     };
-    let openapi: Arc<str> = crate::openapi::document_json().into();
-    let authenticated = Router::new()
-        .route(
-            "/jobs/{alias}",
-            post(api::create_job::<S, E, N, C>).get(api::list_jobs::<S, E, N, C>),
+    let authenticated = Table::new()
+        .add(api::__path_create_job, api::create_job::<S, E, N, C>)
+        .add(api::__path_list_jobs, api::list_jobs::<S, E, N, C>)
+        .add(api::__path_get_job, api::get_job::<S, E, N, C>)
+        .add(api::__path_update_job, api::update_job::<S, E, N, C>)
+        .add(api::__path_delete_job, api::delete_job::<S, E, N, C>)
+        .add(api::__path_start_job, api::start_job::<S, E, N, C>)
+        .add(
+            api::__path_list_executions,
+            api::list_executions::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}",
-            get(api::get_job::<S, E, N, C>)
-                .put(api::update_job::<S, E, N, C>)
-                .delete(api::delete_job::<S, E, N, C>),
+        .add(api::__path_get_execution, api::get_execution::<S, E, N, C>)
+        .add(
+            events::__path_list_events,
+            events::list_events::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/start",
-            post(api::start_job::<S, E, N, C>),
+        .add(
+            api::__path_restart_execution,
+            api::restart_execution::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/executions",
-            get(api::list_executions::<S, E, N, C>),
+        .add(
+            api::__path_stop_execution,
+            api::stop_execution::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/executions/{execution_id}",
-            get(api::get_execution::<S, E, N, C>),
+        .add(
+            api::__path_kill_execution,
+            api::kill_execution::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/executions/{execution_id}/events",
-            get(events::list_events::<S, E, N, C>),
+        .add(
+            schedules::__path_create_schedule,
+            schedules::create_schedule::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/executions/{execution_id}/restart",
-            post(api::restart_execution::<S, E, N, C>),
+        .add(
+            schedules::__path_list_schedules,
+            schedules::list_schedules::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/executions/{execution_id}/stop",
-            post(api::stop_execution::<S, E, N, C>),
+        .add(
+            schedules::__path_get_schedule,
+            schedules::get_schedule::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/executions/{execution_id}/kill",
-            post(api::kill_execution::<S, E, N, C>),
+        .add(
+            schedules::__path_update_schedule,
+            schedules::update_schedule::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/schedules",
-            post(schedules::create_schedule::<S, E, N, C>)
-                .get(schedules::list_schedules::<S, E, N, C>),
+        .add(
+            schedules::__path_delete_schedule,
+            schedules::delete_schedule::<S, E, N, C>,
         )
-        .route(
-            "/jobs/{alias}/{job_id}/schedules/{schedule_id}",
-            get(schedules::get_schedule::<S, E, N, C>)
-                .put(schedules::update_schedule::<S, E, N, C>)
-                .delete(schedules::delete_schedule::<S, E, N, C>),
+        .add(
+            service_accounts::__path_create_service_account,
+            service_accounts::create_service_account::<S, E, N, C>,
         )
-        .route(
-            "/serviceAccounts/{alias}",
-            post(service_accounts::create_service_account::<S, E, N, C>)
-                .get(service_accounts::list_service_accounts::<S, E, N, C>),
+        .add(
+            service_accounts::__path_list_service_accounts,
+            service_accounts::list_service_accounts::<S, E, N, C>,
         )
-        .route(
-            "/serviceAccounts/{alias}/{service_account}",
-            get(service_accounts::get_service_account::<S, E, N, C>)
-                .delete(service_accounts::delete_service_account::<S, E, N, C>),
+        .add(
+            service_accounts::__path_get_service_account,
+            service_accounts::get_service_account::<S, E, N, C>,
         )
-        .route(
-            "/openapi.json",
-            get(move || {
-                let openapi = Arc::clone(&openapi);
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/json"),
-                        )],
-                        openapi.to_string(),
-                    )
-                }
-            }),
+        .add(
+            service_accounts::__path_delete_service_account,
+            service_accounts::delete_service_account::<S, E, N, C>,
         )
-        .route_layer(middleware::from_fn_with_state(
-            config.authenticator.clone(),
-            require_bearer,
-        ));
+        .add(openapi::__path_serve_document, openapi::serve_document);
+    let public = Table::new().add(api::__path_healthz, api::healthz::<S, E, N, C>);
 
-    Router::new()
-        .merge(authenticated)
-        .route("/healthz", get(api::healthz::<S, E, N, C>))
+    let served = [authenticated.served, public.served].concat();
+    let router = Router::new()
+        .merge(
+            authenticated
+                .router
+                .route_layer(middleware::from_fn_with_state(
+                    config.authenticator.clone(),
+                    require_bearer,
+                )),
+        )
+        .merge(public.router)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -171,7 +236,8 @@ pub fn router<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
-        ]))
+        ]));
+    Routes { router, served }
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -180,4 +246,54 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let mut response = ApiError::Internal.into_response();
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use runner_core::testkit::{Script, ScriptedExecutor};
+    use runner_store_memory::MemoryStore;
+
+    use super::*;
+    use crate::auth::TokenFile;
+
+    #[tokio::test]
+    async fn the_document_lists_exactly_the_routes_the_router_serves() {
+        let engine = Engine::builder()
+            .store(MemoryStore::new())
+            .executor(ScriptedExecutor::new(Script::Succeed))
+            .build();
+        let tokens = TokenFile::parse("admin-token-0123456789 *").expect("a valid token file");
+        let Routes { served, .. } = routes(engine, ApiConfig::new(Arc::new(tokens)));
+        let served_routes: BTreeSet<(String, String)> = served
+            .iter()
+            .map(|(path, method)| {
+                let method = serde_json::to_value(method).expect("a method serializes");
+                (path.clone(), method.as_str().unwrap_or_default().to_owned())
+            })
+            .collect();
+        assert_eq!(served_routes.len(), served.len(), "a route is served twice");
+
+        let document = crate::openapi::document();
+        let documented: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .expect("the document has paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = item.as_object().expect("a path item is an object");
+                methods
+                    .keys()
+                    .map(move |method| (path.clone(), method.clone()))
+            })
+            .collect();
+        let undocumented: Vec<_> = served_routes.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served_routes).collect();
+        assert!(
+            undocumented.is_empty(),
+            "served, not documented: {undocumented:?}"
+        );
+        assert!(unserved.is_empty(), "documented, not served: {unserved:?}");
+    }
 }

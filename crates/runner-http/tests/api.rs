@@ -1037,3 +1037,53 @@ async fn health_reports_ok() {
     assert_eq!(reply.body["status"], "ok");
     h.shutdown().await;
 }
+
+/// The document against the router itself, not its route table: every documented operation is
+/// answered by a handler (not the fallback's 404 or 405), and every other method of a
+/// documented path is 405.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_serves_the_documented_operations_and_no_other_method() {
+    let h = Harness::new();
+    let document = h.call(Method::GET, "/openapi.json", ADMIN, None).await.body;
+    let paths = document["paths"]
+        .as_object()
+        .expect("the document has paths");
+    assert!(paths.len() > 10, "{paths:?}");
+    for (template, item) in paths {
+        let uri = template
+            .replace("{alias}", "ACME")
+            .replace("{jobId}", &JobId::new().to_string())
+            .replace("{executionId}", &JobId::new().to_string())
+            .replace("{scheduleId}", &JobId::new().to_string())
+            .replace("{serviceAccountAlias}", "svc");
+        assert!(!uri.contains('{'), "{template} has an unknown parameter");
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ] {
+            let documented = item.get(method.as_str().to_ascii_lowercase()).is_some();
+            let reply = h.call(method.clone(), &uri, ADMIN, None).await;
+            if documented {
+                assert_ne!(
+                    reply.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {template}"
+                );
+                assert_ne!(
+                    reply.body["message"], "no such route",
+                    "{method} {template}"
+                );
+            } else {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {template} is served but not documented"
+                );
+            }
+        }
+    }
+    h.shutdown().await;
+}

@@ -24,6 +24,7 @@ use crate::validation::ValidationErrors;
 
 /// The body of a start or restart request: optional hosts and a default SSH key.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StartRequest {
     /// For start: replaces the job's hosts for this execution. For restart: the hosts to run on

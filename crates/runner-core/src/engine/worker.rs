@@ -10,7 +10,7 @@ use super::places::{Launcher, Place, Places};
 use super::signals::{EngineSignal, Signals};
 use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::executor::{
-    CancelHandle, CancelMode, Cancellation, EventKind, EventSink, Executor, ExecutorEvent, Run,
+    CancelHandle, CancelMode, Cancellation, EventSink, Executor, ExecutorEvent, Progress, Run,
 };
 use crate::machine::Command;
 use crate::notifier::{Notification, NotificationKind, Notifier};
@@ -76,10 +76,7 @@ impl<S, E, N: Notifier, C: Clock> Engine<S, E, N, C> {
 }
 
 /// Moves the events already waiting in `stream` into `batch`.
-fn drain(
-    stream: &mut tokio::sync::mpsc::UnboundedReceiver<ExecutorEvent>,
-    batch: &mut Vec<ExecutorEvent>,
-) {
+fn drain(stream: &mut tokio::sync::mpsc::UnboundedReceiver<Progress>, batch: &mut Vec<Progress>) {
     while let Ok(event) = stream.try_recv() {
         batch.push(event);
     }
@@ -183,19 +180,20 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
     /// Records a batch of executor events in the execution's feed (one store write per batch, so
     /// a chatty playbook costs few writes) and passes them to the notifier. The workspace being
     /// ready moves the execution to RUNNING, after the events reported before it.
-    async fn relay(&mut self, batch: Vec<ExecutorEvent>) {
+    async fn relay(&mut self, batch: Vec<Progress>) {
         let mut pending = Vec::new();
-        for event in batch {
-            if event.kind == EventKind::WorkspaceReady {
-                self.record_events(std::mem::take(&mut pending)).await;
-                if self.execution.status == Status::Initializing {
-                    let command = Command::BeginRun {
-                        attempt: self.attempt,
-                    };
-                    self.apply(&command).await;
+        for progress in batch {
+            match progress {
+                Progress::Event(event) => pending.push(event),
+                Progress::WorkspaceReady => {
+                    self.record_events(std::mem::take(&mut pending)).await;
+                    if self.execution.status == Status::Initializing {
+                        let command = Command::BeginRun {
+                            attempt: self.attempt,
+                        };
+                        self.apply(&command).await;
+                    }
                 }
-            } else {
-                pending.push(event);
             }
         }
         self.record_events(pending).await;

@@ -42,7 +42,6 @@ fn reported(kind: executor::EventKind) -> ExecutorEvent {
 fn sequences_count_up_without_gaps_across_status_and_executor_events() {
     let mut execution = claimed(&[]);
     let events = [
-        reported(executor::EventKind::WorkspaceReady),
         reported(executor::EventKind::TaskStart),
         reported(executor::EventKind::HostOk),
     ];
@@ -53,7 +52,7 @@ fn sequences_count_up_without_gaps_across_status_and_executor_events() {
             .map(|r| r.event.sequence)
             .collect::<Vec<_>>(),
         [3, 4],
-        "creation is 1, the claim 2; workspace_ready is not a feed event"
+        "creation is 1, the claim 2"
     );
     assert_eq!(appended[1].event.host.as_deref(), Some("web-1"));
     let finish = Command::Finish {
@@ -182,4 +181,27 @@ fn the_event_schema_is_stable() {
     );
     assert_eq!(json["level"], "ERROR");
     assert_eq!(json["kind"], "host_failed");
+}
+
+#[test]
+fn every_kind_is_one_snake_case_string() {
+    let kinds = [
+        (EventKind::Status, "status"),
+        (
+            EventKind::Executor(executor::EventKind::PlaybookStart),
+            "playbook_start",
+        ),
+        (EventKind::Executor(executor::EventKind::HostOk), "host_ok"),
+        (
+            EventKind::Executor(executor::EventKind::HostUnreachable),
+            "host_unreachable",
+        ),
+        (EventKind::Executor(executor::EventKind::Log), "log"),
+    ];
+    for (kind, name) in kinds {
+        assert_eq!(serde_json::to_value(kind).unwrap(), name);
+        let back: EventKind = serde_json::from_value(name.into()).unwrap();
+        assert_eq!(back, kind);
+    }
+    assert!(serde_json::from_str::<EventKind>("\"workspace_ready\"").is_err());
 }

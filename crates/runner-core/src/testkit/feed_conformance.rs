@@ -190,15 +190,10 @@ conformance_suite! {
         let execution = claimed(store, &[], 10).await;
         let id = execution.execution_id;
         let events = [
-            reported(Reported::WorkspaceReady, "a"),
             reported(Reported::TaskStart, "a"),
             reported(Reported::HostFailed, "a"),
         ];
-        assert_eq!(
-            store.append_events(id, 1, &events, 11).await.unwrap(),
-            4,
-            "workspace_ready drives the engine and is not a feed event"
-        );
+        assert_eq!(store.append_events(id, 1, &events, 11).await.unwrap(), 4);
         for (attempt, now) in [(2, 12), (1, 10 + LEASE)] {
             assert!(matches!(
                 store.append_events(id, attempt, &events, now).await,
@@ -223,8 +218,8 @@ conformance_suite! {
             [
                 EventKind::Status,
                 EventKind::Status,
-                EventKind::TaskStart,
-                EventKind::HostFailed,
+                EventKind::Executor(Reported::TaskStart),
+                EventKind::Executor(Reported::HostFailed),
                 EventKind::Status
             ]
         );

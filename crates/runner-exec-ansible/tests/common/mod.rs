@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use runner_core::execution::{Execution, RunReport};
 use runner_core::executor::{
-    CancelHandle, Cancellation, EventKind, EventSink, Executor, ExecutorEvent, Run,
+    CancelHandle, Cancellation, EventKind, EventSink, Executor, ExecutorEvent, Progress, Run,
 };
 use runner_core::job::{Host, Job, JobSpec};
 use runner_core::testkit::fixtures;
@@ -127,8 +127,9 @@ pub fn run_of(spec: JobSpec) -> Run {
     Run { job, execution }
 }
 
-/// Runs to the end with no cancellation; returns the report and every event.
-pub async fn run_to_end(executor: &AnsibleExecutor, run: Run) -> (RunReport, Vec<ExecutorEvent>) {
+/// Runs to the end with no cancellation; returns the report and everything the run reported
+/// (the workspace being ready, the events), in order.
+pub async fn run_to_end(executor: &AnsibleExecutor, run: Run) -> (RunReport, Vec<Progress>) {
     let (sink, mut receiver) = EventSink::channel();
     let report = tokio::time::timeout(
         SCENARIO_TIMEOUT,
@@ -136,17 +137,28 @@ pub async fn run_to_end(executor: &AnsibleExecutor, run: Run) -> (RunReport, Vec
     )
     .await
     .expect("the run did not end in time");
-    let mut events = Vec::new();
-    while let Ok(event) = receiver.try_recv() {
-        events.push(event);
+    let mut progress = Vec::new();
+    while let Ok(reported) = receiver.try_recv() {
+        progress.push(reported);
     }
-    (report, events)
+    (report, progress)
+}
+
+/// The feed events among what a run reported.
+pub fn events_of(progress: &[Progress]) -> Vec<&ExecutorEvent> {
+    progress
+        .iter()
+        .filter_map(|reported| match reported {
+            Progress::Event(event) => Some(event),
+            Progress::WorkspaceReady => None,
+        })
+        .collect()
 }
 
 /// A run started in the background, with its cancel handle and event receiver.
 pub struct Background {
     pub handle: CancelHandle,
-    pub events: UnboundedReceiver<ExecutorEvent>,
+    pub events: UnboundedReceiver<Progress>,
     pub report: tokio::task::JoinHandle<RunReport>,
 }
 
@@ -166,9 +178,11 @@ impl Background {
     /// Waits for the start of the task called `name`; panics if the run ends first.
     pub async fn wait_for_task(&mut self, name: &str) {
         let wait = async {
-            while let Some(event) = self.events.recv().await {
-                if event.kind == EventKind::TaskStart && event.task.as_deref() == Some(name) {
-                    return;
+            while let Some(reported) = self.events.recv().await {
+                if let Progress::Event(event) = reported {
+                    if event.kind == EventKind::TaskStart && event.task.as_deref() == Some(name) {
+                        return;
+                    }
                 }
             }
             panic!("the run ended before task {name:?} started");

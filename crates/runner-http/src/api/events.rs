@@ -40,7 +40,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{EventsQuery, ExecutionPath};
 
 /// How many events one read of a live stream takes from the store.
@@ -54,7 +54,7 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// A page of an execution's events, as `GET .../events` answers without
 /// `Accept: text/event-stream`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventPage {
     /// The events with a sequence number above `after`, in order, at most `size`.
@@ -133,9 +133,32 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     text.parse().map(Some).map_err(|_| invalid())
 }
 
+/// The execution's live feed: a page of its events, or a live stream.
+///
 /// `GET /jobs/{alias}/{jobId}/executions/{executionId}/events?after=&size=`: the events with a
 /// sequence number above `after` (default 0), at most `size` (1 to 1000, default 100), as an
 /// [`EventPage`]; with `Accept: text/event-stream`, a live stream (see the [module docs](self)).
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}/executions/{executionId}/events",
+    tag = "executions", operation_id = "listExecutionEvents",
+    description = "Without `Accept: text/event-stream`: a page of the execution's stored events, \
+oldest first (`after`, `size`). With `Accept: text/event-stream`: a server-sent-event stream that \
+replays the events after `Last-Event-ID` (or `after`) and then sends each new one as it is \
+recorded; each event has `id:` its sequence number, `event:` its kind and `data:` the Event as \
+JSON, and a `: keep-alive` comment is sent every 15 s when idle. The stream stays open (a restart \
+adds events) until the client leaves or the server shuts down; reconnecting with `Last-Event-ID` \
+resumes without gaps or repeats.",
+    params(ExecutionPath, EventsQuery,
+        ("Accept" = Option<String>, Header, description = "`text/event-stream` for the live stream"),
+        ("Last-Event-ID" = Option<u64>, Header,
+         description = "Stream: resume after this sequence number (over `after`)")),
+    responses(
+        (status = 200, description = "A page of events, or the live stream",
+         content((EventPage = "application/json"), (String = "text/event-stream"))),
+        (status = 400, description = "Bad `after`, `size` or `Last-Event-ID` (the error names it)",
+         body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such execution of this job in this account", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn list_events<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: ExecutionPath,

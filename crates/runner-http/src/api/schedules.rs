@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use runner_core::executor::Executor;
 use runner_core::notifier::Notifier;
-use runner_core::page::Page;
+use runner_core::page::{Page, PageRequest};
 use runner_core::schedule::{SCHEDULE_READ_ONLY_FIELDS, Schedule, ScheduleSpec};
 use runner_core::store::ScheduleStore;
 use runner_core::time::Clock;
 
 use super::{ApiResult, AppState, created};
+use crate::error::ErrorBody;
 use crate::extract::{JobPath, JsonBody, PageQuery, RequestBody, SchedulePath};
 use crate::response::schedule_href;
 
@@ -19,8 +20,23 @@ impl RequestBody for ScheduleSpec {
     const READ_ONLY: &'static [&'static str] = SCHEDULE_READ_ONLY_FIELDS;
 }
 
-/// `POST /jobs/{alias}/{jobId}/schedules`: creates a schedule (201 + Location). 400 for a bad
-/// trigger or an unknown service account, 404 for an unknown job.
+/// Creates a schedule of a job.
+///
+/// `POST /jobs/{alias}/{jobId}/schedules`: 201 + Location. 400 for a bad trigger or an unknown
+/// service account, 404 for an unknown job.
+#[utoipa::path(post, path = "/jobs/{alias}/{jobId}/schedules", tag = "schedules",
+    operation_id = "createSchedule",
+    params(JobPath),
+    request_body(content = ScheduleSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location is its path", body = Schedule,
+         headers(("Location" = String, description = "/jobs/{alias}/{jobId}/schedules/{scheduleId}"))),
+        (status = 400, description = "Invalid body: a bad trigger (`trigger.expression` or \
+             `type.expression`), a date in the past, an unknown `serviceAccountAlias`",
+         body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such job in this account", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -31,7 +47,15 @@ pub async fn create_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Cloc
     Ok(created(location, schedule))
 }
 
-/// `GET /jobs/{alias}/{jobId}/schedules?page=&size=`: the job's schedules, newest first.
+/// A job's schedules, newest first.
+///
+/// `GET /jobs/{alias}/{jobId}/schedules?page=&size=`.
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}/schedules", tag = "schedules",
+    operation_id = "listSchedules",
+    params(JobPath, PageRequest),
+    responses((status = 200, description = "Newest first", body = Page<Schedule>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_schedules<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -42,7 +66,14 @@ pub async fn list_schedules<S: ScheduleStore, E: Executor, N: Notifier, C: Clock
     ))
 }
 
+/// A schedule.
+///
 /// `GET /jobs/{alias}/{jobId}/schedules/{scheduleId}`.
+#[utoipa::path(get, path = "/jobs/{alias}/{jobId}/schedules/{scheduleId}", tag = "schedules",
+    operation_id = "getSchedule",
+    params(SchedulePath),
+    responses((status = 200, body = Schedule), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: SchedulePath,
@@ -54,8 +85,19 @@ pub async fn get_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     Ok(Json(schedule))
 }
 
-/// `PUT /jobs/{alias}/{jobId}/schedules/{scheduleId}`: replaces description, service account and
-/// trigger; the next fire time is planned anew from now.
+/// Replaces a schedule's description, service account and trigger.
+///
+/// `PUT /jobs/{alias}/{jobId}/schedules/{scheduleId}`: the next fire time is planned anew from
+/// now.
+#[utoipa::path(put, path = "/jobs/{alias}/{jobId}/schedules/{scheduleId}", tag = "schedules",
+    operation_id = "updateSchedule",
+    params(SchedulePath),
+    request_body(content = ScheduleSpec, content_type = "application/json",
+        description = "The whole schedule; the next fire time is planned anew from now"),
+    responses((status = 200, body = Schedule), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn update_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: SchedulePath,
@@ -68,7 +110,14 @@ pub async fn update_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Cloc
     Ok(Json(schedule))
 }
 
+/// Deletes a schedule.
+///
 /// `DELETE /jobs/{alias}/{jobId}/schedules/{scheduleId}`: 204.
+#[utoipa::path(delete, path = "/jobs/{alias}/{jobId}/schedules/{scheduleId}", tag = "schedules",
+    operation_id = "deleteSchedule",
+    params(SchedulePath),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: SchedulePath,

@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use runner_core::executor::Executor;
 use runner_core::notifier::Notifier;
-use runner_core::page::Page;
+use runner_core::page::{Page, PageRequest};
 use runner_core::schedule::{ServiceAccount, ServiceAccountSpec};
 use runner_core::store::ScheduleStore;
 use runner_core::time::Clock;
 
 use super::{ApiResult, AppState, created};
+use crate::error::ErrorBody;
 use crate::extract::{AccountPath, JsonBody, PageQuery, RequestBody, ServiceAccountPath};
 use crate::response::service_account_href;
 
@@ -22,8 +23,20 @@ impl RequestBody for ServiceAccountSpec {
     const READ_ONLY: &'static [&'static str] = SERVICE_ACCOUNT_READ_ONLY_FIELDS;
 }
 
-/// `POST /serviceAccounts/{alias}`: creates a service account (201 + Location); 409 when the
-/// name is taken in the account.
+/// Creates a service account.
+///
+/// `POST /serviceAccounts/{alias}`: 201 + Location; 409 when the name is taken in the account.
+#[utoipa::path(post, path = "/serviceAccounts/{alias}", tag = "schedules",
+    operation_id = "createServiceAccount",
+    params(AccountPath),
+    request_body(content = ServiceAccountSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location is its path", body = ServiceAccount,
+         headers(("Location" = String, description = "/serviceAccounts/{alias}/{serviceAccountAlias}"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "The name is taken in this account", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_service_account<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     AccountPath { alias }: AccountPath,
@@ -34,7 +47,15 @@ pub async fn create_service_account<S: ScheduleStore, E: Executor, N: Notifier, 
     Ok(created(location, account))
 }
 
-/// `GET /serviceAccounts/{alias}?page=&size=`: the account's service accounts, newest first.
+/// The account's service accounts, newest first.
+///
+/// `GET /serviceAccounts/{alias}?page=&size=`.
+#[utoipa::path(get, path = "/serviceAccounts/{alias}", tag = "schedules",
+    operation_id = "listServiceAccounts",
+    params(AccountPath, PageRequest),
+    responses((status = 200, description = "Newest first", body = Page<ServiceAccount>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn list_service_accounts<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     AccountPath { alias }: AccountPath,
@@ -45,7 +66,14 @@ pub async fn list_service_accounts<S: ScheduleStore, E: Executor, N: Notifier, C
     ))
 }
 
+/// A service account.
+///
 /// `GET /serviceAccounts/{alias}/{serviceAccountAlias}`.
+#[utoipa::path(get, path = "/serviceAccounts/{alias}/{serviceAccountAlias}", tag = "schedules",
+    operation_id = "getServiceAccount",
+    params(ServiceAccountPath),
+    responses((status = 200, body = ServiceAccount), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_service_account<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     ServiceAccountPath { alias, name }: ServiceAccountPath,
@@ -53,7 +81,15 @@ pub async fn get_service_account<S: ScheduleStore, E: Executor, N: Notifier, C: 
     Ok(Json(state.engine.get_service_account(&alias, &name).await?))
 }
 
+/// Deletes a service account.
+///
 /// `DELETE /serviceAccounts/{alias}/{serviceAccountAlias}`: 204; 409 while a schedule uses it.
+#[utoipa::path(delete, path = "/serviceAccounts/{alias}/{serviceAccountAlias}", tag = "schedules",
+    operation_id = "deleteServiceAccount",
+    params(ServiceAccountPath),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "A schedule uses it", body = ErrorBody)))]
 pub async fn delete_service_account<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     ServiceAccountPath { alias, name }: ServiceAccountPath,
