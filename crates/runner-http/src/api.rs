@@ -76,6 +76,16 @@ pub struct AppState<S, E, N, C> {
     pub live_feeds: events::LiveFeeds,
 }
 
+impl<S, E, N, C> std::fmt::Debug for AppState<S, E, N, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("engine", &self.engine)
+            .field("allow_private_callbacks", &self.allow_private_callbacks)
+            .field("live_feeds", &self.live_feeds)
+            .finish()
+    }
+}
+
 impl<S, E, N, C> Clone for AppState<S, E, N, C> {
     fn clone(&self) -> Self {
         Self {

@@ -39,6 +39,17 @@ pub struct ApiConfig {
     pub live_feeds: LiveFeeds,
 }
 
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The authenticator holds secrets (token hashes, a JWT key): it is not shown.
+        f.debug_struct("ApiConfig")
+            .field("body_limit", &self.body_limit)
+            .field("allow_private_callbacks", &self.allow_private_callbacks)
+            .field("live_feeds", &self.live_feeds)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ApiConfig {
     /// A configuration with the default body limit, private callbacks refused.
     pub fn new(authenticator: SharedAuthenticator) -> Self {

@@ -17,11 +17,11 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// The longest any single scenario may take before the test fails instead of hanging.
-pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(180);
+pub(crate) const SCENARIO_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The ansible-playbook to test with: `RUNNER_ANSIBLE_PLAYBOOK`, else `PATH`, else
 /// `<repo>/.venv/bin/ansible-playbook`. Panics (loudly) when there is none.
-pub fn ansible_playbook() -> PathBuf {
+pub(crate) fn ansible_playbook() -> PathBuf {
     if let Some(path) = std::env::var_os("RUNNER_ANSIBLE_PLAYBOOK") {
         return PathBuf::from(path);
     }
@@ -38,19 +38,19 @@ pub fn ansible_playbook() -> PathBuf {
 }
 
 /// The repository root.
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// A test's directories: `work` (the executor's work root) and `out` (markers the playbooks write).
-pub struct Scene {
+pub(crate) struct Scene {
     pub dir: tempfile::TempDir,
     pub work: PathBuf,
     pub out: PathBuf,
 }
 
 impl Scene {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let work = dir.path().join("work");
         let out = dir.path().join("out");
@@ -58,7 +58,7 @@ impl Scene {
         Self { dir, work, out }
     }
 
-    pub fn config(&self) -> AnsibleConfig {
+    pub(crate) fn config(&self) -> AnsibleConfig {
         AnsibleConfig {
             ansible_playbook: ansible_playbook(),
             work_root: self.work.clone(),
@@ -67,17 +67,17 @@ impl Scene {
         }
     }
 
-    pub fn executor(&self) -> AnsibleExecutor {
+    pub(crate) fn executor(&self) -> AnsibleExecutor {
         AnsibleExecutor::new(self.config())
     }
 
     /// A marker file's path.
-    pub fn marker(&self, name: &str) -> PathBuf {
+    pub(crate) fn marker(&self, name: &str) -> PathBuf {
         self.out.join(name)
     }
 
     /// The names of the marker files, sorted.
-    pub fn markers(&self) -> Vec<String> {
+    pub(crate) fn markers(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.out)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -88,7 +88,7 @@ impl Scene {
 }
 
 /// A host reached with the local connection, run by the same python as ansible-playbook.
-pub fn local_host(id: &str) -> Host {
+pub(crate) fn local_host(id: &str) -> Host {
     let mut host = Host::named(id);
     host.host_vars = vars(json!({
         "ansible_connection": "local",
@@ -98,19 +98,19 @@ pub fn local_host(id: &str) -> Host {
     host
 }
 
-pub fn vars(value: Value) -> Map<String, Value> {
+pub(crate) fn vars(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         other => panic!("not an object: {other}"),
     }
 }
 
-pub fn b64(text: &str) -> String {
+pub(crate) fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 /// A job spec with an inline playbook, its hosts and `out` as the extra var `out`.
-pub fn inline_spec(scene: &Scene, playbook: &str, hosts: Vec<Host>) -> JobSpec {
+pub(crate) fn inline_spec(scene: &Scene, playbook: &str, hosts: Vec<Host>) -> JobSpec {
     let mut spec = fixtures::inline_spec(&[]);
     spec.playbook = Some(b64(playbook));
     spec.hosts = Some(hosts);
@@ -119,7 +119,7 @@ pub fn inline_spec(scene: &Scene, playbook: &str, hosts: Vec<Host>) -> JobSpec {
 }
 
 /// A run of `spec` as the engine would hand it over (first attempt).
-pub fn run_of(spec: JobSpec) -> Run {
+pub(crate) fn run_of(spec: JobSpec) -> Run {
     spec.validate().expect("test job is valid");
     let job = Job::new(fixtures::alias("ACME"), spec, 1);
     let mut execution = Execution::new(&job, None, None, 1);
@@ -129,7 +129,7 @@ pub fn run_of(spec: JobSpec) -> Run {
 
 /// Runs to the end with no cancellation; returns the report and everything the run reported
 /// (the workspace being ready, the events), in order.
-pub async fn run_to_end(executor: &AnsibleExecutor, run: Run) -> (RunReport, Vec<Progress>) {
+pub(crate) async fn run_to_end(executor: &AnsibleExecutor, run: Run) -> (RunReport, Vec<Progress>) {
     let (sink, mut receiver) = EventSink::channel();
     let report = tokio::time::timeout(
         SCENARIO_TIMEOUT,
@@ -145,7 +145,7 @@ pub async fn run_to_end(executor: &AnsibleExecutor, run: Run) -> (RunReport, Vec
 }
 
 /// The feed events among what a run reported.
-pub fn events_of(progress: &[Progress]) -> Vec<&ExecutorEvent> {
+pub(crate) fn events_of(progress: &[Progress]) -> Vec<&ExecutorEvent> {
     progress
         .iter()
         .filter_map(|reported| match reported {
@@ -156,13 +156,13 @@ pub fn events_of(progress: &[Progress]) -> Vec<&ExecutorEvent> {
 }
 
 /// A run started in the background, with its cancel handle and event receiver.
-pub struct Background {
+pub(crate) struct Background {
     pub handle: CancelHandle,
     pub events: UnboundedReceiver<Progress>,
     pub report: tokio::task::JoinHandle<RunReport>,
 }
 
-pub fn start(executor: &AnsibleExecutor, run: Run) -> Background {
+pub(crate) fn start(executor: &AnsibleExecutor, run: Run) -> Background {
     let (sink, events) = EventSink::channel();
     let (handle, cancel) = Cancellation::new();
     let executor = executor.clone();
@@ -176,7 +176,7 @@ pub fn start(executor: &AnsibleExecutor, run: Run) -> Background {
 
 impl Background {
     /// Waits for the start of the task called `name`; panics if the run ends first.
-    pub async fn wait_for_task(&mut self, name: &str) {
+    pub(crate) async fn wait_for_task(&mut self, name: &str) {
         let wait = async {
             while let Some(reported) = self.events.recv().await {
                 if let Progress::Event(event) = reported {
@@ -192,7 +192,7 @@ impl Background {
             .expect("the task did not start in time");
     }
 
-    pub async fn report(self) -> RunReport {
+    pub(crate) async fn report(self) -> RunReport {
         tokio::time::timeout(SCENARIO_TIMEOUT, self.report)
             .await
             .expect("the run did not end in time")
@@ -201,7 +201,7 @@ impl Background {
 }
 
 /// Runs git, panicking with its output on failure; returns stdout.
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .current_dir(dir)
         .args(args)
@@ -221,7 +221,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Pids (with their command lines) of live processes whose command line contains `needle`.
-pub fn processes_with(needle: &str) -> Vec<(String, String)> {
+pub(crate) fn processes_with(needle: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let me = std::process::id().to_string();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {

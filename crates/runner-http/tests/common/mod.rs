@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses a part of it.
 
-pub mod process;
+pub(crate) mod process;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,24 +22,24 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// Every account.
-pub const ADMIN: &str = "admin-token-0123456789abcdef";
+pub(crate) const ADMIN: &str = "admin-token-0123456789abcdef";
 /// Account ACME only.
-pub const ACME: &str = "acme-token-0123456789abcdef";
+pub(crate) const ACME: &str = "acme-token-0123456789abcdef";
 /// Account BETA only.
-pub const BETA: &str = "beta-token-0123456789abcdef";
+pub(crate) const BETA: &str = "beta-token-0123456789abcdef";
 /// Accounts ACME and GAMMA.
-pub const MULTI: &str = "multi-token-0123456789abcdef";
+pub(crate) const MULTI: &str = "multi-token-0123456789abcdef";
 
-pub fn token_file() -> TokenFile {
+pub(crate) fn token_file() -> TokenFile {
     TokenFile::parse(&format!(
         "# test tokens\n{ADMIN} *\n{ACME} ACME\n{BETA} BETA\n{MULTI} ACME,GAMMA\n"
     ))
     .expect("test token file parses")
 }
 
-pub type TestEngine = Engine<MemoryStore, ScriptedExecutor, ChannelNotifier, SystemClock>;
+pub(crate) type TestEngine = Engine<MemoryStore, ScriptedExecutor, ChannelNotifier, SystemClock>;
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub engine: TestEngine,
     pub executor: ScriptedExecutor,
     pub notifier: ChannelNotifier,
@@ -47,7 +47,7 @@ pub struct Harness {
     running: Option<RunningEngine<MemoryStore, ScriptedExecutor, ChannelNotifier, SystemClock>>,
 }
 
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
@@ -56,7 +56,7 @@ pub struct Reply {
 
 impl Reply {
     /// The field paths of a 400 body.
-    pub fn fields(&self) -> Vec<String> {
+    pub(crate) fn fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
             .map(|errors| {
@@ -70,16 +70,19 @@ impl Reply {
 }
 
 impl Harness {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_script(Script::Succeed)
     }
 
-    pub fn with_script(default: Script) -> Self {
+    pub(crate) fn with_script(default: Script) -> Self {
         Self::with_config(default, |config| config)
     }
 
     /// With the router's configuration adjusted (e.g. private callbacks allowed).
-    pub fn with_config(default: Script, configure: impl FnOnce(ApiConfig) -> ApiConfig) -> Self {
+    pub(crate) fn with_config(
+        default: Script,
+        configure: impl FnOnce(ApiConfig) -> ApiConfig,
+    ) -> Self {
         let executor = ScriptedExecutor::new(default);
         let notifier = ChannelNotifier::new(1024);
         let engine = Engine::builder()
@@ -105,14 +108,14 @@ impl Harness {
         }
     }
 
-    pub async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
     }
 
     /// Sends a raw request through the router.
-    pub async fn send(&self, request: Request<Body>) -> Reply {
+    pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
         let response = self
             .app
             .clone()
@@ -143,7 +146,13 @@ impl Harness {
     }
 
     /// A JSON request with a bearer token (`None` body: no body, no content type).
-    pub async fn call(&self, method: Method, uri: &str, token: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut builder = Request::builder()
             .method(method)
             .uri(uri)
@@ -159,7 +168,7 @@ impl Harness {
     }
 
     /// A request with a raw body and content type.
-    pub async fn raw(
+    pub(crate) async fn raw(
         &self,
         method: Method,
         uri: &str,
@@ -178,7 +187,7 @@ impl Harness {
     }
 
     /// Creates a job (201) and returns its body.
-    pub async fn create_job(&self, alias: &str, token: &str, spec: Value) -> Value {
+    pub(crate) async fn create_job(&self, alias: &str, token: &str, spec: Value) -> Value {
         let reply = self
             .call(Method::POST, &format!("/jobs/{alias}"), token, Some(spec))
             .await;
@@ -187,7 +196,7 @@ impl Harness {
     }
 
     /// Starts a job (201) and returns the execution.
-    pub async fn start(&self, alias: &str, job_id: &str, token: &str) -> Value {
+    pub(crate) async fn start(&self, alias: &str, job_id: &str, token: &str) -> Value {
         let reply = self
             .call(
                 Method::POST,
@@ -201,7 +210,7 @@ impl Harness {
     }
 
     /// Polls the execution until it has `status`, waking on the notifier between reads.
-    pub async fn wait_for(&self, href: &str, token: &str, status: &str) -> Value {
+    pub(crate) async fn wait_for(&self, href: &str, token: &str, status: &str) -> Value {
         let mut notifications = self.notifier.subscribe();
         for _ in 0..200 {
             let reply = self.call(Method::GET, href, token, None).await;
@@ -223,7 +232,7 @@ impl Harness {
 }
 
 /// A valid inline-playbook job body.
-pub fn inline_job(hosts: &[&str]) -> Value {
+pub(crate) fn inline_job(hosts: &[&str]) -> Value {
     use base64::Engine as _;
     let playbook = base64::engine::general_purpose::STANDARD.encode("- hosts: all\n  tasks: []\n");
     json!({
@@ -234,7 +243,7 @@ pub fn inline_job(hosts: &[&str]) -> Value {
 }
 
 /// A repository job with every kind of secret.
-pub fn secret_job() -> Value {
+pub(crate) fn secret_job() -> Value {
     json!({
         "description": "with secrets",
         "repository": {
@@ -253,7 +262,7 @@ pub fn secret_job() -> Value {
 }
 
 /// The substrings a response must never contain for [`secret_job`].
-pub const SECRET_VALUES: &[&str] = &[
+pub(crate) const SECRET_VALUES: &[&str] = &[
     "repo-password-S3CRET",
     "aG9zdC1rZXktUzNDUkVU",
     "ZGVmYXVsdC1rZXktUzNDUkVU",

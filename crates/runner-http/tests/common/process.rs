@@ -19,11 +19,11 @@ use serde_json::Value;
 use tokio::sync::mpsc as tokio_mpsc;
 
 /// Bounds a broken test, never paces a working one: every wait below wakes on what it waits for.
-pub const PATIENCE: Duration = Duration::from_secs(180);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(180);
 
 /// The directory of `ansible-playbook` (scripts/ensure-ansible.sh finds or installs it); its
 /// absence fails the test.
-pub fn ansible_path() -> String {
+pub(crate) fn ansible_path() -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-ansible.sh");
     let found = Command::new("bash")
         .arg(&script)
@@ -44,7 +44,7 @@ pub fn ansible_path() -> String {
 }
 
 /// A `runner serve` child process.
-pub struct Runner {
+pub(crate) struct Runner {
     child: Child,
     stdout: mpsc::Receiver<String>,
     stdout_seen: Vec<String>,
@@ -56,7 +56,7 @@ pub struct Runner {
 impl Runner {
     /// Starts `runner serve --listen 127.0.0.1:0 --log-format json ARGS` in `dir`, with `RUST_LOG`
     /// at trace (so that a leaked secret would show) and `env`, and waits until it listens.
-    pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
         command
             .arg("serve")
@@ -109,7 +109,7 @@ impl Runner {
     }
 
     /// SIGTERM, then the exit status and everything printed (stdout, stderr).
-    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
+    pub(crate) fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -131,7 +131,7 @@ impl Drop for Runner {
 }
 
 /// The admin token that `runner serve` wrote into a token file.
-pub fn admin_token(path: &Path) -> String {
+pub(crate) fn admin_token(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let line = text
         .lines()
@@ -141,14 +141,14 @@ pub fn admin_token(path: &Path) -> String {
 }
 
 /// A sled data directory and its token file.
-pub fn sled_dir(dir: &Path) -> (String, PathBuf) {
+pub(crate) fn sled_dir(dir: &Path) -> (String, PathBuf) {
     let data = dir.join("data");
     (format!("sled:{}", data.display()), data.join("tokens"))
 }
 
 /// One POST a receiver took (answered 2xx).
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     /// The request path (which callback of the job).
     pub path: String,
     /// `Idempotency-Key`.
@@ -167,7 +167,7 @@ pub struct Received {
 
 impl Received {
     /// The event's sequence number.
-    pub fn sequence(&self) -> u64 {
+    pub(crate) fn sequence(&self) -> u64 {
         self.body["sequence"].as_u64().expect("a sequence number")
     }
 }
@@ -181,7 +181,7 @@ struct ReceiverState {
 
 /// A webhook receiver on 127.0.0.1: answers 503 while down or for its first failures, else 204,
 /// and reports each taken POST on a channel (and each refused one on another).
-pub struct Receiver {
+pub(crate) struct Receiver {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     state: Arc<ReceiverState>,
@@ -199,7 +199,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 impl Receiver {
     /// A receiver that answers 503 to its first `failures` POSTs.
-    pub async fn start(failures: usize) -> Self {
+    pub(crate) async fn start(failures: usize) -> Self {
         let (accepted_tx, accepted) = tokio_mpsc::unbounded_channel();
         let (refused_tx, refused) = tokio_mpsc::unbounded_channel();
         let state = Arc::new(ReceiverState {
@@ -254,12 +254,12 @@ impl Receiver {
     }
 
     /// Answers 503 to everything until [`Receiver::set_down`] with false.
-    pub fn set_down(&self, down: bool) {
+    pub(crate) fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
     }
 
     /// The next POST taken.
-    pub async fn next(&mut self) -> Received {
+    pub(crate) async fn next(&mut self) -> Received {
         tokio::time::timeout(PATIENCE, self.accepted.recv())
             .await
             .expect("the receiver got a POST in time")
@@ -267,7 +267,7 @@ impl Receiver {
     }
 
     /// The next POST refused (its idempotency key).
-    pub async fn next_refused(&mut self) -> String {
+    pub(crate) async fn next_refused(&mut self) -> String {
         tokio::time::timeout(PATIENCE, self.refused.recv())
             .await
             .expect("the receiver refused a POST in time")
@@ -275,13 +275,13 @@ impl Receiver {
     }
 
     /// The POSTs taken and not yet read, without waiting.
-    pub fn drain(&mut self) -> Vec<Received> {
+    pub(crate) fn drain(&mut self) -> Vec<Received> {
         std::iter::from_fn(|| self.accepted.try_recv().ok()).collect()
     }
 
     /// Takes POSTs until one on `path` carries an execution's final status; returns every POST
     /// taken meanwhile, on any path.
-    pub async fn until_final(&mut self, path: &str) -> Vec<Received> {
+    pub(crate) async fn until_final(&mut self, path: &str) -> Vec<Received> {
         let mut taken = Vec::new();
         loop {
             let received = self.next().await;
@@ -301,7 +301,7 @@ impl Drop for Receiver {
 }
 
 /// A receiver that accepts connections and never answers; it reports each connection.
-pub struct Silent {
+pub(crate) struct Silent {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     connections: tokio_mpsc::UnboundedReceiver<()>,
@@ -310,7 +310,7 @@ pub struct Silent {
 
 impl Silent {
     /// Listens on 127.0.0.1.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (send, connections) = tokio_mpsc::unbounded_channel();
@@ -330,7 +330,7 @@ impl Silent {
     }
 
     /// Waits for a connection.
-    pub async fn connected(&mut self) {
+    pub(crate) async fn connected(&mut self) {
         tokio::time::timeout(PATIENCE, self.connections.recv())
             .await
             .expect("the silent receiver got a connection in time")
@@ -345,7 +345,7 @@ impl Drop for Silent {
 }
 
 /// Whether an event is the status event of an ended execution.
-pub fn is_final(event: &Value) -> bool {
+pub(crate) fn is_final(event: &Value) -> bool {
     event["kind"] == "status"
         && matches!(
             event["status"].as_str(),
@@ -355,7 +355,7 @@ pub fn is_final(event: &Value) -> bool {
 
 /// One server-sent event.
 #[derive(Debug, Clone)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     /// `id:` (the sequence number).
     pub id: u64,
     /// `event:` (the kind).
@@ -367,7 +367,7 @@ pub struct SseEvent {
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// A `text/event-stream` response read event by event.
-pub struct SseClient {
+pub(crate) struct SseClient {
     stream: ByteStream,
     buffer: String,
     ready: VecDeque<SseEvent>,
@@ -378,7 +378,7 @@ pub struct SseClient {
 impl SseClient {
     /// `GET url` with `Accept: text/event-stream` (and `Last-Event-ID` when given); asserts a
     /// 200 stream.
-    pub async fn connect(
+    pub(crate) async fn connect(
         client: &reqwest::Client,
         url: &str,
         token: &str,
@@ -410,7 +410,7 @@ impl SseClient {
     }
 
     /// The next event; `None` when the server ended the stream.
-    pub async fn try_next(&mut self) -> Option<SseEvent> {
+    pub(crate) async fn try_next(&mut self) -> Option<SseEvent> {
         // One deadline for the event: keep-alive comments must not extend it.
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -432,7 +432,7 @@ impl SseClient {
     }
 
     /// The next event; the stream must not end.
-    pub async fn next(&mut self) -> SseEvent {
+    pub(crate) async fn next(&mut self) -> SseEvent {
         self.try_next().await.expect("the stream stays open")
     }
 
@@ -464,7 +464,7 @@ impl SseClient {
 
 /// HMAC-SHA256 (RFC 2104) of `message` under `key`, in lowercase hex: what
 /// `X-Runner-Signature: sha256=...` must carry.
-pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+pub(crate) fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     const BLOCK: usize = 64;
     let mut block = [0u8; BLOCK];

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A running cluster; stopped and removed on drop.
-pub struct Cluster {
+pub(crate) struct Cluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
@@ -15,7 +15,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// Creates and starts a cluster with trust authentication and a database `test`.
-    pub fn start() -> Cluster {
+    pub(crate) fn start() -> Cluster {
         let bin = find_bin();
         let as_postgres = is_root();
         let dir = std::env::temp_dir().join(format!("runner-pg-{}", uuid::Uuid::new_v4().simple()));
@@ -61,12 +61,12 @@ impl Cluster {
     }
 
     /// Its database `test`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/test", self.port)
     }
 
     /// `pg_ctl restart -m fast`: ends every connection, waits until the server answers again.
-    pub fn restart(&self) {
+    pub(crate) fn restart(&self) {
         self.ctl(&["restart", "-m", "fast", "-w", "-t", "60"]);
     }
 

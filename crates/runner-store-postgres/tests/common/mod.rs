@@ -2,33 +2,33 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
-pub mod cluster;
+pub(crate) mod cluster;
 
 use runner_store_postgres::{PgStore, PgStoreOptions};
 
 /// The database the tests use: `$DATABASE_URL`, else the local default.
-pub fn database_url() -> String {
+pub(crate) fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// A unique schema name.
-pub fn fresh_schema() -> String {
+pub(crate) fn fresh_schema() -> String {
     format!("test_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Options for a new, empty schema of the test database.
-pub fn fresh_options() -> PgStoreOptions {
+pub(crate) fn fresh_options() -> PgStoreOptions {
     PgStoreOptions::new(database_url()).schema(fresh_schema())
 }
 
 /// A store in a new, empty schema. Panics, saying how to get a database, when there is none.
-pub async fn fresh_store() -> PgStore {
+pub(crate) async fn fresh_store() -> PgStore {
     connect(fresh_options()).await
 }
 
 /// Connects or panics with directions.
-pub async fn connect(options: PgStoreOptions) -> PgStore {
+pub(crate) async fn connect(options: PgStoreOptions) -> PgStore {
     match PgStore::connect_with(options).await {
         Ok(store) => store,
         Err(error) => panic!(

@@ -5,7 +5,7 @@
 use runner_store_sled::SledStore;
 
 /// A [`SledStore`] whose data directory is removed when it is dropped.
-pub struct TempStore {
+pub(crate) struct TempStore {
     // Declared first: the store (and its lock) close before the directory is removed.
     pub store: SledStore,
     pub dir: tempfile::TempDir,
@@ -13,7 +13,7 @@ pub struct TempStore {
 
 impl TempStore {
     /// A fresh store in a new temporary directory.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = SledStore::open(dir.path()).expect("open a fresh sled store");
         Self { store, dir }
@@ -25,7 +25,7 @@ runner_core::forward_store!(impl[] for TempStore => SledStore, |this| &this.stor
 
 /// Starts this test binary again, running only `test`, with `env` set so that the test plays a
 /// role (a writer to kill, a lock holder) instead of its assertions. Its stdout is piped.
-pub fn spawn_role(test: &str, env: (&str, &std::path::Path)) -> std::process::Child {
+pub(crate) fn spawn_role(test: &str, env: (&str, &std::path::Path)) -> std::process::Child {
     std::process::Command::new(std::env::current_exe().expect("test binary path"))
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(env.0, env.1)
@@ -38,6 +38,6 @@ pub fn spawn_role(test: &str, env: (&str, &std::path::Path)) -> std::process::Ch
 
 /// The part of a child's output line after `marker`, if the line has it (libtest may print its
 /// own text on the same line).
-pub fn after_marker<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+pub(crate) fn after_marker<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
     line.find(marker).map(|at| &line[at + marker.len()..])
 }
