@@ -90,6 +90,8 @@ struct MockInner {
     now: AtomicI64,
     next_sleeper: AtomicU64,
     sleepers: Mutex<BTreeMap<(Timestamp, u64), oneshot::Sender<()>>>,
+    /// Told each time a task starts to sleep, for the `wait_for_*` methods.
+    armed: tokio::sync::Notify,
 }
 
 impl MockClock {
@@ -129,6 +131,31 @@ impl MockClock {
             .any(|(_, wake)| !wake.is_closed())
     }
 
+    /// Waits until [`MockClock::is_sleeping_until`] `deadline`: a test signal, so a test waits
+    /// for a timer to be armed instead of polling.
+    pub async fn wait_for_sleep_until(&self, deadline: Timestamp) {
+        self.wait_for(|clock| clock.is_sleeping_until(deadline))
+            .await;
+    }
+
+    /// Waits until at least `count` tasks sleep on this clock (see [`MockClock::sleepers`]).
+    pub async fn wait_for_sleepers(&self, count: usize) {
+        self.wait_for(|clock| clock.sleepers() >= count).await;
+    }
+
+    async fn wait_for(&self, armed: impl Fn(&Self) -> bool) {
+        loop {
+            // Registered before the check, so a sleep that starts in between still wakes us.
+            let told = self.inner.armed.notified();
+            tokio::pin!(told);
+            told.as_mut().enable();
+            if armed(self) {
+                return;
+            }
+            told.await;
+        }
+    }
+
     /// How many tasks are waiting on this clock; lets a test wait until the engine is parked.
     /// Counts sleeps whose future was dropped until time passes their deadline.
     pub fn sleepers(&self) -> usize {
@@ -156,6 +183,7 @@ impl Clock for MockClock {
             sleepers.insert((deadline, ticket), wake);
             woken
         };
+        self.inner.armed.notify_waiters();
         let _ = woken.await;
     }
 }
@@ -175,9 +203,7 @@ mod tests {
             let clock = clock.clone();
             async move { clock.sleep_until(100).await }
         });
-        while clock.sleepers() < 2 {
-            tokio::task::yield_now().await;
-        }
+        clock.wait_for_sleepers(2).await;
         clock.advance(Duration::from_millis(10));
         early.await.unwrap();
         assert!(!late.is_finished());
@@ -194,9 +220,7 @@ mod tests {
             let clock = clock.clone();
             async move { clock.sleep_until(10).await }
         });
-        while !clock.is_sleeping_until(10) {
-            tokio::task::yield_now().await;
-        }
+        clock.wait_for_sleep_until(10).await;
         assert!(!clock.is_sleeping_until(11));
         armed.abort();
         let _ = armed.await;
