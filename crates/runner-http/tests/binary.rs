@@ -382,7 +382,14 @@ async fn postgres_store_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     // A fresh alias, so that other suites sharing the database do not matter.
     let alias = format!("http-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let runner = Runner::spawn(dir.path(), &["--store", &url], &[]);
+    // Its own schema too (`--pg-schema`), so that tables another checkout migrated in the shared
+    // database cannot refuse this binary's migrations.
+    let schema = format!(
+        "binary_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let store_args = ["--store", url.as_str(), "--pg-schema", schema.as_str()];
+    let runner = Runner::spawn(dir.path(), &store_args, &[]);
     let token = admin_token(&dir.path().join("runner-tokens"));
     let client = reqwest::Client::new();
     let created: Value = client
@@ -426,7 +433,7 @@ async fn postgres_store_through_the_binary() {
     let everything = format!("{}\n{}", stdout.join("\n"), stderr.join("\n"));
     assert!(!everything.contains(SECRET));
 
-    let runner = Runner::spawn(dir.path(), &["--store", &url], &[]);
+    let runner = Runner::spawn(dir.path(), &store_args, &[]);
     let listed: Value = client
         .get(format!("{}/jobs/{alias}", runner.base))
         .bearer_auth(&token)
@@ -461,4 +468,14 @@ async fn postgres_store_through_the_binary() {
     assert_eq!(in_use.status(), 409);
     let (exit, _, _) = runner.terminate();
     assert!(exit.success());
+
+    let dropped = Command::new("psql")
+        .args([url.as_str(), "-c", &format!("DROP SCHEMA {schema} CASCADE")])
+        .output()
+        .expect("psql runs");
+    assert!(
+        dropped.status.success(),
+        "the binary created its schema: {}",
+        String::from_utf8_lossy(&dropped.stderr)
+    );
 }

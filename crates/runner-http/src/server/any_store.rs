@@ -94,8 +94,12 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
-    /// Opens the store `spec` names.
-    pub async fn open(spec: &StoreSpec) -> Result<Self, OpenStoreError> {
+    /// Opens the store `spec` names. `pg_schema` puts a PostgreSQL store's tables in that schema
+    /// (created if missing), so that several deployments can share one database; the other
+    /// stores ignore it.
+    pub async fn open(spec: &StoreSpec, pg_schema: Option<&str>) -> Result<Self, OpenStoreError> {
+        #[cfg(not(feature = "postgres"))]
+        let _ = pg_schema;
         match spec {
             StoreSpec::Memory => Ok(AnyStore::Memory(Box::new(MemoryStore::new()))),
             #[cfg(feature = "sled")]
@@ -103,9 +107,15 @@ impl AnyStore {
             #[cfg(not(feature = "sled"))]
             StoreSpec::Sled(_) => Err(OpenStoreError::NotBuilt("sled")),
             #[cfg(feature = "postgres")]
-            StoreSpec::Postgres(url) => Ok(AnyStore::Postgres(
-                runner_store_postgres::PgStore::connect(url).await?,
-            )),
+            StoreSpec::Postgres(url) => {
+                let mut options = runner_store_postgres::PgStoreOptions::new(url.as_str());
+                if let Some(schema) = pg_schema {
+                    options = options.schema(schema);
+                }
+                Ok(AnyStore::Postgres(
+                    runner_store_postgres::PgStore::connect_with(options).await?,
+                ))
+            }
             #[cfg(not(feature = "postgres"))]
             StoreSpec::Postgres(_) => Err(OpenStoreError::NotBuilt("postgres")),
         }

@@ -43,6 +43,12 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNNER_STORE", default_value = "sled:./runner-data")]
     pub store: StoreSpec,
 
+    /// PostgreSQL store only: the schema its tables live in (created if missing), so that several
+    /// deployments (or test runs) share one database without seeing each other. Default: the
+    /// connection's own `search_path` (usually `public`).
+    #[arg(long, env = "RUNNER_PG_SCHEMA")]
+    pub pg_schema: Option<String>,
+
     /// The bearer token file (`TOKEN *` or `TOKEN ALIAS[,ALIAS...]` a line). Default: `tokens` in
     /// the data directory, created with a random admin token when absent.
     #[arg(long, env = "RUNNER_TOKEN_FILE", conflicts_with_all = ["jwt_secret_file", "jwt_public_key"])]

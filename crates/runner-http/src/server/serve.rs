@@ -145,7 +145,7 @@ pub fn engine_config(args: &ServeArgs) -> EngineConfig {
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let webhooks = webhook_config(&args)?;
     tracing::info!(store = %args.store.redacted(), "opening store");
-    let store = Arc::new(AnyStore::open(&args.store).await?);
+    let store = Arc::new(AnyStore::open(&args.store, args.pg_schema.as_deref()).await?);
     if matches!(*store, AnyStore::Memory(_)) {
         tracing::warn!("memory store: jobs and executions are lost when the process ends");
     }
