@@ -290,7 +290,7 @@ pub fn append(
     events: &[ExecutorEvent],
     now: Timestamp,
 ) -> Result<Vec<Recorded>, TransitionError> {
-    machine::fence(execution, attempt, now)?;
+    machine::fence(execution, attempt)?;
     Ok(events
         .iter()
         .map(|reported| {

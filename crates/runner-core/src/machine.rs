@@ -18,8 +18,14 @@
 //! [`apply`] is the only function that changes an execution's status. A store calls it inside
 //! its atomic section (a mutex, a sled transaction, a PostgreSQL row lock), so the rule is the same
 //! whatever the backend. Worker commands carry the attempt number of their claim and are refused
-//! once the execution was claimed again or the lease lapsed (fencing); timed commands are refused
-//! before their deadline, so two nodes rescuing the same execution cannot both succeed.
+//! once the execution was claimed again or rescued (fencing); timed commands are refused before
+//! their deadline, so two nodes rescuing the same execution cannot both succeed.
+//!
+//! A lapsed lease is an invitation to rescue, not a verdict: until a node applies
+//! [`Command::LoseLease`], the holder's heartbeat and outcome are still taken. That is what lets
+//! a run that went on through a store outage record its outcome once the store is back; the
+//! engine decides when a lapsed lease means a dead node (it waits for the store to have been
+//! reachable for a whole lease, see [`LeaseLoss`]).
 
 use std::fmt;
 
@@ -79,8 +85,11 @@ pub enum Command {
     ForceKill,
     /// The run's `executionTtl` passed.
     ExpireTtl,
-    /// The lease lapsed: the node running it is gone.
-    LoseLease,
+    /// The lease lapsed and the rescuing node concluded that the node running it is gone.
+    LoseLease {
+        /// How the rescuing node came to that conclusion (it goes into the message).
+        cause: LeaseLoss,
+    },
     /// Run a FAILURE again, against `hosts` (ids given in the request) or the failed hosts.
     Restart {
         /// The hosts given in the request, if any.
@@ -122,7 +131,7 @@ impl Command {
             Command::EscalateStop => CommandKind::EscalateStop,
             Command::ForceKill => CommandKind::ForceKill,
             Command::ExpireTtl => CommandKind::ExpireTtl,
-            Command::LoseLease => CommandKind::LoseLease,
+            Command::LoseLease { .. } => CommandKind::LoseLease,
             Command::Restart { .. } => CommandKind::Restart,
         }
     }
@@ -159,6 +168,17 @@ impl fmt::Display for CommandKind {
     }
 }
 
+/// Why a rescuing node holds the node of a lapsed lease for gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeaseLoss {
+    /// The store was reachable for the whole lease and the node did not renew it.
+    NodeGone,
+    /// The store was unreachable during the lease; once it came back, the node still did not
+    /// renew the lease for a whole lease.
+    SilentAfterOutage,
+}
+
 /// Why the state machine refused a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -180,12 +200,6 @@ pub enum TransitionError {
         current: u32,
         /// The current status.
         status: Status,
-    },
-    /// A worker command after its lease lapsed (another node may rescue the execution).
-    #[error("the lease of attempt {attempt} lapsed")]
-    LeaseLapsed {
-        /// The attempt the command carried.
-        attempt: u32,
     },
     /// A timed command before its deadline.
     #[error("{command} is not due yet")]
@@ -226,8 +240,8 @@ pub fn next_status(from: Status, command: &Command) -> Option<Status> {
         (Command::EscalateStop, Stopping) => Killing,
         (Command::ForceKill, Killing) => Killed,
         (Command::ExpireTtl, Initializing | Running) => Stopping,
-        (Command::LoseLease, Initializing | Running | Stopping) => Failure,
-        (Command::LoseLease, Killing) => Killed,
+        (Command::LoseLease { .. }, Initializing | Running | Stopping) => Failure,
+        (Command::LoseLease { .. }, Killing) => Killed,
         (Command::Restart { .. }, Failure) => Pending,
         _ => return None,
     };
@@ -253,7 +267,7 @@ pub fn apply(
     command: &Command,
     now: Timestamp,
 ) -> Result<(), TransitionError> {
-    check_fencing(execution, command, now)?;
+    check_fencing(execution, command)?;
     let from = execution.status;
     let to = next_status(from, command).ok_or(TransitionError::NotAllowed {
         status: from,
@@ -334,14 +348,20 @@ pub fn apply(
                 execution.ttl_minutes
             ));
         }
-        Command::LoseLease => {
-            execution.message = Some(format!(
-                "the node running it ({}) stopped renewing its lease",
-                execution
-                    .lease
-                    .as_ref()
-                    .map_or("unknown", |lease| lease.node.as_str())
-            ));
+        Command::LoseLease { cause } => {
+            let node = execution
+                .lease
+                .as_ref()
+                .map_or("unknown", |lease| lease.node.as_str());
+            execution.message = Some(match cause {
+                LeaseLoss::NodeGone => {
+                    format!("node gone: the node running it ({node}) stopped renewing its lease")
+                }
+                LeaseLoss::SilentAfterOutage => format!(
+                    "node gone: the store was unreachable, and once it was back the node running \
+                     it ({node}) did not renew its lease for a whole lease"
+                ),
+            });
         }
         Command::Restart {
             hosts,
@@ -394,7 +414,12 @@ pub fn due_command(execution: &Execution, now: Timestamp) -> Option<Command> {
         .as_ref()
         .is_some_and(|lease| lease.expires_at <= now);
     let candidates = [
-        (lease_lapsed, Command::LoseLease),
+        (
+            lease_lapsed,
+            Command::LoseLease {
+                cause: LeaseLoss::NodeGone,
+            },
+        ),
         (
             execution.kill_force_at.is_some_and(|at| at <= now),
             Command::ForceKill,
@@ -414,21 +439,18 @@ pub fn due_command(execution: &Execution, now: Timestamp) -> Option<Command> {
         .map(|(_, command)| command)
 }
 
-fn check_fencing(
-    execution: &Execution,
-    command: &Command,
-    now: Timestamp,
-) -> Result<(), TransitionError> {
+fn check_fencing(execution: &Execution, command: &Command) -> Result<(), TransitionError> {
     match command.attempt() {
-        Some(given) => fence(execution, given, now),
+        Some(given) => fence(execution, given),
         None => Ok(()),
     }
 }
 
-/// The fencing rule of worker commands: `given` must be the execution's current attempt, and its
-/// lease must still hold at `now`. [`apply`] checks it for every worker command; stores check it
+/// The fencing rule of worker commands: `given` must be the execution's current attempt, and the
+/// attempt must still hold its lease, lapsed or not: only a rescue ([`Command::LoseLease`]), an
+/// outcome or a release takes it. [`apply`] checks it for every worker command; stores check it
 /// for writes a worker makes outside the table, such as appending executor events.
-pub fn fence(execution: &Execution, given: u32, now: Timestamp) -> Result<(), TransitionError> {
+pub fn fence(execution: &Execution, given: u32) -> Result<(), TransitionError> {
     if given != execution.attempt || execution.lease.is_none() {
         return Err(TransitionError::StaleAttempt {
             given,
@@ -436,10 +458,7 @@ pub fn fence(execution: &Execution, given: u32, now: Timestamp) -> Result<(), Tr
             status: execution.status,
         });
     }
-    match &execution.lease {
-        Some(lease) if lease.expires_at > now => Ok(()),
-        _ => Err(TransitionError::LeaseLapsed { attempt: given }),
-    }
+    Ok(())
 }
 
 fn check_due(
@@ -451,7 +470,7 @@ fn check_due(
         Command::EscalateStop => execution.stop_escalate_at,
         Command::ForceKill => execution.kill_force_at,
         Command::ExpireTtl => execution.ttl_deadline,
-        Command::LoseLease => execution.lease.as_ref().map(|lease| lease.expires_at),
+        Command::LoseLease { .. } => execution.lease.as_ref().map(|lease| lease.expires_at),
         _ => return Ok(()),
     };
     match deadline {

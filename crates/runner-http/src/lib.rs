@@ -188,4 +188,4 @@ pub mod server;
 pub use api::events::LiveFeeds;
 pub use auth::{Authenticator, JwtAuthenticator, Scope, TokenFile};
 pub use error::ApiError;
-pub use router::{ApiConfig, router};
+pub use router::{ApiConfig, STORE_PATIENCE, router};

@@ -230,6 +230,7 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .layer(Extension(BodyLimit(config.body_limit)))
+        .layer(middleware::from_fn(with_store_patience))
         // Innermost of the three: a panic becomes a bare 500 that the trace layer still logs.
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
@@ -249,6 +250,15 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
             header::COOKIE,
         ]));
     Routes { router, served }
+}
+
+/// How long a request waits for a store that does not answer before it gives up with 503: a
+/// person or a script at the other end hears "try again" at once rather than after the store's
+/// own retries (the PostgreSQL store's `retry_for`), which the engine keeps.
+pub const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn with_store_patience(request: axum::extract::Request, next: middleware::Next) -> Response {
+    runner_core::store::patience::with_patience(STORE_PATIENCE, next.run(request)).await
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

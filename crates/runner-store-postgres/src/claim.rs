@@ -13,7 +13,7 @@ use runner_core::feed;
 use runner_core::ids::NodeId;
 use runner_core::job::Job;
 use runner_core::machine::Command;
-use runner_core::store::{Signal, StoreError};
+use runner_core::store::{Signal, StoreError, patience};
 use runner_core::time::Timestamp;
 use uuid::Uuid;
 
@@ -49,7 +49,7 @@ pub(crate) async fn claim(
         node: node.clone(),
         lease_until,
     };
-    let give_up = GiveUp::after(shared.retry_for);
+    let give_up = GiveUp::after(patience::bounded(shared.retry_for));
     let outcome = retry(
         REQUEST_RETRY,
         give_up,

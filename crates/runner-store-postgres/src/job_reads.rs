@@ -55,15 +55,15 @@ impl JobReads {
         id: JobId,
     ) -> Result<Option<(String, i64)>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Unavailable("the store's read lanes have stopped".into());
+        const STOPPED: &str = "the store's read lanes have stopped";
         self.queue
             .send(Lookup {
                 id: id.0,
                 alias: alias.clone(),
                 reply,
             })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| StoreError::Unavailable(STOPPED.into()))?;
+        crate::answer_within_patience(answer, STOPPED).await
     }
 }
 

@@ -159,7 +159,7 @@ use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, Signal, SignalSource, StoreError,
 };
 #[cfg(doc)]
-use runner_core::store::{ScheduleStore, Store};
+use runner_core::store::{ScheduleStore, Store, patience};
 use runner_core::time::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, PgPool};
@@ -239,9 +239,9 @@ impl Shared {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
-        retry(
+        let read = retry(
             REQUEST_RETRY,
-            GiveUp::after(self.retry_for),
+            GiveUp::after(patience::bounded(self.retry_for)),
             query,
             |error| {
                 let worth_it = is_connection_error(error);
@@ -250,8 +250,15 @@ impl Shared {
                 }
                 worth_it
             },
-        )
-        .await
+        );
+        // A connection attempt that hangs (an unreachable host) is bounded too, not only the
+        // pauses between attempts.
+        match patience::patience() {
+            Some(patience) => tokio::time::timeout(patience, read)
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut)),
+            None => read.await,
+        }
     }
 
     /// The NOTIFY payloads that the transaction raising `signals` sends with its commit: only
@@ -452,10 +459,30 @@ impl PgStore {
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner.writes.send(request(reply))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the store's write lane stopped".into()))?
+        answer_within_patience(answer, "the store's write lane stopped").await
     }
+}
+
+/// Waits for a lane's answer, no longer than the caller's
+/// [`patience`](runner_core::store::patience) (the lane goes on retrying: the write may still
+/// land, as after any timeout).
+pub(crate) async fn answer_within_patience<T>(
+    answer: oneshot::Receiver<Result<T, StoreError>>,
+    stopped: &'static str,
+) -> Result<T, StoreError> {
+    let answered = match patience::patience() {
+        Some(patience) => tokio::time::timeout(patience, answer).await.map_err(|_| {
+            StoreError::Unavailable(
+                format!(
+                    "the database did not answer within {} ms",
+                    patience.as_millis()
+                )
+                .into(),
+            )
+        })?,
+        None => answer.await,
+    };
+    answered.map_err(|_| StoreError::Unavailable(stopped.into()))?
 }
 
 /// Creates `schema` unless it exists; two nodes starting at once may race, which is fine.

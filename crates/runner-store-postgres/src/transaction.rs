@@ -66,7 +66,9 @@ macro_rules! transaction {
         let store: &$crate::PgStore = $store;
         let outcome = $crate::retry::retry(
             $crate::retry::REQUEST_RETRY,
-            $crate::retry::GiveUp::after(store.shared().retry_for),
+            $crate::retry::GiveUp::after(runner_core::store::patience::bounded(
+                store.shared().retry_for,
+            )),
             || async {
                 let attempt: Result<_, $crate::transaction::TxError> = async {
                     let mut transaction = store.pool().begin().await?;

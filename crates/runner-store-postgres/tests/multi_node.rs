@@ -211,7 +211,7 @@ async fn executions_of_an_aborted_node_are_rescued_by_the_others() {
         assert_eq!(execution.status, Status::Failure);
         assert_eq!(
             execution.message.as_deref(),
-            Some("the node running it (node-a) stopped renewing its lease"),
+            Some("node gone: the node running it (node-a) stopped renewing its lease"),
         );
         assert!(execution.lease.is_none());
     }

@@ -37,11 +37,12 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
         if wanted > 0 {
             let now = inner.clock.now();
             let lease_until = after(now, inner.config.lease);
-            match inner
+            let claimed = inner
                 .store
                 .claim(&inner.config.node_id, wanted, lease_until, now)
-                .await
-            {
+                .await;
+            engine.observe_store(&claimed);
+            match claimed {
                 Ok(claimed) => {
                     claimed_all_asked = claimed.len() == wanted;
                     if inner.signals.is_on() {
@@ -132,7 +133,9 @@ pub(super) async fn maintenance<S: Store, E: Executor, N: Notifier, C: Clock>(
     let mut signals = inner.store.subscribe();
     loop {
         let now = inner.clock.now();
-        let (due, changed) = match apply_due(&engine, now).await {
+        let applied = apply_due(&engine, now).await;
+        engine.observe_store(&applied);
+        let (due, changed) = match applied {
             Ok(counts) => counts,
             Err(error) => {
                 tracing::warn!(%error, "looking for due executions failed; retrying");
@@ -177,8 +180,21 @@ async fn apply_due<S: Store, E: Executor, N: Notifier, C: Clock>(
     let count = due.len();
     let mut changed_count = 0;
     for execution in due {
-        let Some(command) = due_command(&execution, now) else {
-            continue;
+        let command = match due_command(&execution, now) {
+            Some(Command::LoseLease { .. }) => {
+                let expired_at = execution
+                    .lease
+                    .as_ref()
+                    .map_or(now, |lease| lease.expires_at);
+                match inner.health.rescue(expired_at, inner.config.lease, now) {
+                    Some(cause) => Command::LoseLease { cause },
+                    // The store was unreachable during this lease: its node may be alive and
+                    // about to renew it.
+                    None => continue,
+                }
+            }
+            Some(command) => command,
+            None => continue,
         };
         match inner
             .store

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::config::EngineConfig;
+use super::health::StoreHealth;
 use super::places::Places;
 use super::signals::{EngineProbe, Signals};
 use crate::executor::Executor;
@@ -48,6 +49,8 @@ pub(super) struct Inner<S, E, N, C> {
     pub(super) phase: watch::Sender<Phase>,
     /// Test signals; off unless [`EngineConfig::test_signals`].
     pub(super) signals: Signals,
+    /// What this node saw of the store's reachability; rescues follow it.
+    pub(super) health: StoreHealth,
 }
 
 /// The life of a started engine, in order.
@@ -200,6 +203,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> EngineBuilder<S, E, N, C> {
             inner: Arc::new(Inner {
                 places: Places::new(&self.config),
                 signals: Signals::new(self.config.test_signals),
+                health: StoreHealth::new(),
                 store: self.store,
                 executor: self.executor,
                 notifier: self.notifier,

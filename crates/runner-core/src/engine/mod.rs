@@ -70,7 +70,7 @@
 //! handle    ──► places, config, signals
 //! places    ──► prefetch, config, signals
 //! prefetch  ──► config
-//! config, error, signals: nothing of the engine
+//! config, error, signals, health: nothing of the engine
 //! ```
 //!
 //! - `config`: [`EngineConfig`]; `error`: [`EngineError`]; `signals`: [`EngineSignal`],
@@ -78,6 +78,8 @@
 //! - `prefetch`: the prefetch rules; `places`: the places that follow them, and the guard that
 //!   gives a place back. The places start workers through a trait (`Launcher`) that `worker`
 //!   implements, so they need nothing from it.
+//! - `health`: what the node saw of the store's reachability, and the rule it sets for rescuing
+//!   lapsed leases (a store outage is not a dead node).
 //! - `handle`: [`Engine`], what its clones share, and [`EngineBuilder`].
 //! - `worker`: starts and runs the workers, and sends the status notifications of every part of
 //!   the engine.
@@ -91,6 +93,7 @@ mod config;
 mod dispatch;
 mod error;
 mod handle;
+mod health;
 mod places;
 mod prefetch;
 mod running;

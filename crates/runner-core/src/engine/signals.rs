@@ -35,6 +35,11 @@ pub enum EngineSignal {
     /// The maintenance loop applied the execution's due timed command (executionTtl, stop
     /// escalation, kill deadline, lapsed lease).
     DeadlineApplied(ExecutionId),
+    /// A store call of this node found the store unavailable (the first of an outage).
+    StoreLost,
+    /// A store call of this node answered again after [`EngineSignal::StoreLost`]; from now on,
+    /// leases that lapsed during the outage get a whole lease to be renewed before a rescue.
+    StoreBack,
     /// The scheduler created the execution for a due schedule.
     ScheduleFired(ExecutionId),
     /// Shutdown stopped claiming and lets running executions finish until `until`.

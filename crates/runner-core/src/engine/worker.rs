@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::handle::{Engine, Phase};
+use super::health::HealthChange;
 use super::places::{Launcher, Place, Places};
 use super::signals::{EngineSignal, Signals};
 use crate::execution::{Execution, Outcome, RunReport, Status};
@@ -52,6 +53,28 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, 
             drop(place);
             engine.inner.signals.send(EngineSignal::Finished(id));
         }));
+    }
+}
+
+impl<S, E, N, C: Clock> Engine<S, E, N, C> {
+    /// Takes in the result of a store call that just returned for the node's view of the store
+    /// (see `engine/health.rs`), and says when that view changes. The time is read now, not when
+    /// the call began: a call that waited through an outage proves the store reachable only
+    /// from its answer on.
+    pub(super) fn observe_store<T>(&self, result: &Result<T, StoreError>) {
+        match self.inner.health.observe(result, self.inner.clock.now()) {
+            Some(HealthChange::Lost) => {
+                tracing::warn!(
+                    "the store is unavailable; no lapsed lease is rescued until it has answered for a whole lease"
+                );
+                self.inner.signals.send(EngineSignal::StoreLost);
+            }
+            Some(HealthChange::Back) => {
+                tracing::info!("the store answers again");
+                self.inner.signals.send(EngineSignal::StoreBack);
+            }
+            None => {}
+        }
     }
 }
 
@@ -253,11 +276,12 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
             attempt: self.attempt,
             lease_until: after(now, inner.config.lease),
         };
-        match inner
+        let result = inner
             .store
             .transition(self.execution.execution_id, &command, now)
-            .await
-        {
+            .await;
+        self.engine.observe_store(&result);
+        match result {
             Ok(current) => self.follow(current, cancel),
             Err(StoreError::Refused(refused)) => {
                 tracing::warn!(execution = %self.execution.execution_id, %refused, "lost the execution; killing the run");
@@ -298,20 +322,23 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         }
     }
 
-    /// Applies a final command, retrying a while when the store is unavailable. If it never
-    /// answers, the lease lapses and another node rescues the execution.
+    /// Applies a final command, again and again while the store is unavailable: a run that ended
+    /// during a store outage records its outcome once the store is back (its lapsed lease holds
+    /// until a rescue, and rescues wait for the store to have been back for a whole lease). It
+    /// gives up on any other error, or when the engine is aborted.
     async fn record(&mut self, command: Command) {
-        const ATTEMPTS: u32 = 12;
         let inner = Arc::clone(&self.engine.inner);
         // Wall-clock pauses: this waits for a store to come back, not for a deadline of the domain.
         let mut pause = std::time::Duration::from_millis(50);
-        for attempt in 1..=ATTEMPTS {
+        let mut phase = inner.phase.subscribe();
+        loop {
             let now = inner.clock.now();
-            match inner
+            let result = inner
                 .store
                 .transition(self.execution.execution_id, &command, now)
-                .await
-            {
+                .await;
+            self.engine.observe_store(&result);
+            match result {
                 Ok(current) => {
                     self.execution = current;
                     self.engine.notify_status(&self.execution).await;
@@ -321,13 +348,17 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                     tracing::warn!(execution = %self.execution.execution_id, %refused, "outcome discarded");
                     return;
                 }
-                Err(error) if attempt < ATTEMPTS => {
-                    tracing::warn!(%error, "recording the outcome failed; retrying");
-                    tokio::time::sleep(pause).await;
+                Err(error @ StoreError::Unavailable(_)) => {
+                    tracing::warn!(%error, execution = %self.execution.execution_id, "recording the outcome failed; retrying until the store is back");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        _ = phase.wait_for(|phase| *phase == Phase::Abandoned) => return,
+                    }
                     pause = (pause * 2).min(std::time::Duration::from_secs(2));
                 }
                 Err(error) => {
-                    tracing::error!(%error, execution = %self.execution.execution_id, "could not record the outcome; the lease will lapse");
+                    tracing::error!(%error, execution = %self.execution.execution_id, "could not record the outcome");
+                    return;
                 }
             }
         }

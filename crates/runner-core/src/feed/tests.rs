@@ -99,11 +99,10 @@ fn appends_are_fenced_like_worker_commands() {
         append(&mut execution, 2, &events, 2),
         Err(TransitionError::StaleAttempt { .. })
     ));
-    assert!(matches!(
-        append(&mut execution, 1, &events, 40_000),
-        Err(TransitionError::LeaseLapsed { .. })
-    ));
     assert_eq!(execution.events, 2, "refused appends count nothing");
+    // A lapsed lease nobody rescued still holds: the run went on through a store outage.
+    assert!(append(&mut execution, 1, &events, 40_000).is_ok());
+    assert_eq!(execution.events, 3);
 }
 
 #[test]

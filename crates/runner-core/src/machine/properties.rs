@@ -125,7 +125,9 @@ fn command(step: &Step, execution: &Execution, now: Timestamp) -> Command {
         Step::EscalateStop => Command::EscalateStop,
         Step::ForceKill => Command::ForceKill,
         Step::ExpireTtl => Command::ExpireTtl,
-        Step::LoseLease => Command::LoseLease,
+        Step::LoseLease => Command::LoseLease {
+            cause: LeaseLoss::NodeGone,
+        },
         Step::Restart { hosts } => Command::Restart {
             hosts: hosts.map(|ids| ids.into_iter().map(Host::named).collect()),
             ssh_private_key: None,
@@ -231,7 +233,7 @@ proptest! {
             let command = command(&step, &execution, now);
             let result = apply(&mut execution, &command, now);
             if stale {
-                let is_stale_refusal = matches!(result, Err(TransitionError::StaleAttempt { .. } | TransitionError::LeaseLapsed { .. }));
+                let is_stale_refusal = matches!(result, Err(TransitionError::StaleAttempt { .. }));
                 prop_assert!(is_stale_refusal, "a stale {:?} was not fenced: {:?}", command.kind(), result);
             }
         }

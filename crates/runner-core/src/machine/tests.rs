@@ -116,15 +116,34 @@ fn kill_of_stopping_and_lost_lease_of_killing() {
     apply(&mut execution, &Command::Stop { escalate_at: None }, 1).unwrap();
     apply(&mut execution, &Command::Kill { force_at: None }, 2).unwrap();
     assert_eq!(execution.status, Status::Killing);
-    assert_eq!(due_command(&execution, 30_000), Some(Command::LoseLease));
-    apply(&mut execution, &Command::LoseLease, 30_000).unwrap();
+    assert_eq!(
+        due_command(&execution, 30_000),
+        Some(Command::LoseLease {
+            cause: LeaseLoss::NodeGone
+        })
+    );
+    apply(
+        &mut execution,
+        &Command::LoseLease {
+            cause: LeaseLoss::NodeGone,
+        },
+        30_000,
+    )
+    .unwrap();
     assert_eq!(execution.status, Status::Killed);
 }
 
 #[test]
 fn lost_lease_fails_a_run_with_a_reason() {
     let mut execution = claimed(0);
-    apply(&mut execution, &Command::LoseLease, 30_000).unwrap();
+    apply(
+        &mut execution,
+        &Command::LoseLease {
+            cause: LeaseLoss::NodeGone,
+        },
+        30_000,
+    )
+    .unwrap();
     assert_eq!(execution.status, Status::Failure);
     assert!(execution.message.as_deref().unwrap().contains("lease"));
 }

@@ -37,6 +37,9 @@
 //!
 //! Calling a role's methods on a concrete store needs the role in scope; [`prelude`] brings them
 //! all.
+//!
+//! A store that retries while its backend is unreachable bounds the retries by the caller's
+//! [`patience`] (the HTTP layer sets one second per request; the engine sets none).
 
 mod claims;
 mod error;
@@ -45,6 +48,7 @@ mod executions;
 mod forward;
 mod jobs;
 mod outbox;
+pub mod patience;
 mod schedules;
 mod signals;
 

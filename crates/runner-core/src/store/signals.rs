@@ -31,7 +31,7 @@ pub fn signal_after(command: &Command, execution: &Execution) -> Option<Signal> 
             | Command::EscalateStop
             | Command::ForceKill
             | Command::ExpireTtl
-            | Command::LoseLease,
+            | Command::LoseLease { .. },
             _,
         ) => Some(Signal::Control(execution.execution_id)),
         _ => None,

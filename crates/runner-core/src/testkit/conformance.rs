@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::TryRecvError;
 use super::fixtures::{alias, job, job_with_secrets};
 use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::ids::{ExecutionId, JobId};
-use crate::machine::{Command, TransitionError};
+use crate::machine::{Command, LeaseLoss, TransitionError};
 use crate::page::PageRequest;
 use crate::store::{ClaimStore, ExecutionStore, JobStore, Signal, SignalSource, StoreError};
 use crate::time::Timestamp;
@@ -544,34 +544,27 @@ conformance_suite! {
         assert_eq!(stored, failed);
         assert!(matches!(
             store
-                .transition(ExecutionId::new(), &Command::LoseLease, 1)
+                .transition(ExecutionId::new(), &Command::LoseLease { cause: LeaseLoss::NodeGone }, 1)
                 .await,
             Err(StoreError::NotFound)
         ));
     }
 
-    /// A worker command from an older attempt, or after the lease lapsed, is refused.
+    /// A worker command from an older attempt, or after a rescue, is refused; a lapsed lease that
+    /// nobody rescued still holds (its node may have run on through a store outage).
     pub async fn stale_attempts_are_fenced(store: &(impl ExecutionStore + ClaimStore)) {
         pending_execution(store, "ACME", 1).await;
         let claimed = claim_one(store, "node-a", 10).await;
         let late = 10 + LEASE;
-        let refused = store
-            .transition(
-                claimed.execution_id,
-                &Command::Heartbeat {
-                    attempt: 1,
-                    lease_until: late + LEASE,
-                },
-                late,
-            )
-            .await;
-        assert!(
-            matches!(
-                refused,
-                Err(StoreError::Refused(TransitionError::LeaseLapsed { .. }))
-            ),
-            "{refused:?}"
-        );
+        let heartbeat = |now: Timestamp| Command::Heartbeat {
+            attempt: 1,
+            lease_until: now + LEASE,
+        };
+        let renewed = store
+            .transition(claimed.execution_id, &heartbeat(late), late)
+            .await
+            .expect("a lapsed lease nobody rescued is renewed");
+        assert_eq!(renewed.lease.unwrap().expires_at, late + LEASE);
         let wrong_attempt = store
             .transition(claimed.execution_id, &Command::BeginRun { attempt: 7 }, 11)
             .await;
@@ -579,6 +572,24 @@ conformance_suite! {
             wrong_attempt,
             Err(StoreError::Refused(TransitionError::StaleAttempt { .. }))
         ));
+        let rescued_at = late + LEASE;
+        let rescue = Command::LoseLease {
+            cause: LeaseLoss::NodeGone,
+        };
+        store
+            .transition(claimed.execution_id, &rescue, rescued_at)
+            .await
+            .unwrap();
+        let after_rescue = store
+            .transition(claimed.execution_id, &heartbeat(rescued_at), rescued_at)
+            .await;
+        assert!(
+            matches!(
+                after_rescue,
+                Err(StoreError::Refused(TransitionError::StaleAttempt { .. }))
+            ),
+            "{after_rescue:?}"
+        );
     }
 
     /// `due` and `next_deadline` find an execution exactly when its lease lapsed.
@@ -593,7 +604,7 @@ conformance_suite! {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].execution_id, claimed.execution_id);
         let lost = store
-            .transition(claimed.execution_id, &Command::LoseLease, expires)
+            .transition(claimed.execution_id, &Command::LoseLease { cause: LeaseLoss::NodeGone }, expires)
             .await
             .unwrap();
         assert_eq!(lost.status, Status::Failure);
@@ -607,7 +618,7 @@ conformance_suite! {
         let claimed = claim_one(store, "node-a", 10).await;
         let now = 10 + LEASE;
         let attempts =
-            (0..8).map(|_| store.transition(claimed.execution_id, &Command::LoseLease, now));
+            (0..8).map(|_| store.transition(claimed.execution_id, &Command::LoseLease { cause: LeaseLoss::NodeGone }, now));
         let results = join_all(attempts).await;
         let succeeded = results.iter().filter(|result| result.is_ok()).count();
         assert_eq!(succeeded, 1, "{results:?}");

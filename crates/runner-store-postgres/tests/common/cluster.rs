@@ -70,6 +70,16 @@ impl Cluster {
         self.ctl(&["restart", "-m", "fast", "-w", "-t", "60"]);
     }
 
+    /// `pg_ctl stop -m fast`: ends every connection; nothing answers until [`Cluster::resume`].
+    pub(crate) fn stop(&self) {
+        self.ctl(&["stop", "-m", "fast", "-w", "-t", "60"]);
+    }
+
+    /// Starts the stopped server again and waits until it answers.
+    pub(crate) fn resume(&self) {
+        self.ctl(&["start", "-w", "-t", "60"]);
+    }
+
     fn data(&self) -> String {
         self.dir.join("data").display().to_string()
     }
