@@ -113,7 +113,7 @@
 //! | 405 | known path, wrong method |
 //! | 409 | a state conflict: delete with an active execution, restart of a non-FAILURE, stop of an ended one, a service account name taken or still in use |
 //! | 413 | body over the limit (1 MiB by default, [`ApiConfig::body_limit`]) |
-//! | 415 | a body whose `Content-Type` is not `application/json` (or `application/*+json`) |
+//! | 415 | a body whose `Content-Type` is not exactly `application/json` (parameters such as `charset` allowed; `application/*+json` refused) |
 //! | 503 | the store is unavailable |
 //!
 //! Bad input never causes a 500; a panic (a bug) is caught and answered with a bare 500.
