@@ -40,6 +40,15 @@ const CLEARED_GIT_ENV: &[&str] = &[
     "GIT_ALLOW_PROTOCOL",
 ];
 
+/// The proxy settings curl reads from the environment.
+const PROXY_ENV: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
+
 /// How a clone ended.
 pub(crate) enum Cloned {
     /// The checkout is at the returned path.
@@ -142,6 +151,12 @@ impl Git {
         ]);
         if self.transport != Transport::File {
             command.args(["-c", "protocol.file.allow=never"]);
+        }
+        if self.pin.is_some() {
+            // A proxy would resolve the name itself, past the check.
+            for name in PROXY_ENV {
+                command.env_remove(name);
+            }
         }
         if let (Some(pin), Transport::Http) = (&self.pin, self.transport) {
             // curl resolves the host to the checked address, and nothing else.

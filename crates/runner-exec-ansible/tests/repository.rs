@@ -263,7 +263,10 @@ async fn private_repository_with_username_and_password() {
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
     let message = report.message.unwrap();
     // A short cause, not git's own words (those stay in the log).
-    assert!(message.contains("failed: authentication failed"), "{message}");
+    assert!(
+        message.contains("failed: authentication failed"),
+        "{message}"
+    );
     assert!(!message.contains("fatal:"), "{message}");
     assert!(
         !std::fs::read_to_string(&log_path)
