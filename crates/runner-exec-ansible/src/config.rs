@@ -15,7 +15,9 @@ pub struct AnsibleConfig {
     pub git: PathBuf,
     /// Each run works in its own directory under this one. Default: `<temp dir>/runner-work`.
     pub work_root: PathBuf,
-    /// Also allow `file://` and `http://` repository URLs (tests, air-gapped mirrors). Default: false.
+    /// Also allow `file://` and `http://` repository URLs, and hosts that are not globally
+    /// reachable (loopback, private, link-local, ...: see [`runner_core::net`]), for tests and
+    /// air-gapped mirrors. Default: false.
     pub allow_local_urls: bool,
     /// Where `useDynamicInventory` jobs get their extra hosts. Default: an empty [`StaticInventory`].
     pub inventory_provider: Arc<dyn InventoryProvider>,

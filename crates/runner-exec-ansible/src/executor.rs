@@ -20,7 +20,7 @@ use crate::events::{EventStream, Tally};
 use crate::git::{Cloned, Git};
 use crate::inventory;
 use crate::process::{Ended, GroupChild};
-use crate::safety::{check_playbook_path, check_url, resolve_playbook};
+use crate::safety::{Transport, check_playbook_path, check_url, resolve_playbook};
 use crate::workspace::{Workspace, tail};
 
 /// The callback plugin that streams events (see `plugins/runner_events.py`).
@@ -245,7 +245,14 @@ impl AnsibleExecutor {
         check_playbook_path(&repository.default_playbook).map_err(|message| {
             RunReport::failed(format!("repository.defaultPlaybook {message}"))
         })?;
-        let git = Git::prepare(&config.git, repository, transport, workspace)
+        // Checked again at connect time: the name may lead elsewhere now than when it was saved.
+        let pin = match (config.allow_local_urls, transport) {
+            (true, _) | (_, Transport::File) => None,
+            _ => crate::safety::pin_host(url)
+                .await
+                .map_err(|message| RunReport::failed(format!("repository.url {message}")))?,
+        };
+        let git = Git::prepare(&config.git, repository, transport, pin, workspace)
             .map_err(RunReport::failed)?;
         let checkout = match git.clone(repository, workspace, marker, cancel).await {
             Cloned::Done(checkout) => checkout,
@@ -254,10 +261,7 @@ impl AnsibleExecutor {
                     cancelled(cancel, None).unwrap_or_else(|| RunReport::new(Outcome::Killed))
                 );
             }
-            Cloned::Failed(message) => {
-                let log = tail(&workspace.log_path(), config.log_tail_bytes);
-                return Err(RunReport::failed(format!("{message}:\n{log}")));
-            }
+            Cloned::Failed(message) => return Err(RunReport::failed(message)),
         };
         // The credentials are not needed any more.
         workspace.remove_secrets();

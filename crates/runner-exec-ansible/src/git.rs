@@ -10,7 +10,7 @@ use runner_core::job::Repository;
 use tokio::process::Command;
 
 use crate::process::{Ended, GroupChild};
-use crate::safety::Transport;
+use crate::safety::{Pin, Transport};
 use crate::workspace::Workspace;
 
 /// The askpass program git runs for a username or password: it prints the content of a 0600
@@ -40,6 +40,15 @@ const CLEARED_GIT_ENV: &[&str] = &[
     "GIT_ALLOW_PROTOCOL",
 ];
 
+/// The proxy settings curl reads from the environment.
+const PROXY_ENV: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
+
 /// How a clone ended.
 pub(crate) enum Cloned {
     /// The checkout is at the returned path.
@@ -55,14 +64,18 @@ pub(crate) struct Git {
     program: PathBuf,
     env: Vec<(String, String)>,
     transport: Transport,
+    pin: Option<Pin>,
 }
 
 impl Git {
     /// Prepares credentials (files in the workspace's secrets) for cloning over `transport`.
+    /// With a `pin` (see [`crate::safety::pin_host`]), git connects to the checked address only
+    /// and follows no http redirect (which could lead anywhere).
     pub(crate) fn prepare(
         program: &Path,
         repository: &Repository,
         transport: Transport,
+        pin: Option<Pin>,
         workspace: &mut Workspace,
     ) -> Result<Self, String> {
         let mut env = vec![
@@ -79,6 +92,13 @@ impl Git {
             let path = workspace.write_key("repository key", key)?;
             ssh.push_str(" -i ");
             ssh.push_str(&shell_quote(&path.display().to_string()));
+        }
+        if let (Some(pin), Transport::Ssh) = (&pin, transport) {
+            // ssh connects to the checked address; the known host entry stays the name's.
+            ssh.push_str(" -o HostName=");
+            ssh.push_str(&shell_quote(&pin.address.to_string()));
+            ssh.push_str(" -o HostKeyAlias=");
+            ssh.push_str(&shell_quote(&pin.host));
         }
         env.push(("GIT_SSH_COMMAND".to_string(), ssh));
         let askpass = workspace
@@ -109,6 +129,7 @@ impl Git {
             program: program.to_path_buf(),
             env,
             transport,
+            pin,
         })
     }
 
@@ -130,6 +151,26 @@ impl Git {
         ]);
         if self.transport != Transport::File {
             command.args(["-c", "protocol.file.allow=never"]);
+        }
+        if self.pin.is_some() {
+            // A proxy would resolve the name itself, past the check.
+            for name in PROXY_ENV {
+                command.env_remove(name);
+            }
+        }
+        if let (Some(pin), Transport::Http) = (&self.pin, self.transport) {
+            // curl resolves the host to the checked address, and nothing else.
+            let address = match pin.address {
+                std::net::IpAddr::V4(v4) => v4.to_string(),
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            command
+                .arg("-c")
+                .arg(format!(
+                    "http.curloptResolve={}:{}:{address}",
+                    pin.host, pin.port
+                ))
+                .args(["-c", "http.followRedirects=false"]);
         }
         command.stdin(Stdio::null());
         command
@@ -172,9 +213,12 @@ impl Git {
         // A graceful stop also ends the clone: no task of the playbook has started yet.
         match child.wait(cancel, || true).await {
             Ok(Ended::Exited(status)) if status.success() => Cloned::Done(checkout),
+            // git's own words stay in the log: they tell an open port from a closed one, and
+            // can quote the server's answer. The message gives a short cause only.
             Ok(Ended::Exited(status)) => Cloned::Failed(format!(
-                "git clone of {} failed ({status})",
-                repository.url.trim()
+                "git clone of {} failed: {} ({status}; git's output is in the run log)",
+                repository.url.trim(),
+                clone_failure_cause(&crate::workspace::tail(&workspace.log_path(), 8192))
             )),
             Ok(Ended::Killed) => Cloned::Cancelled,
             Err(error) => Cloned::Failed(format!("git clone failed: {error}")),
@@ -227,6 +271,39 @@ impl Git {
     }
 }
 
+/// A short cause of a failed clone, read from git's output: never git's own text.
+pub(crate) fn clone_failure_cause(output: &str) -> &'static str {
+    let output = output.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|needle| output.contains(needle));
+    if any(&["remote branch", "not found in upstream"]) {
+        "branch or tag not found"
+    } else if any(&[
+        "authentication failed",
+        "permission denied",
+        "could not read username",
+        "could not read password",
+        "the requested url returned error: 401",
+        "the requested url returned error: 403",
+    ]) {
+        "authentication failed"
+    } else if any(&[
+        "repository not found",
+        "not found",
+        "does not appear to be a git repository",
+        "returned error: 404",
+    ]) {
+        "repository not found"
+    } else if any(&["host key verification failed"]) {
+        "host key verification failed"
+    } else if any(&["could not resolve"]) {
+        "the host does not resolve"
+    } else {
+        // Refused, timed out, closed, not speaking git: one answer, so that the message is no
+        // port scanner.
+        "could not connect or the server did not answer as a git server"
+    }
+}
+
 /// Quotes a word for the shell that git runs GIT_SSH_COMMAND with.
 fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
@@ -262,6 +339,7 @@ mod tests {
             Path::new("git"),
             &repository,
             Transport::Ssh,
+            None,
             &mut workspace,
         )
         .unwrap();
@@ -298,6 +376,7 @@ mod tests {
             Path::new("git"),
             &repository,
             Transport::Http,
+            None,
             &mut workspace,
         )
         .unwrap();
@@ -320,6 +399,102 @@ mod tests {
             "s3cr3t-pw"
         );
         assert_eq!(env("GIT_TERMINAL_PROMPT"), "0");
+    }
+
+    #[test]
+    fn a_failed_clone_is_told_in_a_few_words() {
+        for (output, cause) in [
+            (
+                "remote: Repository not found.\nfatal: repository 'https://h/x/' not found",
+                "repository not found",
+            ),
+            (
+                "fatal: Authentication failed for 'http://h/r.git/'",
+                "authentication failed",
+            ),
+            (
+                "git@h: Permission denied (publickey).",
+                "authentication failed",
+            ),
+            (
+                "fatal: Remote branch nope not found in upstream origin",
+                "branch or tag not found",
+            ),
+            (
+                "ssh: connect to host h port 3306: Connection refused",
+                "could not connect or the server did not answer as a git server",
+            ),
+            (
+                "kex_exchange_identification: Connection closed by remote host",
+                "could not connect or the server did not answer as a git server",
+            ),
+            (
+                "fatal: unable to access 'https://h/': Failed to connect to h port 5432",
+                "could not connect or the server did not answer as a git server",
+            ),
+            (
+                "ssh: Could not resolve hostname h: Name or service not known",
+                "the host does not resolve",
+            ),
+        ] {
+            assert_eq!(clone_failure_cause(output), cause, "{output}");
+        }
+    }
+
+    #[test]
+    fn a_pin_reaches_git_and_ssh() {
+        let root = tempfile::tempdir().unwrap();
+        let mut workspace = Workspace::create(root.path(), "run", false).unwrap();
+        let pin = |host: &str, port, address: &str| Pin {
+            host: host.into(),
+            port,
+            address: address.parse().unwrap(),
+        };
+        let repository = repository(Credentials {
+            username: None,
+            password: None,
+            ssh_private_key: None,
+        });
+        let ssh = Git::prepare(
+            Path::new("git"),
+            &repository,
+            Transport::Ssh,
+            Some(pin("example.com", 22, "93.184.215.14")),
+            &mut workspace,
+        )
+        .unwrap();
+        let command = &ssh
+            .env
+            .iter()
+            .find(|(k, _)| k == "GIT_SSH_COMMAND")
+            .unwrap()
+            .1;
+        assert!(
+            command.ends_with(" -o HostName='93.184.215.14' -o HostKeyAlias='example.com'"),
+            "{command}"
+        );
+        let https = Git::prepare(
+            Path::new("git"),
+            &repository,
+            Transport::Http,
+            Some(pin("example.com", 443, "2606:4700::1111")),
+            &mut workspace,
+        )
+        .unwrap();
+        let args: Vec<String> = https
+            .command()
+            .as_std()
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            args.contains(&"http.curloptResolve=example.com:443:[2606:4700::1111]".to_string()),
+            "{args:?}"
+        );
+        assert!(
+            args.contains(&"http.followRedirects=false".to_string()),
+            "{args:?}"
+        );
     }
 
     #[test]

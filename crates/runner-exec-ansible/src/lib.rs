@@ -97,6 +97,13 @@
 //!   `protocol.fd.allow=never`, `protocol.file.allow=never` (unless local URLs are allowed), no
 //!   credential helper, no system or global configuration, `GIT_TERMINAL_PROMPT=0`, SSH in
 //!   `BatchMode`, stdin closed: it never prompts.
+//! - Repository hosts: unless [`AnsibleConfig::allow_local_urls`], a host must be globally
+//!   reachable by the rules of [`runner_core::net`]: IP literals and `localhost` names are
+//!   refused at validation; before the clone the name is resolved, checked, and git is pinned to
+//!   the checked address (`http.curloptResolve`, no redirects; ssh `HostName`/`HostKeyAlias`).
+//!   URLs over 2048 bytes, and URLs with credentials in them, are refused always.
+//! - A failed clone's message gives a short cause only (`authentication failed`, `repository
+//!   not found`, `could not connect ...`); git's own text stays in the log.
 //! - `defaultPlaybook` must stay inside the checkout: no absolute path, no `..`, and its
 //!   canonical path (symlinks followed) must be under the checkout's; otherwise the run fails
 //!   with a message naming `repository.defaultPlaybook`.

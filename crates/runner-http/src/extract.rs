@@ -329,16 +329,16 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
-/// `application/json` or `application/<anything>+json`, with any parameters.
+/// Exactly `application/json` (any case), with any parameters (`; charset=utf-8`). Other JSON
+/// types (`application/json-patch+json`, `application/vnd.api+json`) mean something else and
+/// are 415 (DECISIONS.md), not read as if they were plain JSON.
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+    content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        .eq_ignore_ascii_case("application/json")
 }
 
 /// Reads at most the body limit (413 beyond it) of a body that is JSON (415 otherwise). A

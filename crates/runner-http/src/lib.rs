@@ -113,7 +113,7 @@
 //! | 405 | known path, wrong method |
 //! | 409 | a state conflict: delete with an active execution, restart of a non-FAILURE, stop of an ended one, a service account name taken or still in use |
 //! | 413 | body over the limit (1 MiB by default, [`ApiConfig::body_limit`]) |
-//! | 415 | a body whose `Content-Type` is not `application/json` (or `application/*+json`) |
+//! | 415 | a body whose `Content-Type` is not exactly `application/json` (parameters such as `charset` allowed; `application/*+json` refused) |
 //! | 503 | the store is unavailable |
 //!
 //! Bad input never causes a 500; a panic (a bug) is caught and answered with a bare 500.
@@ -132,10 +132,10 @@
 //! | `--jwt-aliases-claim NAME` | `RUNNER_JWT_ALIASES_CLAIM` | `aliases` |
 //! | `--jwt-issuer ISS` / `--jwt-audience AUD` | `RUNNER_JWT_ISSUER` / `RUNNER_JWT_AUDIENCE` | not checked |
 //! | `--concurrency N` | `RUNNER_CONCURRENCY` | 4 executions at once on this node |
-//! | `--allow-local-repositories` | `RUNNER_ALLOW_LOCAL_REPOSITORIES` | off: `file://` and `http://` repositories refused |
+//! | `--allow-local-repositories` | `RUNNER_ALLOW_LOCAL_REPOSITORIES` | off: `file://` and `http://` repositories, and repository hosts that are not globally reachable, refused |
 //! | `--log-format json\|text` | `RUNNER_LOG_FORMAT` | `text`, on stderr; filter with `RUST_LOG` (default `info`) |
 //! | `--body-limit BYTES` | `RUNNER_BODY_LIMIT` | 1048576 |
-//! | `--allow-private-callbacks` | `RUNNER_ALLOW_PRIVATE_CALLBACKS` | off: callbacks to loopback, private and link-local addresses refused |
+//! | `--allow-private-callbacks` | `RUNNER_ALLOW_PRIVATE_CALLBACKS` | off: callbacks to addresses that are not globally reachable (loopback, private, link-local, ...), and to names that do not resolve, refused |
 //! | `--callback-signing-secret-file PATH` | `RUNNER_CALLBACK_SIGNING_SECRET_FILE` | webhook POSTs unsigned |
 //! | `--callback-max-attempts N` | `RUNNER_CALLBACK_MAX_ATTEMPTS` | 12 |
 //! | `--callback-retry-base-ms MS` / `--callback-retry-max-ms MS` | `RUNNER_CALLBACK_RETRY_BASE_MS` / `RUNNER_CALLBACK_RETRY_MAX_MS` | 1000 / 600000 |

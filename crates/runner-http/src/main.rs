@@ -6,6 +6,7 @@ use runner_http::server::{Cli, Command, serve::init_logging};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    runner_http::server::private_files();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {

@@ -358,7 +358,7 @@ impl SledStore {
         durability: Durability,
     ) -> Result<SledStore, SledStoreError> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path).map_err(|source| SledStoreError::Io {
+        private_dir(&path).map_err(|source| SledStoreError::Io {
             path: path.clone(),
             source,
         })?;
@@ -492,6 +492,27 @@ impl SledStore {
 /// this process on the same directory was dropped: sled finishes a last log write on a background
 /// thread of its own. As the directory lock guarantees no other runner uses the directory, a
 /// contended sled lock is retried for up to two seconds before it is reported.
+/// Creates the data directory 0700 (its parents too, when missing), and narrows an existing one to
+/// 0700: the data holds job secrets, so no other local user may even list it. The files sled
+/// writes inside get the process's umask (the `runner` binary sets 077).
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode != 0o700 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "narrowing the data directory to 0700"
+        );
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 fn open_sled(path: &Path) -> sled::Result<sled::Db> {
     const ATTEMPTS: u32 = 200;
     let mut attempt = 0;

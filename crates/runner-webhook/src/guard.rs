@@ -4,9 +4,11 @@
 //! the user cannot reach: a metadata service on `169.254.169.254`, a database on `10.0.0.5`, an
 //! admin port on `127.0.0.1`. So unless the server is configured to allow it
 //! ([`WebhookConfig::allow_private`](crate::WebhookConfig::allow_private)), a callback may only
-//! reach public unicast addresses. The rule is checked twice:
+//! reach globally reachable unicast addresses, by the rules of [`runner_core::net`]. The rule is
+//! checked twice:
 //!
-//! - when a job is created or updated, by [`vet_callback_url`], so the user learns at once;
+//! - when a job is created or updated, by [`vet_callback_url`], so the user learns at once (a
+//!   name that does not resolve is refused then: `http://localhost./` must not slip through);
 //! - at every delivery attempt, because a name can resolve elsewhere later (DNS rebinding): the
 //!   service's resolver drops refused addresses, and IP-literal hosts (which no resolver sees) are
 //!   checked before the request.
@@ -22,14 +24,12 @@
 //! assert_eq!(classify("93.184.215.14".parse().unwrap()), None);
 //! ```
 
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use url::{Host, Url};
 
-/// How long [`vet_callback_url`] waits for a name to resolve before accepting it anyway (the
-/// delivery checks again).
+/// How long [`vet_callback_url`] waits for a name to resolve before refusing it.
 const VET_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a callback URL was refused.
@@ -45,6 +45,10 @@ pub enum UrlRefused {
     /// An http(s) URL without a host.
     #[error("has no host")]
     NoHost,
+    /// The host name does not resolve (or not within a few seconds): nothing shows where it
+    /// leads, so it is refused.
+    #[error("does not resolve ({0})")]
+    Unresolvable(String),
     /// The host is, or resolves to, an address callbacks may not reach.
     #[error("resolves to a {class} address ({address})")]
     Address {
@@ -55,119 +59,14 @@ pub enum UrlRefused {
     },
 }
 
-/// The address classes a callback may not reach unless private targets are allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AddressClass {
-    /// `127.0.0.0/8`, `::1`.
-    Loopback,
-    /// `10.0.0.0/8`, `172.16.0.0/12`, `192.168.0.0/16`.
-    Private,
-    /// `100.64.0.0/10`, the carrier-grade NAT range.
-    SharedCgnat,
-    /// `169.254.0.0/16` (cloud metadata services live here), `fe80::/10`.
-    LinkLocal,
-    /// `fc00::/7`, and the deprecated site-local `fec0::/10`.
-    UniqueLocal,
-    /// `224.0.0.0/4`, `ff00::/8`.
-    Multicast,
-    /// `255.255.255.255`.
-    Broadcast,
-    /// `0.0.0.0/8` (Linux connects `0.0.0.0` to the local host), `::`.
-    Unspecified,
-}
+/// The address rules are [`runner_core::net`]'s (one place for them); re-exported here for the
+/// callers that knew them from this module.
+pub use runner_core::net::{AddressClass, classify};
 
-impl fmt::Display for AddressClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Loopback => "loopback",
-            Self::Private => "private",
-            Self::SharedCgnat => "shared (CGNAT)",
-            Self::LinkLocal => "link-local",
-            Self::UniqueLocal => "unique-local",
-            Self::Multicast => "multicast",
-            Self::Broadcast => "broadcast",
-            Self::Unspecified => "unspecified",
-        })
-    }
-}
-
-/// The class of `address` if callbacks may not reach it, `None` for an allowed (public) address.
-///
-/// IPv6 addresses that carry an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
-/// `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) are judged by that IPv4 address, since that is where
-/// the connection ends up.
-pub fn classify(address: IpAddr) -> Option<AddressClass> {
-    match address {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => classify_v6(v6),
-    }
-}
-
-fn classify_v4(address: Ipv4Addr) -> Option<AddressClass> {
-    let [a, b, ..] = address.octets();
-    if address.is_loopback() {
-        Some(AddressClass::Loopback)
-    } else if address.is_private() {
-        Some(AddressClass::Private)
-    } else if a == 100 && (b & 0b1100_0000) == 64 {
-        Some(AddressClass::SharedCgnat)
-    } else if address.is_link_local() {
-        Some(AddressClass::LinkLocal)
-    } else if address.is_multicast() {
-        Some(AddressClass::Multicast)
-    } else if address.is_broadcast() {
-        Some(AddressClass::Broadcast)
-    } else if a == 0 {
-        Some(AddressClass::Unspecified)
-    } else {
-        None
-    }
-}
-
-fn classify_v6(address: Ipv6Addr) -> Option<AddressClass> {
-    if let Some(v4) = embedded_v4(address) {
-        return classify_v4(v4);
-    }
-    let first = address.segments()[0];
-    if address.is_loopback() {
-        Some(AddressClass::Loopback)
-    } else if address.is_unspecified() {
-        Some(AddressClass::Unspecified)
-    } else if (first & 0xffc0) == 0xfe80 {
-        Some(AddressClass::LinkLocal)
-    } else if (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfec0 {
-        Some(AddressClass::UniqueLocal)
-    } else if address.is_multicast() {
-        Some(AddressClass::Multicast)
-    } else {
-        None
-    }
-}
-
-/// The IPv4 address an IPv6 address stands for, if it embeds one.
-fn embedded_v4(address: Ipv6Addr) -> Option<Ipv4Addr> {
-    if let Some(mapped) = address.to_ipv4_mapped() {
-        return Some(mapped);
-    }
-    let segments = address.segments();
-    let [.., a, b, c, d] = address.octets();
-    let low = Ipv4Addr::new(a, b, c, d);
-    // IPv4-compatible (deprecated): ::a.b.c.d, except :: and ::1 which are IPv6's own.
-    if segments[..6] == [0; 6] && u32::from(low) > 1 {
-        return Some(low);
-    }
-    // The NAT64 well-known prefix 64:ff9b::/96.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return Some(low);
-    }
-    None
-}
-
-/// Refuses callback URLs that are not http(s), or whose host is (or resolves to) a loopback,
-/// private, link-local, unique-local, CGNAT, multicast, broadcast or unspecified address
-/// (IPv4-mapped IPv6 too), unless `allow_private`. A host name that does not resolve (or not
-/// within a few seconds) is accepted here: the delivery checks again.
+/// Refuses callback URLs that are not http(s), or whose host is (or resolves to) an address that
+/// is not globally reachable ([`runner_core::net::classify`]), unless `allow_private`. A host
+/// name that does not resolve (or not within a few seconds) is refused too, unless
+/// `allow_private`: the delivery checks each attempt's addresses again.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -195,9 +94,19 @@ pub async fn vet_callback_url(url: &str, allow_private: bool) -> Result<(), UrlR
             let port = url.port_or_known_default().unwrap_or(80);
             let lookup = tokio::net::lookup_host((name, port));
             match tokio::time::timeout(VET_LOOKUP_TIMEOUT, lookup).await {
-                Ok(Ok(mut addresses)) => addresses.try_for_each(|address| check(address.ip())),
-                // Unresolvable now is not proof of anything: the delivery resolves again.
-                Ok(Err(_)) | Err(_) => Ok(()),
+                Ok(Ok(addresses)) => {
+                    let addresses: Vec<SocketAddr> = addresses.collect();
+                    if addresses.is_empty() {
+                        return Err(UrlRefused::Unresolvable(format!("{name} has no address")));
+                    }
+                    addresses.iter().try_for_each(|address| check(address.ip()))
+                }
+                // A name that resolves nowhere now may resolve to 127.0.0.1 later.
+                Ok(Err(_)) => Err(UrlRefused::Unresolvable(format!("{name} has no address"))),
+                Err(_) => Err(UrlRefused::Unresolvable(format!(
+                    "{name} did not resolve within {} s",
+                    VET_LOOKUP_TIMEOUT.as_secs()
+                ))),
             }
         }
     }
@@ -256,72 +165,13 @@ impl reqwest::dns::Resolve for GuardedResolver {
 mod tests {
     use super::*;
 
-    fn class(address: &str) -> Option<AddressClass> {
-        classify(address.parse().expect("test address"))
-    }
-
     #[test]
-    fn ipv4_classes() {
-        for (address, expected) in [
-            ("127.0.0.1", Some(AddressClass::Loopback)),
-            ("127.255.255.254", Some(AddressClass::Loopback)),
-            ("10.0.0.5", Some(AddressClass::Private)),
-            ("172.16.0.1", Some(AddressClass::Private)),
-            ("172.31.255.255", Some(AddressClass::Private)),
-            ("192.168.1.1", Some(AddressClass::Private)),
-            ("100.64.0.1", Some(AddressClass::SharedCgnat)),
-            ("100.127.255.255", Some(AddressClass::SharedCgnat)),
-            ("169.254.169.254", Some(AddressClass::LinkLocal)),
-            ("224.0.0.1", Some(AddressClass::Multicast)),
-            ("239.255.255.250", Some(AddressClass::Multicast)),
-            ("255.255.255.255", Some(AddressClass::Broadcast)),
-            ("0.0.0.0", Some(AddressClass::Unspecified)),
-            ("0.1.2.3", Some(AddressClass::Unspecified)),
-            // Neighbours of the refused ranges stay allowed.
-            ("172.32.0.1", None),
-            ("100.63.255.255", None),
-            ("100.128.0.0", None),
-            ("11.0.0.1", None),
-            ("93.184.215.14", None),
-            ("8.8.8.8", None),
-        ] {
-            assert_eq!(class(address), expected, "{address}");
+    fn the_guard_uses_the_core_rules() {
+        // The table and its tests live in runner_core::net; a sample of the new blocks here.
+        for address in ["198.18.0.1", "240.0.0.1", "192.0.0.1", "2002:7f00:1::1"] {
+            assert!(check(address.parse().unwrap()).is_err(), "{address}");
         }
-    }
-
-    #[test]
-    fn ipv6_classes() {
-        for (address, expected) in [
-            ("::1", Some(AddressClass::Loopback)),
-            ("::", Some(AddressClass::Unspecified)),
-            ("fe80::1", Some(AddressClass::LinkLocal)),
-            ("febf:ffff::1", Some(AddressClass::LinkLocal)),
-            ("fc00::1", Some(AddressClass::UniqueLocal)),
-            ("fd12:3456::1", Some(AddressClass::UniqueLocal)),
-            ("fec0::1", Some(AddressClass::UniqueLocal)),
-            ("ff02::1", Some(AddressClass::Multicast)),
-            ("2001:db8::1", None),
-            ("2606:4700::1111", None),
-            ("fe00::1", None),
-        ] {
-            assert_eq!(class(address), expected, "{address}");
-        }
-    }
-
-    #[test]
-    fn ipv6_embedding_ipv4_is_judged_by_it() {
-        for (address, expected) in [
-            ("::ffff:127.0.0.1", Some(AddressClass::Loopback)),
-            ("::ffff:10.0.0.5", Some(AddressClass::Private)),
-            ("::ffff:169.254.169.254", Some(AddressClass::LinkLocal)),
-            ("::ffff:100.64.0.1", Some(AddressClass::SharedCgnat)),
-            ("::127.0.0.1", Some(AddressClass::Loopback)),
-            ("64:ff9b::192.168.0.1", Some(AddressClass::Private)),
-            ("::ffff:93.184.215.14", None),
-            ("64:ff9b::8.8.8.8", None),
-        ] {
-            assert_eq!(class(address), expected, "{address}");
-        }
+        assert!(check("93.184.215.14".parse().unwrap()).is_ok());
     }
 
     #[tokio::test]
@@ -381,11 +231,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn names_that_do_not_resolve_are_refused() {
+        // `.invalid` never resolves (RFC 6761); `localhost.` is not in the hosts file.
+        for url in ["http://hooks.invalid/x", "http://localhost./"] {
+            match vet_callback_url(url, false).await {
+                Err(UrlRefused::Unresolvable(_) | UrlRefused::Address { .. }) => {}
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn allow_private_accepts_them() {
         vet_callback_url("http://127.0.0.1:8080/hook", true)
             .await
             .unwrap();
         vet_callback_url("http://localhost:8080/hook", true)
+            .await
+            .unwrap();
+        // A name that does not resolve is only taken when private targets are.
+        vet_callback_url("http://localhost./hook", true)
             .await
             .unwrap();
         // Public literals need no lookup.

@@ -101,10 +101,12 @@
 //!
 //! Callback URLs are user input, and the node POSTing to them usually sees networks the user
 //! does not. Unless [`WebhookConfig::allow_private`] is set, a callback must be `http` or `https`
-//! and reach only public addresses: not loopback, private (RFC 1918), shared CGNAT
-//! (`100.64.0.0/10`), link-local (`169.254.0.0/16`, `fe80::/10`), unique-local (`fc00::/7`),
-//! multicast, broadcast or unspecified, with IPv6 forms of IPv4 addresses (`::ffff:10.0.0.1`)
-//! judged as their IPv4 address. [`guard::vet_callback_url`] checks a URL when a job is saved; at
+//! and reach only globally reachable addresses, by the rules of [`runner_core::net`] (every IANA
+//! special-purpose block that is not globally reachable: loopback, private, CGNAT, link-local,
+//! unique-local, benchmarking, documentation, reserved, multicast, broadcast, unspecified), with
+//! IPv6 forms of IPv4 addresses (`::ffff:10.0.0.1`, 6to4, NAT64) judged by their IPv4 address.
+//! [`guard::vet_callback_url`] checks a URL when a job is saved (a name that does not resolve
+//! is refused then); at
 //! delivery the HTTP client's resolver drops refused addresses (failing the attempt when none is
 //! left) and IP-literal hosts are checked before connecting, so a name that later resolves
 //! inward (DNS rebinding) is still refused. Proxies from the environment are not used, since a

@@ -323,8 +323,8 @@ fn to_sse(event: &Event) -> sse::Event {
 }
 
 /// Refuses (400, naming `callbacks[i].url`) callback URLs that the SSRF guard refuses: targets
-/// that are, or resolve to, loopback, private or link-local addresses, unless the server allows
-/// them. URLs that are not http(s) are left to the job's own validation, whose errors are
+/// that are, or resolve to, addresses that are not globally reachable, and names that do not
+/// resolve, unless the server allows private callbacks. URLs that are not http(s) are left to the job's own validation, whose errors are
 /// reported together with these.
 pub async fn vet_callbacks(spec: &JobSpec, allow_private: bool) -> Result<(), ApiError> {
     let checks = spec

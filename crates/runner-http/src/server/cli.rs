@@ -93,7 +93,8 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNNER_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
-    /// Let jobs use local repositories (`file://`, `http://`): for tests and air-gapped mirrors.
+    /// Let jobs use local repositories (`file://`, `http://`, and hosts that are loopback,
+    /// private, link-local or otherwise not globally reachable): for tests and air-gapped mirrors.
     #[arg(long, env = "RUNNER_ALLOW_LOCAL_REPOSITORIES")]
     pub allow_local_repositories: bool,
 

@@ -14,3 +14,14 @@ pub mod tokens;
 pub use any_store::{AnyStore, StoreSpec};
 pub use cli::{Cli, Command, LogFormat, ServeArgs};
 pub use serve::serve;
+
+/// Makes every file and directory the process creates from now on private to its user (umask
+/// 077): the data directory, the sled files, the token file, logs. The binary calls it first
+/// thing, before any file is written, so no file is ever readable by others, not even briefly.
+pub fn private_files() {
+    #[cfg(unix)]
+    {
+        use nix::sys::stat::{Mode, umask};
+        umask(Mode::from_bits_truncate(0o077));
+    }
+}

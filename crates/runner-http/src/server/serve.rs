@@ -31,7 +31,8 @@ impl Notifier for LogNotifier {
                 job = %notification.job_id,
                 account = %notification.account_alias,
                 %status,
-                message = message.as_deref().unwrap_or(""),
+                // Not `message`: that is the event's own text, and a JSON line must have one.
+                detail = message.as_deref().unwrap_or(""),
                 "execution status"
             ),
             NotificationKind::Event(event) => tracing::debug!(

@@ -32,6 +32,16 @@ pub fn ensure_token_file(path: &Path) -> std::io::Result<bool> {
         return Ok(false);
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // A directory made here holds only server files: private from the start.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
+        #[cfg(not(unix))]
         std::fs::create_dir_all(parent)?;
     }
     let mut options = std::fs::OpenOptions::new();

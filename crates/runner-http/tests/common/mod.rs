@@ -254,7 +254,7 @@ pub(crate) fn secret_job() -> Value {
         },
         "hosts": [{"id": "web1", "hostVars": {"a": 1}, "sshPrivateKey": "aG9zdC1rZXktUzNDUkVU"}],
         "sshPrivateKey": "ZGVmYXVsdC1rZXktUzNDUkVU",
-        "callbacks": ["https://hooks.example.com/x", {"url": "https://hooks.example.com/y", "level": "ERROR"}],
+        "callbacks": ["https://93.184.215.14/x", {"url": "https://93.184.215.14/y", "level": "ERROR"}],
         "properties": {"k": "v", "n": [1, 2]},
         "executionTtl": 30,
         "playbookTags": ["deploy"]
