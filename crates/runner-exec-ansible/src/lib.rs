@@ -116,6 +116,7 @@
 //! checkout (repository jobs, so an `ansible.cfg` there applies, except for the settings above)
 //! or in the work directory (inline jobs).
 
+mod ansible_cfg;
 mod config;
 mod error;
 mod events;
