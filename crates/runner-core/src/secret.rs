@@ -244,11 +244,10 @@ mod tests {
         let masker = Masker::new([&Secret::new(encoded.clone()), &Secret::new("pw")]);
         let text = format!("{encoded} | {pem} | line QyNTUxOQAAACD | pw");
         let masked = masker.mask_text(&text);
-        assert!(!masked.contains(&encoded));
-        assert!(!masked.contains("b3BlbnNzaC1rZXktdjEAAAAA"));
-        assert!(!masked.contains("QyNTUxOQAAACD"));
-        assert!(masked.contains("BEGIN OPENSSH PRIVATE KEY"), "{masked}");
-        assert!(masked.ends_with("| pw"), "short values stay: {masked}");
+        assert_eq!(masked, format!("{MASK} | {MASK}\n | line {MASK} | pw"), "short values stay");
+        // The armour alone is no secret.
+        let armour = "-----BEGIN OPENSSH PRIVATE KEY-----";
+        assert_eq!(masker.mask_text(armour), armour);
         assert_eq!(masker.longest(), pem.trim().len().max(encoded.len()));
     }
 
