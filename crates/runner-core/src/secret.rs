@@ -244,7 +244,11 @@ mod tests {
         let masker = Masker::new([&Secret::new(encoded.clone()), &Secret::new("pw")]);
         let text = format!("{encoded} | {pem} | line QyNTUxOQAAACD | pw");
         let masked = masker.mask_text(&text);
-        assert_eq!(masked, format!("{MASK} | {MASK}\n | line {MASK} | pw"), "short values stay");
+        assert_eq!(
+            masked,
+            format!("{MASK} | {MASK}\n | line {MASK} | pw"),
+            "short values stay"
+        );
         // The armour alone is no secret.
         let armour = "-----BEGIN OPENSSH PRIVATE KEY-----";
         assert_eq!(masker.mask_text(armour), armour);
