@@ -85,7 +85,8 @@
 //!   SIGINT. A stop during the git clone ends the clone (no task has started). Earlier versions
 //!   used a strategy plugin for this; ansible-core 2.19 prints a deprecation notice for every
 //!   strategy plugin outside `ansible.builtin`, into the user's output, so the executor ships
-//!   none, and plays keep whatever strategy they name.
+//!   none, and plays keep whatever strategy they name. Under `free` (hosts do not wait for each
+//!   other) a host that had not started the current task yet does not start it.
 //! - **Kill** ([`CancelMode::Kill`](runner_core::executor::CancelMode)): SIGKILL to the whole
 //!   process group at once (ansible-playbook, its forked workers, the modules and commands they
 //!   run), during the clone as well. The executor returns `Killed` only once no process of the

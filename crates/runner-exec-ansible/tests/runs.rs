@@ -315,3 +315,31 @@ async fn malformed_yaml_fails_with_the_parse_error() {
     // Never reached: the host counts as failed, so a restart runs it again.
     assert_eq!(report.failed_hosts, ["h1"]);
 }
+
+/// The stop lives in the callback plugin, not in a strategy: a play with the `free` strategy
+/// stops between tasks too, and the log carries no warning about the executor's plugins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_works_under_the_free_strategy() {
+    let scene = Scene::new();
+    let hosts = vec![local_host("h1"), local_host("h2")];
+    let executor = scene.executor();
+    let playbook = WAITS_FOR_STOP.replace("strategy: linear", "strategy: free");
+    let run = run_of(inline_spec(&scene, &playbook, hosts));
+    let log_path = executor.log_path(&run.execution);
+    let mut background = start(&executor, run);
+    background.wait_for_task("wait for the stop").await;
+    background.handle.request(CancelMode::Graceful);
+    let report = background.report().await;
+
+    assert_eq!(report.outcome, Outcome::Stopped, "{report:?}");
+    // Under `free` hosts do not wait for each other: the stop may come before the second host
+    // started the task, and then it never starts it. What started finished; nothing else began.
+    let markers = scene.markers();
+    assert!(markers.contains(&"h1.first".to_owned()), "{markers:?}");
+    assert!(
+        markers.iter().all(|name| name.ends_with(".first")),
+        "{markers:?}"
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.to_lowercase().contains("deprecat"), "{log}");
+}
