@@ -55,6 +55,10 @@ pub struct ExecutorEvent {
     /// Human-readable detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the task returned, for host results (`host_ok`, `host_failed`, `host_skipped`,
+    /// `host_unreachable`, `host_retry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Box<TaskResult>>,
 }
 
 impl ExecutorEvent {
@@ -65,8 +69,135 @@ impl ExecutorEvent {
             host: None,
             task: None,
             message: None,
+            result: None,
         }
     }
+
+    /// Applies `edit` to every text the event carries (host, task, message and the result's
+    /// texts): one list of fields for masking and for capping, so that neither misses one.
+    pub fn edit_texts(&mut self, mut edit: impl FnMut(&mut String)) {
+        let texts = [&mut self.host, &mut self.task, &mut self.message];
+        texts.into_iter().flatten().for_each(&mut edit);
+        if let Some(result) = &mut self.result {
+            result.texts().flatten().for_each(&mut edit);
+        }
+    }
+
+    /// Cuts every text of the event to at most `max_bytes` bytes (see [`cap_text`]) and marks
+    /// the result [`TaskResult::truncated`] when one of its texts was cut.
+    pub fn cap(&mut self, max_bytes: usize) {
+        for text in [&mut self.host, &mut self.task, &mut self.message]
+            .into_iter()
+            .flatten()
+        {
+            cap_text(text, max_bytes);
+        }
+        if let Some(result) = &mut self.result {
+            let mut cut = false;
+            for text in result.texts().flatten() {
+                cut |= cap_text(text, max_bytes);
+            }
+            result.truncated |= cut;
+        }
+    }
+}
+
+/// What a task returned on a host, as the playbook's output shows it: the part of ansible's
+/// result that a reader of the feed looks for. Texts are capped by the server
+/// (`--event-field-bytes`, default 16 KiB): a longer text keeps its first bytes (cut on a
+/// character boundary) followed by [`TRUNCATION_MARKER`] and the full length, and the result is
+/// marked `truncated`. Under `no_log: true` only `changed`, `attempts` and `retries` are kept
+/// and `msg` holds ansible's own notice, as ansible's output shows it (`censored` is set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct TaskResult {
+    /// The task changed something on the host.
+    #[serde(default)]
+    pub changed: bool,
+    /// The result's `msg` (JSON text when it is not a string, as `debug: msg=` can give).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg: Option<String>,
+    /// What the command printed on its standard output (`command`, `shell`, `script`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// What the command printed on its standard error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    /// The command's exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rc: Option<i64>,
+    /// The loop item this result is for (its `loop_control.label` when set; JSON text when it
+    /// is not a string). Each item of a loop is an event of its own; the task's overall result
+    /// follows them without `item`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// Attempts made so far by an `until` loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u64>,
+    /// Attempts an `until` loop makes at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u64>,
+    /// The failure was rescued by the `rescue` section of its block.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rescued: bool,
+    /// The failure was ignored (`ignore_errors`, `ignore_unreachable`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ignored: bool,
+    /// The task is a handler.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub handler: bool,
+    /// The task ran under `no_log: true`: its output is hidden.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub censored: bool,
+    /// At least one text was cut to the server's limit (each cut text ends in the marker).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+}
+
+impl TaskResult {
+    /// Every text field, for masking and capping.
+    fn texts(&mut self) -> impl Iterator<Item = Option<&mut String>> {
+        [
+            self.msg.as_mut(),
+            self.stdout.as_mut(),
+            self.stderr.as_mut(),
+            self.item.as_mut(),
+        ]
+        .into_iter()
+    }
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// What follows the kept part of a text that was cut (then the full length in bytes, `]`).
+pub const TRUNCATION_MARKER: &str = "\n[truncated by Runner: ";
+
+/// Cuts `text` to at most `max_bytes` bytes, on a character boundary, and appends
+/// `[truncated by Runner: N bytes in all]` on a line of its own. Returns whether it cut.
+///
+/// ```
+/// use runner_core::executor::cap_text;
+/// let mut text = "héllo".to_owned();
+/// assert!(cap_text(&mut text, 2));
+/// assert_eq!(text, "h\n[truncated by Runner: 6 bytes in all]");
+/// let mut short = "ok".to_owned();
+/// assert!(!cap_text(&mut short, 2));
+/// ```
+pub fn cap_text(text: &mut String, max_bytes: usize) -> bool {
+    if text.len() <= max_bytes {
+        return false;
+    }
+    let total = text.len();
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(TRUNCATION_MARKER);
+    text.push_str(&format!("{total} bytes in all]"));
+    true
 }
 
 /// Kinds of [`ExecutorEvent`]: what a run reports while the playbook runs. The feed records each
@@ -91,6 +222,9 @@ pub enum EventKind {
     HostFailed,
     /// A host could not be reached.
     HostUnreachable,
+    /// An `until` loop failed an attempt on a host and tries again (`result.attempts`,
+    /// `result.retries`).
+    HostRetry,
     /// The playbook ended; `message` holds the per-host summary.
     PlaybookEnd,
     /// A line of output worth surfacing (warnings, errors of the executor itself).

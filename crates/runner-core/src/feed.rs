@@ -62,8 +62,8 @@ use crate::machine::{self, Command, TransitionError};
 use crate::time::Timestamp;
 
 /// One entry of an execution's feed: the body of a webhook POST, an item of the events endpoint
-/// and the data of a server-sent event. `host`, `task`, `status` and `message` are left out when
-/// they do not apply.
+/// and the data of a server-sent event. `host`, `task`, `status`, `message` and `result` are
+/// left out when they do not apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Event {
@@ -96,6 +96,11 @@ pub struct Event {
     /// Human-readable detail: the reason of a status, a task's error, the final summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the task returned, for host results: `changed`, and where present `msg`, `stdout`,
+    /// `stderr`, `rc`, the loop `item`, the `until` attempts, and the rescued, ignored and
+    /// handler markers. Texts are capped by the server (`--event-field-bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Box<executor::TaskResult>>,
 }
 
 /// Kinds of [`Event`]: a status change, which the store records, or what the executor reported.
@@ -126,6 +131,7 @@ impl EventKind {
                 | Reported::TaskStart
                 | Reported::HostOk
                 | Reported::HostSkipped
+                | Reported::HostRetry
                 | Reported::Log,
             ) => CallbackLevel::Debug,
         }
@@ -300,6 +306,7 @@ pub fn append(
                 host: reported.host.clone(),
                 task: reported.task.clone(),
                 message: reported.message.clone(),
+                result: reported.result.clone(),
                 ..event_of(execution, execution.events, now, kind)
             };
             with_deliveries(execution, event)
@@ -321,6 +328,7 @@ fn event_of(execution: &Execution, sequence: u64, time: Timestamp, kind: EventKi
         task: None,
         status: None,
         message: None,
+        result: None,
     }
 }
 

@@ -109,9 +109,172 @@ pub fn merge(incoming: Option<Secret>, stored: Option<&Secret>) -> Option<Secret
     incoming.and_then(|secret| secret.keep_or(stored))
 }
 
+/// Secrets shorter than this are not masked: replacing every `ab` in a log would garble it and
+/// hide nothing worth hiding.
+const MIN_MASKED_BYTES: usize = 4;
+
+/// Replaces every secret value an execution holds with [`MASK`] in a text about to leave the
+/// engine: executor events (and so the feed, webhooks and the notifier), the report's message,
+/// the run log.
+///
+/// Built from the run ([`Masker::for_run`]): the job's and the execution's private keys, every
+/// host's key, the repository's password and key. A private key is given base64-encoded; its
+/// base64 text, its decoded text and each line of the decoded text (a PEM body line) are masked,
+/// since a playbook that prints a key prints it decoded. Values shorter than 4 bytes are not
+/// masked.
+///
+/// ```
+/// use runner_core::secret::{Masker, Secret};
+/// let masker = Masker::new([&Secret::new("hunter22"), &Secret::new("abc")]);
+/// assert_eq!(masker.mask_text("pw=hunter22 abc"), "pw=******** abc");
+/// ```
+#[derive(Clone, Default)]
+pub struct Masker {
+    /// Longest first, so that a secret containing another is replaced whole.
+    values: Vec<String>,
+}
+
+impl fmt::Debug for Masker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Masker({} values)", self.values.len())
+    }
+}
+
+impl Masker {
+    /// A masker for these secrets (each also as decoded base64, see the type's docs).
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Self {
+        use base64::Engine as _;
+        let mut values = Vec::new();
+        for secret in secrets {
+            if secret.is_mask() {
+                continue;
+            }
+            let value = secret.expose();
+            values.push(value.to_owned());
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            if let Some(decoded) = decoded {
+                // The armour lines (`-----BEGIN ... KEY-----`) are no secret.
+                let lines = decoded
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| !line.starts_with("-----"));
+                values.extend(lines.map(str::to_owned));
+                values.push(decoded.trim().to_owned());
+            }
+        }
+        values.retain(|value| value.len() >= MIN_MASKED_BYTES);
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        values.dedup();
+        Self { values }
+    }
+
+    /// A masker for every secret of a run: the job's and the execution's keys, each host's key,
+    /// the repository's password and key.
+    pub fn for_run(run: &crate::executor::Run) -> Self {
+        let spec = &run.job.spec;
+        let credentials = spec
+            .repository
+            .as_ref()
+            .and_then(|repository| repository.credentials.as_ref());
+        let hosts = spec
+            .hosts
+            .iter()
+            .flatten()
+            .chain(&run.execution.hosts)
+            .filter_map(|host| host.ssh_private_key.as_ref());
+        let secrets = [
+            spec.ssh_private_key.as_ref(),
+            run.execution.ssh_private_key.as_ref(),
+            credentials.and_then(|c| c.password.as_ref()),
+            credentials.and_then(|c| c.ssh_private_key.as_ref()),
+        ];
+        Self::new(secrets.into_iter().flatten().chain(hosts))
+    }
+
+    /// `text` with every secret replaced by [`MASK`]. Usable on any text that leaves the engine,
+    /// log chunks included (a chunk boundary inside a secret is the caller's to handle, e.g. by
+    /// holding back the last bytes of each chunk).
+    pub fn mask_text(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        self.mask_in_place(&mut text);
+        text
+    }
+
+    /// Masks `text` in place; no copy when no secret is in it.
+    pub fn mask_in_place(&self, text: &mut String) {
+        for value in &self.values {
+            if text.contains(value.as_str()) {
+                *text = text.replace(value.as_str(), MASK);
+            }
+        }
+    }
+
+    /// [`Masker::mask_text`], for the engine's own use (the report's message, the run log).
+    pub(crate) fn mask(&self, text: &str) -> String {
+        self.mask_text(text)
+    }
+
+    /// The longest secret in bytes (0 without secrets): how much of a log chunk to hold back so
+    /// that a secret split across two chunks is still masked.
+    pub fn longest(&self) -> usize {
+        self.values.first().map_or(0, String::len)
+    }
+
+    /// Masks every text of an executor event.
+    pub fn mask_event(&self, event: &mut crate::executor::ExecutorEvent) {
+        if self.values.is_empty() {
+            return;
+        }
+        event.edit_texts(|text| self.mask_in_place(text));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masker_hides_every_form_of_a_key() {
+        use base64::Engine as _;
+        let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACD\n-----END OPENSSH PRIVATE KEY-----\n";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pem);
+        let masker = Masker::new([&Secret::new(encoded.clone()), &Secret::new("pw")]);
+        let text = format!("{encoded} | {pem} | line QyNTUxOQAAACD | pw");
+        let masked = masker.mask_text(&text);
+        assert_eq!(
+            masked,
+            format!("{MASK} | {MASK}\n | line {MASK} | pw"),
+            "short values stay"
+        );
+        // The armour alone is no secret.
+        let armour = "-----BEGIN OPENSSH PRIVATE KEY-----";
+        assert_eq!(masker.mask_text(armour), armour);
+        assert_eq!(masker.longest(), pem.trim().len().max(encoded.len()));
+    }
+
+    #[test]
+    fn masker_masks_event_texts() {
+        use crate::executor::{EventKind, ExecutorEvent, TaskResult};
+        let masker = Masker::new([&Secret::new("s3cr3t-value")]);
+        let mut event = ExecutorEvent {
+            message: Some("failed: s3cr3t-value".into()),
+            result: Some(Box::new(TaskResult {
+                stdout: Some("out s3cr3t-value".into()),
+                stderr: Some("err s3cr3t-value".into()),
+                msg: Some("s3cr3t-value".into()),
+                item: Some("s3cr3t-value".into()),
+                ..TaskResult::default()
+            })),
+            ..ExecutorEvent::new(EventKind::HostFailed)
+        };
+        masker.mask_event(&mut event);
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(!json.contains("s3cr3t"), "{json}");
+        assert_eq!(json.matches(MASK).count(), 5, "{json}");
+    }
 
     #[test]
     fn never_printed() {

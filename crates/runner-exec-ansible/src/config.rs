@@ -24,7 +24,8 @@ pub struct AnsibleConfig {
     /// Keep a run's whole work directory (checkout, inventory, plugins) instead of only its log.
     /// Secret files are removed either way. Default: false.
     pub keep_work_dirs: bool,
-    /// How many bytes of the end of the log a failure message quotes. Default: 2000.
+    /// How many bytes of the end of the log a failure message quotes when the playbook never
+    /// started (a syntax error: no task has printed anything yet). Default: 2000.
     pub log_tail_bytes: usize,
     /// How long to wait, after ansible-playbook ended, for the last events to arrive. Default: 10 s.
     pub event_drain_timeout: Duration,

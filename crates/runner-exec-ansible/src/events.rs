@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use runner_core::executor::{EventKind, EventSink, ExecutorEvent};
+use runner_core::executor::{EventKind, EventSink, ExecutorEvent, TaskResult};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -21,9 +21,7 @@ const MAX_SOCKET_PATH: usize = 107;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub(crate) enum Line {
-    PlaybookStart {
-        playbook: Option<String>,
-    },
+    PlaybookStart {},
     PlayStart {
         name: Option<String>,
     },
@@ -33,24 +31,34 @@ pub(crate) enum Line {
     HostOk {
         host: String,
         task: Option<String>,
+        result: Option<TaskResult>,
     },
     HostFailed {
         host: String,
         task: Option<String>,
         #[serde(default)]
         message: String,
+        result: Option<TaskResult>,
+        /// One item of a loop failed (the task's own result follows the last item).
         #[serde(default)]
-        ignored: bool,
+        loop_item: bool,
     },
     HostUnreachable {
         host: String,
         task: Option<String>,
         #[serde(default)]
         message: String,
+        result: Option<TaskResult>,
     },
     HostSkipped {
         host: String,
         task: Option<String>,
+        result: Option<TaskResult>,
+    },
+    HostRetry {
+        host: String,
+        task: Option<String>,
+        result: Option<TaskResult>,
     },
     PlayEnd {
         #[serde(default)]
@@ -84,73 +92,119 @@ pub(crate) struct HostStats {
     pub ignored: u64,
 }
 
+/// How many failures the report's message quotes.
+const QUOTED_FAILURES: usize = 5;
+
 /// What the events of a run add up to.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
+    /// How the events name the playbook: its path in the repository, or `playbook.yml`.
+    pub playbook: String,
     /// The playbook started (the plugin is connected and working).
     pub started: bool,
     /// The recap arrived: the playbook ran to its end (or to a stop).
     pub ended: bool,
-    /// The strategy saw the stop file and started no new task.
+    /// The plugin saw the stop file and started no new task.
     pub stopped: bool,
     /// Hosts that failed or were unreachable, or that a play aborted.
     pub failed_hosts: BTreeSet<String>,
     /// Hosts of the recap.
     pub stats: BTreeMap<String, HostStats>,
-    /// The first failure messages, for the report.
+    /// The first failures (not ignored, not rescued), from the structured results: what the
+    /// report's message quotes. Never ansible's raw output, which a `no_log` task's failure
+    /// would reach.
     pub failure_messages: Vec<String>,
 }
 
 impl Tally {
+    /// A tally for the playbook named `playbook` in the events.
+    pub(crate) fn new(playbook: String) -> Self {
+        Self {
+            playbook,
+            ..Self::default()
+        }
+    }
+
+    fn quote(&mut self, failure: String) {
+        if self.failure_messages.len() < QUOTED_FAILURES {
+            self.failure_messages.push(failure);
+        }
+    }
+
     /// Adds a line; returns the event to emit, if any.
     fn add(&mut self, line: Line) -> Option<ExecutorEvent> {
-        let event = |kind, host: Option<String>, task: Option<String>, message: Option<String>| {
+        let host_event = |kind, host: String, task: Option<String>, result: Option<TaskResult>| {
             Some(ExecutorEvent {
-                kind,
-                host,
+                host: Some(host),
                 task,
-                message,
+                result: result.map(Box::new),
+                ..ExecutorEvent::new(kind)
             })
         };
         match line {
-            Line::PlaybookStart { playbook } => {
+            Line::PlaybookStart {} => {
                 self.started = true;
-                event(EventKind::PlaybookStart, None, None, playbook)
+                Some(ExecutorEvent {
+                    message: Some(self.playbook.clone()),
+                    ..ExecutorEvent::new(EventKind::PlaybookStart)
+                })
             }
-            Line::PlayStart { name } => event(EventKind::PlayStart, None, name, None),
-            Line::TaskStart { name } => event(EventKind::TaskStart, None, name, None),
-            Line::HostOk { host, task } => event(EventKind::HostOk, Some(host), task, None),
-            Line::HostSkipped { host, task } => {
-                event(EventKind::HostSkipped, Some(host), task, None)
+            Line::PlayStart { name } => Some(ExecutorEvent {
+                task: name,
+                ..ExecutorEvent::new(EventKind::PlayStart)
+            }),
+            Line::TaskStart { name } => Some(ExecutorEvent {
+                task: name,
+                ..ExecutorEvent::new(EventKind::TaskStart)
+            }),
+            Line::HostOk { host, task, result } => {
+                host_event(EventKind::HostOk, host, task, result)
+            }
+            Line::HostSkipped { host, task, result } => {
+                host_event(EventKind::HostSkipped, host, task, result)
+            }
+            Line::HostRetry { host, task, result } => {
+                host_event(EventKind::HostRetry, host, task, result)
             }
             Line::HostFailed {
                 host,
                 task,
                 message,
-                ignored,
+                result,
+                loop_item,
             } => {
+                let (ignored, rescued) = result
+                    .as_ref()
+                    .map_or((false, false), |result| (result.ignored, result.rescued));
                 let message = if ignored {
                     format!("{message} (ignored)")
+                } else if rescued {
+                    format!("{message} (rescued)")
                 } else {
-                    if self.failure_messages.len() < 5 {
+                    if !loop_item {
                         let on = task.as_deref().unwrap_or("a task");
-                        self.failure_messages
-                            .push(format!("{host}: {on}: {message}"));
+                        self.quote(format!("{host}: {on}: {message}"));
                     }
                     message
                 };
-                event(EventKind::HostFailed, Some(host), task, Some(message))
+                let mut event = host_event(EventKind::HostFailed, host, task, result);
+                if let Some(event) = &mut event {
+                    event.message = Some(message);
+                }
+                event
             }
             Line::HostUnreachable {
                 host,
                 task,
                 message,
+                result,
             } => {
-                if self.failure_messages.len() < 5 {
-                    self.failure_messages
-                        .push(format!("{host}: unreachable: {message}"));
+                self.quote(format!("{host}: unreachable: {message}"));
+                let mut event = host_event(EventKind::HostUnreachable, host, task, result);
+                if let Some(event) = &mut event {
+                    event.message = Some(message);
                 }
-                event(EventKind::HostUnreachable, Some(host), task, Some(message))
+                event
             }
             Line::PlayEnd {
                 failed,
@@ -162,12 +216,10 @@ impl Tally {
             }
             Line::Stopped => {
                 self.stopped = true;
-                event(
-                    EventKind::Log,
-                    None,
-                    None,
-                    Some("stop honoured: no new task started".into()),
-                )
+                Some(ExecutorEvent {
+                    message: Some("stop honoured: no new task started".into()),
+                    ..ExecutorEvent::new(EventKind::Log)
+                })
             }
             Line::PlaybookEnd { stats } => {
                 self.ended = true;
@@ -178,7 +230,10 @@ impl Tally {
                 }
                 let summary = serde_json::to_string(&recap(&stats)).ok();
                 self.stats = stats;
-                event(EventKind::PlaybookEnd, None, None, summary)
+                Some(ExecutorEvent {
+                    message: summary,
+                    ..ExecutorEvent::new(EventKind::PlaybookEnd)
+                })
             }
         }
     }
@@ -208,7 +263,8 @@ pub(crate) struct EventStream {
 
 impl EventStream {
     /// Listens on `socket` and relays every line to `sink` as it arrives.
-    pub(crate) fn listen(socket: &Path, sink: EventSink) -> Result<Self, String> {
+    /// `playbook` is how the events name the playbook.
+    pub(crate) fn listen(socket: &Path, sink: EventSink, playbook: String) -> Result<Self, String> {
         let length = socket.as_os_str().len();
         if length > MAX_SOCKET_PATH {
             return Err(format!(
@@ -217,7 +273,7 @@ impl EventStream {
         }
         let listener = UnixListener::bind(socket)
             .map_err(|error| format!("could not listen on {}: {error}", socket.display()))?;
-        let tally = Arc::new(Mutex::new(Tally::default()));
+        let tally = Arc::new(Mutex::new(Tally::new(playbook)));
         let exited = Arc::new(Notify::new());
         let reader = tokio::spawn(read(
             listener,
@@ -312,7 +368,7 @@ mod tests {
         assert_eq!(event.host.as_deref(), Some("h2"));
         add(
             &mut tally,
-            r#"{"event":"host_failed","host":"h1","task":"t","message":"meh","ignored":true}"#,
+            r#"{"event":"host_failed","host":"h1","task":"t","message":"meh","result":{"ignored":true}}"#,
         );
         assert!(
             add(
@@ -332,5 +388,44 @@ mod tests {
         let failed: Vec<&str> = tally.failed_hosts.iter().map(String::as_str).collect();
         assert_eq!(failed, ["h2", "h3", "h4", "h5"]);
         assert_eq!(tally.failure_messages, ["h2: t: boom"]);
+    }
+
+    #[test]
+    fn results_items_and_markers() {
+        let mut tally = Tally::new("site.yml".into());
+        let start = add(&mut tally, r#"{"event":"playbook_start"}"#).unwrap();
+        assert_eq!(start.message.as_deref(), Some("site.yml"));
+        let ok = add(
+            &mut tally,
+            r#"{"event":"host_ok","host":"h","task":"c","result":{"changed":true,"stdout":"out","rc":0,"item":"a"}}"#,
+        )
+        .unwrap();
+        let result = ok.result.unwrap();
+        assert!(result.changed);
+        assert_eq!(
+            (result.stdout.as_deref(), result.rc),
+            (Some("out"), Some(0))
+        );
+        assert_eq!(result.item.as_deref(), Some("a"));
+        let retry = add(
+            &mut tally,
+            r#"{"event":"host_retry","host":"h","task":"u","result":{"attempts":1,"retries":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(retry.kind, EventKind::HostRetry);
+        let rescued = add(
+            &mut tally,
+            r#"{"event":"host_failed","host":"h","task":"f","message":"no","result":{"rescued":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(rescued.message.as_deref(), Some("no (rescued)"));
+        add(
+            &mut tally,
+            r#"{"event":"host_failed","host":"h","task":"l","message":"item","loop_item":true}"#,
+        );
+        assert!(
+            tally.failure_messages.is_empty(),
+            "rescued and item failures are not quoted"
+        );
     }
 }

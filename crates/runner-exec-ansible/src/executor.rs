@@ -14,6 +14,7 @@ use runner_core::job::{JobSpec, Repository};
 use runner_core::validation::ValidationErrors;
 use tokio::process::Command;
 
+use crate::ansible_cfg;
 use crate::config::{AnsibleConfig, find_on_path, is_executable};
 use crate::error::ExecutorSetupError;
 use crate::events::{EventStream, Tally};
@@ -23,10 +24,9 @@ use crate::process::{Ended, GroupChild};
 use crate::safety::{Transport, check_playbook_path, check_url, resolve_playbook};
 use crate::workspace::{Workspace, tail};
 
-/// The callback plugin that streams events (see `plugins/runner_events.py`).
+/// The callback plugin that streams events and holds the graceful stop (see
+/// `plugins/runner_events.py`).
 const CALLBACK_PLUGIN: &str = include_str!("plugins/runner_events.py");
-/// The stoppable linear strategy (see `plugins/runner_linear.py`).
-const STRATEGY_PLUGIN: &str = include_str!("plugins/runner_linear.py");
 
 /// How long `ansible-playbook --version` may take in [`AnsibleExecutor::check_installation`].
 const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -163,7 +163,8 @@ impl AnsibleExecutor {
             Ok(prepared) => prepared,
             Err(message) => return source.failed(message),
         };
-        let stream = match EventStream::listen(&workspace.path("events.sock"), events.clone()) {
+        let socket = workspace.path("events.sock");
+        let stream = match EventStream::listen(&socket, events.clone(), source.label.clone()) {
             Ok(stream) => stream,
             Err(message) => return source.failed(message),
         };
@@ -274,6 +275,11 @@ impl AnsibleExecutor {
             .map_err(|message| failed(format!("repository.defaultPlaybook {message}")))?;
         Ok(Source {
             playbook,
+            label: repository
+                .default_playbook
+                .trim()
+                .trim_start_matches("./")
+                .to_owned(),
             cwd: checkout,
             repository_log: Some(repository_log),
         })
@@ -371,27 +377,16 @@ impl AnsibleExecutor {
             "plugins/callback/runner_events.py",
             CALLBACK_PLUGIN,
         )?;
-        plugin(
-            workspace,
-            "plugins/strategy/runner_linear.py",
-            STRATEGY_PLUGIN,
-        )?;
 
         let root = workspace.root();
-        let env = vec![
-            (
-                "ANSIBLE_CALLBACK_PLUGINS".into(),
-                prepend_path(&root.join("plugins/callback"), "ANSIBLE_CALLBACK_PLUGINS"),
-            ),
-            (
-                "ANSIBLE_CALLBACKS_ENABLED".into(),
-                prepend_list("runner_events", "ANSIBLE_CALLBACKS_ENABLED"),
-            ),
-            (
-                "ANSIBLE_STRATEGY_PLUGINS".into(),
-                prepend_path(&root.join("plugins/strategy"), "ANSIBLE_STRATEGY_PLUGINS"),
-            ),
-            ("ANSIBLE_STRATEGY".into(), "runner_linear".into()),
+        // Added to the callbacks of the ansible.cfg ansible would read, not replacing them.
+        let mut env = ansible_cfg::callback_env(
+            &source.cwd,
+            &root.join("plugins/callback"),
+            "runner_events",
+            |name| std::env::var_os(name),
+        );
+        env.extend([
             (
                 "RUNNER_EVENTS_SOCKET".into(),
                 root.join("events.sock").into_os_string(),
@@ -404,10 +399,16 @@ impl AnsibleExecutor {
             ("ANSIBLE_FORCE_COLOR".into(), "0".into()),
             ("ANSIBLE_RETRY_FILES_ENABLED".into(), "0".into()),
             ("PYTHONUNBUFFERED".into(), "1".into()),
-        ];
+        ]);
         Ok(Prepared { args, env, targets })
     }
 
+    /// The message of a FAILURE: the exit code and the first failures as the structured
+    /// results give them (masked by the engine, censored under `no_log`). Never the end of
+    /// ansible's raw output once the playbook started: that is where a `no_log` task's failure
+    /// text would come from. Only when the playbook never started (a syntax error, a missing
+    /// file), and so no task printed anything, does it quote the end of the log, which then
+    /// holds ansible's error.
     fn failure_message(
         &self,
         status: &std::process::ExitStatus,
@@ -419,18 +420,17 @@ impl AnsibleExecutor {
             None => format!("ansible-playbook ended abnormally ({status})"),
         };
         if !tally.started {
-            message.push_str(" before the playbook started");
+            message.push_str(" before the playbook started:\n");
+            message.push_str(tail(&workspace.log_path(), self.config.log_tail_bytes).trim_end());
+            return message;
+        }
+        if tally.failure_messages.is_empty() {
+            message.push_str(": no task reported a failure; ansible's own error is in the run log");
         }
         for failure in &tally.failure_messages {
             message.push_str("\n  ");
             message.push_str(failure);
         }
-        let log = workspace.log_path();
-        message.push_str(&format!(
-            "\nend of the log ({}):\n{}",
-            log.display(),
-            tail(&log, self.config.log_tail_bytes)
-        ));
         message
     }
 }
@@ -458,6 +458,9 @@ impl Executor for AnsibleExecutor {
 /// Where the playbook is and where ansible-playbook runs.
 struct Source {
     playbook: PathBuf,
+    /// How events name the playbook: its path in the repository, or `playbook.yml` (inline);
+    /// never a path of the server.
+    label: String,
     cwd: PathBuf,
     repository_log: Option<RepositoryLog>,
 }
@@ -495,6 +498,7 @@ fn inline_playbook(encoded: &str, workspace: &Workspace) -> Result<Source, RunRe
         .map_err(|error| RunReport::failed(format!("could not write the playbook: {error}")))?;
     Ok(Source {
         playbook,
+        label: "playbook.yml".into(),
         cwd: workspace.root().to_path_buf(),
         repository_log: None,
     })
@@ -540,26 +544,6 @@ fn resolve_program(path: &Path) -> Option<PathBuf> {
     } else {
         find_on_path(path.to_str()?)
     }
-}
-
-/// `dir`, then the server's own value of `variable` (a colon-separated path list), if any.
-fn prepend_path(dir: &Path, variable: &str) -> OsString {
-    let mut value = dir.as_os_str().to_owned();
-    if let Some(existing) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
-        value.push(":");
-        value.push(existing);
-    }
-    value
-}
-
-/// `item`, then the server's own value of `variable` (a comma-separated list), if any.
-fn prepend_list(item: &str, variable: &str) -> OsString {
-    let mut value = OsString::from(item);
-    if let Some(existing) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
-        value.push(",");
-        value.push(existing);
-    }
-    value
 }
 
 /// `2.19.4` from `ansible-playbook [core 2.19.4]`; the first line otherwise.

@@ -34,18 +34,26 @@
 //!    [`EventSink::workspace_ready`](runner_core::executor::EventSink::workspace_ready) (the
 //!    execution turns RUNNING) and starts `ansible-playbook` in its own process group, stdin
 //!    closed, stdout and stderr appended to `ansible.log`.
-//! 5. **Events.** The callback plugin `runner_events` (shipped in this crate, enabled through
-//!    `ANSIBLE_CALLBACK_PLUGINS` / `ANSIBLE_CALLBACKS_ENABLED`, next to the normal stdout
-//!    callback) writes one JSON line per playbook start, play start, task start, host result
-//!    (ok, failed, unreachable, skipped) and playbook end (the recap) to a unix socket in the work
-//!    directory. The executor turns them into
-//!    [`ExecutorEvent`](runner_core::executor::ExecutorEvent)s as they arrive. Nothing is parsed
-//!    out of ansible's human output.
+//! 5. **Events.** The callback plugin `runner_events` (shipped in this crate, next to the normal
+//!    stdout callback) writes one JSON line per playbook start, play start, task start, host
+//!    result (ok, failed, unreachable, skipped; one per loop item too, and one per retry of an
+//!    `until` loop) and playbook end (the recap) to a unix socket in the work directory. A host
+//!    result carries a [`TaskResult`](runner_core::executor::TaskResult): `changed`, `msg`,
+//!    `stdout`, `stderr`, `rc`, the item, the attempts, the rescued, ignored and handler markers.
+//!    Under `no_log: true` the plugin sends only what ansible's own output shows (the censored
+//!    result), never the raw one. The executor turns the lines into
+//!    [`ExecutorEvent`](runner_core::executor::ExecutorEvent)s as they arrive; the engine then
+//!    masks the run's secrets in them and caps their texts. Events name the playbook by its path
+//!    in the repository (`playbook.yml` for an inline one). Nothing is parsed out of ansible's
+//!    human output.
 //! 6. **Report.** Exit code 0 is `Succeeded`. Otherwise `Failed`, with `failed_hosts` = hosts
 //!    with failures or unreachable in the recap, hosts that a play aborted (`any_errors_fatal`,
-//!    `max_fail_percentage`, as the strategy reports them), and target hosts that never got into
-//!    the recap (the playbook ended before reaching them, e.g. on a syntax error); the message
-//!    gives the exit code, the first failure messages, the log path and the end of the log.
+//!    `max_fail_percentage`, as ansible reports them after each play), and target hosts that
+//!    never got into the recap (the playbook ended before reaching them, e.g. on a syntax error);
+//!    the message gives the exit code and the first failures (not rescued, not ignored) from the
+//!    structured results. It never quotes ansible's raw output once the playbook started (a
+//!    `no_log` task's failure text would come from there); only when it never started (a syntax
+//!    error) does it quote the end of the log, which then holds ansible's error.
 //! 7. **Clean-up.** Secret files go as soon as they are not needed (git credentials after the
 //!    clone, the rest when ansible-playbook exits) and in every case when the run ends; then
 //!    everything but `ansible.log` is removed (unless [`AnsibleConfig::keep_work_dirs`]).
@@ -59,27 +67,26 @@
 //! | `playbook.yml` | the decoded inline playbook (inline jobs) | run |
 //! | `secrets/` (0700) | `N-inventory.json`, `N-extra-vars.json`, `N-*.key`, git `askpass.sh`, `username`, `password` (0600) | removed when no longer needed |
 //! | `limit.txt` | restart host limit, one host per line | run |
-//! | `plugins/callback/runner_events.py`, `plugins/strategy/runner_linear.py` | the plugins | run |
+//! | `plugins/callback/runner_events.py` | the callback plugin | run |
 //! | `events.sock` | the event socket | run |
 //! | `stop` | created on a graceful stop | run |
 //!
-//! Core has no log storage yet: [`AnsibleExecutor::log_path`] tells where a run's log is, and a
-//! failure's report message quotes the log's path and its end. Old logs are not rotated here.
+//! [`AnsibleExecutor::log_path`] tells where a run's log is. Old logs are not rotated here.
 //!
 //! ## Stop and kill
 //!
 //! - **Graceful stop** ([`CancelMode::Graceful`](runner_core::executor::CancelMode)): the
-//!   executor creates the `stop` file. The `runner_linear` strategy (the linear strategy, set as
-//!   `ANSIBLE_STRATEGY`; a play that names `linear` explicitly is switched to it) checks for that
-//!   file before handing out each task; once it exists, no new task starts (not rescue, always or
-//!   handlers either), the task in progress having finished on every host, and the remaining
-//!   plays are skipped. The report says `Stopped`. SIGINT is not used: ansible-playbook aborts
-//!   the running task on SIGINT. Plays with another strategy (`free`, `host_pinned`) cannot be
-//!   stopped between tasks; for them a stop ends only through the engine's escalation to a kill.
-//!   A stop during the git clone ends the clone (no task has started). ansible-core 2.19
-//!   prints a deprecation warning for strategy plugins outside `ansible.builtin` (into the log);
-//!   they still work, and the graceful-stop test proves it against the installed version. Should a
-//!   later ansible-core drop them, the stop has to move (e.g. into a `meta`-task injection).
+//!   executor creates the `stop` file. The `runner_events` callback plugin holds the stop: every
+//!   strategy asks ansible's play iterator for each host's next task, and asks only once the
+//!   previous task ended on the hosts it waits for; once the file exists, the plugin's hook on the
+//!   iterator answers "no task" (not rescue, always or handlers either), so the task in progress
+//!   finishes on every host and nothing else starts, and the remaining plays are skipped. The
+//!   report says `Stopped`. SIGINT is not used: ansible-playbook aborts the running task on
+//!   SIGINT. A stop during the git clone ends the clone (no task has started). Earlier versions
+//!   used a strategy plugin for this; ansible-core 2.19 prints a deprecation notice for every
+//!   strategy plugin outside `ansible.builtin`, into the user's output, so the executor ships
+//!   none, and plays keep whatever strategy they name. Under `free` (hosts do not wait for each
+//!   other) a host that had not started the current task yet does not start it.
 //! - **Kill** ([`CancelMode::Kill`](runner_core::executor::CancelMode)): SIGKILL to the whole
 //!   process group at once (ansible-playbook, its forked workers, the modules and commands they
 //!   run), during the clone as well. The executor returns `Killed` only once no process of the
@@ -116,13 +123,18 @@
 //!
 //! ## Environment
 //!
-//! ansible-playbook inherits the server's environment, plus `ANSIBLE_CALLBACK_PLUGINS`,
-//! `ANSIBLE_CALLBACKS_ENABLED`, `ANSIBLE_STRATEGY_PLUGINS` (the server's own values are kept after
-//! the executor's), `ANSIBLE_STRATEGY=runner_linear`, `ANSIBLE_NOCOLOR=1`,
-//! `ANSIBLE_RETRY_FILES_ENABLED=0`, `RUNNER_EVENTS_SOCKET` and `RUNNER_STOP_FILE`. It runs in the
-//! checkout (repository jobs, so an `ansible.cfg` there applies, except for the settings above)
-//! or in the work directory (inline jobs).
+//! ansible-playbook inherits the server's environment, plus `ANSIBLE_CALLBACK_PLUGINS` and
+//! `ANSIBLE_CALLBACKS_ENABLED`, `ANSIBLE_NOCOLOR=1`, `ANSIBLE_RETRY_FILES_ENABLED=0`,
+//! `RUNNER_EVENTS_SOCKET` and `RUNNER_STOP_FILE`. It runs in the checkout (repository jobs, so an
+//! `ansible.cfg` there applies) or in the work directory (inline jobs). The two callback
+//! variables add to the user's configuration rather than replace it: the executor reads the
+//! `ansible.cfg` ansible would read (`ANSIBLE_CONFIG`, the working directory's unless it is
+//! world-writable, `~/.ansible.cfg`, `/etc/ansible/ansible.cfg`), or the server's own variables
+//! when set, and passes their `callback_plugins` and `callbacks_enabled` with its own plugin in
+//! front (ansible's default plugin path when none is set), so a repository's own callback
+//! plugins keep running.
 
+mod ansible_cfg;
 mod config;
 mod error;
 mod events;

@@ -453,6 +453,25 @@ async fn responses_match_the_openapi_document() {
         event["undocumented"] = json!(1);
         schemas.refuses("Event", &event);
     }
+    // A host result with every field of what the task returned (the executor of this server
+    // never runs a real playbook, so the instance is written here, as the executor sends it).
+    let mut host_event = server
+        .call(Method::GET, &format!("{href}/events"), None)
+        .await
+        .body["events"][0]
+        .clone();
+    host_event.as_object_mut().unwrap().remove("status");
+    host_event["kind"] = json!("host_retry");
+    host_event["host"] = json!("h1");
+    host_event["task"] = json!("wait");
+    host_event["result"] = json!({
+        "changed": true, "msg": "m", "stdout": "out", "stderr": "err", "rc": 1, "item": "a",
+        "attempts": 1, "retries": 4, "rescued": true, "ignored": true, "handler": true,
+        "censored": true, "truncated": true,
+    });
+    schemas.check("Event", &host_event);
+    host_event["result"]["undocumented"] = json!(1);
+    schemas.refuses("Event", &host_event);
     let bad_size = server
         .call(Method::GET, &format!("{href}/events?size=0"), None)
         .await;

@@ -34,7 +34,14 @@ pub struct EngineConfig {
     /// [`Engine::probe`](crate::engine::Engine::probe). Default false: a server has no use for
     /// them, and then they cost nothing.
     pub test_signals: bool,
+    /// The longest text, in bytes, an executor event keeps in each of its fields (a task's
+    /// `msg`, `stdout`, `stderr`, ...); a longer one is cut on a character boundary and ends in
+    /// [`TRUNCATION_MARKER`](crate::executor::TRUNCATION_MARKER). Default 16 KiB.
+    pub event_field_bytes: usize,
 }
+
+/// The default of [`EngineConfig::event_field_bytes`]: 16 KiB.
+pub const DEFAULT_EVENT_FIELD_BYTES: usize = 16 * 1024;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -48,6 +55,7 @@ impl Default for EngineConfig {
             prefetch_wait: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             test_signals: false,
+            event_field_bytes: DEFAULT_EVENT_FIELD_BYTES,
         }
     }
 }

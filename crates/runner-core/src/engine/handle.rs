@@ -189,6 +189,12 @@ impl<S, E, N, C> EngineBuilder<S, E, N, C> {
         self
     }
 
+    /// The longest text an event keeps per field (see [`EngineConfig::event_field_bytes`]).
+    pub fn event_field_bytes(mut self, bytes: usize) -> Self {
+        self.config.event_field_bytes = bytes;
+        self
+    }
+
     /// Turns test signals on, for [`Engine::probe`] (see [`EngineConfig::test_signals`]).
     pub fn test_signals(mut self) -> Self {
         self.config.test_signals = true;

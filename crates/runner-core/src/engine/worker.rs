@@ -15,6 +15,7 @@ use crate::executor::{
 };
 use crate::machine::Command;
 use crate::notifier::{Notification, NotificationKind, Notifier};
+use crate::secret::Masker;
 use crate::store::{Store, StoreError};
 use crate::time::{Clock, Timestamp, after};
 
@@ -45,6 +46,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, 
                 attempt: execution.attempt,
                 execution,
                 place,
+                masker: Masker::default(),
             };
             worker.run().await;
             // Its places go back before it says it finished, so a test that saw `Finished` finds
@@ -112,6 +114,10 @@ struct Worker<S: Store, E: Executor, N: Notifier, C: Clock> {
     /// Its places: in the pool while the executor runs, among the running executions until the
     /// worker ends.
     place: Place<Engine<S, E, N, C>>,
+    /// The run's secrets, masked in every event and in the report's message before they are
+    /// recorded: whatever an executor reports, no secret of the run reaches the feed, a webhook,
+    /// the notifier or the execution's message.
+    masker: Masker,
 }
 
 impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
@@ -130,12 +136,13 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
             }
         };
 
-        let (cancel_handle, cancellation) = Cancellation::new();
-        let (events, mut event_stream) = EventSink::channel();
         let run = Run {
             job,
             execution: self.execution.clone(),
         };
+        self.masker = Masker::for_run(&run);
+        let (cancel_handle, cancellation) = Cancellation::new();
+        let (events, mut event_stream) = EventSink::channel();
         let mut phase = inner.phase.subscribe();
         let mut executor_run = std::pin::pin!(inner.executor.run(run, events, cancellation));
         let mut heartbeat_at = self.next_heartbeat();
@@ -207,7 +214,12 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         let mut pending = Vec::new();
         for progress in batch {
             match progress {
-                Progress::Event(event) => pending.push(event),
+                Progress::Event(mut event) => {
+                    // Masked before it is cut, so that a cut cannot leave part of a secret.
+                    self.masker.mask_event(&mut event);
+                    event.cap(self.engine.inner.config.event_field_bytes);
+                    pending.push(event);
+                }
                 Progress::WorkspaceReady => {
                     self.record_events(std::mem::take(&mut pending)).await;
                     if self.execution.status == Status::Initializing {
@@ -303,7 +315,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         self.execution = current;
     }
 
-    async fn finish(&mut self, report: RunReport) {
+    async fn finish(&mut self, mut report: RunReport) {
+        report.message = report.message.map(|message| self.masker.mask(&message));
         let command = Command::Finish {
             attempt: self.attempt,
             report,

@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 
 use super::fixtures::{alias, job_with_callbacks};
 use crate::execution::{Execution, Outcome, RunReport, Status};
-use crate::executor::{EventKind as Reported, ExecutorEvent};
+use crate::executor::{EventKind as Reported, ExecutorEvent, TaskResult};
 use crate::feed::{Delivery, DeliveryKey, EventKind, Settlement};
 use crate::ids::{ExecutionId, JobId};
 use crate::job::CallbackLevel;
@@ -303,6 +303,48 @@ conformance_suite! {
         assert_eq!(delivery.event.sequence, 1);
         assert_eq!(delivery.event.status, Some(Status::Pending));
         assert_eq!(delivery.event.execution_id, execution.execution_id);
+    }
+
+    /// What a task returned is stored with its event and read back whole.
+    pub async fn feed_keeps_task_results(store: &(impl ExecutionStore + ClaimStore + FeedStore)) {
+        let execution = claimed(store, &[], 10).await;
+        let result = TaskResult {
+            changed: true,
+            msg: Some("hello".into()),
+            stdout: Some("line one\nline two \u{fc}".into()),
+            stderr: Some("warned".into()),
+            rc: Some(3),
+            item: Some("a".into()),
+            attempts: Some(2),
+            retries: Some(4),
+            rescued: true,
+            handler: true,
+            truncated: true,
+            ..TaskResult::default()
+        };
+        let reported = ExecutorEvent {
+            host: Some("h1".into()),
+            task: Some("t".into()),
+            result: Some(Box::new(result.clone())),
+            ..ExecutorEvent::new(Reported::HostOk)
+        };
+        store
+            .append_events(execution.execution_id, 1, &[reported], 20)
+            .await
+            .expect("append");
+        let events = store
+            .list_events(
+                &execution.account_alias,
+                execution.job_id,
+                execution.execution_id,
+                0,
+                100,
+            )
+            .await
+            .expect("list");
+        let last = events.last().expect("events");
+        assert_eq!(last.kind, EventKind::Executor(Reported::HostOk));
+        assert_eq!(last.result.as_deref(), Some(&result));
     }
 
     /// A taken delivery is hidden until its hold passes (then it is handed out again: at least

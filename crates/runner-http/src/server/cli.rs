@@ -93,6 +93,13 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNNER_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// The longest text, in bytes, an event of the feed keeps in each field (a task's `msg`,
+    /// `stdout`, `stderr`, the loop item, a message); a longer one is cut on a character
+    /// boundary and ends in `[truncated by Runner: N bytes in all]`.
+    #[arg(long, env = "RUNNER_EVENT_FIELD_BYTES", default_value_t = runner_core::engine::DEFAULT_EVENT_FIELD_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(256..))]
+    pub event_field_bytes: usize,
+
     /// Let jobs use local repositories (`file://`, `http://`, and hosts that are loopback,
     /// private, link-local or otherwise not globally reachable): for tests and air-gapped mirrors.
     #[arg(long, env = "RUNNER_ALLOW_LOCAL_REPOSITORIES")]

@@ -137,6 +137,7 @@ pub fn engine_config(args: &ServeArgs) -> EngineConfig {
         concurrency: usize::from(args.concurrency),
         lease: Duration::from_secs(args.lease_secs),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        event_field_bytes: args.event_field_bytes,
         ..EngineConfig::default()
     }
 }
@@ -248,7 +249,22 @@ mod tests {
             "120",
             "--shutdown-grace-secs",
             "600",
+            "--event-field-bytes",
+            "1000",
         ]));
+        assert_eq!(config.event_field_bytes, 1000);
+        assert_eq!(defaults.event_field_bytes, 16 * 1024);
+        assert!(
+            Cli::try_parse_from([
+                "runner",
+                "serve",
+                "--store",
+                "memory",
+                "--event-field-bytes",
+                "10"
+            ])
+            .is_err()
+        );
         assert_eq!(config.concurrency, 8);
         assert_eq!(config.lease, Duration::from_secs(120));
         assert_eq!(config.shutdown_grace, Duration::from_secs(600));
