@@ -157,9 +157,10 @@ use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, Signal, SignalSource, StoreError,
+    patience,
 };
 #[cfg(doc)]
-use runner_core::store::{ScheduleStore, Store, patience};
+use runner_core::store::{ScheduleStore, Store};
 use runner_core::time::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, PgPool};
