@@ -61,22 +61,30 @@ pub fn init_logging(format: LogFormat) {
 /// Why the server could not start.
 pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal that comes right after the server said it listens is
+/// not the default action (the end of the process without a drain).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+    let handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+        let terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        (interrupt, terminate)
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = handlers;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutdown requested");
 }
 
 /// Reads the webhook signing key from a file: its text without the trailing line break. Errors
@@ -183,11 +191,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         "starting webhook delivery"
     );
     let delivery = runner_webhook::start(Arc::clone(&store), SystemClock, webhooks);
+    let shutdown = shutdown_signal();
     println!("runner: listening on http://{address}");
     tracing::info!(%address, concurrency = args.concurrency, "listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            shutdown.await;
             // Live event streams never end by themselves: end them, or the drain waits for ever.
             live_feeds.close();
         })
