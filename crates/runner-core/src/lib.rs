@@ -68,6 +68,7 @@ pub mod job;
 pub mod machine;
 pub mod notifier;
 pub mod page;
+pub mod run_log;
 pub mod schedule;
 pub mod secret;
 pub mod store;

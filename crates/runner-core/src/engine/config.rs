@@ -34,6 +34,8 @@ pub struct EngineConfig {
     /// [`Engine::probe`](crate::engine::Engine::probe). Default false: a server has no use for
     /// them, and then they cost nothing.
     pub test_signals: bool,
+    /// How much of each attempt's run log the stores keep (head and tail). Default 10 MiB.
+    pub run_log_cap: crate::run_log::LogCap,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +50,7 @@ impl Default for EngineConfig {
             prefetch_wait: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             test_signals: false,
+            run_log_cap: crate::run_log::LogCap::default(),
         }
     }
 }
