@@ -181,11 +181,14 @@ pub fn omitted_marker(omitted: u64, cap: LogCap) -> String {
 }
 
 /// The bytes of `plan` out of the stored `chunks` (each `(offset, bytes)`, in any order, those
-/// that overlap `plan.from..plan.to` at least), with the marker first if bytes were omitted.
+/// that overlap `plan.from..plan.to` at least), with the marker first if bytes were omitted, and
+/// the offset after the last byte found. That offset is `plan.to` unless a chunk is missing (a
+/// store whose reads are not one snapshot saw it dropped meanwhile): then it stops before the
+/// hole, so the next read gets the marker instead of skipping bytes silently.
 pub fn assemble<'a>(
     plan: &ReadPlan,
     chunks: impl IntoIterator<Item = (u64, &'a [u8])>,
-) -> Vec<u8> {
+) -> (Vec<u8>, u64) {
     let mut out = Vec::new();
     if plan.omitted > 0 {
         out.extend_from_slice(omitted_marker(plan.omitted, plan.cap).as_bytes());
@@ -195,9 +198,10 @@ pub fn assemble<'a>(
     let mut at = plan.from;
     for (offset, bytes) in chunks {
         let end = offset + bytes.len() as u64;
-        if end <= at || offset > at || at >= plan.to {
-            // Not the next piece: before the position, or past a hole (there is none in a
-            // consistent store), or past the end.
+        if at >= plan.to || offset > at {
+            break;
+        }
+        if end <= at {
             continue;
         }
         let skip = (at - offset) as usize;
@@ -205,7 +209,7 @@ pub fn assemble<'a>(
         out.extend_from_slice(&bytes[skip..skip + take]);
         at += take as u64;
     }
-    out
+    (out, at)
 }
 
 /// One page of a run log, as a store reads it.
@@ -248,15 +252,23 @@ pub fn resolve_attempt(execution: &crate::execution::Execution, asked: Option<u3
 }
 
 impl LogPage {
-    /// The page a store answers for `plan` of a log with `meta`, its bytes `data` (from
-    /// [`assemble`]), `ended` telling whether the attempt's run is over ([`attempt_ended`]).
-    pub fn new(attempt: u32, meta: &LogMeta, plan: &ReadPlan, data: Vec<u8>, ended: bool) -> Self {
+    /// The page a store answers for `plan` of a log with `meta`, from the stored `chunks` it
+    /// read for it (see [`assemble`]); `ended` tells whether the attempt's run is over
+    /// ([`attempt_ended`]).
+    pub fn new<'a>(
+        attempt: u32,
+        meta: &LogMeta,
+        plan: &ReadPlan,
+        chunks: impl IntoIterator<Item = (u64, &'a [u8])>,
+        ended: bool,
+    ) -> Self {
+        let (data, next_offset) = assemble(plan, chunks);
         Self {
             attempt,
             data,
-            next_offset: plan.to,
+            next_offset,
             total: meta.total,
-            complete: ended && plan.to >= meta.total,
+            complete: ended && next_offset >= meta.total,
         }
     }
 }
@@ -287,11 +299,7 @@ mod tests {
 
         fn read(&self, offset: u64, limit: u64) -> (Vec<u8>, u64) {
             let plan = self.meta.plan_read(offset, limit);
-            let data = assemble(
-                &plan,
-                self.chunks.iter().map(|(o, b)| (*o, b.as_slice())),
-            );
-            (data, plan.to)
+            assemble(&plan, self.chunks.iter().map(|(o, b)| (*o, b.as_slice())))
         }
 
         fn read_all(&self, limit: u64) -> Vec<u8> {

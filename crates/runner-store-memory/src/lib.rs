@@ -645,8 +645,7 @@ impl RunLogStore for MemoryStore {
             .into_iter()
             .chain(rest)
             .map(|(offset, bytes)| (*offset, bytes.as_slice()));
-        let data = run_log::assemble(&plan, chunks);
-        Ok(LogPage::new(attempt, &log.meta, &plan, data, ended))
+        Ok(LogPage::new(attempt, &log.meta, &plan, chunks, ended))
     }
 }
 
