@@ -122,6 +122,7 @@ mod events;
 mod executor;
 mod git;
 mod inventory;
+mod output;
 mod process;
 mod safety;
 mod workspace;
