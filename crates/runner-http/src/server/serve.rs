@@ -136,6 +136,7 @@ pub fn engine_config(args: &ServeArgs) -> EngineConfig {
         concurrency: usize::from(args.concurrency),
         lease: Duration::from_secs(args.lease_secs),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        run_log_cap: runner_core::run_log::LogCap::new(args.run_log_cap),
         ..EngineConfig::default()
     }
 }
