@@ -57,7 +57,8 @@ impl AnsibleExecutor {
         self.config.work_root.join(work_dir_name(execution))
     }
 
-    /// The log of the current attempt of `execution`: git's and ansible-playbook's output.
+    /// The node-local log of the current attempt of `execution` (git's and ansible-playbook's
+    /// output) while it runs; removed with the work directory at the end unless it is kept.
     pub fn log_path(&self, execution: &Execution) -> PathBuf {
         self.work_dir(execution).join(crate::workspace::LOG_FILE)
     }
