@@ -101,7 +101,8 @@ pub struct ReadPlan {
 impl LogMeta {
     /// Where the tail starts: bytes before it and after the head were dropped.
     pub fn window_start(&self) -> u64 {
-        self.head_len.max(self.total.saturating_sub(self.cap.tail()))
+        self.head_len
+            .max(self.total.saturating_sub(self.cap.tail()))
     }
 
     /// Whether a stored chunk at `offset` of `len` bytes is no longer kept and may be deleted.
@@ -347,7 +348,10 @@ mod tests {
         let mut expected = stream[..10].to_vec();
         expected.extend_from_slice(marker.as_bytes());
         expected.extend_from_slice(&stream[190..]);
-        assert_eq!(String::from_utf8_lossy(&read), String::from_utf8_lossy(&expected));
+        assert_eq!(
+            String::from_utf8_lossy(&read),
+            String::from_utf8_lossy(&expected)
+        );
         // Storage stays within the cap plus one chunk (the partly dropped one).
         assert!(log.stored() <= 20 + 7, "stored {}", log.stored());
     }

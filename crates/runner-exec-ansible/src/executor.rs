@@ -19,9 +19,9 @@ use tokio::process::Command;
 use crate::config::{AnsibleConfig, find_on_path, is_executable};
 use crate::error::ExecutorSetupError;
 use crate::events::{EventStream, Tally};
-use crate::output::Output;
 use crate::git::{Cloned, Git};
 use crate::inventory;
+use crate::output::Output;
 use crate::process::{Ended, GroupChild};
 use crate::safety::{check_playbook_path, check_url, resolve_playbook};
 use crate::workspace::{Workspace, tail};
@@ -259,7 +259,10 @@ impl AnsibleExecutor {
         })?;
         let git = Git::prepare(&config.git, repository, transport, workspace)
             .map_err(RunReport::failed)?;
-        let checkout = match git.clone(repository, workspace, marker, output, cancel).await {
+        let checkout = match git
+            .clone(repository, workspace, marker, output, cancel)
+            .await
+        {
             Cloned::Done(checkout) => checkout,
             Cloned::Cancelled => {
                 return Err(
@@ -494,6 +497,8 @@ struct Prepared {
     targets: Vec<String>,
 }
 
+// The error is the run's final report, made once per run: its size costs nothing.
+#[allow(clippy::result_large_err)]
 fn inline_playbook(encoded: &str, workspace: &Workspace) -> Result<Source, RunReport> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())

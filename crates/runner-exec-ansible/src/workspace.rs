@@ -112,7 +112,6 @@ impl Workspace {
     pub(crate) fn remove_secrets(&self) {
         let _ = fs::remove_dir_all(self.root.join("secrets"));
     }
-
 }
 
 impl Drop for Workspace {

@@ -92,7 +92,10 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
     // Tags: the untagged task did not run.
     assert!(!scene.markers().iter().any(|name| name.ends_with(".other")));
     // Nothing is left in the work directory: the log went to the run log, without the keys.
-    assert!(!log_path.parent().unwrap().exists(), "the work directory is removed");
+    assert!(
+        !log_path.parent().unwrap().exists(),
+        "the work directory is removed"
+    );
     let log = log_of(&progress);
     assert!(log.contains("PLAY RECAP"), "{log}");
     assert!(log.contains("ok: [h1]"), "{log}");
@@ -102,12 +105,20 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
         report.host_stats.keys().collect::<Vec<_>>(),
         ["h1", "h2", "h3"]
     );
-    assert!(report.host_stats.values().all(|stats| stats.ok > 0 && stats.failed == 0));
+    assert!(
+        report
+            .host_stats
+            .values()
+            .all(|stats| stats.ok > 0 && stats.failed == 0)
+    );
 
     // Events: workspace ready first, then the playbook's, in order (and its output).
     assert_eq!(progress[0], Progress::WorkspaceReady);
     let events = events_of(&progress);
-    let ready = progress.iter().filter(|p| **p == Progress::WorkspaceReady).count();
+    let ready = progress
+        .iter()
+        .filter(|p| **p == Progress::WorkspaceReady)
+        .count();
     assert_eq!(ready, 1, "ready once");
     let kinds: Vec<EventKind> = events.iter().map(|event| event.kind).collect();
     assert_eq!(kinds[0], EventKind::PlaybookStart);
@@ -362,5 +373,9 @@ async fn output_goes_to_the_run_log_and_the_recap_to_host_stats() {
             _ => None,
         })
         .collect();
-    assert!(chunks[..chunks.len() - 1].iter().all(|c| c.ends_with(b"\n")));
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c.ends_with(b"\n"))
+    );
 }

@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::Duration;
 
-use base64::Engine as _;
 use axum::body::Bytes;
+use base64::Engine as _;
 use common::process::{Runner, admin_token, ansible_path, sled_dir};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
@@ -240,7 +240,12 @@ async fn the_log_is_followed_live_and_read_in_pages() {
     // The whole log as text, in one page and in small pages, is what was followed.
     let (status, headers, whole) = api.text(&format!("{href}/log")).await;
     assert_eq!(status, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     assert_eq!(headers["x-run-log-complete"], "true");
     assert_eq!(
         headers["x-run-log-next-offset"].to_str().unwrap(),
@@ -271,7 +276,10 @@ async fn the_log_is_followed_live_and_read_in_pages() {
             None,
         )
         .await;
-    assert_eq!(list["results"][0]["host_stats"], ended["host_stats"], "{list}");
+    assert_eq!(
+        list["results"][0]["host_stats"], ended["host_stats"],
+        "{list}"
+    );
 
     // Bad requests name the parameter; attempts the execution never had are not found.
     let (status, _, body) = api.text(&format!("{href}/log?attempt=0")).await;

@@ -29,7 +29,9 @@ async fn a_capped_log_reads_as_head_marker_tail() {
     let harness = Harness::with_script(Script::UntilCancelled);
     let (href, id) = running(&harness).await;
     let cap = LogCap::new(1024);
-    let lines: Vec<String> = (0..100).map(|i| format!("line {i:03} of the output\n")).collect();
+    let lines: Vec<String> = (0..100)
+        .map(|i| format!("line {i:03} of the output\n"))
+        .collect();
     for line in &lines {
         harness
             .engine
@@ -45,9 +47,16 @@ async fn a_capped_log_reads_as_head_marker_tail() {
         .await;
     assert_eq!(head.status, StatusCode::OK, "{}", head.text);
     assert_eq!(head.headers["x-run-log-attempt"], "1");
-    assert_eq!(head.headers["x-run-log-total"], stream.len().to_string().as_str());
+    assert_eq!(
+        head.headers["x-run-log-total"],
+        stream.len().to_string().as_str()
+    );
     assert_eq!(head.headers["x-run-log-complete"], "false");
-    assert_eq!(head.text, stream[..512], "the first page ends with the head");
+    assert_eq!(
+        head.text,
+        stream[..512],
+        "the first page ends with the head"
+    );
     let next = head.headers["x-run-log-next-offset"].to_str().unwrap();
     assert_eq!(next, "512");
     let tail = harness
@@ -56,10 +65,19 @@ async fn a_capped_log_reads_as_head_marker_tail() {
     let omitted = (stream.len() - 1024) as u64;
     assert_eq!(
         tail.text,
-        format!("{}{}", omitted_marker(omitted, cap), &stream[stream.len() - 512..])
+        format!(
+            "{}{}",
+            omitted_marker(omitted, cap),
+            &stream[stream.len() - 512..]
+        )
     );
     let paged = harness
-        .call(Method::GET, &format!("{href}/log?offset=10&limit=5"), ACME, None)
+        .call(
+            Method::GET,
+            &format!("{href}/log?offset=10&limit=5"),
+            ACME,
+            None,
+        )
         .await;
     assert_eq!(paged.text, stream[10..15]);
     assert_eq!(paged.headers["x-run-log-next-offset"], "15");
@@ -90,7 +108,10 @@ async fn the_log_is_isolated_like_the_execution() {
     let own = harness
         .call(Method::GET, &format!("{href}/log"), ACME, None)
         .await;
-    assert_eq!((own.status, own.text.as_str()), (StatusCode::OK, "ok: [a]\n"));
+    assert_eq!(
+        (own.status, own.text.as_str()),
+        (StatusCode::OK, "ok: [a]\n")
+    );
 
     // Another account's token: 403. The execution under another account or job: 404.
     let other = harness
@@ -101,8 +122,17 @@ async fn the_log_is_isolated_like_the_execution() {
     let elsewhere = harness
         .call(Method::GET, &format!("{moved}/log"), ADMIN, None)
         .await;
-    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND, "{}", elsewhere.text);
-    let unknown = format!("{}/{}", href.rsplit_once('/').unwrap().0, ExecutionId::new());
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        elsewhere.text
+    );
+    let unknown = format!(
+        "{}/{}",
+        href.rsplit_once('/').unwrap().0,
+        ExecutionId::new()
+    );
     let missing = harness
         .call(Method::GET, &format!("{unknown}/log"), ACME, None)
         .await;

@@ -157,7 +157,8 @@ use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::store::{
-    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, Signal, SignalSource, StoreError,
+    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, Signal,
+    SignalSource, StoreError,
 };
 #[cfg(doc)]
 use runner_core::store::{ScheduleStore, Store};

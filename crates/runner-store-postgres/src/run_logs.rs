@@ -20,6 +20,9 @@ use crate::{PgStore, to_i64};
 /// The meta of an attempt's log as stored: total, head_len, cap (all NULL for no row yet).
 type MetaRow = (Option<i64>, Option<i64>, Option<i64>);
 
+/// An execution's body with the meta of one attempt's log.
+type ExecutionLogRow = (String, Option<i64>, Option<i64>, Option<i64>);
+
 fn meta_of((total, head_len, cap): MetaRow) -> LogMeta {
     match (total, head_len, cap) {
         (Some(total), Some(head_len), Some(cap)) => LogMeta {
@@ -57,7 +60,7 @@ pub(crate) async fn append_log(
     now: Timestamp,
 ) -> Result<u64, StoreError> {
     let total = transaction!(store, |tx| async {
-        let row: Option<(String, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let row: Option<ExecutionLogRow> = sqlx::query_as(
             "SELECT x.body::text, l.total, l.head_len, l.cap
                FROM executions AS x
                LEFT JOIN run_logs AS l ON l.execution_id = x.id AND l.attempt = $2
@@ -77,7 +80,11 @@ pub(crate) async fn append_log(
         let plan = meta.plan_append(cap, chunk.len());
         let next = plan.meta;
         let offsets: Vec<i64> = plan.pieces.iter().map(|p| to_i64(p.offset)).collect();
-        let bytes: Vec<&[u8]> = plan.pieces.iter().map(|p| &chunk[p.range.clone()]).collect();
+        let bytes: Vec<&[u8]> = plan
+            .pieces
+            .iter()
+            .map(|p| &chunk[p.range.clone()])
+            .collect();
         sqlx::query(WRITE_LOG)
             .bind(id.0)
             .bind(i64::from(attempt))
@@ -104,7 +111,7 @@ pub(crate) async fn read_log(
     read: LogRead,
 ) -> Result<LogPage, StoreError> {
     let asked = read.attempt.map(i64::from);
-    let row: Option<(String, Option<i64>, Option<i64>, Option<i64>)> = store
+    let row: Option<ExecutionLogRow> = store
         .read(|| {
             sqlx::query_as(
                 "SELECT x.body::text, l.total, l.head_len, l.cap

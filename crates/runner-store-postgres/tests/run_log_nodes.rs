@@ -31,7 +31,11 @@ async fn a_log_written_on_one_node_is_read_and_followed_on_another() {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    let output = ["PLAY [all] ***\n", "ok: [localhost] => {\n", "    \"msg\": \"hello\"\n}\n"];
+    let output = [
+        "PLAY [all] ***\n",
+        "ok: [localhost] => {\n",
+        "    \"msg\": \"hello\"\n}\n",
+    ];
     for line in output {
         writer
             .append_log(id, 1, line.as_bytes(), LogCap::default(), now + 1)

@@ -220,7 +220,13 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         let now = inner.clock.now();
         if let Err(error) = inner
             .store
-            .append_log(execution_id, self.attempt, &chunk, inner.config.run_log_cap, now)
+            .append_log(
+                execution_id,
+                self.attempt,
+                &chunk,
+                inner.config.run_log_cap,
+                now,
+            )
             .await
         {
             // As for events: the run goes on, and a refusal (lost lease) is the heartbeat's to act on.

@@ -65,7 +65,9 @@ async fn read_all(
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
-        let page = read(store, execution, attempt, offset, limit).await.unwrap();
+        let page = read(store, execution, attempt, offset, limit)
+            .await
+            .unwrap();
         out.extend_from_slice(&page.data);
         if page.next_offset >= page.total {
             return (out, page);

@@ -62,7 +62,12 @@ fn resume_point(headers: &HeaderMap) -> Result<Option<(u32, u64)>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
-    let invalid = || ApiError::field("Last-Event-ID", "must be the id of a log event (attempt:offset)");
+    let invalid = || {
+        ApiError::field(
+            "Last-Event-ID",
+            "must be the id of a log event (attempt:offset)",
+        )
+    };
     let text = value.to_str().map_err(|_| invalid())?.trim();
     if text.is_empty() {
         return Ok(None);
