@@ -75,7 +75,7 @@ pub struct Piece {
 }
 
 /// What a store does for one append: store `pieces`, delete the tail chunks that lie wholly
-/// before [`AppendPlan::window_start`] (see [`LogMeta::droppable`]), and keep `meta`.
+/// before [`LogMeta::window_start`] of the new meta (see [`LogMeta::droppable`]), and keep `meta`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendPlan {
     /// The chunk's bytes to store (none, one or two: a chunk that fills the head is split where
