@@ -185,24 +185,22 @@ mod tests {
     #[tokio::test]
     async fn a_background_process_holding_the_pipe_does_not_hold_the_run() {
         let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("gate");
         let (sink, mut progress) = EventSink::channel();
         let output = Output::new(sink, dir.path().join("log"), Duration::from_millis(200));
         let (stdout, stderr, capture) = output.capture().await.unwrap();
+        // The background loop keeps the pipe open until the gate file appears.
+        let script = format!(
+            "echo started; (while [ ! -e '{}' ]; do sleep 0.05; done) &",
+            gate.display()
+        );
         let mut command = tokio::process::Command::new("sh");
-        command
-            .arg("-c")
-            .arg("echo started; sleep 30 &")
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0);
+        command.arg("-c").arg(script).stdout(stdout).stderr(stderr);
         let mut child = command.spawn().unwrap();
         drop(command);
-        let pgid = child.id().unwrap();
         child.wait().await.unwrap();
         capture.finish().await;
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &format!("-{pgid}")])
-            .status();
+        std::fs::write(&gate, b"").unwrap();
         assert_eq!(
             progress.try_recv().ok(),
             Some(Progress::Log(b"started\n".to_vec()))
