@@ -154,6 +154,29 @@ pub enum Outcome {
     Killed,
 }
 
+/// What one host did in a run, as the play recap counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct HostStats {
+    /// Tasks that succeeded without a change.
+    pub ok: u32,
+    /// Tasks that changed something.
+    pub changed: u32,
+    /// Tasks that failed.
+    pub failed: u32,
+    /// Tasks skipped.
+    pub skipped: u32,
+    /// Times the host could not be reached.
+    pub unreachable: u32,
+    /// Failures a `rescue` section handled.
+    pub rescued: u32,
+    /// Failures `ignore_errors` let pass.
+    pub ignored: u32,
+}
+
+/// Per host (its name in the inventory), what it did in a run, ordered by name.
+pub type HostStatsMap = std::collections::BTreeMap<String, HostStats>;
+
 /// What an executor reports at the end of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -165,6 +188,9 @@ pub struct RunReport {
     pub message: Option<String>,
     /// The commit a repository playbook ran from.
     pub repository_log: Option<RepositoryLog>,
+    /// The play recap per host; empty if the playbook never got to it.
+    #[serde(default)]
+    pub host_stats: HostStatsMap,
 }
 
 impl RunReport {
@@ -175,6 +201,7 @@ impl RunReport {
             failed_hosts: Vec::new(),
             message: None,
             repository_log: None,
+            host_stats: HostStatsMap::new(),
         }
     }
 
@@ -242,6 +269,9 @@ pub struct Execution {
     /// same atomic section that records them, so sequence numbers have no gaps.
     #[serde(default)]
     pub events: u64,
+    /// The play recap of the latest run that ended, per host.
+    #[serde(default)]
+    pub host_stats: HostStatsMap,
 }
 
 /// Which schedule created an execution, for which due time.
@@ -290,6 +320,7 @@ impl Execution {
             callbacks: job.spec.callbacks.clone(),
             // The creation event (see `feed::created`).
             events: 1,
+            host_stats: HostStatsMap::new(),
         }
     }
 
@@ -339,6 +370,7 @@ impl Execution {
             failed_hosts: self.failed_hosts.clone(),
             is_vpn_established: false,
             message: self.message.clone(),
+            host_stats: self.host_stats.clone(),
         }
     }
 }
@@ -388,4 +420,8 @@ pub struct ExecutionView {
     /// Why the execution is in its status, when there is a reason to give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The play recap of the latest run that ended, per host name: `ok`, `changed`, `failed`,
+    /// `skipped`, `unreachable`, `rescued`, `ignored`. Empty until a run reached its recap.
+    #[serde(default)]
+    pub host_stats: HostStatsMap,
 }

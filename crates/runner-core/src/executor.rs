@@ -240,6 +240,9 @@ pub enum Progress {
     WorkspaceReady,
     /// An event for the execution's feed.
     Event(ExecutorEvent),
+    /// Output for the run log (ansible's human-readable stdout and stderr), in the order it was
+    /// printed. The engine appends consecutive chunks to the store in one write.
+    Log(Vec<u8>),
 }
 
 /// Where an executor sends its events. Sending never blocks the run.
@@ -268,6 +271,13 @@ impl EventSink {
     /// Sends an event; dropped silently once nobody listens.
     pub fn emit(&self, event: ExecutorEvent) {
         self.send(Progress::Event(event));
+    }
+
+    /// Sends a chunk of the run's human-readable output for the run log; empty chunks are dropped.
+    pub fn log(&self, chunk: Vec<u8>) {
+        if !chunk.is_empty() {
+            self.send(Progress::Log(chunk));
+        }
     }
 
     /// Says the workspace is ready and the playbook starts.

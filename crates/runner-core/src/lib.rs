@@ -69,6 +69,7 @@ pub mod machine;
 pub mod net;
 pub mod notifier;
 pub mod page;
+pub mod run_log;
 pub mod schedule;
 pub mod secret;
 pub mod store;

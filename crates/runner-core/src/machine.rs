@@ -313,6 +313,7 @@ pub fn apply(
             if report.repository_log.is_some() {
                 execution.repository_log = report.repository_log.clone();
             }
+            execution.host_stats = report.host_stats.clone();
             if report.message.is_some() || to == Status::Success {
                 execution.message = report.message.clone();
             }

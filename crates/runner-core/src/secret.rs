@@ -217,6 +217,32 @@ impl Masker {
         self.mask_text(text)
     }
 
+    /// Masks secrets in raw output (a run log chunk, which need not be UTF-8). Chunks are cut at
+    /// line ends, and every line of a multi-line key is a value of its own, so a secret is not
+    /// split by a chunk boundary unless one line is longer than a chunk.
+    pub fn mask_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
+        let mut bytes = bytes;
+        for value in &self.values {
+            let needle = value.as_bytes();
+            if !bytes.windows(needle.len()).any(|window| window == needle) {
+                continue;
+            }
+            let mut masked = Vec::with_capacity(bytes.len());
+            let mut rest = bytes.as_slice();
+            while let Some(at) = rest
+                .windows(needle.len())
+                .position(|window| window == needle)
+            {
+                masked.extend_from_slice(&rest[..at]);
+                masked.extend_from_slice(MASK.as_bytes());
+                rest = &rest[at + needle.len()..];
+            }
+            masked.extend_from_slice(rest);
+            bytes = masked;
+        }
+        bytes
+    }
+
     /// The longest secret in bytes (0 without secrets): how much of a log chunk to hold back so
     /// that a secret split across two chunks is still masked.
     pub fn longest(&self) -> usize {
@@ -253,6 +279,24 @@ mod tests {
         let armour = "-----BEGIN OPENSSH PRIVATE KEY-----";
         assert_eq!(masker.mask_text(armour), armour);
         assert_eq!(masker.longest(), pem.trim().len().max(encoded.len()));
+    }
+
+    #[test]
+    fn masker_masks_raw_output_that_is_not_utf8() {
+        let masker = Masker::new([&Secret::new("hunter22")]);
+        let raw = b"a\xffhunter22\xfe hunter22\n".to_vec();
+        assert_eq!(
+            masker.mask_bytes(raw),
+            [
+                b"a\xff".as_slice(),
+                MASK.as_bytes(),
+                b"\xfe ",
+                MASK.as_bytes(),
+                b"\n"
+            ]
+            .concat()
+        );
+        assert_eq!(masker.mask_bytes(b"nothing".to_vec()), b"nothing");
     }
 
     #[test]

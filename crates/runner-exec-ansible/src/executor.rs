@@ -8,7 +8,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use runner_core::execution::{Execution, Outcome, RepositoryLog, RunReport};
+use runner_core::execution::{
+    Execution, HostStats, HostStatsMap, Outcome, RepositoryLog, RunReport,
+};
 use runner_core::executor::{CancelMode, Cancellation, EventSink, Executor, Run};
 use runner_core::job::{JobSpec, Repository};
 use runner_core::validation::ValidationErrors;
@@ -20,6 +22,7 @@ use crate::error::ExecutorSetupError;
 use crate::events::{EventStream, Tally};
 use crate::git::{Cloned, Git};
 use crate::inventory;
+use crate::output::Output;
 use crate::process::{Ended, GroupChild};
 use crate::safety::{Transport, check_playbook_path, check_url, resolve_playbook};
 use crate::workspace::{Workspace, tail};
@@ -54,7 +57,8 @@ impl AnsibleExecutor {
         self.config.work_root.join(work_dir_name(execution))
     }
 
-    /// The log of the current attempt of `execution`: git's and ansible-playbook's output.
+    /// The node-local log of the current attempt of `execution` (git's and ansible-playbook's
+    /// output) while it runs; removed with the work directory at the end unless it is kept.
     pub fn log_path(&self, execution: &Execution) -> PathBuf {
         self.work_dir(execution).join(crate::workspace::LOG_FILE)
     }
@@ -139,11 +143,16 @@ impl AnsibleExecutor {
             return report;
         }
 
+        let output = Output::new(
+            events.clone(),
+            workspace.log_path(),
+            config.event_drain_timeout,
+        );
         let spec = &run.job.spec;
         let source = match (&spec.repository, &spec.playbook) {
             (Some(repository), _) => {
                 let marker = run_marker(&run.execution);
-                self.checkout(repository, &marker, &mut workspace, &mut cancel)
+                self.checkout(repository, &marker, &mut workspace, &output, &mut cancel)
                     .await
             }
             (None, Some(encoded)) => inline_playbook(encoded, &workspace),
@@ -168,11 +177,8 @@ impl AnsibleExecutor {
             Ok(stream) => stream,
             Err(message) => return source.failed(message),
         };
-        let log = match workspace
-            .open_log()
-            .and_then(|log| Ok((log.try_clone()?, log)))
-        {
-            Ok(log) => log,
+        let (stdout, stderr, capture) = match output.capture().await {
+            Ok(pipe) => pipe,
             Err(error) => return source.failed(format!("could not open the log: {error}")),
         };
         let mut command = Command::new(&ansible);
@@ -181,8 +187,8 @@ impl AnsibleExecutor {
             .envs(prepared.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&source.cwd)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(log.0))
-            .stderr(Stdio::from(log.1));
+            .stdout(stdout)
+            .stderr(stderr);
         if let Some(report) = cancelled(&cancel, source.repository_log.clone()) {
             stream.abort();
             return report;
@@ -207,6 +213,7 @@ impl AnsibleExecutor {
             })
             .await;
         workspace.remove_secrets();
+        capture.finish().await;
         let status = match ended {
             Ok(Ended::Exited(status)) => status,
             Ok(Ended::Killed) => {
@@ -219,16 +226,20 @@ impl AnsibleExecutor {
             }
         };
         let tally = stream.finish(config.event_drain_timeout).await;
+        let with_stats = |report: RunReport| RunReport {
+            host_stats: host_stats(&tally),
+            ..report
+        };
         let graceful = cancel.current().is_some();
         if tally.stopped || (graceful && !status.success()) {
-            return source.report(Outcome::Stopped);
+            return with_stats(source.report(Outcome::Stopped));
         }
         if status.success() {
-            return source.report(Outcome::Succeeded);
+            return with_stats(source.report(Outcome::Succeeded));
         }
         let mut report = source.failed(self.failure_message(&status, &tally, &workspace));
         report.failed_hosts = failed_hosts(&tally, &prepared.targets);
-        report
+        with_stats(report)
     }
 
     /// Clones the repository and finds its playbook.
@@ -237,6 +248,7 @@ impl AnsibleExecutor {
         repository: &Repository,
         marker: &str,
         workspace: &mut Workspace,
+        output: &Output,
         cancel: &mut Cancellation,
     ) -> Result<Source, RunReport> {
         let config = &self.config;
@@ -255,7 +267,10 @@ impl AnsibleExecutor {
         };
         let git = Git::prepare(&config.git, repository, transport, pin, workspace)
             .map_err(RunReport::failed)?;
-        let checkout = match git.clone(repository, workspace, marker, cancel).await {
+        let checkout = match git
+            .clone(repository, workspace, marker, output, cancel)
+            .await
+        {
             Cloned::Done(checkout) => checkout,
             Cloned::Cancelled => {
                 return Err(
@@ -489,6 +504,8 @@ struct Prepared {
     targets: Vec<String>,
 }
 
+// The error is the run's final report, made once per run: its size costs nothing.
+#[allow(clippy::result_large_err)]
 fn inline_playbook(encoded: &str, workspace: &Workspace) -> Result<Source, RunReport> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
@@ -514,6 +531,27 @@ fn cancelled(cancel: &Cancellation, repository_log: Option<RepositoryLog>) -> Op
         repository_log,
         ..RunReport::new(outcome)
     })
+}
+
+/// The play recap per host, as the execution records it.
+fn host_stats(tally: &Tally) -> HostStatsMap {
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    tally
+        .stats
+        .iter()
+        .map(|(host, stats)| {
+            let stats = HostStats {
+                ok: count(stats.ok),
+                changed: count(stats.changed),
+                failed: count(stats.failures),
+                skipped: count(stats.skipped),
+                unreachable: count(stats.unreachable),
+                rescued: count(stats.rescued),
+                ignored: count(stats.ignored),
+            };
+            (host.clone(), stats)
+        })
+        .collect()
 }
 
 /// Failed and unreachable hosts, hosts a play aborted, and targets that never reached the

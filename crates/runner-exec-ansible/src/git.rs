@@ -9,6 +9,7 @@ use runner_core::executor::Cancellation;
 use runner_core::job::Repository;
 use tokio::process::Command;
 
+use crate::output::Output;
 use crate::process::{Ended, GroupChild};
 use crate::safety::{Pin, Transport};
 use crate::workspace::Workspace;
@@ -176,12 +177,13 @@ impl Git {
         command
     }
 
-    /// `git clone --depth 1 [--branch <branch>] -- <url> <workspace>/checkout`, output in the log.
+    /// `git clone --depth 1 [--branch <branch>] -- <url> <workspace>/checkout`, output in the run log (see `output`).
     pub(crate) async fn clone(
         &self,
         repository: &Repository,
         workspace: &Workspace,
         marker: &str,
+        output: &Output,
         cancel: &mut Cancellation,
     ) -> Cloned {
         let checkout = workspace.path("checkout");
@@ -191,16 +193,11 @@ impl Git {
             command.args(["--branch", branch]);
         }
         command.arg("--").arg(repository.url.trim()).arg(&checkout);
-        let log = match workspace
-            .open_log()
-            .and_then(|log| Ok((log.try_clone()?, log)))
-        {
-            Ok(log) => log,
+        let (stdout, stderr, capture) = match output.capture().await {
+            Ok(pipe) => pipe,
             Err(error) => return Cloned::Failed(format!("could not open the log: {error}")),
         };
-        command
-            .stdout(Stdio::from(log.0))
-            .stderr(Stdio::from(log.1));
+        command.stdout(stdout).stderr(stderr);
         let child = match GroupChild::spawn(command, marker) {
             Ok(child) => child,
             Err(error) => {
@@ -211,7 +208,9 @@ impl Git {
             }
         };
         // A graceful stop also ends the clone: no task of the playbook has started yet.
-        match child.wait(cancel, || true).await {
+        let ended = child.wait(cancel, || true).await;
+        capture.finish().await;
+        match ended {
             Ok(Ended::Exited(status)) if status.success() => Cloned::Done(checkout),
             // git's own words stay in the log: they tell an open port from a closed one, and
             // can quote the server's answer. The message gives a short cause only.

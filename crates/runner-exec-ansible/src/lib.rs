@@ -33,7 +33,9 @@
 //! 4. **Workspace ready.** The executor calls
 //!    [`EventSink::workspace_ready`](runner_core::executor::EventSink::workspace_ready) (the
 //!    execution turns RUNNING) and starts `ansible-playbook` in its own process group, stdin
-//!    closed, stdout and stderr appended to `ansible.log`.
+//!    closed, stdout and stderr in one pipe, read by `output.rs`: each chunk (cut at line ends)
+//!    goes to the run log ([`EventSink::log`](runner_core::executor::EventSink::log)) and to
+//!    the node-local `ansible.log`. git's output during a clone goes the same way.
 //! 5. **Events.** The callback plugin `runner_events` (shipped in this crate, next to the normal
 //!    stdout callback) writes one JSON line per playbook start, play start, task start, host
 //!    result (ok, failed, unreachable, skipped; one per loop item too, and one per retry of an
@@ -56,13 +58,14 @@
 //!    error) does it quote the end of the log, which then holds ansible's error.
 //! 7. **Clean-up.** Secret files go as soon as they are not needed (git credentials after the
 //!    clone, the rest when ansible-playbook exits) and in every case when the run ends; then
-//!    everything but `ansible.log` is removed (unless [`AnsibleConfig::keep_work_dirs`]).
+//!    the work directory is removed, `ansible.log` included (unless
+//!    [`AnsibleConfig::keep_work_dirs`], which keeps all but the secrets).
 //!
 //! ## Files in the work directory
 //!
 //! | path | what | lifetime |
 //! |---|---|---|
-//! | `ansible.log` | git's and ansible-playbook's stdout and stderr | kept after the run |
+//! | `ansible.log` | git's and ansible-playbook's stdout and stderr (a copy of the run log) | run |
 //! | `checkout/` | the repository (repository jobs) | run |
 //! | `playbook.yml` | the decoded inline playbook (inline jobs) | run |
 //! | `secrets/` (0700) | `N-inventory.json`, `N-extra-vars.json`, `N-*.key`, git `askpass.sh`, `username`, `password` (0600) | removed when no longer needed |
@@ -71,7 +74,9 @@
 //! | `events.sock` | the event socket | run |
 //! | `stop` | created on a graceful stop | run |
 //!
-//! [`AnsibleExecutor::log_path`] tells where a run's log is. Old logs are not rotated here.
+//! The run log lives in the store ([`RunLogStore`](runner_core::store::RunLogStore)); while the
+//! run goes, [`AnsibleExecutor::log_path`] tells where its node-local copy is. The play recap per
+//! host goes into the report (`RunReport::host_stats`).
 //!
 //! ## Stop and kill
 //!
@@ -141,6 +146,7 @@ mod events;
 mod executor;
 mod git;
 mod inventory;
+mod output;
 mod process;
 mod safety;
 mod workspace;

@@ -2,11 +2,12 @@
 //!
 //! Secret files (keys, the git password, the inventory with its hostVars, the extra vars) live in
 //! `secrets/`, created 0700 with files 0600, and are removed when the [`Workspace`] is dropped,
-//! whatever way the run ended. Only `ansible.log` outlives the run (unless
+//! whatever way the run ended. The rest, the node-local `ansible.log` included, goes with the
+//! directory when the run ends (the run log is in the store), unless
 //! [`AnsibleConfig::keep_work_dirs`](crate::AnsibleConfig::keep_work_dirs) keeps everything but
-//! the secrets).
+//! the secrets.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use runner_core::secret::Secret;
 
-/// The name of the run's log file, kept after the run.
+/// The name of the run's node-local log file (a copy of the run log while the run goes; kept
+/// after it only with `keep_work_dirs`).
 pub const LOG_FILE: &str = "ansible.log";
 
 /// A run's work directory.
@@ -64,15 +66,6 @@ impl Workspace {
         self.path(LOG_FILE)
     }
 
-    /// Opens the log for appending (git and ansible-playbook write into it).
-    pub(crate) fn open_log(&self) -> io::Result<File> {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(self.log_path())
-    }
-
     /// Writes a non-secret file.
     pub(crate) fn write(&self, name: &str, contents: &[u8], mode: u32) -> io::Result<PathBuf> {
         let path = self.path(name);
@@ -119,30 +112,15 @@ impl Workspace {
     pub(crate) fn remove_secrets(&self) {
         let _ = fs::remove_dir_all(self.root.join("secrets"));
     }
-
-    /// Removes everything but the log (also done on drop unless kept).
-    fn remove_all_but_log(&self) {
-        let Ok(entries) = fs::read_dir(&self.root) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if entry.file_name() == LOG_FILE {
-                continue;
-            }
-            let path = entry.path();
-            let _ = match entry.file_type() {
-                Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
-                _ => fs::remove_file(&path),
-            };
-        }
-    }
 }
 
 impl Drop for Workspace {
+    /// The secrets always go; the rest, the node-local log included (the run log is in the
+    /// store), unless the work directory is kept.
     fn drop(&mut self) {
         self.remove_secrets();
         if !self.keep {
-            self.remove_all_but_log();
+            let _ = fs::remove_dir_all(&self.root);
         }
     }
 }
@@ -181,7 +159,6 @@ mod tests {
     #[test]
     fn secrets_are_private_and_removed_with_the_rest() {
         let root = tempfile::tempdir().unwrap();
-        let log;
         let key;
         {
             let mut workspace = Workspace::create(root.path(), "run-1", false).unwrap();
@@ -196,21 +173,28 @@ mod tests {
             workspace
                 .write("playbook.yml", b"- hosts: all\n", 0o600)
                 .unwrap();
-            log = workspace.log_path();
-            workspace
-                .open_log()
-                .unwrap()
-                .write_all(b"output\n")
-                .unwrap();
+            fs::write(workspace.log_path(), b"output\n").unwrap();
             assert!(workspace.write_key("bad", &Secret::new("!!")).is_err());
         }
         assert!(!key.exists());
+        assert!(!root.path().join("run-1").exists(), "the log goes too");
+    }
+
+    #[test]
+    fn a_kept_workspace_keeps_all_but_the_secrets() {
+        let root = tempfile::tempdir().unwrap();
+        {
+            let mut workspace = Workspace::create(root.path(), "run-1", true).unwrap();
+            workspace
+                .write_key("default key", &Secret::new("a2V5"))
+                .unwrap();
+            fs::write(workspace.log_path(), b"output\n").unwrap();
+        }
         let left: Vec<_> = fs::read_dir(root.path().join("run-1"))
             .unwrap()
             .map(|entry| entry.unwrap().file_name())
             .collect();
         assert_eq!(left, [LOG_FILE]);
-        assert_eq!(fs::read_to_string(log).unwrap(), "output\n");
     }
 
     #[test]

@@ -54,9 +54,18 @@ async fn through_engine(
         .list_events(&alias, job.id, id, 0, 100_000)
         .await
         .unwrap();
+    let read = runner_core::store::LogRead {
+        attempt: None,
+        offset: 0,
+        limit: u64::MAX,
+    };
+    let log = engine.read_log(&alias, job.id, id, read).await.unwrap();
     running.shutdown().await;
-    let log = std::fs::read(executor.log_path(&ended)).unwrap_or_default();
-    (ended, events, String::from_utf8_lossy(&log).into_owned())
+    (
+        ended,
+        events,
+        String::from_utf8_lossy(&log.data).into_owned(),
+    )
 }
 
 /// The host results of task `task` (in feed order).

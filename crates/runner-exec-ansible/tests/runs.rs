@@ -91,21 +91,35 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
     }
     // Tags: the untagged task did not run.
     assert!(!scene.markers().iter().any(|name| name.ends_with(".other")));
-    // Only the log is left in the work directory, without the keys in it.
-    let work_dir = log_path.parent().unwrap();
-    let left: Vec<_> = std::fs::read_dir(work_dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name())
-        .collect();
-    assert_eq!(left, [runner_exec_ansible::LOG_FILE]);
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    // Nothing is left in the work directory: the log went to the run log, without the keys.
+    assert!(
+        !log_path.parent().unwrap().exists(),
+        "the work directory is removed"
+    );
+    let log = log_of(&progress);
     assert!(log.contains("PLAY RECAP"), "{log}");
+    assert!(log.contains("ok: [h1]"), "{log}");
     assert!(!log.contains("KEY-MATERIAL"));
+    // The recap per host is on the report.
+    assert_eq!(
+        report.host_stats.keys().collect::<Vec<_>>(),
+        ["h1", "h2", "h3"]
+    );
+    assert!(
+        report
+            .host_stats
+            .values()
+            .all(|stats| stats.ok > 0 && stats.failed == 0)
+    );
 
-    // Events: workspace ready first, then the playbook's, in order.
+    // Events: workspace ready first, then the playbook's, in order (and its output).
     assert_eq!(progress[0], Progress::WorkspaceReady);
     let events = events_of(&progress);
-    assert_eq!(events.len(), progress.len() - 1, "ready once");
+    let ready = progress
+        .iter()
+        .filter(|p| **p == Progress::WorkspaceReady)
+        .count();
+    assert_eq!(ready, 1, "ready once");
     let kinds: Vec<EventKind> = events.iter().map(|event| event.kind).collect();
     assert_eq!(kinds[0], EventKind::PlaybookStart);
     assert_eq!(kinds[1], EventKind::PlayStart);
@@ -297,7 +311,7 @@ async fn malformed_yaml_fails_with_the_parse_error() {
         vec![local_host("h1")],
     ));
     let log_path = executor.log_path(&run.execution);
-    let (report, _) = run_to_end(&executor, run).await;
+    let (report, progress) = run_to_end(&executor, run).await;
 
     assert_eq!(report.outcome, Outcome::Failed);
     let message = report.message.unwrap();
@@ -307,11 +321,7 @@ async fn malformed_yaml_fails_with_the_parse_error() {
         !message.contains(&log_path.display().to_string()),
         "no path of the server: {message}"
     );
-    assert!(
-        std::fs::read_to_string(&log_path)
-            .unwrap()
-            .contains("YAML parsing failed")
-    );
+    assert!(log_of(&progress).contains("YAML parsing failed"));
     // Never reached: the host counts as failed, so a restart runs it again.
     assert_eq!(report.failed_hosts, ["h1"]);
 }
@@ -322,7 +332,11 @@ async fn malformed_yaml_fails_with_the_parse_error() {
 async fn graceful_stop_works_under_the_free_strategy() {
     let scene = Scene::new();
     let hosts = vec![local_host("h1"), local_host("h2")];
-    let executor = scene.executor();
+    // The work directory (with the node-local log) is kept, so the whole log can be read after.
+    let executor = AnsibleExecutor::new(AnsibleConfig {
+        keep_work_dirs: true,
+        ..scene.config()
+    });
     let playbook = WAITS_FOR_STOP.replace("strategy: linear", "strategy: free");
     let run = run_of(inline_spec(&scene, &playbook, hosts));
     let log_path = executor.log_path(&run.execution);
@@ -342,4 +356,64 @@ async fn graceful_stop_works_under_the_free_strategy() {
     );
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(!log.to_lowercase().contains("deprecat"), "{log}");
+}
+
+const OUTPUT: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: say hello
+      debug:
+        msg: "hello from {{ inventory_hostname }}"
+    - name: print
+      command: sh -c 'echo to-stdout; echo to-stderr >&2'
+    - name: fail on h2
+      fail:
+        msg: h2 gives up
+      when: inventory_hostname == 'h2'
+"#;
+
+/// ansible-playbook's own output (stdout and stderr, as its default callback prints it) comes
+/// out as the run log, and the recap per host lands on the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_goes_to_the_run_log_and_the_recap_to_host_stats() {
+    let scene = Scene::new();
+    let executor = scene.executor();
+    let run = run_of(inline_spec(
+        &scene,
+        OUTPUT,
+        vec![local_host("h1"), local_host("h2")],
+    ));
+    let (report, progress) = run_to_end(&executor, run).await;
+
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    let log = log_of(&progress);
+    for line in [
+        "TASK [say hello]",
+        "ok: [h1] => {",
+        "\"msg\": \"hello from h1\"",
+        "changed: [h1]",
+        "fatal: [h2]: FAILED!",
+        "PLAY RECAP",
+    ] {
+        assert!(log.contains(line), "{line:?} not in the log:\n{log}");
+    }
+    let h1 = report.host_stats["h1"];
+    let h2 = report.host_stats["h2"];
+    assert_eq!((h1.changed, h1.failed, h1.skipped), (1, 0, 1), "{h1:?}");
+    assert_eq!((h2.changed, h2.failed), (1, 1), "{h2:?}");
+    assert!(h1.ok >= 2, "{h1:?}");
+    // Every chunk but maybe the last ends a line.
+    let chunks: Vec<&Vec<u8>> = progress
+        .iter()
+        .filter_map(|p| match p {
+            Progress::Log(chunk) => Some(chunk),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c.ends_with(b"\n"))
+    );
 }

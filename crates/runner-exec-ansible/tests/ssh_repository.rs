@@ -424,7 +424,15 @@ async fn a_wrong_key_fails_the_clone() {
             .contains("Permission denied (publickey)")
     );
     assert!(report.repository_log.is_none());
-    assert!(events.is_empty(), "the workspace must not become ready");
+    // Only git's output came: the workspace never became ready.
+    assert!(
+        events
+            .iter()
+            .all(|progress| matches!(progress, runner_core::executor::Progress::Log(_))),
+        "the workspace must not become ready: {events:?}"
+    );
+    assert!(log_of(&events).contains("Permission denied (publickey)"));
+    wrong.assert_not_in(&log_of(&events), "the run log");
     assert!(!scene.marker("repo.txt").exists());
     wrong.assert_not_in(message, "the report message");
     wrong.assert_not_in(&std::fs::read_to_string(&log_path).unwrap(), "the log");

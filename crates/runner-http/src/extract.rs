@@ -261,6 +261,72 @@ impl<S: Send + Sync> FromRequestParts<S> for EventsQuery {
     }
 }
 
+/// The largest page of a run log, in bytes.
+pub const MAX_LOG_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// The page of a run log without `limit`, in bytes.
+pub const DEFAULT_LOG_LIMIT: u64 = 1024 * 1024;
+
+/// `?attempt=&offset=&limit=` of the run log endpoint: which attempt (from 1; default the
+/// latest), from which byte of its output (default 0), at most how many bytes (1 to
+/// [`MAX_LOG_LIMIT`], default [`DEFAULT_LOG_LIMIT`]). A bad value is 400 naming the parameter.
+#[derive(Debug, Clone, Copy, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// The attempt (1 for the first run, one more per restart); default the latest.
+    #[param(required = false, minimum = 1)]
+    pub attempt: Option<u32>,
+    /// The byte offset in the attempt's output to read from (default 0): the
+    /// `X-Run-Log-Next-Offset` of the previous page.
+    #[param(required = false)]
+    pub offset: u64,
+    /// At most this many bytes, 1 to 4194304 (default 1048576; plain text only).
+    #[param(required = false, minimum = 1, maximum = 4194304)]
+    pub limit: u64,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LogQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = query_params(parts);
+        let mut errors = runner_core::validation::ValidationErrors::default();
+        let attempt = match query.get("attempt") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(attempt) if attempt >= 1 => Some(attempt),
+                _ => {
+                    errors.add("attempt", "must be an attempt number (1 or more)");
+                    None
+                }
+            },
+        };
+        let offset = match query.get("offset") {
+            None => 0,
+            Some(raw) => raw.trim().parse::<u64>().unwrap_or_else(|_| {
+                errors.add("offset", "must be a byte offset (0 or more)");
+                0
+            }),
+        };
+        let limit = match query.get("limit") {
+            None => DEFAULT_LOG_LIMIT,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(limit) if (1..=MAX_LOG_LIMIT).contains(&limit) => limit,
+                _ => {
+                    errors.add("limit", format!("must be from 1 to {MAX_LOG_LIMIT}"));
+                    DEFAULT_LOG_LIMIT
+                }
+            },
+        };
+        errors.into_result()?;
+        Ok(Self {
+            attempt,
+            offset,
+            limit,
+        })
+    }
+}
+
 /// `?immediate=true|false` (default false).
 #[derive(Debug, Clone, Copy, IntoParams)]
 #[into_params(names("immediate"), parameter_in = Query)]

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::api::{self, ExpiryRequest, events, schedules, service_accounts};
+use crate::api::{self, ExpiryRequest, events, run_log, schedules, service_accounts};
 use crate::error::ErrorBody;
 use crate::extract::RequestBody;
 use crate::response::JobResponse;
@@ -63,13 +63,14 @@ are not followed. Callback URLs that are or resolve to loopback, private or link
 are refused (400 naming `callbacks[i].url`) unless the server allows them."),
     paths(api::create_job, api::list_jobs, api::get_job, api::update_job, api::delete_job,
           api::start_job, api::list_executions, api::get_execution, events::list_events,
+          run_log::get_log,
           api::restart_execution, api::stop_execution, api::kill_execution,
           service_accounts::create_service_account, service_accounts::list_service_accounts,
           service_accounts::get_service_account, service_accounts::delete_service_account,
           schedules::create_schedule, schedules::list_schedules, schedules::get_schedule,
           schedules::update_schedule, schedules::delete_schedule, api::healthz, serve_document),
     // A job response's callbacks (see `show_job_as_serialized`); no derive refers to it.
-    components(schemas(Callback)),
+    components(schemas(Callback, run_log::LogEnd)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags((name = "jobs", description = "Job definitions"),

@@ -18,6 +18,7 @@ use tracing::Level;
 use utoipa::openapi::HttpMethod;
 
 use crate::api::events::{self, LiveFeeds};
+use crate::api::run_log;
 use crate::api::{self, AppState, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
 use crate::error::ApiError;
@@ -164,6 +165,7 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
             events::__path_list_events,
             events::list_events::<S, E, N, C>,
         )
+        .add(run_log::__path_get_log, run_log::get_log::<S, E, N, C>)
         .add(
             api::__path_restart_execution,
             api::restart_execution::<S, E, N, C>,

@@ -32,7 +32,8 @@ mod sled {
     }
 
     runner_core::forward_store!(impl[] for TempStore => AnyStore, |this| &this.store;
-        JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, SignalSource, ScheduleStore);
+        JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, SignalSource,
+        ScheduleStore);
 
     fn fresh_store() -> TempStore {
         let dir = tempfile::tempdir().expect("temporary directory");

@@ -30,9 +30,10 @@ use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
+use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
 use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::prelude::*;
-use runner_core::store::{Signal, StoreError, signal_after};
+use runner_core::store::{LogRead, Signal, StoreError, signal_after};
 use runner_core::time::Timestamp;
 use tokio::sync::broadcast;
 
@@ -76,6 +77,15 @@ struct State {
     outbox: BTreeMap<DeliveryKey, Pending>,
     /// Deliveries given up on, with their last error: kept for operators, never retried.
     failed: HashMap<DeliveryKey, (Delivery, String)>,
+    /// Each attempt's run log.
+    run_logs: HashMap<(ExecutionId, u32), RunLog>,
+}
+
+/// One attempt's run log: its chunks by offset, as `run_log` plans them.
+#[derive(Debug, Default)]
+struct RunLog {
+    meta: LogMeta,
+    chunks: BTreeMap<u64, Vec<u8>>,
 }
 
 /// A delivery waiting in the outbox.
@@ -580,6 +590,62 @@ impl OutboxStore for MemoryStore {
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self.state().queue_heads().map(Pending::available_at).min())
+    }
+}
+
+impl RunLogStore for MemoryStore {
+    async fn append_log(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        chunk: &[u8],
+        cap: LogCap,
+        _now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let total = {
+            let mut state = self.state();
+            let execution = state.executions.get(&id).ok_or(StoreError::NotFound)?;
+            runner_core::machine::fence(execution, attempt)?;
+            let log = state.run_logs.entry((id, attempt)).or_default();
+            let plan = log.meta.plan_append(cap, chunk.len());
+            for piece in plan.pieces {
+                log.chunks.insert(piece.offset, chunk[piece.range].to_vec());
+            }
+            log.meta = plan.meta;
+            let meta = log.meta;
+            log.chunks
+                .retain(|offset, bytes| !meta.droppable(*offset, bytes.len() as u64));
+            meta.total
+        };
+        self.signal(Some(Signal::Log(id)));
+        Ok(total)
+    }
+
+    async fn read_log(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        read: LogRead,
+    ) -> Result<LogPage, StoreError> {
+        let state = self.state();
+        let execution = state
+            .execution_of(alias, job_id, id)
+            .ok_or(StoreError::NotFound)?;
+        let attempt =
+            run_log::resolve_attempt(execution, read.attempt).ok_or(StoreError::NotFound)?;
+        let ended = run_log::attempt_ended(execution, attempt);
+        let empty = RunLog::default();
+        let log = state.run_logs.get(&(id, attempt)).unwrap_or(&empty);
+        let plan = log.meta.plan_read(read.offset, read.limit);
+        // The chunk holding `plan.from`, and those after it up to `plan.to`.
+        let first = log.chunks.range(..=plan.from).next_back();
+        let rest = log.chunks.range(plan.from + 1..plan.to.max(plan.from + 1));
+        let chunks = first
+            .into_iter()
+            .chain(rest)
+            .map(|(offset, bytes)| (*offset, bytes.as_slice()));
+        Ok(LogPage::new(attempt, &log.meta, &plan, chunks, ended))
     }
 }
 

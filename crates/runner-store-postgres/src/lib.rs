@@ -140,6 +140,7 @@ mod live_feed;
 mod notifier;
 mod options;
 mod retry;
+mod run_logs;
 mod schedules;
 mod versions;
 mod writes;
@@ -156,8 +157,8 @@ use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::store::{
-    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, Signal, SignalSource, StoreError,
-    patience,
+    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, Signal,
+    SignalSource, StoreError, patience,
 };
 #[cfg(doc)]
 use runner_core::store::{ScheduleStore, Store};
@@ -846,6 +847,29 @@ impl OutboxStore for PgStore {
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         live_feed::next_delivery_at(self).await
+    }
+}
+
+impl RunLogStore for PgStore {
+    async fn append_log(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        chunk: &[u8],
+        cap: runner_core::run_log::LogCap,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        run_logs::append_log(self, id, attempt, chunk, cap, now).await
+    }
+
+    async fn read_log(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        read: runner_core::store::LogRead,
+    ) -> Result<runner_core::run_log::LogPage, StoreError> {
+        run_logs::read_log(self, alias, job_id, id, read).await
     }
 }
 

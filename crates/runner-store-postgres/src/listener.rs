@@ -2,7 +2,8 @@
 //! store's [`Signal`]s, and reconnects after the connection drops.
 //!
 //! Payloads are `"<origin> pending"`, `"<origin> control:<execution uuid>"` and
-//! `"<origin> feed:<execution uuid>,<execution uuid>,..."`, where `<origin>` names the store
+//! `"<origin> feed:<execution uuid>,<execution uuid>,..."` (and `log:` alike, for run log
+//! output), where `<origin>` names the store
 //! instance that sent it: a store already signalled its own subscribers right after its commit,
 //! so it skips its own notifications. Feed signals are many (every status change records an
 //! event), so one payload carries up to [`FEED_IDS_PER_PAYLOAD`] executions: a transaction sends
@@ -27,22 +28,26 @@ pub(crate) const FEED_IDS_PER_PAYLOAD: usize = 128;
 pub(crate) fn payloads(origin: &str, signals: &[Signal]) -> Vec<String> {
     let mut payloads = Vec::new();
     let mut feed: Vec<ExecutionId> = Vec::new();
+    let mut log: Vec<ExecutionId> = Vec::new();
     for signal in signals {
         match signal {
             Signal::Pending => payloads.push(format!("{origin} pending")),
             Signal::Control(id) => payloads.push(format!("{origin} control:{}", id.0)),
             Signal::Feed(id) => feed.push(*id),
+            Signal::Log(id) => log.push(*id),
         }
     }
-    for chunk in feed.chunks(FEED_IDS_PER_PAYLOAD) {
-        let mut payload = format!("{origin} feed:");
-        for (index, id) in chunk.iter().enumerate() {
-            if index > 0 {
-                payload.push(',');
+    for (prefix, ids) in [("feed", feed), ("log", log)] {
+        for chunk in ids.chunks(FEED_IDS_PER_PAYLOAD) {
+            let mut payload = format!("{origin} {prefix}:");
+            for (index, id) in chunk.iter().enumerate() {
+                if index > 0 {
+                    payload.push(',');
+                }
+                payload.push_str(&id.0.to_string());
             }
-            payload.push_str(&id.0.to_string());
+            payloads.push(payload);
         }
-        payloads.push(payload);
     }
     payloads
 }
@@ -66,14 +71,16 @@ pub(crate) fn parse(payload: &str, own_origin: &str) -> Vec<Signal> {
             .into_iter()
             .collect();
     }
-    match body.strip_prefix("feed:") {
-        Some(ids) => ids
-            .split(',')
-            .filter_map(|id| id.parse().ok())
-            .map(|id| Signal::Feed(ExecutionId(id)))
-            .collect(),
-        None => Vec::new(),
-    }
+    let (ids, signal): (&str, fn(ExecutionId) -> Signal) =
+        match (body.strip_prefix("feed:"), body.strip_prefix("log:")) {
+            (Some(ids), _) => (ids, Signal::Feed),
+            (_, Some(ids)) => (ids, Signal::Log),
+            _ => return Vec::new(),
+        };
+    ids.split(',')
+        .filter_map(|id| id.parse().ok())
+        .map(|id| signal(ExecutionId(id)))
+        .collect()
 }
 
 /// The pauses between attempts to connect (and reconnect) the LISTEN connection, which is

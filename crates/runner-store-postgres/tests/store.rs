@@ -71,7 +71,7 @@ async fn notifications_wake_the_other_nodes() {
         .unwrap();
     loop {
         match next_signal(&mut woken).await {
-            Signal::Pending | Signal::Feed(_) => continue,
+            Signal::Pending | Signal::Feed(_) | Signal::Log(_) => continue,
             signal => {
                 assert_eq!(signal, Signal::Control(execution.execution_id));
                 break;

@@ -51,6 +51,8 @@
 //! | `events` | execution id, sequence (u64) | the [`Event`]: an execution's feed, in order |
 //! | `outbox` | execution id, callback index (u32), sequence (u64) | the pending [`Delivery`] (attempts so far, next attempt time), its state and last error: each (execution, callback) queue in order, its head first |
 //! | `outbox_failed` | as `outbox` | deliveries given up ([`Settlement::GiveUp`]), kept for operators, never claimed |
+//! | `run_logs` | execution id, attempt (u32) | one attempt's run log: its length, head, cap and oldest tail chunk (see `run_logs.rs`) |
+//! | `run_log_chunks` | execution id, attempt (u32), offset (u64) | the bytes of one kept chunk of the run log, at that offset of the stream |
 //! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `s`+alias, `u`+alias+name, `q`, `format` | jobs per account, executions per job, unfinished executions per job, service accounts per account, schedules per service account, the queue's tail, the format version |
 //!
 //! Listing a page reads the count from `meta` (for schedules, the length of the job's
@@ -72,7 +74,7 @@
 //! Every write (a job inserted, updated or deleted; an execution inserted; a transition; a claim
 //! of a batch; a service account or schedule inserted, updated or deleted; a round of firing
 //! schedules; an append of executor events; a settled delivery) runs on **one writer thread**,
-//! inside **a sled transaction over all eighteen trees**. An execution changes only through
+//! inside **a sled transaction over all twenty trees**. An execution changes only through
 //! [`runner_core::feed::transition`] (which wraps [`runner_core::machine::apply`]) inside that
 //! transaction, on the record the transaction read, and the same transaction moves it in the
 //! claim queue and the deadline index, updates the counts, and stores the status event with its
@@ -209,6 +211,7 @@ mod feed;
 mod jobs;
 mod keys;
 mod lock;
+mod run_logs;
 mod schedule_store;
 mod schedules;
 mod store_impl;

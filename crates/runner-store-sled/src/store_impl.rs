@@ -10,9 +10,10 @@ use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
+use runner_core::run_log::{LogCap, LogPage};
 use runner_core::store::{
-    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, Signal, SignalSource, StoreError,
-    signal_after,
+    ClaimStore, ExecutionStore, FeedStore, JobStore, LogRead, OutboxStore, RunLogStore, Signal,
+    SignalSource, StoreError, signal_after,
 };
 use runner_core::time::Timestamp;
 use tokio::sync::broadcast;
@@ -22,6 +23,7 @@ use crate::executions::{Claim, InsertExecution, Transition, Transitioned};
 use crate::feed::{AppendEvents, Appended, SettleDelivery, events_after};
 use crate::jobs::{DeleteJob, InsertJob, UpdateJob};
 use crate::keys;
+use crate::run_logs::{AppendLog, read_page};
 use crate::trees::{Trees, page_keys};
 
 impl JobStore for SledStore {
@@ -304,6 +306,46 @@ impl OutboxStore for SledStore {
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         self.scan(|inner| inner.holds.next_delivery_at(&inner.trees.outbox))
             .await
+    }
+}
+
+impl RunLogStore for SledStore {
+    async fn append_log(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        chunk: &[u8],
+        cap: LogCap,
+        _now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let append = AppendLog {
+            id,
+            attempt,
+            chunk: chunk.to_vec(),
+            cap,
+        };
+        let total = self.write(append).await?;
+        self.signal(Some(Signal::Log(id)));
+        Ok(total)
+    }
+
+    async fn read_log(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        read: LogRead,
+    ) -> Result<LogPage, StoreError> {
+        let alias = alias.clone();
+        self.scan(move |inner| {
+            let execution = inner
+                .trees
+                .execution(id)?
+                .filter(|execution| execution.account_alias == alias && execution.job_id == job_id)
+                .ok_or(StoreError::NotFound)?;
+            read_page(&inner.trees, &execution, read)
+        })
+        .await
     }
 }
 

@@ -49,6 +49,8 @@ pub(crate) struct Trees {
     pub(crate) events: sled::Tree,
     pub(crate) outbox: sled::Tree,
     pub(crate) outbox_failed: sled::Tree,
+    pub(crate) run_logs: sled::Tree,
+    pub(crate) run_log_chunks: sled::Tree,
 }
 
 impl Trees {
@@ -73,6 +75,8 @@ impl Trees {
             events: db.open_tree("events")?,
             outbox: db.open_tree("outbox")?,
             outbox_failed: db.open_tree("outbox_failed")?,
+            run_logs: db.open_tree("run_logs")?,
+            run_log_chunks: db.open_tree("run_log_chunks")?,
         })
     }
 
@@ -150,7 +154,7 @@ impl Trees {
         let body = RefCell::new(body);
         // sled's tuple form stops at 14 trees; its slice form has no such limit. The order here
         // is the order of the views below.
-        let trees: [&sled::Tree; 18] = [
+        let trees: [&sled::Tree; 20] = [
             &self.jobs,
             &self.executions,
             &self.jobs_by_account,
@@ -169,6 +173,8 @@ impl Trees {
             &self.events,
             &self.outbox,
             &self.outbox_failed,
+            &self.run_logs,
+            &self.run_log_chunks,
         ];
         let result = trees[..].transaction(|views: &Vec<TransactionalTree>| {
             let [
@@ -190,10 +196,12 @@ impl Trees {
                 events,
                 outbox,
                 outbox_failed,
+                run_logs,
+                run_log_chunks,
             ] = &views[..]
             else {
                 return abort(StoreError::Corrupt(format!(
-                    "sled gave {} transaction views for 18 trees",
+                    "sled gave {} transaction views for 20 trees",
                     views.len()
                 )));
             };
@@ -216,6 +224,8 @@ impl Trees {
                 events,
                 outbox,
                 outbox_failed,
+                run_logs,
+                run_log_chunks,
             })
         });
         match result {
@@ -246,6 +256,8 @@ pub(crate) struct Tx<'a> {
     pub(crate) events: &'a TransactionalTree,
     pub(crate) outbox: &'a TransactionalTree,
     pub(crate) outbox_failed: &'a TransactionalTree,
+    pub(crate) run_logs: &'a TransactionalTree,
+    pub(crate) run_log_chunks: &'a TransactionalTree,
 }
 
 impl Tx<'_> {

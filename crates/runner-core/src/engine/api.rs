@@ -167,6 +167,18 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             .await?)
     }
 
+    /// A page of the run log of an attempt of an execution (the latest if `read.attempt` is
+    /// `None`); see [`crate::run_log`].
+    pub async fn read_log(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        read: crate::store::LogRead,
+    ) -> Result<crate::run_log::LogPage, EngineError> {
+        Ok(self.inner.store.read_log(alias, job_id, id, read).await?)
+    }
+
     /// Asks for a graceful stop. With `expiry` above zero, the stop escalates to a kill when the
     /// execution has not stopped that long after the request.
     pub async fn stop(

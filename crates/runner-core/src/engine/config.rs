@@ -38,6 +38,8 @@ pub struct EngineConfig {
     /// `msg`, `stdout`, `stderr`, ...); a longer one is cut on a character boundary and ends in
     /// [`TRUNCATION_MARKER`](crate::executor::TRUNCATION_MARKER). Default 16 KiB.
     pub event_field_bytes: usize,
+    /// How much of each attempt's run log the stores keep (head and tail). Default 10 MiB.
+    pub run_log_cap: crate::run_log::LogCap,
 }
 
 /// The default of [`EngineConfig::event_field_bytes`]: 16 KiB.
@@ -56,6 +58,7 @@ impl Default for EngineConfig {
             shutdown_grace: Duration::from_secs(30),
             test_signals: false,
             event_field_bytes: DEFAULT_EVENT_FIELD_BYTES,
+            run_log_cap: crate::run_log::LogCap::default(),
         }
     }
 }

@@ -69,7 +69,7 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
         tokio::select! {
             signal = engine_signal(&mut signals) => match signal {
                 Ok(Signal::Control(id)) => places.ring(id),
-                Ok(Signal::Pending | Signal::Feed(_)) | Err(RecvError::Lagged(_)) => {}
+                Ok(Signal::Pending | Signal::Feed(_) | Signal::Log(_)) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => inner.clock.sleep_until(wake_at).await,
             },
             () = places.freed(), if wanted == 0 => {}
@@ -120,7 +120,7 @@ async fn engine_signal(
 ) -> Result<Signal, RecvError> {
     loop {
         match signals.recv().await {
-            Ok(Signal::Feed(_)) => {}
+            Ok(Signal::Feed(_) | Signal::Log(_)) => {}
             other => return other,
         }
     }
@@ -156,7 +156,7 @@ pub(super) async fn maintenance<S: Store, E: Executor, N: Notifier, C: Clock>(
         let control = async {
             loop {
                 match signals.recv().await {
-                    Ok(Signal::Pending | Signal::Feed(_)) => {}
+                    Ok(Signal::Pending | Signal::Feed(_) | Signal::Log(_)) => {}
                     Ok(Signal::Control(_)) | Err(RecvError::Lagged(_)) => return,
                     Err(RecvError::Closed) => std::future::pending::<()>().await,
                 }

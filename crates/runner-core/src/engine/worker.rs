@@ -210,17 +210,26 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
     /// Records a batch of executor events in the execution's feed (one store write per batch, so
     /// a chatty playbook costs few writes) and passes them to the notifier. The workspace being
     /// ready moves the execution to RUNNING, after the events reported before it.
+    /// Log chunks go to the run log, consecutive ones in one write; the order of events and log
+    /// writes follows the order of the batch.
     async fn relay(&mut self, batch: Vec<Progress>) {
         let mut pending = Vec::new();
+        let mut log = Vec::new();
         for progress in batch {
             match progress {
+                Progress::Log(chunk) => {
+                    self.record_events(std::mem::take(&mut pending)).await;
+                    log.extend_from_slice(&self.masker.mask_bytes(chunk));
+                }
                 Progress::Event(mut event) => {
+                    self.record_log(std::mem::take(&mut log)).await;
                     // Masked before it is cut, so that a cut cannot leave part of a secret.
                     self.masker.mask_event(&mut event);
                     event.cap(self.engine.inner.config.event_field_bytes);
                     pending.push(event);
                 }
                 Progress::WorkspaceReady => {
+                    self.record_log(std::mem::take(&mut log)).await;
                     self.record_events(std::mem::take(&mut pending)).await;
                     if self.execution.status == Status::Initializing {
                         let command = Command::BeginRun {
@@ -231,7 +240,31 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                 }
             }
         }
+        self.record_log(log).await;
         self.record_events(pending).await;
+    }
+
+    async fn record_log(&mut self, chunk: Vec<u8>) {
+        if chunk.is_empty() {
+            return;
+        }
+        let inner = &self.engine.inner;
+        let execution_id = self.execution.execution_id;
+        let now = inner.clock.now();
+        if let Err(error) = inner
+            .store
+            .append_log(
+                execution_id,
+                self.attempt,
+                &chunk,
+                inner.config.run_log_cap,
+                now,
+            )
+            .await
+        {
+            // As for events: the run goes on, and a refusal (lost lease) is the heartbeat's to act on.
+            tracing::warn!(execution = %execution_id, %error, bytes = chunk.len(), "run log output was not recorded");
+        }
     }
 
     async fn record_events(&mut self, events: Vec<ExecutorEvent>) {

@@ -27,7 +27,8 @@
 /// }
 ///
 /// runner_core::forward_store!(impl[S] for Scoped<S> => S, |this| &this.store;
-///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, SignalSource, ScheduleStore);
+///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, SignalSource,
+///     ScheduleStore);
 ///
 /// enum Either<A, B> {
 ///     Left(A),
@@ -44,7 +45,7 @@
 /// }
 ///
 /// runner_core::forward_store!(impl[A: Store, B: Store] for Either<A, B> => dispatch either;
-///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, SignalSource);
+///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, SignalSource);
 ///
 /// fn is_a_store(_: &impl Store) {}
 /// # async fn demo() {
@@ -279,6 +280,31 @@ macro_rules! forward_store {
                 Output = Result<Option<$crate::time::Timestamp>, $crate::store::StoreError>,
             > + Send {
                 $crate::forward_store!(@async self $how OutboxStore::next_delivery_at())
+            }
+        }
+    };
+    (@role RunLogStore [$($generics:tt)*] [$wrapper:ty] [$($bounds:tt)*] $how:tt) => {
+        impl<$($generics)*> $crate::store::RunLogStore for $wrapper $($bounds)* {
+            fn append_log(
+                &self,
+                id: $crate::ids::ExecutionId,
+                attempt: u32,
+                chunk: &[u8],
+                cap: $crate::run_log::LogCap,
+                now: $crate::time::Timestamp,
+            ) -> impl ::core::future::Future<Output = Result<u64, $crate::store::StoreError>> + Send {
+                $crate::forward_store!(@async self $how RunLogStore::append_log(id, attempt, chunk, cap, now))
+            }
+            fn read_log(
+                &self,
+                alias: &$crate::ids::AccountAlias,
+                job_id: $crate::ids::JobId,
+                id: $crate::ids::ExecutionId,
+                read: $crate::store::LogRead,
+            ) -> impl ::core::future::Future<
+                Output = Result<$crate::run_log::LogPage, $crate::store::StoreError>,
+            > + Send {
+                $crate::forward_store!(@async self $how RunLogStore::read_log(alias, job_id, id, read))
             }
         }
     };

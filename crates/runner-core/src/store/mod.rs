@@ -19,10 +19,11 @@
 //! | [`ClaimStore`] | claims of PENDING work, the deadline index | the engine's dispatcher and maintenance |
 //! | [`FeedStore`] | the events of each execution | workers (append), the events endpoint (read) |
 //! | [`OutboxStore`] | webhook deliveries waiting to go out | `runner-webhook` |
+//! | [`RunLogStore`] | each attempt's run log (ansible's output), capped | workers (append), the log endpoint (read) |
 //! | [`SignalSource`] | wake-ups ([`Signal`]) after changes | every loop that would otherwise only poll |
 //! | [`ScheduleStore`] | service accounts, schedules, firing due ones | the engine's scheduler, the HTTP layer |
 //!
-//! [`Store`] is the sum of the first six and is implemented for every type that has them, so a
+//! [`Store`] is the sum of the first seven and is implemented for every type that has them, so a
 //! backend implements the roles and a consumer that needs everything asks for `Store`. A consumer
 //! that needs less asks for less: the webhook delivery service takes `OutboxStore + SignalSource`.
 //!
@@ -49,6 +50,7 @@ mod forward;
 mod jobs;
 mod outbox;
 pub mod patience;
+mod run_logs;
 mod schedules;
 mod signals;
 
@@ -58,18 +60,25 @@ pub use events::FeedStore;
 pub use executions::ExecutionStore;
 pub use jobs::JobStore;
 pub use outbox::OutboxStore;
+pub use run_logs::{LogRead, RunLogStore};
 pub use schedules::ScheduleStore;
 pub use signals::{Signal, SignalSource, signal_after};
 
 /// Everything a store keeps and does, for consumers that use it all (the engine, the HTTP
 /// layer). Implemented for every type that implements each role.
 pub trait Store:
-    JobStore + ExecutionStore + ClaimStore + FeedStore + OutboxStore + SignalSource
+    JobStore + ExecutionStore + ClaimStore + FeedStore + OutboxStore + RunLogStore + SignalSource
 {
 }
 
 impl<T> Store for T where
-    T: JobStore + ExecutionStore + ClaimStore + FeedStore + OutboxStore + SignalSource
+    T: JobStore
+        + ExecutionStore
+        + ClaimStore
+        + FeedStore
+        + OutboxStore
+        + RunLogStore
+        + SignalSource
 {
 }
 
@@ -77,10 +86,11 @@ impl<T> Store for T where
 /// `use runner_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, ScheduleStore, SignalSource,
-        Store,
+        ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, ScheduleStore,
+        SignalSource, Store,
     };
 }
 
 crate::forward_store!(impl[T] for std::sync::Arc<T> => T, |this| &**this;
-    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, SignalSource, ScheduleStore);
+    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, SignalSource,
+    ScheduleStore);

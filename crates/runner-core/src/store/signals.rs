@@ -18,6 +18,8 @@ pub enum Signal {
     /// Events were recorded for the execution (and maybe deliveries added to the outbox): live
     /// feeds and the webhook delivery service look.
     Feed(ExecutionId),
+    /// Output was appended to the execution's run log: live log followers look.
+    Log(ExecutionId),
 }
 
 /// The signal a store must send after `command` brought `execution` to its current status.

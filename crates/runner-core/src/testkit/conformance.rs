@@ -53,7 +53,7 @@ async fn next_signal(signals: &mut tokio::sync::broadcast::Receiver<Signal>) -> 
     // cases cover them).
     loop {
         match signals.try_recv() {
-            Ok(Signal::Feed(_)) => continue,
+            Ok(Signal::Feed(_) | Signal::Log(_)) => continue,
             Ok(signal) => return signal,
             Err(TryRecvError::Empty) => {
                 match tokio::time::timeout(std::time::Duration::from_secs(30), signals.recv())
@@ -61,7 +61,7 @@ async fn next_signal(signals: &mut tokio::sync::broadcast::Receiver<Signal>) -> 
                     .expect("a signal within 30 s")
                     .expect("signal channel open")
                 {
-                    Signal::Feed(_) => continue,
+                    Signal::Feed(_) | Signal::Log(_) => continue,
                     signal => return signal,
                 }
             }

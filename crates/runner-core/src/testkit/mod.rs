@@ -54,6 +54,7 @@ macro_rules! conformance_suite {
 pub mod conformance;
 pub mod feed_conformance;
 pub mod fixtures;
+pub mod run_log_conformance;
 pub mod schedule_conformance;
 mod scripted;
 
@@ -63,7 +64,8 @@ pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
 ///
 /// `$make` is an expression evaluating to a future that builds a fresh, empty store; it runs once
 /// per test, so each case gets its own store (a database backend should give each its own schema
-/// or database). The cases are those of [`conformance`] and [`feed_conformance`].
+/// or database). The cases are those of [`conformance`], [`feed_conformance`] and
+/// [`run_log_conformance`].
 ///
 /// ```ignore
 /// runner_core::store_conformance_tests!(async { runner_store_memory::MemoryStore::new() });
@@ -73,6 +75,7 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::__store_conformance_cases!($make);
         $crate::__feed_conformance_cases!($make);
+        $crate::__run_log_conformance_cases!($make);
     };
 }
 

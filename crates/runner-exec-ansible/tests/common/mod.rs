@@ -150,9 +150,23 @@ pub(crate) fn events_of(progress: &[Progress]) -> Vec<&ExecutorEvent> {
         .iter()
         .filter_map(|reported| match reported {
             Progress::Event(event) => Some(event),
-            Progress::WorkspaceReady => None,
+            Progress::WorkspaceReady | Progress::Log(_) => None,
         })
         .collect()
+}
+
+/// The run log among what a run reported: its chunks in order, as text.
+pub(crate) fn log_of(progress: &[Progress]) -> String {
+    let bytes: Vec<u8> = progress
+        .iter()
+        .filter_map(|reported| match reported {
+            Progress::Log(chunk) => Some(chunk.as_slice()),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A run started in the background, with its cancel handle and event receiver.

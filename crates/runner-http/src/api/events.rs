@@ -93,13 +93,13 @@ impl LiveFeeds {
         self.closing.send_replace(true);
     }
 
-    fn subscribe(&self) -> watch::Receiver<bool> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
         self.closing.subscribe()
     }
 }
 
 /// Whether the client asked for a server-sent-event stream.
-fn wants_stream(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()

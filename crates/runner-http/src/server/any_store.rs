@@ -139,4 +139,5 @@ macro_rules! delegate {
 }
 
 runner_core::forward_store!(impl[] for AnyStore => dispatch delegate;
-    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, SignalSource, ScheduleStore);
+    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, SignalSource,
+    ScheduleStore);

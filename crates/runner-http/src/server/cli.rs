@@ -100,6 +100,12 @@ pub struct ServeArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(256..))]
     pub event_field_bytes: usize,
 
+    /// Bytes of each run's log (ansible's output) the store keeps: the first half and the last
+    /// half, with a marker where the middle was dropped.
+    #[arg(long, env = "RUNNER_RUN_LOG_CAP", default_value_t = runner_core::run_log::DEFAULT_CAP_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub run_log_cap: u64,
+
     /// Let jobs use local repositories (`file://`, `http://`, and hosts that are loopback,
     /// private, link-local or otherwise not globally reachable): for tests and air-gapped mirrors.
     #[arg(long, env = "RUNNER_ALLOW_LOCAL_REPOSITORIES")]

@@ -146,6 +146,7 @@ pub fn engine_config(args: &ServeArgs) -> EngineConfig {
         lease: Duration::from_secs(args.lease_secs),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         event_field_bytes: args.event_field_bytes,
+        run_log_cap: runner_core::run_log::LogCap::new(args.run_log_cap),
         ..EngineConfig::default()
     }
 }
