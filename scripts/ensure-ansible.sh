@@ -3,6 +3,9 @@
 # path. Uses the one on PATH if there is one, else <repo>/.venv/bin/ansible-playbook, creating that
 # virtualenv (python3 -m venv + pip install ansible-core) when it is missing. Idempotent; prints only
 # the path on success, and the installer's output only when it fails.
+# The virtualenv is made with the system's /usr/bin/python3 when there is one: runs start in a
+# sandbox as an unprivileged user (nobody when the server is root), who must be able to run the
+# virtualenv's interpreter; one under /root (pyenv) is out of that user's reach.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,10 +17,14 @@ if found="$(command -v ansible-playbook 2>/dev/null)"; then
 fi
 
 if [ ! -x "$venv/bin/ansible-playbook" ]; then
+    python=python3
+    if [ -x /usr/bin/python3 ]; then
+        python=/usr/bin/python3
+    fi
     log="$(mktemp)"
     trap 'rm -f "$log"' EXIT
     if ! {
-        { [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"; } &&
+        { [ -x "$venv/bin/python3" ] || "$python" -m venv "$venv"; } &&
         "$venv/bin/pip" install --quiet --disable-pip-version-check ansible-core
     } >"$log" 2>&1; then
         cat "$log" >&2

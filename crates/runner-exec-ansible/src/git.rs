@@ -11,6 +11,7 @@ use tokio::process::Command;
 
 use crate::process::{Ended, GroupChild};
 use crate::safety::Transport;
+use crate::sandbox::{SandboxConfig, sandboxed};
 use crate::workspace::Workspace;
 
 /// The askpass program git runs for a username or password: it prints the content of a 0600
@@ -55,6 +56,10 @@ pub(crate) struct Git {
     program: PathBuf,
     env: Vec<(String, String)>,
     transport: Transport,
+    /// The sandbox and the work root, when git runs sandboxed.
+    sandbox: Option<(SandboxConfig, PathBuf)>,
+    workspace: PathBuf,
+    marker: String,
 }
 
 impl Git {
@@ -64,6 +69,8 @@ impl Git {
         repository: &Repository,
         transport: Transport,
         workspace: &mut Workspace,
+        sandbox: Option<(&SandboxConfig, &Path)>,
+        marker: &str,
     ) -> Result<Self, String> {
         let mut env = vec![
             ("GIT_TERMINAL_PROMPT".to_string(), "0".to_string()),
@@ -109,6 +116,9 @@ impl Git {
             program: program.to_path_buf(),
             env,
             transport,
+            sandbox: sandbox.map(|(sandbox, root)| (sandbox.clone(), root.to_path_buf())),
+            workspace: workspace.root().to_path_buf(),
+            marker: marker.to_owned(),
         })
     }
 
@@ -135,6 +145,15 @@ impl Git {
         command
     }
 
+    /// `command` in the run's sandbox, when there is one.
+    fn sandboxed(&self, command: Command) -> std::io::Result<Command> {
+        let (sandbox, work_root) = match &self.sandbox {
+            Some((sandbox, root)) => (Some(sandbox), root.as_path()),
+            None => (None, self.workspace.as_path()),
+        };
+        sandboxed(sandbox, command, work_root, &self.workspace, &self.marker)
+    }
+
     /// `git clone --depth 1 [--branch <branch>] -- <url> <workspace>/checkout`, output in the log.
     pub(crate) async fn clone(
         &self,
@@ -150,6 +169,10 @@ impl Git {
             command.args(["--branch", branch]);
         }
         command.arg("--").arg(repository.url.trim()).arg(&checkout);
+        let mut command = match self.sandboxed(command) {
+            Ok(command) => command,
+            Err(error) => return Cloned::Failed(format!("could not prepare the sandbox: {error}")),
+        };
         let log = match workspace
             .open_log()
             .and_then(|log| Ok((log.try_clone()?, log)))
@@ -211,6 +234,9 @@ impl Git {
     async fn output(&self, checkout: &Path, args: &[&str]) -> Result<String, String> {
         let mut command = self.command();
         command.arg("-C").arg(checkout).args(args);
+        let mut command = self
+            .sandboxed(command)
+            .map_err(|error| format!("could not prepare the sandbox: {error}"))?;
         command.kill_on_drop(true);
         let output = command
             .output()
@@ -263,6 +289,8 @@ mod tests {
             &repository,
             Transport::Ssh,
             &mut workspace,
+            None,
+            "test",
         )
         .unwrap();
         let ssh = &git
@@ -299,6 +327,8 @@ mod tests {
             &repository,
             Transport::Http,
             &mut workspace,
+            None,
+            "test",
         )
         .unwrap();
         for (_, value) in &git.env {

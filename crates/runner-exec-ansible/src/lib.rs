@@ -124,10 +124,12 @@ mod git;
 mod inventory;
 mod process;
 mod safety;
+mod sandbox;
 mod workspace;
 
 pub use config::{AnsibleConfig, default_ansible_playbook, find_on_path};
 pub use error::ExecutorSetupError;
 pub use executor::AnsibleExecutor;
 pub use inventory::{InventoryError, InventoryFuture, InventoryProvider, StaticInventory};
+pub use sandbox::{SandboxConfig, SandboxUser};
 pub use workspace::LOG_FILE;
