@@ -144,7 +144,7 @@ impl SandboxConfig {
             .filter_map(|(key, value)| Some((key.to_owned(), value?.to_owned())))
             .collect();
         env.push((MARKER_VARIABLE.into(), marker.into()));
-        let policy = Policy {
+        let mut policy = Policy {
             work_root,
             workspace,
             cwd: inner.get_current_dir().unwrap_or(workspace),
@@ -156,10 +156,17 @@ impl SandboxConfig {
             path: sandbox_path(&program),
             lang: std::env::var_os("LANG").unwrap_or_else(|| "C.UTF-8".into()),
             env,
+            passwd: None,
         };
         if let Some(user) = &self.user {
             hand_over(workspace, user.uid, user.gid)?;
         }
+        let uid = self
+            .user
+            .as_ref()
+            .map_or_else(|| nix::unistd::geteuid().as_raw(), |user| user.uid);
+        let passwd = write_passwd(work_root, uid)?;
+        policy.passwd = Some(&passwd);
         let mut command = Command::new(absolute_program(&self.bwrap));
         command
             .args(policy.argv())
@@ -239,6 +246,8 @@ struct Policy<'a> {
     lang: OsString,
     /// The command's own variables (set after the defaults, so they win).
     env: Vec<(OsString, OsString)>,
+    /// The user database the run sees (see [`write_passwd`]).
+    passwd: Option<&'a Path>,
 }
 
 impl Policy<'_> {
@@ -258,6 +267,13 @@ impl Policy<'_> {
             "--tmpfs".as_ref(),
             "/tmp".as_ref(),
         ]);
+        if let Some(passwd) = self.passwd {
+            push(&[
+                "--ro-bind".as_ref(),
+                passwd.as_os_str(),
+                "/etc/passwd".as_ref(),
+            ]);
+        }
         let tmp = Path::new("/tmp");
         for hidden in &self.hidden {
             // Under /tmp it is gone already; under a hidden directory, too.
@@ -307,6 +323,57 @@ impl Policy<'_> {
         push(&["--".as_ref()]);
         argv
     }
+}
+
+/// Writes the user database a run sees: the host's `/etc/passwd` with the home of `uid` (the
+/// user the run runs as) set to `/tmp`, the run's private one. ansible expands `~user` (not
+/// `$HOME`) for its temporary directory, even on a local connection, and `nobody`'s home
+/// (`/nonexistent`) or the server user's own (read-only here, and none of the run's business)
+/// would not do. Written anew (to a temporary name, then renamed) for each command; 0644, like
+/// the original, since bwrap reads it as the sandbox user.
+fn write_passwd(work_root: &Path, uid: u32) -> io::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let host = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let text = passwd_with_home(&host, uid, "/tmp");
+    let path = work_root.join(format!(".passwd-{uid}"));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let pending = work_root.join(format!(".passwd-{uid}.{}.{nanos}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&pending)?;
+    file.write_all(text.as_bytes())?;
+    std::fs::rename(&pending, &path)?;
+    Ok(path)
+}
+
+/// `passwd` (the `/etc/passwd` format) with the home of `uid` replaced by `home`, or a line for
+/// `uid` added when there is none.
+fn passwd_with_home(passwd: &str, uid: u32, home: &str) -> String {
+    let uid_text = uid.to_string();
+    let mut found = false;
+    let mut out = String::new();
+    for line in passwd.lines() {
+        let mut fields: Vec<&str> = line.split(':').collect();
+        if fields.len() == 7 && fields[2] == uid_text {
+            found = true;
+            fields[5] = home;
+            out.push_str(&fields.join(":"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if !found {
+        out.push_str(&format!(
+            "sandbox:x:{uid}:{uid}::{home}:/usr/sbin/nologin\n"
+        ));
+    }
+    out
 }
 
 /// `PATH` inside: the program's own directory first (a virtualenv's `bin`, so that the
@@ -375,6 +442,7 @@ mod tests {
             path: "/venv/bin:/usr/bin".into(),
             lang: "C.UTF-8".into(),
             env: vec![("ANSIBLE_NOCOLOR".into(), "1".into())],
+            passwd: Some(Path::new("/srv/runner/work/.passwd-65534")),
         }
     }
 
@@ -405,6 +473,7 @@ mod tests {
             find(&argv, window).unwrap_or_else(|| panic!("{window:?} in {argv:?}"))
         };
         let root = at(&["--ro-bind", "/", "/"]);
+        assert!(root < at(&["--ro-bind", "/srv/runner/work/.passwd-65534", "/etc/passwd"]));
         let tmp = at(&["--tmpfs", "/tmp"]);
         let data = at(&["--tmpfs", "/srv/runner/data"]);
         let tokens = at(&["--ro-bind", "/dev/null", "/etc/runner/tokens"]);
@@ -466,6 +535,19 @@ mod tests {
             Some(Hidden::File(dir_path.join("tokens")))
         );
         assert_eq!(Hidden::of(&dir.path().join("missing")), None);
+    }
+
+    #[test]
+    fn the_run_user_s_home_is_its_private_tmp() {
+        let host = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+        assert_eq!(
+            passwd_with_home(host, 65534, "/tmp"),
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n"
+        );
+        assert!(
+            passwd_with_home(host, 1000, "/tmp")
+                .ends_with("sandbox:x:1000:1000::/tmp:/usr/sbin/nologin\n")
+        );
     }
 
     #[test]
