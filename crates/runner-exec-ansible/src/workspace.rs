@@ -232,12 +232,15 @@ fn remove_dead(work_root: &Path, own: &str) -> io::Result<usize> {
             continue;
         }
         let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-        let _ = if is_dir {
+        let removal = if is_dir {
             fs::remove_dir_all(&path)
         } else {
             fs::remove_file(&path)
         };
-        removed += 1;
+        // A dead node's directory may still be listed after its lock's branch removed it.
+        if removal.is_ok() {
+            removed += 1;
+        }
     }
     Ok(removed)
 }
