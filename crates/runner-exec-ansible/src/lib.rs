@@ -48,13 +48,27 @@
 //!    gives the exit code, the first failure messages, the log path and the end of the log.
 //! 7. **Clean-up.** Secret files go as soon as they are not needed (git credentials after the
 //!    clone, the rest when ansible-playbook exits) and in every case when the run ends; then
-//!    everything but `ansible.log` is removed (unless [`AnsibleConfig::keep_work_dirs`]).
+//!    the whole work directory, log included, is removed (unless
+//!    [`AnsibleConfig::keep_work_dirs`]), whether the run succeeded, failed, was stopped or
+//!    killed. A node that dies cannot clean up: [`AnsibleExecutor::claim_work_root`] gives each
+//!    node a directory of its own under the work root, held by a `flock`, and removes at start-up
+//!    what nodes that are gone left there (workspaces, key files).
+//!
+//! ## Sandbox
+//!
+//! With [`AnsibleConfig::sandbox`] (the `runner` server sets it), git and ansible-playbook start
+//! inside bubblewrap: the host read-only, a private `/tmp` (also `HOME`), only the run's own
+//! workspace writable and the rest of the work root absent, the server's data directory, token
+//! and secret files covered, a PID namespace of its own with `--die-with-parent` (no process of a
+//! run outlives its node, even after `kill -9`), a cleared environment, the network kept, and an
+//! unprivileged user (`nobody` when the server is root). See [`SandboxConfig`] and the
+//! ARCHITECTURE.md section "What a run can and cannot see".
 //!
 //! ## Files in the work directory
 //!
 //! | path | what | lifetime |
 //! |---|---|---|
-//! | `ansible.log` | git's and ansible-playbook's stdout and stderr | kept after the run |
+//! | `ansible.log` | git's and ansible-playbook's stdout and stderr | run |
 //! | `checkout/` | the repository (repository jobs) | run |
 //! | `playbook.yml` | the decoded inline playbook (inline jobs) | run |
 //! | `secrets/` (0700) | `N-inventory.json`, `N-extra-vars.json`, `N-*.key`, git `askpass.sh`, `username`, `password` (0600) | removed when no longer needed |
@@ -63,8 +77,8 @@
 //! | `events.sock` | the event socket | run |
 //! | `stop` | created on a graceful stop | run |
 //!
-//! Core has no log storage yet: [`AnsibleExecutor::log_path`] tells where a run's log is, and a
-//! failure's report message quotes the log's path and its end. Old logs are not rotated here.
+//! Core has no log storage yet: [`AnsibleExecutor::log_path`] tells where a run's log is while it
+//! runs, and a failure's report message quotes the log's end.
 //!
 //! ## Stop and kill
 //!
@@ -109,7 +123,9 @@
 //!
 //! ## Environment
 //!
-//! ansible-playbook inherits the server's environment, plus `ANSIBLE_CALLBACK_PLUGINS`,
+//! Sandboxed, ansible-playbook and git get only the variables below and `PATH`, `HOME`, `LANG`
+//! (and git its own settings). Without a sandbox, ansible-playbook inherits the server's
+//! environment, plus `ANSIBLE_CALLBACK_PLUGINS`,
 //! `ANSIBLE_CALLBACKS_ENABLED`, `ANSIBLE_STRATEGY_PLUGINS` (the server's own values are kept after
 //! the executor's), `ANSIBLE_STRATEGY=runner_linear`, `ANSIBLE_NOCOLOR=1`,
 //! `ANSIBLE_RETRY_FILES_ENABLED=0`, `RUNNER_EVENTS_SOCKET` and `RUNNER_STOP_FILE`. It runs in the
