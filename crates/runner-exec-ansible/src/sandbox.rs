@@ -92,12 +92,24 @@ impl SandboxConfig {
     /// workspace under `work_root`. The error says why not (bwrap missing, user namespaces
     /// refused, ...).
     pub async fn check(&self, work_root: &Path) -> Result<(), String> {
+        self.check_program(work_root, Path::new("true"), &[]).await
+    }
+
+    /// Runs `program` with `args` in a sandbox, as a run would be, with a workspace under
+    /// `work_root`: whether it can run there (ansible-playbook, say: its interpreter must be
+    /// readable by the sandbox user).
+    pub async fn check_program(
+        &self,
+        work_root: &Path,
+        program: &Path,
+        args: &[&str],
+    ) -> Result<(), String> {
         let workspace = work_root.join(".sandbox-check");
         let _ = std::fs::remove_dir_all(&workspace);
         std::fs::create_dir_all(&workspace)
             .map_err(|error| format!("could not create {}: {error}", workspace.display()))?;
-        let mut command = Command::new("true");
-        command.current_dir(&workspace);
+        let mut command = Command::new(program);
+        command.args(args).current_dir(&workspace);
         let result = match self.wrap(&command, work_root, &workspace, "sandbox-check") {
             Ok(mut wrapped) => {
                 wrapped.stdout(Stdio::null()).stderr(Stdio::piped());

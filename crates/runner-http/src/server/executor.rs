@@ -111,13 +111,24 @@ pub async fn build(args: &ServeArgs) -> Result<ServerExecutor, ServeError> {
                      (scripts/ensure-bwrap.sh) or, at your own risk, start with --unsafe-no-sandbox"
                 )
             })?;
-        tracing::info!(
-            user = sandbox
-                .user
-                .as_ref()
-                .map_or("(the server's own)", |user| user.name.as_str()),
-            "runs start in a bubblewrap sandbox"
-        );
+        let user = sandbox
+            .user
+            .as_ref()
+            .map_or("(the server's own)", |user| user.name.as_str());
+        tracing::info!(user, "runs start in a bubblewrap sandbox");
+        // Like a missing ansible-playbook, one the sandbox user cannot run is a warning.
+        let ansible = &executor.config().ansible_playbook;
+        if let Err(error) = sandbox
+            .check_program(&executor.config().work_root, ansible, &["--version"])
+            .await
+        {
+            tracing::warn!(
+                %error,
+                user,
+                "ansible-playbook does not run in the sandbox: executions will fail (its \
+                 interpreter and libraries must be readable by the sandbox user)"
+            );
+        }
     }
     // The API stays useful without ansible-playbook (jobs can be defined and read), so a missing
     // installation is a loud warning, not a refusal to start; each run then fails saying why.
