@@ -397,6 +397,9 @@ async fn workspaces_go_with_every_ending_and_no_process_outlives_a_killed_server
         2,
         "only the new node's directory and lock: {leftovers:?}"
     );
+    // A request first: SIGTERM right after the "listening" line can come before the server has
+    // installed its handler (it does when it starts serving), and would end it abruptly.
+    server.send(reqwest::Method::GET, "/jobs/ACME", None).await;
     let Server { runner, .. } = server;
     let (exit, _, stderr) = runner.terminate();
     assert!(exit.success(), "{stderr:#?}");
