@@ -16,6 +16,21 @@ if found="$(command -v ansible-playbook 2>/dev/null)"; then
     exit 0
 fi
 
+# Whether the sandbox user (nobody, when we are root) can run the virtualenv's interpreter in a
+# sandbox like a run's. Not checked (taken as yes) when we are not root or bwrap is missing.
+runs_in_the_sandbox() {
+    [ "$(id -u)" -ne 0 ] && return 0
+    command -v bwrap >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || return 0
+    setpriv --reuid=65534 --regid=65534 --clear-groups \
+        bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp -- "$1" -c pass >/dev/null 2>&1 </dev/null
+}
+
+# A virtualenv made earlier on a Python the sandbox user cannot run (pyenv under /root) is left
+# alone (other checkouts may use it); a second one, on the system's Python, is used instead.
+if [ -x "$venv/bin/python3" ] && ! runs_in_the_sandbox "$venv/bin/python3"; then
+    venv="$repo_root/.venv-sandbox"
+fi
+
 if [ ! -x "$venv/bin/ansible-playbook" ]; then
     python=python3
     if [ -x /usr/bin/python3 ]; then

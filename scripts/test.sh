@@ -7,14 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# bwrap first: ensure-ansible.sh checks that the sandbox user can run the virtualenv's Python.
+RUNNER_BWRAP="$(scripts/ensure-bwrap.sh)"
+export RUNNER_BWRAP
 RUNNER_ANSIBLE_PLAYBOOK="$(scripts/ensure-ansible.sh)"
 export RUNNER_ANSIBLE_PLAYBOOK
+
 DATABASE_URL="$(scripts/ensure-postgres.sh)"
 export DATABASE_URL
 RUNNER_SSHD="$(scripts/ensure-sshd.sh)"
 export RUNNER_SSHD
-RUNNER_BWRAP="$(scripts/ensure-bwrap.sh)"
-export RUNNER_BWRAP
 echo "test.sh: ansible-playbook at $RUNNER_ANSIBLE_PLAYBOOK, PostgreSQL at $DATABASE_URL, bwrap at $RUNNER_BWRAP" >&2
 
 cargo test --workspace "$@"
