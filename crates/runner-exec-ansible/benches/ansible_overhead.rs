@@ -1,8 +1,11 @@
-//! Overhead of the executor over a bare `ansible-playbook` on the same trivial localhost playbook.
+//! Overhead of the executor over a bare `ansible-playbook` on the same trivial localhost playbook,
+//! without and with the bubblewrap sandbox (as `nobody` when run as root, as the server does).
 //!
-//! Run with `cargo bench -p runner-exec-ansible --bench ansible_overhead`. Prints, for one run at
-//! a time (median of `BENCH_ITERATIONS`, default 7, interleaved) and for 16 runs started at once,
-//! the wall time through the executor and of bare ansible-playbook, and their ratio.
+//! Run with `cargo bench -p runner-exec-ansible --bench ansible_overhead` (bwrap from
+//! `RUNNER_BWRAP` or `PATH`; the ansible-playbook must be one the sandbox user can run). Prints,
+//! for one run at a time (median of `BENCH_ITERATIONS`, default 7, interleaved) and for 16 runs
+//! started at once, the wall time of bare ansible-playbook, through the executor, and through the
+//! sandboxed executor, and the ratios to bare.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,7 +15,7 @@ use base64::Engine as _;
 use runner_core::execution::{Execution, Outcome};
 use runner_core::executor::{Cancellation, EventSink, Executor, Run};
 use runner_core::job::{Host, Job, JobSpec};
-use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor};
+use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor, SandboxConfig, SandboxUser};
 
 const PLAYBOOK: &str = "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: hello\n      debug:\n        msg: hello\n";
 const CONCURRENT: usize = 16;
@@ -85,13 +88,40 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
+fn sandbox() -> SandboxConfig {
+    SandboxConfig {
+        bwrap: std::env::var_os("RUNNER_BWRAP")
+            .map_or_else(|| PathBuf::from("bwrap"), PathBuf::from),
+        user: SandboxUser::server_default().expect("the sandbox user"),
+        hidden: Vec::new(),
+    }
+}
+
+/// Wall time of `CONCURRENT` runs of `one` started at once, until all ended.
+async fn concurrently<F, Fut>(one: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENT {
+        set.spawn(one());
+    }
+    set.join_all().await;
+    start.elapsed()
+}
+
 fn main() {
+    use std::os::unix::fs::PermissionsExt;
     let iterations: usize = std::env::var("BENCH_ITERATIONS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(7);
     let ansible = ansible_playbook();
-    let dir = tempfile::tempdir().expect("temp dir");
+    // Not under /tmp (private to each sandboxed run), and passable for the sandbox user.
+    let dir = tempfile::tempdir_in("/var/tmp").expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     std::fs::write(dir.path().join("playbook.yml"), PLAYBOOK).unwrap();
     let inventory = serde_json::json!({"all": {"hosts": {"h1": host().host_vars}}});
     std::fs::write(dir.path().join("inventory.json"), inventory.to_string()).unwrap();
@@ -100,50 +130,77 @@ fn main() {
         work_root: dir.path().join("work"),
         ..AnsibleConfig::default()
     });
+    let (sandboxed, _) = AnsibleExecutor::claim_work_root(AnsibleConfig {
+        ansible_playbook: ansible.clone(),
+        work_root: dir.path().join("sandboxed"),
+        sandbox: Some(sandbox()),
+        ..AnsibleConfig::default()
+    })
+    .expect("a work root");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
+        let check = sandboxed.config().sandbox.as_ref().unwrap();
+        check
+            .check(&sandboxed.config().work_root)
+            .await
+            .expect("the sandbox can be made");
         // Warm-up: python bytecode caches, page cache.
         bare(&ansible, dir.path()).await;
         through_executor(&executor).await;
+        through_executor(&sandboxed).await;
 
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let (mut plain, mut boxed, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..iterations {
             let start = Instant::now();
             bare(&ansible, dir.path()).await;
             theirs.push(start.elapsed());
             let start = Instant::now();
             through_executor(&executor).await;
-            ours.push(start.elapsed());
+            plain.push(start.elapsed());
+            let start = Instant::now();
+            through_executor(&sandboxed).await;
+            boxed.push(start.elapsed());
         }
-        let (ours, theirs) = (median(ours), median(theirs));
-        println!(
-            "single run (median of {iterations}): executor {:.3} s, bare ansible-playbook {:.3} s, ratio {:.3}",
-            ours.as_secs_f64(),
-            theirs.as_secs_f64(),
-            ours.as_secs_f64() / theirs.as_secs_f64()
+        let (plain, boxed, theirs) = (median(plain), median(boxed), median(theirs));
+        report(
+            &format!("single run (median of {iterations})"),
+            theirs,
+            plain,
+            boxed,
         );
 
-        let start = Instant::now();
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..CONCURRENT {
+        let theirs = concurrently(|| {
             let (ansible, dir) = (ansible.clone(), dir.path().to_path_buf());
-            set.spawn(async move { bare(&ansible, &dir).await });
-        }
-        set.join_all().await;
-        let theirs = start.elapsed();
-        let start = Instant::now();
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..CONCURRENT {
+            async move { bare(&ansible, &dir).await }
+        })
+        .await;
+        let plain = concurrently(|| {
             let executor = executor.clone();
-            set.spawn(async move { through_executor(&executor).await });
-        }
-        set.join_all().await;
-        let ours = start.elapsed();
-        println!(
-            "{CONCURRENT} runs at once (until all ended): executor {:.3} s, bare ansible-playbook {:.3} s, ratio {:.3}",
-            ours.as_secs_f64(),
-            theirs.as_secs_f64(),
-            ours.as_secs_f64() / theirs.as_secs_f64()
+            async move { through_executor(&executor).await }
+        })
+        .await;
+        let boxed = concurrently(|| {
+            let executor = sandboxed.clone();
+            async move { through_executor(&executor).await }
+        })
+        .await;
+        report(
+            &format!("{CONCURRENT} runs at once (until all ended)"),
+            theirs,
+            plain,
+            boxed,
         );
     });
+}
+
+fn report(what: &str, bare: Duration, executor: Duration, sandboxed: Duration) {
+    let ratio = |ours: Duration| ours.as_secs_f64() / bare.as_secs_f64();
+    println!(
+        "{what}: bare ansible-playbook {:.3} s, executor {:.3} s (ratio {:.3}), sandboxed executor {:.3} s (ratio {:.3})",
+        bare.as_secs_f64(),
+        executor.as_secs_f64(),
+        ratio(executor),
+        sandboxed.as_secs_f64(),
+        ratio(sandboxed)
+    );
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::inventory::{InventoryProvider, StaticInventory};
+use crate::sandbox::SandboxConfig;
 
 /// How an [`AnsibleExecutor`](crate::AnsibleExecutor) runs playbooks. `Default` suits a server.
 #[derive(Clone)]
@@ -21,14 +22,17 @@ pub struct AnsibleConfig {
     pub allow_local_urls: bool,
     /// Where `useDynamicInventory` jobs get their extra hosts. Default: an empty [`StaticInventory`].
     pub inventory_provider: Arc<dyn InventoryProvider>,
-    /// Keep a run's whole work directory (checkout, inventory, plugins) instead of only its log.
-    /// Secret files are removed either way. Default: false.
+    /// Keep a run's work directory (log, checkout, inventory, plugins) after the run instead of
+    /// removing it. Secret files are removed either way. Default: false.
     pub keep_work_dirs: bool,
     /// How many bytes of the end of the log a failure message quotes when the playbook never
     /// started (a syntax error: no task has printed anything yet). Default: 2000.
     pub log_tail_bytes: usize,
     /// How long to wait, after ansible-playbook ended, for the last events to arrive. Default: 10 s.
     pub event_drain_timeout: Duration,
+    /// The bubblewrap sandbox git and ansible-playbook run in (see [`SandboxConfig`]). Default:
+    /// none, for embedding and tests; the `runner` server sets one unless told not to.
+    pub sandbox: Option<SandboxConfig>,
 }
 
 impl Default for AnsibleConfig {
@@ -42,6 +46,7 @@ impl Default for AnsibleConfig {
             keep_work_dirs: false,
             log_tail_bytes: 2000,
             event_drain_timeout: Duration::from_secs(10),
+            sandbox: None,
         }
     }
 }
@@ -56,6 +61,7 @@ impl std::fmt::Debug for AnsibleConfig {
             .field("keep_work_dirs", &self.keep_work_dirs)
             .field("log_tail_bytes", &self.log_tail_bytes)
             .field("event_drain_timeout", &self.event_drain_timeout)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }

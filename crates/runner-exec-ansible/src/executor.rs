@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -25,7 +26,8 @@ use crate::inventory;
 use crate::output::Output;
 use crate::process::{Ended, GroupChild};
 use crate::safety::{Transport, check_playbook_path, check_url, resolve_playbook};
-use crate::workspace::{Workspace, tail};
+use crate::sandbox::sandboxed;
+use crate::workspace::{NodeRoot, Workspace, tail};
 
 /// The callback plugin that streams events and holds the graceful stop (see
 /// `plugins/runner_events.py`).
@@ -38,12 +40,39 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct AnsibleExecutor {
     config: AnsibleConfig,
+    /// The node directory this executor's runs work in, after [`AnsibleExecutor::claim_work_root`].
+    _node: Option<Arc<NodeRoot>>,
 }
 
 impl AnsibleExecutor {
-    /// An executor with `config`.
+    /// An executor with `config`. Its runs work directly under `config.work_root`; a server
+    /// calls [`AnsibleExecutor::claim_work_root`] instead.
     pub fn new(config: AnsibleConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            _node: None,
+        }
+    }
+
+    /// An executor whose runs work in a directory of their own node under `config.work_root`
+    /// (held for as long as the executor or a clone of it lives), after removing what nodes that
+    /// are gone left there: the workspaces and key files of runs a crash or `kill -9` cut short.
+    /// Other live nodes sharing the work root are left alone. Returns how many leftovers went.
+    /// With a sandbox, the whole work root is hidden from runs but for their own workspace.
+    pub fn claim_work_root(mut config: AnsibleConfig) -> std::io::Result<(Self, usize)> {
+        let work_root = std::path::absolute(&config.work_root)?;
+        let (node, removed) = NodeRoot::claim(&work_root)?;
+        config.work_root = node.dir().to_path_buf();
+        if let Some(sandbox) = &mut config.sandbox {
+            sandbox.hidden.push(work_root);
+        }
+        Ok((
+            Self {
+                config,
+                _node: Some(Arc::new(node)),
+            },
+            removed,
+        ))
     }
 
     /// Its configuration.
@@ -51,8 +80,8 @@ impl AnsibleExecutor {
         &self.config
     }
 
-    /// The work directory of the current attempt of `execution` (kept after the run with only
-    /// its log, `ansible.log`, in it).
+    /// The work directory of the current attempt of `execution` (removed after the run unless
+    /// [`AnsibleConfig::keep_work_dirs`]).
     pub fn work_dir(&self, execution: &Execution) -> PathBuf {
         self.config.work_root.join(work_dir_name(execution))
     }
@@ -181,20 +210,28 @@ impl AnsibleExecutor {
             Ok(pipe) => pipe,
             Err(error) => return source.failed(format!("could not open the log: {error}")),
         };
-        let mut command = Command::new(&ansible);
-        command
+        let mut inner = Command::new(&ansible);
+        inner
             .args(&prepared.args)
             .envs(prepared.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&source.cwd)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
+            .current_dir(&source.cwd);
+        let marker = run_marker(&run.execution);
+        let sandbox = config.sandbox.as_ref();
+        let mut command =
+            match sandboxed(sandbox, inner, &config.work_root, workspace.root(), &marker) {
+                Ok(command) => command,
+                Err(error) => {
+                    stream.abort();
+                    return source.failed(format!("could not prepare the sandbox: {error}"));
+                }
+            };
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         if let Some(report) = cancelled(&cancel, source.repository_log.clone()) {
             stream.abort();
             return report;
         }
         events.workspace_ready();
-        let child = match GroupChild::spawn(command, &run_marker(&run.execution)) {
+        let child = match GroupChild::spawn(command, &marker) {
             Ok(child) => child,
             Err(error) => {
                 stream.abort();
@@ -265,8 +302,20 @@ impl AnsibleExecutor {
                 .await
                 .map_err(|message| RunReport::failed(format!("repository.url {message}")))?,
         };
-        let git = Git::prepare(&config.git, repository, transport, pin, workspace)
-            .map_err(RunReport::failed)?;
+        let sandbox = config
+            .sandbox
+            .as_ref()
+            .map(|sandbox| (sandbox, &*config.work_root));
+        let git = Git::prepare(
+            &config.git,
+            repository,
+            transport,
+            pin,
+            workspace,
+            sandbox,
+            marker,
+        )
+        .map_err(RunReport::failed)?;
         let checkout = match git
             .clone(repository, workspace, marker, output, cancel)
             .await

@@ -12,6 +12,7 @@ use tokio::process::Command;
 use crate::output::Output;
 use crate::process::{Ended, GroupChild};
 use crate::safety::{Pin, Transport};
+use crate::sandbox::{SandboxConfig, sandboxed};
 use crate::workspace::Workspace;
 
 /// The askpass program git runs for a username or password: it prints the content of a 0600
@@ -66,6 +67,10 @@ pub(crate) struct Git {
     env: Vec<(String, String)>,
     transport: Transport,
     pin: Option<Pin>,
+    /// The sandbox and the work root, when git runs sandboxed.
+    sandbox: Option<(SandboxConfig, PathBuf)>,
+    workspace: PathBuf,
+    marker: String,
 }
 
 impl Git {
@@ -78,6 +83,8 @@ impl Git {
         transport: Transport,
         pin: Option<Pin>,
         workspace: &mut Workspace,
+        sandbox: Option<(&SandboxConfig, &Path)>,
+        marker: &str,
     ) -> Result<Self, String> {
         let mut env = vec![
             ("GIT_TERMINAL_PROMPT".to_string(), "0".to_string()),
@@ -131,6 +138,9 @@ impl Git {
             env,
             transport,
             pin,
+            sandbox: sandbox.map(|(sandbox, root)| (sandbox.clone(), root.to_path_buf())),
+            workspace: workspace.root().to_path_buf(),
+            marker: marker.to_owned(),
         })
     }
 
@@ -177,6 +187,15 @@ impl Git {
         command
     }
 
+    /// `command` in the run's sandbox, when there is one.
+    fn sandboxed(&self, command: Command) -> std::io::Result<Command> {
+        let (sandbox, work_root) = match &self.sandbox {
+            Some((sandbox, root)) => (Some(sandbox), root.as_path()),
+            None => (None, self.workspace.as_path()),
+        };
+        sandboxed(sandbox, command, work_root, &self.workspace, &self.marker)
+    }
+
     /// `git clone --depth 1 [--branch <branch>] -- <url> <workspace>/checkout`, output in the run log (see `output`).
     pub(crate) async fn clone(
         &self,
@@ -193,6 +212,10 @@ impl Git {
             command.args(["--branch", branch]);
         }
         command.arg("--").arg(repository.url.trim()).arg(&checkout);
+        let mut command = match self.sandboxed(command) {
+            Ok(command) => command,
+            Err(error) => return Cloned::Failed(format!("could not prepare the sandbox: {error}")),
+        };
         let (stdout, stderr, capture) = match output.capture().await {
             Ok(pipe) => pipe,
             Err(error) => return Cloned::Failed(format!("could not open the log: {error}")),
@@ -254,6 +277,9 @@ impl Git {
     async fn output(&self, checkout: &Path, args: &[&str]) -> Result<String, String> {
         let mut command = self.command();
         command.arg("-C").arg(checkout).args(args);
+        let mut command = self
+            .sandboxed(command)
+            .map_err(|error| format!("could not prepare the sandbox: {error}"))?;
         command.kill_on_drop(true);
         let output = command
             .output()
@@ -340,6 +366,8 @@ mod tests {
             Transport::Ssh,
             None,
             &mut workspace,
+            None,
+            "test",
         )
         .unwrap();
         let ssh = &git
@@ -377,6 +405,8 @@ mod tests {
             Transport::Http,
             None,
             &mut workspace,
+            None,
+            "test",
         )
         .unwrap();
         for (_, value) in &git.env {
@@ -460,6 +490,8 @@ mod tests {
             Transport::Ssh,
             Some(pin("example.com", 22, "93.184.215.14")),
             &mut workspace,
+            None,
+            "marker",
         )
         .unwrap();
         let command = &ssh
@@ -478,6 +510,8 @@ mod tests {
             Transport::Http,
             Some(pin("example.com", 443, "2606:4700::1111")),
             &mut workspace,
+            None,
+            "marker",
         )
         .unwrap();
         let args: Vec<String> = https

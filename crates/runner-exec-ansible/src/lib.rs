@@ -58,8 +58,22 @@
 //!    error) does it quote the end of the log, which then holds ansible's error.
 //! 7. **Clean-up.** Secret files go as soon as they are not needed (git credentials after the
 //!    clone, the rest when ansible-playbook exits) and in every case when the run ends; then
-//!    the work directory is removed, `ansible.log` included (unless
-//!    [`AnsibleConfig::keep_work_dirs`], which keeps all but the secrets).
+//!    the whole work directory, `ansible.log` included, is removed (unless
+//!    [`AnsibleConfig::keep_work_dirs`], which keeps all but the secrets), whether the run
+//!    succeeded, failed, was stopped or killed. A node that dies cannot clean up:
+//!    [`AnsibleExecutor::claim_work_root`] gives each node a directory of its own under the work
+//!    root, held by a `flock`, and removes at start-up what nodes that are gone left there
+//!    (workspaces, key files).
+//!
+//! ## Sandbox
+//!
+//! With [`AnsibleConfig::sandbox`] (the `runner` server sets it), git and ansible-playbook start
+//! inside bubblewrap: the host read-only, a private `/tmp` (also `HOME`), only the run's own
+//! workspace writable and the rest of the work root absent, the server's data directory, token
+//! and secret files covered, a PID namespace of its own with `--die-with-parent` (no process of a
+//! run outlives its node, even after `kill -9`), a cleared environment, the network kept, and an
+//! unprivileged user (`nobody` when the server is root). See [`SandboxConfig`] and the
+//! ARCHITECTURE.md section "What a run can and cannot see".
 //!
 //! ## Files in the work directory
 //!
@@ -128,16 +142,17 @@
 //!
 //! ## Environment
 //!
-//! ansible-playbook inherits the server's environment, plus `ANSIBLE_CALLBACK_PLUGINS` and
-//! `ANSIBLE_CALLBACKS_ENABLED`, `ANSIBLE_NOCOLOR=1`, `ANSIBLE_RETRY_FILES_ENABLED=0`,
-//! `RUNNER_EVENTS_SOCKET` and `RUNNER_STOP_FILE`. It runs in the checkout (repository jobs, so an
-//! `ansible.cfg` there applies) or in the work directory (inline jobs). The two callback
-//! variables add to the user's configuration rather than replace it: the executor reads the
-//! `ansible.cfg` ansible would read (`ANSIBLE_CONFIG`, the working directory's unless it is
-//! world-writable, `~/.ansible.cfg`, `/etc/ansible/ansible.cfg`), or the server's own variables
-//! when set, and passes their `callback_plugins` and `callbacks_enabled` with its own plugin in
-//! front (ansible's default plugin path when none is set), so a repository's own callback
-//! plugins keep running.
+//! Sandboxed, ansible-playbook and git get only the variables below and `PATH`, `HOME`, `LANG`
+//! (and git its own settings). Without a sandbox, ansible-playbook inherits the server's
+//! environment. Either way it gets `ANSIBLE_CALLBACK_PLUGINS` and `ANSIBLE_CALLBACKS_ENABLED`,
+//! `ANSIBLE_NOCOLOR=1`, `ANSIBLE_RETRY_FILES_ENABLED=0`, `RUNNER_EVENTS_SOCKET` and
+//! `RUNNER_STOP_FILE`. It runs in the checkout (repository jobs, so an `ansible.cfg` there
+//! applies) or in the work directory (inline jobs). The two callback variables add to the user's
+//! configuration rather than replace it: the executor reads the `ansible.cfg` ansible would read
+//! (`ANSIBLE_CONFIG`, the working directory's unless it is world-writable, `~/.ansible.cfg`,
+//! `/etc/ansible/ansible.cfg`), or the server's own variables when set, and passes their
+//! `callback_plugins` and `callbacks_enabled` with its own plugin in front (ansible's default
+//! plugin path when none is set), so a repository's own callback plugins keep running.
 
 mod ansible_cfg;
 mod config;
@@ -149,10 +164,12 @@ mod inventory;
 mod output;
 mod process;
 mod safety;
+mod sandbox;
 mod workspace;
 
 pub use config::{AnsibleConfig, default_ansible_playbook, find_on_path};
 pub use error::ExecutorSetupError;
 pub use executor::AnsibleExecutor;
 pub use inventory::{InventoryError, InventoryFuture, InventoryProvider, StaticInventory};
+pub use sandbox::{SandboxConfig, SandboxUser};
 pub use workspace::LOG_FILE;

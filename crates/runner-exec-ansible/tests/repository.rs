@@ -246,7 +246,11 @@ async fn private_repository_with_username_and_password() {
     let origin = origin(scene.dir.path());
     let port = serve_with_basic_auth(&origin.bare, "deploy", "pa55-w0rd-xyz");
     let url = format!("http://127.0.0.1:{port}/origin.git");
-    let executor = scene.executor();
+    // Kept, to read the logs after the runs.
+    let executor = AnsibleExecutor::new(AnsibleConfig {
+        keep_work_dirs: true,
+        ..scene.config()
+    });
     let with_password = |password: &str| {
         let mut spec = repository_spec(&scene, &url, Some("main"), "site.yml");
         spec.repository.as_mut().unwrap().credentials = Some(Credentials {

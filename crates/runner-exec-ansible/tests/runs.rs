@@ -63,6 +63,8 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
             StaticInventory::new()
                 .with_hosts(runner_core::testkit::fixtures::alias("ACME"), vec![dynamic]),
         ),
+        // Kept, to read the log after the run; the secrets go all the same.
+        keep_work_dirs: true,
         ..scene.config()
     });
     let run = run_of(spec);
@@ -91,12 +93,11 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
     }
     // Tags: the untagged task did not run.
     assert!(!scene.markers().iter().any(|name| name.ends_with(".other")));
-    // Nothing is left in the work directory: the log went to the run log, without the keys.
-    assert!(
-        !log_path.parent().unwrap().exists(),
-        "the work directory is removed"
-    );
-    let log = log_of(&progress);
+    // The secrets are gone from the kept work directory, and the keys are not in the log.
+    let work_dir = log_path.parent().unwrap();
+    assert!(work_dir.join(runner_exec_ansible::LOG_FILE).is_file());
+    assert!(!work_dir.join("secrets").exists());
+    let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("PLAY RECAP"), "{log}");
     assert!(log.contains("ok: [h1]"), "{log}");
     assert!(!log.contains("KEY-MATERIAL"));
@@ -181,6 +182,10 @@ async fn failure_on_one_host_then_restart_on_that_host_only() {
     let mut run = run_of(inline_spec(&scene, FAILS_ON_H2, hosts));
     let (report, progress) = run_to_end(&executor, run.clone()).await;
     let events = events_of(&progress);
+    assert!(
+        !executor.work_dir(&run.execution).exists(),
+        "the whole work directory goes when the run ends"
+    );
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
     assert_eq!(report.failed_hosts, ["h2", "h4"]);
@@ -297,6 +302,11 @@ async fn kill_ends_every_process_of_the_run() {
     let work = scene.work.display().to_string();
     assert_eq!(processes_with(&work), Vec::<(String, String)>::new());
     assert!(scene.markers().is_empty());
+    assert_eq!(
+        std::fs::read_dir(&scene.work).unwrap().count(),
+        0,
+        "nothing of the killed run is left"
+    );
 }
 
 /// Malformed YAML: Failed, with ansible's parse error in the message (the playbook never started,
@@ -304,7 +314,11 @@ async fn kill_ends_every_process_of_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_yaml_fails_with_the_parse_error() {
     let scene = Scene::new();
-    let executor = scene.executor();
+    // Kept, to read the log after the run.
+    let executor = AnsibleExecutor::new(AnsibleConfig {
+        keep_work_dirs: true,
+        ..scene.config()
+    });
     let run = run_of(inline_spec(
         &scene,
         "- hosts: all\n  tasks: [\n",

@@ -133,6 +133,10 @@
 //! | `--jwt-issuer ISS` / `--jwt-audience AUD` | `RUNNER_JWT_ISSUER` / `RUNNER_JWT_AUDIENCE` | not checked |
 //! | `--concurrency N` | `RUNNER_CONCURRENCY` | 4 executions at once on this node |
 //! | `--allow-local-repositories` | `RUNNER_ALLOW_LOCAL_REPOSITORIES` | off: `file://` and `http://` repositories, and repository hosts that are not globally reachable, refused |
+//! | `--work-root PATH` | `RUNNER_WORK_ROOT` | `./runner-work`: each node a directory of its own in it (removing what nodes that are gone left), each run a workspace in that, removed when the run ends |
+//! | `--bwrap PATH` | `RUNNER_BWRAP` | `bwrap` on `PATH`: the sandbox every git and ansible-playbook of a run starts in |
+//! | `--sandbox-user NAME` | `RUNNER_SANDBOX_USER` | `nobody` when the server runs as root, else the server's own user |
+//! | `--unsafe-no-sandbox` | `RUNNER_UNSAFE_NO_SANDBOX` | off: a server that cannot make the sandbox refuses to start; with it, runs are not sandboxed at all (logged as an error) |
 //! | `--log-format json\|text` | `RUNNER_LOG_FORMAT` | `text`, on stderr; filter with `RUST_LOG` (default `info`) |
 //! | `--body-limit BYTES` | `RUNNER_BODY_LIMIT` | 1048576 |
 //! | `--allow-private-callbacks` | `RUNNER_ALLOW_PRIVATE_CALLBACKS` | off: callbacks to addresses that are not globally reachable (loopback, private, link-local, ...), and to names that do not resolve, refused |
@@ -157,7 +161,10 @@
 //! **Executor and stores** are cargo features of this crate, all on by default: `sled`,
 //! `postgres` and `ansible`. The executor is `runner_exec_ansible::AnsibleExecutor` (its
 //! `ansible-playbook` is found on `PATH`, else `./.venv/bin`); when it is missing the server
-//! still starts, logs a warning, and each execution fails saying why. Built without `ansible`,
+//! still starts, logs a warning, and each execution fails saying why. Runs start in a bubblewrap
+//! sandbox that hides the data directory, the token file and the secret files named on the
+//! command line ([`server::executor::hidden_paths`]); the server checks at start-up that it can
+//! make one, and refuses to start when it cannot (unless `--unsafe-no-sandbox`). Built without `ansible`,
 //! [`server::executor::NoExecutor`] fails every run with a message naming the feature.
 //! Every store of the workspace implements [`runner_core::store::ScheduleStore`], which the
 //! router requires.

@@ -489,8 +489,10 @@ async fn a_live_stream_resumes_after_a_dropped_connection() {
     let runner = Runner::spawn(dir.path(), &["--store", &store], &[("PATH", &path)]);
     let token = admin_token(&tokens);
     let api = Api::new(&runner, &token);
-    let go1 = dir.path().join("go1");
-    let go2 = dir.path().join("go2");
+    // Not in `dir` (under /tmp): each run has a /tmp of its own.
+    let shared = common::process::seen_by_runs();
+    let go1 = shared.path().join("go1");
+    let go2 = shared.path().join("go2");
     let play = format!(
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: before\n      ansible.builtin.debug: {{msg: before}}\n    - name: wait for go1\n      ansible.builtin.wait_for: {{path: '{}', timeout: 600}}\n    - name: middle\n      ansible.builtin.debug: {{msg: middle}}\n    - name: wait for go2\n      ansible.builtin.wait_for: {{path: '{}', timeout: 600}}\n    - name: after\n      ansible.builtin.debug: {{msg: after}}\n",
         go1.display(),

@@ -111,6 +111,26 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNNER_ALLOW_LOCAL_REPOSITORIES")]
     pub allow_local_repositories: bool,
 
+    /// Where runs work: each node makes a directory of its own under it (a node removes what
+    /// nodes that are gone left there when it starts), each run a workspace in that.
+    #[arg(long, env = "RUNNER_WORK_ROOT", default_value = "./runner-work")]
+    pub work_root: PathBuf,
+
+    /// The bubblewrap program every git and ansible-playbook of a run starts in.
+    #[arg(long, env = "RUNNER_BWRAP", default_value = "bwrap")]
+    pub bwrap: PathBuf,
+
+    /// The unprivileged user runs run as [default: `nobody` when the server runs as root, else
+    /// the server's own user].
+    #[arg(long, env = "RUNNER_SANDBOX_USER")]
+    pub sandbox_user: Option<String>,
+
+    /// UNSAFE: run playbooks without the sandbox when it cannot be made. A playbook can then
+    /// read the server's data, tokens and the other runs' files, and outlive a kill of the
+    /// server. Without this, a server that cannot make the sandbox refuses to start.
+    #[arg(long, env = "RUNNER_UNSAFE_NO_SANDBOX")]
+    pub unsafe_no_sandbox: bool,
+
     /// The log format.
     #[arg(long, env = "RUNNER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

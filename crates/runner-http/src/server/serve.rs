@@ -161,7 +161,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         tracing::warn!("memory store: jobs and executions are lost when the process ends");
     }
     let authenticator = super::tokens::authenticator(&args)?;
-    let executor = super::executor::build(args.allow_local_repositories);
+    let executor = super::executor::build(&args).await?;
     let engine = Engine::builder()
         .store(Arc::clone(&store))
         .executor(executor)

@@ -43,6 +43,21 @@ pub(crate) fn ansible_path() -> String {
     )
 }
 
+/// Lets the sandbox user of runs (`nobody` when the tests run as root) pass through `dir` (a
+/// temp dir is 0700) to the work root under it, without listing it.
+pub(crate) fn reachable_by_runs(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+}
+
+/// A directory a sandboxed run can see (read only): outside `/tmp`, which is private to each
+/// run, and reachable by the sandbox user. For files a playbook waits for.
+pub(crate) fn seen_by_runs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    reachable_by_runs(dir.path());
+    dir
+}
+
 /// A `runner serve` child process.
 pub(crate) struct Runner {
     child: Child,
@@ -57,6 +72,7 @@ impl Runner {
     /// Starts `runner serve --listen 127.0.0.1:0 --log-format json ARGS` in `dir`, with `RUST_LOG`
     /// at trace (so that a leaked secret would show) and `env`, and waits until it listens.
     pub(crate) fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        reachable_by_runs(dir);
         let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
         command
             .arg("serve")
@@ -106,6 +122,11 @@ impl Runner {
             }
         }
         runner
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, then the exit status and everything printed (stdout, stderr).
