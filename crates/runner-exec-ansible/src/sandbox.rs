@@ -358,6 +358,8 @@ fn write_passwd(work_root: &Path, uid: u32) -> io::Result<PathBuf> {
         .create_new(true)
         .mode(0o644)
         .open(&pending)?;
+    // Readable by the sandbox user whatever the server's umask (077) made of the mode above.
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     file.write_all(text.as_bytes())?;
     std::fs::rename(&pending, &path)?;
     Ok(path)

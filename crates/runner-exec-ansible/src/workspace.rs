@@ -143,10 +143,12 @@ impl NodeRoot {
     pub(crate) fn claim(work_root: &Path) -> io::Result<(Self, usize)> {
         // 0711, here and for the node directory: a sandboxed run's user (not the server's) must
         // pass through them to its own workspace (its, 0700), and may list neither.
+        // Set explicitly as well: the server's umask (077) masks the mode given at creation.
         DirBuilder::new()
             .recursive(true)
             .mode(0o711)
             .create(work_root)?;
+        fs::set_permissions(work_root, fs::Permissions::from_mode(0o711))?;
         // Short (the event socket's path must fit in 107 bytes) and unique enough; a clash is
         // caught (`create_new`, `hard_link` refuse an existing name) and another name tried.
         // Locked under a temporary name first: no other node ever sees the lock file unlocked.
