@@ -325,6 +325,11 @@ async fn no_log_results_and_secrets_appear_nowhere() {
     let feed = serde_json::to_string(&events).unwrap();
     assert!(!feed.contains("topsecret"), "{feed}");
     assert!(!feed.contains("KEYMATERIAL"), "{feed}");
+    // The run log as ansible printed it: the tasks are there, the secrets are not.
+    assert!(log.contains("TASK [hidden failure]"), "{log}");
+    assert!(log.contains(&format!("key is {MASK}")), "{log}");
+    assert!(!log.contains("topsecret"), "{log}");
+    assert!(!log.contains("KEYMATERIAL"), "{log}");
     let key = results(&events, "shows the key")[0].1;
     assert_eq!(key.msg.as_deref(), Some(format!("key is {MASK}").as_str()));
 

@@ -186,7 +186,9 @@ async fn the_log_is_followed_live_and_read_in_pages() {
         base: runner.base.clone(),
         token: admin_token(&tokens),
     };
-    let go = dir.path().join("go");
+    // Not in `dir` (under /tmp): each run has a /tmp of its own.
+    let shared = common::process::seen_by_runs();
+    let go = shared.path().join("go");
     let play = format!(
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: greet\n      ansible.builtin.debug: {{msg: hello}}\n    - name: wait for go\n      ansible.builtin.wait_for: {{path: '{}', timeout: 600}}\n    - name: print\n      ansible.builtin.command: \"sh -c 'echo to-stdout; echo to-stderr >&2'\"\n",
         go.display()

@@ -85,6 +85,30 @@ def _install_stop():
     PlayIterator._runner_stop_installed = True
 
 
+def _install_no_log_guard():
+    """ansible-core 2.19 prints the exception of a failed task (`[ERROR]: Task failed: ...`, with
+    the task's own message and its source) even when the task is `no_log` and its result line is
+    censored, so a secret in a `no_log` task's message reached the output, the run log included.
+    Every callback shows exceptions through CallbackBase._handle_exception (the stdout callback
+    too): for a censored result it prints the censoring notice instead of the exception."""
+    if getattr(CallbackBase, "_runner_no_log_guard", False):
+        return
+    handle = CallbackBase._handle_exception
+
+    def _handle_exception(self, result, use_stderr=False):
+        current = getattr(self, "_current_task_result", None)
+        no_log = getattr(_task(current), "no_log", None) if current is not None else None
+        censored = isinstance(result, dict) and "censored" in result
+        if censored or (isinstance(no_log, bool) and no_log):
+            if isinstance(result, dict) and result.pop("exception", None):
+                self._display.error("Task failed: " + CENSORED, wrap_text=False, stderr=use_stderr)
+            return
+        return handle(self, result, use_stderr=use_stderr)
+
+    CallbackBase._handle_exception = _handle_exception
+    CallbackBase._runner_no_log_guard = True
+
+
 def _result_data(result):
     # ansible-core 2.19 added `result`; older versions only have `_result`.
     data = getattr(result, "result", None)
@@ -181,6 +205,7 @@ class CallbackModule(CallbackBase):
             self._sock = sock
         _INSTANCE = self
         _install_stop()
+        _install_no_log_guard()
 
     def _emit(self, event, **fields):
         if self._sock is None:
