@@ -608,3 +608,67 @@ async fn a_live_stream_resumes_after_a_dropped_connection() {
 fn is_task_start(event: &SseEvent, task: &str) -> bool {
     event.event == "task_start" && event.data["task"] == task
 }
+
+/// A `no_log` task's secret and the job's key reach no webhook body, no event, not the run log
+/// and no line of the server's output: the whole way from ansible to every reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_log_secrets_and_job_keys_reach_no_reader() {
+    const SECRET: &str = "topsecret-value-42";
+    const KEY: &str = "KEYMATERIAL-0123456789";
+    let path = ansible_path();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, tokens) = sled_dir(dir.path());
+    let mut args = vec!["--store", store.as_str()];
+    args.extend_from_slice(DELIVERY);
+    let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
+    let api = Api::new(&runner, &admin_token(&tokens));
+    let mut receiver = Receiver::start(0).await;
+    let play = "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: shows the key\n      ansible.builtin.debug:\n        msg: \"key is {{ lookup('file', ansible_ssh_private_key_file) }}\"\n    - name: hidden command\n      ansible.builtin.shell: \"echo {{ secret_var }}; echo {{ secret_var }} >&2\"\n      no_log: true\n    - name: hidden failure\n      ansible.builtin.fail:\n        msg: \"failing with {{ secret_var }}\"\n      no_log: true\n";
+    let key = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}\n"));
+    let (_, href) = api
+        .run(json!({
+            "playbook": playbook(play),
+            "hosts": [localhost()],
+            "properties": {"secret_var": SECRET},
+            "sshPrivateKey": key,
+            "callbacks": [{"url": format!("{}/debug", receiver.base), "level": "DEBUG"}],
+        }))
+        .await;
+    let mut bodies = Vec::new();
+    loop {
+        let received = receiver.next().await;
+        let last = is_final(&received.body);
+        bodies.push(String::from_utf8_lossy(&received.raw).into_owned());
+        if last {
+            break;
+        }
+    }
+    let events = serde_json::to_string(&api.events(&href).await).unwrap();
+    let log = api
+        .client
+        .get(format!("{}{href}/log", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (exit, stdout, stderr) = runner.terminate();
+    assert!(exit.success(), "{stderr:#?}");
+    // Each reader got the run: the assertions below are not about empty texts.
+    assert!(log.contains("TASK [hidden failure]"), "{log}");
+    assert!(log.contains("key is ********"), "{log}");
+    assert!(events.contains("hidden failure"), "{events}");
+    assert!(bodies.iter().any(|body| body.contains("hidden failure")));
+    let server = format!("{}\n{}", stdout.join("\n"), stderr.join("\n"));
+    for (reader, text) in [
+        ("webhook bodies", bodies.join("\n")),
+        ("events", events),
+        ("run log", log),
+        ("server output", server),
+    ] {
+        assert!(!text.contains(SECRET), "{reader}: {text}");
+        assert!(!text.contains(KEY), "{reader}: {text}");
+    }
+}
