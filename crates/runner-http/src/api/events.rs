@@ -218,18 +218,26 @@ pub async fn list_events<S: Store, E: Executor, N: Notifier, C: Clock>(
         closing: state.live_feeds.subscribe(),
         poll,
     };
-    let mut response = Sse::new(feed.into_stream())
+    Ok(sse_response(feed.into_stream()))
+}
+
+/// A server-sent-event response of `stream`, as every followed resource answers: a keep-alive
+/// comment every [`KEEP_ALIVE_INTERVAL`], and no buffering by proxies (nginx would hold the
+/// events back).
+pub(super) fn sse_response(
+    stream: impl Stream<Item = Result<sse::Event, Infallible>> + Send + 'static,
+) -> Response {
+    let mut response = Sse::new(stream)
         .keep_alive(
             KeepAlive::new()
                 .interval(KEEP_ALIVE_INTERVAL)
                 .text("keep-alive"),
         )
         .into_response();
-    // Proxies that buffer responses (nginx) would hold the events back.
     response
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 /// The state of one live stream.

@@ -26,8 +26,8 @@ use std::convert::Infallible;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::sse::{self, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse;
 use futures_util::stream::{self, Stream};
 use runner_core::engine::Engine;
 use runner_core::execution::Status;
@@ -41,7 +41,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use super::AppState;
-use super::events::{KEEP_ALIVE_INTERVAL, LIVE_POLL_INTERVAL, wants_stream};
+use super::events::{LIVE_POLL_INTERVAL, sse_response, wants_stream};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{DEFAULT_LOG_LIMIT, ExecutionPath, LogQuery};
 
@@ -184,17 +184,7 @@ pub async fn get_log<S: Store, E: Executor, N: Notifier, C: Clock>(
         closing: state.live_feeds.subscribe(),
         poll,
     };
-    let mut response = Sse::new(follower.into_stream())
-        .keep_alive(
-            KeepAlive::new()
-                .interval(KEEP_ALIVE_INTERVAL)
-                .text("keep-alive"),
-        )
-        .into_response();
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(sse_response(follower.into_stream()))
 }
 
 /// The state of one followed log.
