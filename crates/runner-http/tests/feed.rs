@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 use common::process::{
-    Receiver, Runner, Silent, SseClient, SseEvent, admin_token, ansible_path, hmac_sha256_hex,
-    is_final, sled_dir,
+    Api, Receiver, Runner, Silent, SseClient, SseEvent, admin_token, ansible_path, hmac_sha256_hex,
+    is_final, localhost, playbook, sled_dir,
 };
 use serde_json::{Value, json};
 
@@ -25,16 +25,6 @@ const DELIVERY: &[&str] = &[
     "100000",
 ];
 
-fn playbook(yaml: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(yaml)
-}
-
-fn localhost() -> Value {
-    // The Python that runs ansible-playbook runs the modules too (no interpreter discovery).
-    json!({"id": "localhost", "hostVars": {"ansible_connection": "local",
-           "ansible_python_interpreter": "{{ ansible_playbook_python }}"}})
-}
-
 /// A host that refuses SSH at once (nothing listens on port 1 of 127.0.0.1): UNREACHABLE.
 fn unreachable_host() -> Value {
     json!({"id": "unreachable-host", "hostVars": {"ansible_host": "127.0.0.1", "ansible_port": 1,
@@ -43,90 +33,21 @@ fn unreachable_host() -> Value {
 
 const SIMPLE_PLAY: &str = "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: say hello\n      ansible.builtin.debug: {msg: hello}\n    - name: reach the host\n      ansible.builtin.ping:\n";
 
-/// The API of one running server, as its admin.
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    token: String,
+fn stream_url(api: &Api, href: &str) -> String {
+    format!("{}{href}/events", api.base)
 }
 
-impl Api {
-    fn new(runner: &Runner, token: &str) -> Self {
-        Self {
-            client: reqwest::Client::new(),
-            base: runner.base.clone(),
-            token: token.to_owned(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
-    /// Creates a job of ACME and starts it; returns (execution id, execution path).
-    async fn run(&self, job: Value) -> (String, String) {
-        let created = self
-            .send(reqwest::Method::POST, "/jobs/ACME", Some(job))
-            .await;
-        let job_id = created["id"].as_str().unwrap();
-        let execution = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/jobs/ACME/{job_id}/start"),
-                None,
-            )
-            .await;
-        let id = execution["execution_id"].as_str().unwrap().to_owned();
-        (id.clone(), format!("/jobs/ACME/{job_id}/executions/{id}"))
-    }
-
-    /// Every stored event of an execution (JSON pages).
-    async fn events(&self, href: &str) -> Vec<Value> {
-        let mut events = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self
-                .send(
-                    reqwest::Method::GET,
-                    &format!("{href}/events?after={after}&size=7"),
-                    None,
-                )
-                .await;
-            events.extend(page["events"].as_array().unwrap().iter().cloned());
-            after = page["lastSequence"].as_u64().unwrap();
-            if page["hasMore"] == false {
-                return events;
-            }
-        }
-    }
-
-    fn stream_url(&self, href: &str) -> String {
-        format!("{}{href}/events", self.base)
-    }
-
-    /// Reads the live stream from the start until the execution's final status event.
-    async fn until_final(&self, href: &str) -> Vec<SseEvent> {
-        let mut stream =
-            SseClient::connect(&self.client, &self.stream_url(href), &self.token, None).await;
-        let mut seen = Vec::new();
-        loop {
-            let event = stream.next().await;
-            let done = is_final(&event.data);
-            seen.push(event);
-            if done {
-                return seen;
-            }
+/// Reads the live stream from the start until the execution's final status event.
+async fn until_final(api: &Api, href: &str) -> Vec<SseEvent> {
+    let mut stream =
+        SseClient::connect(&api.client, &stream_url(api, href), &api.token, None).await;
+    let mut seen = Vec::new();
+    loop {
+        let event = stream.next().await;
+        let done = is_final(&event.data);
+        seen.push(event);
+        if done {
+            return seen;
         }
     }
 }
@@ -210,7 +131,7 @@ async fn callbacks_receive_the_events_at_or_above_their_level() {
         secret_file.to_str().unwrap(),
     ]);
     let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
-    let api = Api::new(&runner, &admin_token(&tokens));
+    let api = Api::new(&runner.base, &admin_token(&tokens));
     let mut receiver = Receiver::start(0).await;
 
     let play = "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: reach the host\n      ansible.builtin.ping:\n    - name: fail on purpose\n      ansible.builtin.fail: {msg: planned failure}\n      when: inventory_hostname == 'localhost'\n";
@@ -346,7 +267,7 @@ async fn a_receiver_that_comes_back_gets_every_event_once_in_order() {
     let mut args = vec!["--store", store.as_str()];
     args.extend_from_slice(DELIVERY);
     let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
-    let api = Api::new(&runner, &admin_token(&tokens));
+    let api = Api::new(&runner.base, &admin_token(&tokens));
     // Down for its first five POSTs.
     let mut receiver = Receiver::start(5).await;
     let (execution, href) = api
@@ -394,7 +315,7 @@ async fn a_server_restart_mid_delivery_loses_nothing() {
 
     let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
     let token = admin_token(&tokens);
-    let api = Api::new(&runner, &token);
+    let api = Api::new(&runner.base, &token);
     let (execution, href) = api
         .run(json!({
             "playbook": playbook(SIMPLE_PLAY),
@@ -406,7 +327,7 @@ async fn a_server_restart_mid_delivery_loses_nothing() {
         }))
         .await;
     // The execution ends while the receiver is down, and delivery was attempted.
-    let seen = api.until_final(&href).await;
+    let seen = until_final(&api, &href).await;
     assert_eq!(seen.last().unwrap().data["status"], "SUCCESS");
     receiver.next_refused().await;
     let (exit, _, stderr) = runner.terminate();
@@ -416,7 +337,7 @@ async fn a_server_restart_mid_delivery_loses_nothing() {
     // Same data directory, receiver back up: the outbox survived.
     receiver.set_down(false);
     let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
-    let api = Api::new(&runner, &token);
+    let api = Api::new(&runner.base, &token);
     let mut taken: HashMap<String, Vec<common::process::Received>> = HashMap::new();
     let mut finished = HashSet::new();
     while finished.len() < 2 {
@@ -460,7 +381,7 @@ async fn a_receiver_that_never_answers_delays_nothing() {
     // Longer than the whole run: the silent receiver's first POST stays unanswered throughout.
     args.extend(["--callback-timeout-ms", "600000"]);
     let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
-    let api = Api::new(&runner, &admin_token(&tokens));
+    let api = Api::new(&runner.base, &admin_token(&tokens));
     let mut silent = Silent::start().await;
     let mut receiver = Receiver::start(0).await;
     let (execution, href) = api
@@ -488,7 +409,7 @@ async fn a_live_stream_resumes_after_a_dropped_connection() {
     let (store, tokens) = sled_dir(dir.path());
     let runner = Runner::spawn(dir.path(), &["--store", &store], &[("PATH", &path)]);
     let token = admin_token(&tokens);
-    let api = Api::new(&runner, &token);
+    let api = Api::new(&runner.base, &token);
     // Not in `dir` (under /tmp): each run has a /tmp of its own.
     let shared = common::process::seen_by_runs();
     let go1 = shared.path().join("go1");
@@ -501,7 +422,7 @@ async fn a_live_stream_resumes_after_a_dropped_connection() {
     let (_, href) = api
         .run(json!({"playbook": playbook(&play), "hosts": [localhost()]}))
         .await;
-    let url = api.stream_url(&href);
+    let url = stream_url(&api, &href);
     let mut observer = SseClient::connect(&api.client, &url, &token, None).await;
     let mut observed = Vec::new();
 
@@ -621,7 +542,7 @@ async fn no_log_secrets_and_job_keys_reach_no_reader() {
     let mut args = vec!["--store", store.as_str()];
     args.extend_from_slice(DELIVERY);
     let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
-    let api = Api::new(&runner, &admin_token(&tokens));
+    let api = Api::new(&runner.base, &admin_token(&tokens));
     let mut receiver = Receiver::start(0).await;
     let play = "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: shows the key\n      ansible.builtin.debug:\n        msg: \"key is {{ lookup('file', ansible_ssh_private_key_file) }}\"\n    - name: hidden command\n      ansible.builtin.shell: \"echo {{ secret_var }}; echo {{ secret_var }} >&2\"\n      no_log: true\n    - name: hidden failure\n      ansible.builtin.fail:\n        msg: \"failing with {{ secret_var }}\"\n      no_log: true\n";
     let key = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}\n"));

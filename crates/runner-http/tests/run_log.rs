@@ -11,21 +11,11 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use base64::Engine as _;
-use common::process::{Runner, admin_token, ansible_path, sled_dir};
+use common::process::{Api, Runner, admin_token, ansible_path, localhost, playbook, sled_dir};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(180);
-
-fn playbook(yaml: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(yaml)
-}
-
-fn localhost() -> Value {
-    json!({"id": "localhost", "hostVars": {"ansible_connection": "local",
-           "ansible_python_interpreter": "{{ ansible_playbook_python }}"}})
-}
 
 /// One event of a followed log.
 #[derive(Debug, Clone)]
@@ -116,28 +106,13 @@ impl LogStream {
     }
 }
 
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    token: String,
+/// Extra reads of the run log over the shared [`Api`].
+trait LogApi {
+    async fn text(&self, path: &str) -> (u16, reqwest::header::HeaderMap, String);
+    async fn paged(&self, href: &str, limit: u64) -> String;
 }
 
-impl Api {
-    async fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
+impl LogApi for Api {
     /// `GET path` as text: the status, the headers and the body.
     async fn text(&self, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
         let response = self
@@ -181,11 +156,7 @@ async fn the_log_is_followed_live_and_read_in_pages() {
     let dir = tempfile::tempdir().unwrap();
     let (store, tokens) = sled_dir(dir.path());
     let runner = Runner::spawn(dir.path(), &["--store", &store], &[("PATH", &path)]);
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: runner.base.clone(),
-        token: admin_token(&tokens),
-    };
+    let api = Api::new(&runner.base, &admin_token(&tokens));
     // Not in `dir` (under /tmp): each run has a /tmp of its own.
     let shared = common::process::seen_by_runs();
     let go = shared.path().join("go");
@@ -193,23 +164,11 @@ async fn the_log_is_followed_live_and_read_in_pages() {
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: greet\n      ansible.builtin.debug: {{msg: hello}}\n    - name: wait for go\n      ansible.builtin.wait_for: {{path: '{}', timeout: 600}}\n    - name: print\n      ansible.builtin.command: \"sh -c 'echo to-stdout; echo to-stderr >&2'\"\n",
         go.display()
     );
-    let job = api
-        .json(
-            reqwest::Method::POST,
-            "/jobs/ACME",
-            Some(json!({"playbook": playbook(&play), "hosts": [localhost()]})),
-        )
+    let (_, href) = api
+        .run(json!({"playbook": playbook(&play), "hosts": [localhost()]}))
         .await;
-    let job_id = job["id"].as_str().unwrap().to_owned();
-    let execution = api
-        .json(
-            reqwest::Method::POST,
-            &format!("/jobs/ACME/{job_id}/start"),
-            None,
-        )
-        .await;
-    let id = execution["execution_id"].as_str().unwrap().to_owned();
-    let href = format!("/jobs/ACME/{job_id}/executions/{id}");
+    // `/jobs/ACME/{job}/executions/{id}`
+    let job_id = href.split('/').nth(3).unwrap().to_owned();
     let url = format!("{}{href}/log", api.base);
 
     // Followed from the start: the greeting and the waiting task arrive while the run waits.
@@ -221,7 +180,7 @@ async fn the_log_is_followed_live_and_read_in_pages() {
     assert_eq!(waiting.event, "log");
     assert!(followed.contains("ok: [localhost] => {"), "{followed}");
     assert!(followed.contains("\"msg\": \"hello\""), "{followed}");
-    let running = api.json(reqwest::Method::GET, &href, None).await;
+    let running = api.send(reqwest::Method::GET, &href, None).await;
     assert_eq!(running["status"], "RUNNING", "lines came before the end");
     let (_, headers, so_far) = api.text(&format!("{href}/log")).await;
     assert_eq!(headers["x-run-log-complete"], "false");
@@ -265,14 +224,14 @@ async fn the_log_is_followed_live_and_read_in_pages() {
     assert_eq!(rest, whole[cut..]);
 
     // The recap per host, on the execution and in the list.
-    let ended = api.json(reqwest::Method::GET, &href, None).await;
+    let ended = api.send(reqwest::Method::GET, &href, None).await;
     assert_eq!(ended["status"], "SUCCESS");
     let stats = &ended["host_stats"]["localhost"];
     assert_eq!(stats["ok"], 3, "{ended}");
     assert_eq!(stats["changed"], 1, "{ended}");
     assert_eq!(stats["failed"], 0, "{ended}");
     let list = api
-        .json(
+        .send(
             reqwest::Method::GET,
             &format!("/jobs/ACME/{job_id}/executions"),
             None,

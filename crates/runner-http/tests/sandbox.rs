@@ -12,18 +12,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use common::process::{Runner, SseClient, admin_token, ansible_path, is_final, reachable_by_runs};
-use serde_json::{Value, json};
-
-fn playbook(yaml: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(yaml)
-}
-
-fn localhost() -> Value {
-    json!({"id": "localhost", "hostVars": {"ansible_connection": "local",
-           "ansible_python_interpreter": "{{ ansible_playbook_python }}"}})
-}
+use common::process::{
+    Api, Runner, SseClient, admin_token, ansible_path, is_final, localhost, playbook,
+    reachable_by_runs,
+};
+use serde_json::json;
 
 /// A play whose first task holds until `go` appears in its workspace (the test writes it there),
 /// after writing `secret` into `b-secret.txt` in the workspace.
@@ -47,8 +40,7 @@ fn prying_task(name: &str, script: &str) -> String {
 /// A server in `dir` (sled data in `data`, work root `w`), with canaries in its environment.
 struct Server {
     runner: Runner,
-    client: reqwest::Client,
-    token: String,
+    api: Api,
     dir: PathBuf,
 }
 
@@ -69,54 +61,23 @@ impl Server {
                 ("RUNNER_TEST_CANARY", SETTING_CANARY),
             ],
         );
-        let token = admin_token(&dir.join("data/tokens"));
+        let api = Api::new(&runner.base, &admin_token(&dir.join("data/tokens")));
         Self {
             runner,
-            client: reqwest::Client::new(),
-            token,
+            api,
             dir: dir.to_owned(),
         }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.runner.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
     /// Starts a job of ACME with `play` on localhost; returns (execution id, execution path).
     async fn run(&self, play: &str) -> (String, String) {
-        let created = self
-            .send(
-                reqwest::Method::POST,
-                "/jobs/ACME",
-                Some(json!({"playbook": playbook(play), "hosts": [localhost()]})),
-            )
-            .await;
-        let job = created["id"].as_str().unwrap().to_owned();
-        let execution = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/jobs/ACME/{job}/start"),
-                None,
-            )
-            .await;
-        let id = execution["execution_id"].as_str().unwrap().to_owned();
-        (id.clone(), format!("/jobs/ACME/{job}/executions/{id}"))
+        let job = json!({"playbook": playbook(play), "hosts": [localhost()]});
+        self.api.run(job).await
     }
 
     async fn stream(&self, href: &str) -> SseClient {
-        let url = format!("{}{href}/events", self.runner.base);
-        SseClient::connect(&self.client, &url, &self.token, None).await
+        let url = format!("{}{href}/events", self.api.base);
+        SseClient::connect(&self.api.client, &url, &self.api.token, None).await
     }
 
     /// Reads the execution's live stream until `task` starts.
@@ -168,7 +129,8 @@ impl Server {
     }
 
     async fn post(&self, href: &str, verb: &str) {
-        self.send(reqwest::Method::POST, &format!("{href}/{verb}"), None)
+        self.api
+            .send(reqwest::Method::POST, &format!("{href}/{verb}"), None)
             .await;
     }
 }
@@ -212,7 +174,7 @@ async fn a_run_sees_neither_the_server_nor_another_run() {
     let data = dir.path().join("data");
     let tokens = data.join("tokens");
     let token_text = std::fs::read_to_string(&tokens).unwrap();
-    let admin = server.token.clone();
+    let admin = server.api.token.clone();
 
     // Run B holds, with a secret in its workspace and its key files beside it.
     let nanos = std::time::SystemTime::now()
@@ -399,7 +361,10 @@ async fn workspaces_go_with_every_ending_and_no_process_outlives_a_killed_server
     );
     // A request first: SIGTERM right after the "listening" line can come before the server has
     // installed its handler (it does when it starts serving), and would end it abruptly.
-    server.send(reqwest::Method::GET, "/jobs/ACME", None).await;
+    server
+        .api
+        .send(reqwest::Method::GET, "/jobs/ACME", None)
+        .await;
     let Server { runner, .. } = server;
     let (exit, _, stderr) = runner.terminate();
     assert!(exit.success(), "{stderr:#?}");

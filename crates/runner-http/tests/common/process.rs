@@ -505,3 +505,92 @@ pub(crate) fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
         .finalize();
     outer.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+/// A playbook as the API takes it: base64 of its YAML.
+pub(crate) fn playbook(yaml: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(yaml)
+}
+
+/// The host the end-to-end tests run on: local, and the Python that runs ansible-playbook runs
+/// the modules too (no interpreter discovery).
+pub(crate) fn localhost() -> Value {
+    serde_json::json!({"id": "localhost", "hostVars": {"ansible_connection": "local",
+           "ansible_python_interpreter": "{{ ansible_playbook_python }}"}})
+}
+
+/// The JSON API of one running server, under one bearer token.
+pub(crate) struct Api {
+    pub client: reqwest::Client,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub token: String,
+}
+
+impl Api {
+    pub(crate) fn new(base: &str, token: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base: base.to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// `method path` with a JSON body; panics unless the answer is a success. Returns its body.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Creates `job` in account ACME and starts it; returns (execution id, execution path).
+    pub(crate) async fn run(&self, job: Value) -> (String, String) {
+        let created = self
+            .send(reqwest::Method::POST, "/jobs/ACME", Some(job))
+            .await;
+        let job_id = created["id"].as_str().unwrap().to_owned();
+        let execution = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/jobs/ACME/{job_id}/start"),
+                None,
+            )
+            .await;
+        let id = execution["execution_id"].as_str().unwrap().to_owned();
+        (id.clone(), format!("/jobs/ACME/{job_id}/executions/{id}"))
+    }
+
+    /// Every stored event of an execution, read in JSON pages.
+    pub(crate) async fn events(&self, href: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .send(
+                    reqwest::Method::GET,
+                    &format!("{href}/events?after={after}&size=7"),
+                    None,
+                )
+                .await;
+            events.extend(page["events"].as_array().unwrap().iter().cloned());
+            after = page["lastSequence"].as_u64().unwrap();
+            if page["hasMore"] == false {
+                return events;
+            }
+        }
+    }
+}
