@@ -169,6 +169,7 @@ impl SandboxConfig {
             lang: std::env::var_os("LANG").unwrap_or_else(|| "C.UTF-8".into()),
             env,
             passwd: None,
+            installation: installation_under_tmp(&program),
         };
         if let Some(user) = &self.user {
             hand_over(workspace, user.uid, user.gid)?;
@@ -260,6 +261,9 @@ struct Policy<'a> {
     env: Vec<(OsString, OsString)>,
     /// The user database the run sees (see [`write_passwd`]).
     passwd: Option<&'a Path>,
+    /// The program's installation when the private `/tmp` would hide it (see
+    /// [`installation_under_tmp`]): bound back read-only.
+    installation: Option<PathBuf>,
 }
 
 impl Policy<'_> {
@@ -279,6 +283,13 @@ impl Policy<'_> {
             "--tmpfs".as_ref(),
             "/tmp".as_ref(),
         ]);
+        if let Some(installation) = &self.installation {
+            push(&[
+                "--ro-bind".as_ref(),
+                installation.as_os_str(),
+                installation.as_os_str(),
+            ]);
+        }
         if let Some(passwd) = self.passwd {
             push(&[
                 "--ro-bind".as_ref(),
@@ -335,6 +346,23 @@ impl Policy<'_> {
         push(&["--".as_ref()]);
         argv
     }
+}
+
+/// Where `program` is installed, if that is under `/tmp`, which each run sees as a private empty
+/// directory: a virtualenv of ansible-core made in a checkout under `/tmp` would be invisible to
+/// the run that must execute it. The installation is the directory above the program's `bin`
+/// (a virtualenv's root, with its `lib` and `pyvenv.cfg`), or the program's own directory.
+fn installation_under_tmp(program: &Path) -> Option<PathBuf> {
+    if !program.starts_with("/tmp") {
+        return None;
+    }
+    let dir = program.parent()?;
+    let root = if dir.file_name() == Some(OsStr::new("bin")) {
+        dir.parent()?
+    } else {
+        dir
+    };
+    Some(root.to_path_buf())
 }
 
 /// Writes the user database a run sees: the host's `/etc/passwd` with the home of `uid` (the
@@ -457,6 +485,7 @@ mod tests {
             lang: "C.UTF-8".into(),
             env: vec![("ANSIBLE_NOCOLOR".into(), "1".into())],
             passwd: Some(Path::new("/srv/runner/work/.passwd-65534")),
+            installation: None,
         }
     }
 
@@ -467,6 +496,34 @@ mod tests {
     /// The position of `window` in `argv`.
     fn find(argv: &[&str], window: &[&str]) -> Option<usize> {
         argv.windows(window.len()).position(|w| w == window)
+    }
+
+    #[test]
+    fn a_program_installed_under_tmp_is_bound_back_read_only() {
+        assert_eq!(
+            installation_under_tmp(Path::new("/tmp/ci/.venv/bin/ansible-playbook")),
+            Some(PathBuf::from("/tmp/ci/.venv"))
+        );
+        assert_eq!(
+            installation_under_tmp(Path::new("/tmp/tools/git")),
+            Some(PathBuf::from("/tmp/tools"))
+        );
+        assert_eq!(installation_under_tmp(Path::new("/usr/bin/git")), None);
+        let mut policy = policy(
+            Path::new("/srv/runner/work"),
+            Path::new("/srv/runner/work/e1-0"),
+            Vec::new(),
+        );
+        policy.installation =
+            installation_under_tmp(Path::new("/tmp/ci/.venv/bin/ansible-playbook"));
+        let argv = policy.argv();
+        let argv = strings(&argv);
+        let tmp = find(&argv, &["--tmpfs", "/tmp"]).unwrap();
+        let venv = find(&argv, &["--ro-bind", "/tmp/ci/.venv", "/tmp/ci/.venv"]).unwrap();
+        assert!(
+            tmp < venv,
+            "bound after the private /tmp, which would cover it"
+        );
     }
 
     #[test]
