@@ -241,7 +241,7 @@ pub enum Progress {
     /// An event for the execution's feed.
     Event(ExecutorEvent),
     /// Output for the run log (ansible's human-readable stdout and stderr), in the order it was
-    /// printed. The engine appends consecutive chunks to the store in one write.
+    /// printed. The engine gathers chunks and writes them to the store in batches.
     Log(Vec<u8>),
 }
 

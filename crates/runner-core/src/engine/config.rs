@@ -40,10 +40,19 @@ pub struct EngineConfig {
     pub event_field_bytes: usize,
     /// How much of each attempt's run log the stores keep (head and tail). Default 10 MiB.
     pub run_log_cap: crate::run_log::LogCap,
+    /// How long a worker gathers the events and output of its run before it writes them, from
+    /// the first one that waits. A chatty playbook reports a loop item every few milliseconds;
+    /// written one by one, each is a store write (a durable one on sled, a transaction on
+    /// PostgreSQL) on the cores ansible runs on. The live feed is that much later. Default 25 ms;
+    /// zero writes each as it comes.
+    pub feed_flush_window: Duration,
 }
 
 /// The default of [`EngineConfig::event_field_bytes`]: 16 KiB.
 pub const DEFAULT_EVENT_FIELD_BYTES: usize = 16 * 1024;
+
+/// The default of [`EngineConfig::feed_flush_window`]: 25 ms.
+pub const DEFAULT_FEED_FLUSH_WINDOW: Duration = Duration::from_millis(25);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -59,6 +68,7 @@ impl Default for EngineConfig {
             test_signals: false,
             event_field_bytes: DEFAULT_EVENT_FIELD_BYTES,
             run_log_cap: crate::run_log::LogCap::default(),
+            feed_flush_window: DEFAULT_FEED_FLUSH_WINDOW,
         }
     }
 }

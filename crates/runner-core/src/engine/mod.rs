@@ -102,7 +102,7 @@ mod signals;
 mod worker;
 
 pub use api::StartRequest;
-pub use config::{DEFAULT_EVENT_FIELD_BYTES, EngineConfig};
+pub use config::{DEFAULT_EVENT_FIELD_BYTES, DEFAULT_FEED_FLUSH_WINDOW, EngineConfig};
 pub use error::EngineError;
 pub use handle::{Engine, EngineBuilder};
 pub use running::RunningEngine;

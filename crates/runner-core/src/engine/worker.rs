@@ -100,6 +100,59 @@ impl<S, E, N: Notifier, C: Clock> Engine<S, E, N, C> {
     }
 }
 
+/// The progress a worker has received and not yet written, and when it is due: a window after
+/// the first of it arrived ([`EngineConfig::feed_flush_window`](super::EngineConfig)), or at
+/// once when it is full or holds the workspace's readiness (RUNNING must not wait).
+struct Gathered {
+    progress: Vec<Progress>,
+    window: std::time::Duration,
+    due: Option<tokio::time::Instant>,
+}
+
+/// How many pieces of progress are written at most in one batch.
+const MOST_GATHERED: usize = 1024;
+
+impl Gathered {
+    fn new(window: std::time::Duration) -> Self {
+        Self {
+            progress: Vec::new(),
+            window,
+            due: None,
+        }
+    }
+
+    fn push(&mut self, progress: Progress) {
+        if self.due.is_none() {
+            // Wall-clock time: a bound on the feed's latency, not a deadline of the domain.
+            self.due = Some(tokio::time::Instant::now() + self.window);
+        }
+        self.progress.push(progress);
+    }
+
+    /// Whether it must be written now rather than when it is due.
+    fn is_full(&self) -> bool {
+        self.window.is_zero()
+            || self.progress.len() >= MOST_GATHERED
+            || self
+                .progress
+                .iter()
+                .any(|progress| matches!(progress, Progress::WorkspaceReady))
+    }
+
+    fn is_due_later(&self) -> bool {
+        self.due.is_some()
+    }
+
+    fn due_or_now(&self) -> tokio::time::Instant {
+        self.due.unwrap_or_else(tokio::time::Instant::now)
+    }
+
+    fn take(&mut self) -> Vec<Progress> {
+        self.due = None;
+        std::mem::take(&mut self.progress)
+    }
+}
+
 /// Moves the events already waiting in `stream` into `batch`.
 fn drain(stream: &mut tokio::sync::mpsc::UnboundedReceiver<Progress>, batch: &mut Vec<Progress>) {
     while let Ok(event) = stream.try_recv() {
@@ -147,6 +200,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         let mut executor_run = std::pin::pin!(inner.executor.run(run, events, cancellation));
         let mut heartbeat_at = self.next_heartbeat();
         let mut handing_back = false;
+        let mut gathered = Gathered::new(inner.config.feed_flush_window);
         inner
             .signals
             .send(EngineSignal::Started(self.execution.execution_id));
@@ -154,17 +208,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         let report = loop {
             tokio::select! {
                 biased;
-                report = &mut executor_run => break report,
-                Some(event) = event_stream.recv() => {
-                    let mut batch = vec![event];
-                    drain(&mut event_stream, &mut batch);
-                    self.relay(batch).await;
-                }
-                () = self.place.bell().notified() => self.reread(&cancel_handle).await,
-                () = inner.clock.sleep_until(heartbeat_at) => {
-                    self.heartbeat(&cancel_handle).await;
-                    heartbeat_at = self.next_heartbeat();
-                }
+                // First: an abandoned engine (a simulated crash) writes nothing more, not even
+                // a heartbeat that became due in the same instant.
                 changed = phase.changed() => {
                     let now_phase = *phase.borrow_and_update();
                     if changed.is_err() || now_phase == Phase::Abandoned {
@@ -176,6 +221,22 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                         handing_back = true;
                     }
                 }
+                report = &mut executor_run => break report,
+                () = tokio::time::sleep_until(gathered.due_or_now()), if gathered.is_due_later() => {
+                    self.relay(gathered.take()).await;
+                }
+                Some(event) = event_stream.recv() => {
+                    gathered.push(event);
+                    drain(&mut event_stream, &mut gathered.progress);
+                    if gathered.is_full() {
+                        self.relay(gathered.take()).await;
+                    }
+                }
+                () = self.place.bell().notified() => self.reread(&cancel_handle).await,
+                () = inner.clock.sleep_until(heartbeat_at) => {
+                    self.heartbeat(&cancel_handle).await;
+                    heartbeat_at = self.next_heartbeat();
+                }
             }
         };
         // The executor has ended: its place goes to the next execution before the events it left
@@ -183,7 +244,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         // execution waiting (a durable store batches the outcome with the next claim's
         // neighbours instead).
         self.place.free_pool_place();
-        let mut rest = Vec::new();
+        let mut rest = gathered.take();
         drain(&mut event_stream, &mut rest);
         self.relay(rest).await;
         if *inner.phase.borrow() == Phase::Abandoned {
@@ -207,22 +268,19 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         after(inner.clock.now(), inner.config.lease / 3)
     }
 
-    /// Records a batch of executor events in the execution's feed (one store write per batch, so
-    /// a chatty playbook costs few writes) and passes them to the notifier. The workspace being
-    /// ready moves the execution to RUNNING, after the events reported before it.
-    /// Log chunks go to the run log, consecutive ones in one write; the order of events and log
-    /// writes follows the order of the batch.
+    /// Records a batch of executor progress: its output in the run log and its events in the
+    /// execution's feed, one store write each (so a chatty playbook costs few writes), the output
+    /// first, so that whoever sees an event finds the output printed before it in the log. The
+    /// events go to the notifier too. The workspace being ready moves the execution to RUNNING,
+    /// after what was reported before it.
     async fn relay(&mut self, batch: Vec<Progress>) {
         let mut pending = Vec::new();
         let mut log = Vec::new();
         for progress in batch {
             match progress {
-                Progress::Log(chunk) => {
-                    self.record_events(std::mem::take(&mut pending)).await;
-                    log.extend_from_slice(&self.masker.mask_bytes(chunk));
-                }
+                // Masked as a whole when written: a secret printed across two reads is caught.
+                Progress::Log(chunk) => log.extend_from_slice(&chunk),
                 Progress::Event(mut event) => {
-                    self.record_log(std::mem::take(&mut log)).await;
                     // Masked before it is cut, so that a cut cannot leave part of a secret.
                     self.masker.mask_event(&mut event);
                     event.cap(self.engine.inner.config.event_field_bytes);
@@ -248,6 +306,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         if chunk.is_empty() {
             return;
         }
+        let chunk = self.masker.mask_bytes(chunk);
         let inner = &self.engine.inner;
         let execution_id = self.execution.execution_id;
         let now = inner.clock.now();
