@@ -32,6 +32,13 @@ pub trait Executor: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether the executor can run executions now (its program is there, its sandbox can be
+    /// made): the executor's part of a readiness probe. The error says what is missing. The
+    /// default is always ready.
+    fn ready(&self) -> impl Future<Output = Result<(), String>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// Runs the execution to its end.
     fn run(
         &self,

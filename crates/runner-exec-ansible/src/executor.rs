@@ -42,6 +42,9 @@ pub struct AnsibleExecutor {
     config: AnsibleConfig,
     /// The node directory this executor's runs work in, after [`AnsibleExecutor::claim_work_root`].
     _node: Option<Arc<NodeRoot>>,
+    /// The last readiness check and when it was made: a probe every few seconds must not start
+    /// `ansible-playbook` (about a second of CPU) each time.
+    last_check: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>>,
 }
 
 impl AnsibleExecutor {
@@ -51,6 +54,7 @@ impl AnsibleExecutor {
         Self {
             config,
             _node: None,
+            last_check: Arc::default(),
         }
     }
 
@@ -70,6 +74,7 @@ impl AnsibleExecutor {
             Self {
                 config,
                 _node: Some(Arc::new(node)),
+                last_check: Arc::default(),
             },
             removed,
         ))
@@ -514,8 +519,45 @@ impl Executor for AnsibleExecutor {
         errors.into_result()
     }
 
+    /// `ansible-playbook --version` runs, in the sandbox when there is one (which proves the
+    /// sandbox can be made too). The answer is kept for [`READY_CHECK_TTL`].
+    async fn ready(&self) -> Result<(), String> {
+        let mut last = self.last_check.lock().await;
+        if let Some((at, result)) = &*last {
+            if at.elapsed() < READY_CHECK_TTL {
+                return result.clone();
+            }
+        }
+        let result = self.check_ready().await;
+        *last = Some((std::time::Instant::now(), result.clone()));
+        result
+    }
+
     async fn run(&self, run: Run, events: EventSink, cancel: Cancellation) -> RunReport {
         self.execute(run, events, cancel).await
+    }
+}
+
+/// How long a readiness check of [`AnsibleExecutor`] holds.
+const READY_CHECK_TTL: Duration = Duration::from_secs(30);
+
+impl AnsibleExecutor {
+    async fn check_ready(&self) -> Result<(), String> {
+        let config = &self.config;
+        match &config.sandbox {
+            Some(sandbox) => sandbox
+                .check_program(&config.work_root, &config.ansible_playbook, &["--version"])
+                .await
+                .map_err(|error| format!("ansible-playbook does not run in the sandbox: {error}")),
+            None => {
+                let executor = self.clone();
+                tokio::task::spawn_blocking(move || executor.check_installation())
+                    .await
+                    .map_err(|error| format!("the check did not finish: {error}"))?
+                    .map(|_| ())
+                    .map_err(|error| error.to_string())
+            }
+        }
     }
 }
 

@@ -27,6 +27,7 @@ use crate::extract::{
 use crate::response::{JobResponse, execution_href, job_href};
 
 pub mod events;
+pub mod operations;
 pub mod run_log;
 pub mod schedules;
 pub mod service_accounts;
@@ -75,6 +76,8 @@ pub struct AppState<S, E, N, C> {
     pub allow_private_callbacks: bool,
     /// Ends the open live streams at shutdown.
     pub live_feeds: events::LiveFeeds,
+    /// Readiness and metrics.
+    pub operations: operations::Operations,
 }
 
 impl<S, E, N, C> std::fmt::Debug for AppState<S, E, N, C> {
@@ -83,6 +86,7 @@ impl<S, E, N, C> std::fmt::Debug for AppState<S, E, N, C> {
             .field("engine", &self.engine)
             .field("allow_private_callbacks", &self.allow_private_callbacks)
             .field("live_feeds", &self.live_feeds)
+            .field("operations", &self.operations)
             .finish()
     }
 }
@@ -93,6 +97,7 @@ impl<S, E, N, C> Clone for AppState<S, E, N, C> {
             engine: self.engine.clone(),
             allow_private_callbacks: self.allow_private_callbacks,
             live_feeds: self.live_feeds.clone(),
+            operations: self.operations.clone(),
         }
     }
 }

@@ -191,6 +191,7 @@ pub mod openapi;
 pub mod response;
 mod router;
 pub mod server;
+pub mod telemetry;
 
 pub use api::events::LiveFeeds;
 pub use auth::{Authenticator, JwtAuthenticator, Scope, TokenFile};

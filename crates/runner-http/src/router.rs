@@ -18,6 +18,7 @@ use tracing::Level;
 use utoipa::openapi::HttpMethod;
 
 use crate::api::events::{self, LiveFeeds};
+use crate::api::operations::{self, Operations};
 use crate::api::run_log;
 use crate::api::{self, AppState, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
@@ -38,6 +39,9 @@ pub struct ApiConfig {
     /// Ends the open live event streams; close it when the server shuts down, or a graceful
     /// shutdown waits for their clients.
     pub live_feeds: LiveFeeds,
+    /// Whether the node drains (`/readyz`), and the metrics `GET /metrics` serves (none by
+    /// default: 404).
+    pub operations: Operations,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -47,6 +51,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("body_limit", &self.body_limit)
             .field("allow_private_callbacks", &self.allow_private_callbacks)
             .field("live_feeds", &self.live_feeds)
+            .field("operations", &self.operations)
             .finish_non_exhaustive()
     }
 }
@@ -59,6 +64,7 @@ impl ApiConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             allow_private_callbacks: false,
             live_feeds: LiveFeeds::new(),
+            operations: Operations::default(),
         }
     }
 
@@ -148,6 +154,7 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         engine,
         allow_private_callbacks: config.allow_private_callbacks,
         live_feeds: config.live_feeds.clone(),
+        operations: config.operations.clone(),
     };
     let authenticated = Table::new()
         .add(api::__path_create_job, api::create_job::<S, E, N, C>)
@@ -214,8 +221,14 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
             service_accounts::__path_delete_service_account,
             service_accounts::delete_service_account::<S, E, N, C>,
         )
-        .add(openapi::__path_serve_document, openapi::serve_document);
-    let public = Table::new().add(api::__path_healthz, api::healthz::<S, E, N, C>);
+        .add(openapi::__path_serve_document, openapi::serve_document)
+        .add(
+            operations::__path_metrics,
+            operations::metrics::<S, E, N, C>,
+        );
+    let public = Table::new()
+        .add(api::__path_healthz, api::healthz::<S, E, N, C>)
+        .add(operations::__path_readyz, operations::readyz::<S, E, N, C>);
 
     let served = [authenticated.served, public.served].concat();
     let router = Router::new()
@@ -233,6 +246,8 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         .with_state(state)
         .layer(Extension(BodyLimit(config.body_limit)))
         .layer(middleware::from_fn(with_store_patience))
+        // Inside the routing (a `Router::layer` wraps each route), so it sees the matched path.
+        .layer(middleware::from_fn(crate::telemetry::track_http))
         // Innermost of the three: a panic becomes a bare 500 that the trace layer still logs.
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(

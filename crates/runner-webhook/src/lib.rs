@@ -175,6 +175,15 @@ pub const SIGNATURE_HEADER: &str = "X-Runner-Signature";
 /// The header that carries the attempt number, from 1.
 pub const ATTEMPT_HEADER: &str = "X-Runner-Attempt";
 
+/// Webhook delivery attempts, by `result`: `delivered`, `retried` (a retry is scheduled) or
+/// `given_up` (counter, through the [`metrics`] facade).
+pub const DELIVERIES: &str = "runner_webhook_deliveries_total";
+
+/// Describes the delivery service's metrics to the installed recorder (its `# HELP` lines).
+pub fn describe_metrics() {
+    metrics::describe_counter!(DELIVERIES, "Webhook delivery attempts, by result.");
+}
+
 /// Settings of the delivery service.
 ///
 /// ```

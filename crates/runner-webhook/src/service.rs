@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::guard::{self, GuardedResolver};
 use crate::signals::{self, DeliverySignal, SignalSender};
-use crate::{ATTEMPT_HEADER, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER, WebhookConfig};
+use crate::{ATTEMPT_HEADER, DELIVERIES, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER, WebhookConfig};
 
 /// Added to the request timeout to make a claim's hold: room for settling after a timed-out
 /// request, so a slow store write does not let another node attempt the same delivery at once.
@@ -203,15 +203,18 @@ async fn attempt<S: OutboxStore + SignalSource, C: Clock>(
     let settlement = match post(&shared, &delivery, number).await {
         Ok(()) => {
             tracing::debug!(key, attempt = number, "webhook delivered");
+            metrics::counter!(DELIVERIES, "result" => "delivered").increment(1);
             Settlement::Delivered
         }
         Err(error) if number >= config.max_attempts => {
             tracing::warn!(key, attempt = number, %error, "webhook delivery given up");
+            metrics::counter!(DELIVERIES, "result" => "given_up").increment(1);
             Settlement::GiveUp { error }
         }
         Err(error) => {
             let at = time::after(shared.clock.now(), backoff(config, number));
             tracing::info!(key, attempt = number, %error, retry_at = at, "webhook delivery failed; will retry");
+            metrics::counter!(DELIVERIES, "result" => "retried").increment(1);
             Settlement::Retry { at, error }
         }
     };

@@ -45,6 +45,9 @@ pub(super) async fn dispatcher<S: Store, E: Executor, N: Notifier, C: Clock>(
             match claimed {
                 Ok(claimed) => {
                     claimed_all_asked = claimed.len() == wanted;
+                    for execution in &claimed {
+                        crate::meter::claimed(execution, now);
+                    }
                     if inner.signals.is_on() {
                         for execution in &claimed {
                             inner
@@ -203,6 +206,9 @@ async fn apply_due<S: Store, E: Executor, N: Notifier, C: Clock>(
         {
             Ok(changed) => {
                 changed_count += 1;
+                if matches!(command, Command::LoseLease { .. }) {
+                    crate::meter::lease_rescued();
+                }
                 tracing::info!(
                     execution = %changed.execution_id,
                     status = %changed.status,

@@ -209,6 +209,7 @@ async fn scheduler<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
                 Vec::new()
             }
         };
+        crate::meter::schedules_fired(fired.len());
         for execution in &fired {
             tracing::info!(execution = %execution.execution_id, job = %execution.job_id, "schedule fired");
             engine.notify_status(execution).await;

@@ -38,23 +38,37 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, 
 
     fn launch(&self, execution: Execution, place: Place<Self>) {
         let engine = self.clone();
+        // Every line the worker (and the executor it calls) logs carries the execution's
+        // identity as fields, so that an operator can follow one execution through a node's log.
+        let span = tracing::info_span!(
+            "execution",
+            execution_id = %execution.execution_id,
+            job_id = %execution.job_id,
+            account_alias = %execution.account_alias,
+            attempt = execution.attempt,
+        );
         // Boxed: the worker's future is a few KiB; spawning a box moves a pointer, not the future.
-        tokio::spawn(Box::pin(async move {
-            let id = execution.execution_id;
-            let mut worker = Worker {
-                engine,
-                attempt: execution.attempt,
-                execution,
-                place,
-                masker: Masker::default(),
-            };
-            worker.run().await;
-            // Its places go back before it says it finished, so a test that saw `Finished` finds
-            // the place free.
-            let Worker { engine, place, .. } = worker;
-            drop(place);
-            engine.inner.signals.send(EngineSignal::Finished(id));
-        }));
+        tokio::spawn(Box::pin(tracing::Instrument::instrument(
+            async move {
+                let id = execution.execution_id;
+                let mut worker = Worker {
+                    engine,
+                    attempt: execution.attempt,
+                    execution,
+                    place,
+                    masker: Masker::default(),
+                };
+                crate::meter::run_started();
+                worker.run().await;
+                crate::meter::run_left();
+                // Its places go back before it says it finished, so a test that saw `Finished` finds
+                // the place free.
+                let Worker { engine, place, .. } = worker;
+                drop(place);
+                engine.inner.signals.send(EngineSignal::Finished(id));
+            },
+            span,
+        )));
     }
 }
 
@@ -409,11 +423,16 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
 
     async fn finish(&mut self, mut report: RunReport) {
         report.message = report.message.map(|message| self.masker.mask(&message));
+        let outcome = report.outcome;
         let command = Command::Finish {
             attempt: self.attempt,
             report,
         };
-        self.record(command).await;
+        if self.record(command).await {
+            let started = self.execution.timers.last().map(|timer| timer.start);
+            let now = self.engine.inner.clock.now();
+            crate::meter::run_ended(outcome, started, now);
+        }
     }
 
     async fn release(&mut self) {
@@ -430,8 +449,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
     /// Applies a final command, again and again while the store is unavailable: a run that ended
     /// during a store outage records its outcome once the store is back (its lapsed lease holds
     /// until a rescue, and rescues wait for the store to have been back for a whole lease). It
-    /// gives up on any other error, or when the engine is aborted.
-    async fn record(&mut self, command: Command) {
+    /// gives up on any other error, or when the engine is aborted. Returns whether the command
+    /// was recorded.
+    async fn record(&mut self, command: Command) -> bool {
         let inner = Arc::clone(&self.engine.inner);
         // Wall-clock pauses: this waits for a store to come back, not for a deadline of the domain.
         let mut pause = std::time::Duration::from_millis(50);
@@ -447,23 +467,23 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                 Ok(current) => {
                     self.execution = current;
                     self.engine.notify_status(&self.execution).await;
-                    return;
+                    return true;
                 }
                 Err(StoreError::Refused(refused)) => {
                     tracing::warn!(execution = %self.execution.execution_id, %refused, "outcome discarded");
-                    return;
+                    return false;
                 }
                 Err(error @ StoreError::Unavailable(_)) => {
                     tracing::warn!(%error, execution = %self.execution.execution_id, "recording the outcome failed; retrying until the store is back");
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {}
-                        _ = phase.wait_for(|phase| *phase == Phase::Abandoned) => return,
+                        _ = phase.wait_for(|phase| *phase == Phase::Abandoned) => return false,
                     }
                     pause = (pause * 2).min(std::time::Duration::from_secs(2));
                 }
                 Err(error) => {
                     tracing::error!(%error, execution = %self.execution.execution_id, "could not record the outcome");
-                    return;
+                    return false;
                 }
             }
         }

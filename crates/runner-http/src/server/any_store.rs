@@ -122,10 +122,13 @@ impl AnyStore {
     }
 }
 
-/// Calls the same method on whichever store this is.
+/// Calls the same method on whichever store this is, and records how long it took and whether
+/// the backend failed (the store metrics of `crate::telemetry`): every store call of the server
+/// goes through here, the engine's and the webhook delivery's as well as the API's.
 macro_rules! delegate {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
+    ($self:ident, $store:ident => $call:expr) => {{
+        let started = std::time::Instant::now();
+        let outcome = match $self {
             AnyStore::Memory(boxed) => {
                 let $store: &MemoryStore = boxed;
                 $call
@@ -134,8 +137,10 @@ macro_rules! delegate {
             AnyStore::Sled($store) => $call,
             #[cfg(feature = "postgres")]
             AnyStore::Postgres($store) => $call,
-        }
-    };
+        };
+        crate::telemetry::store_call(started, &outcome);
+        outcome
+    }};
 }
 
 runner_core::forward_store!(impl[] for AnyStore => dispatch delegate;

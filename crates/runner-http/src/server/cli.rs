@@ -39,6 +39,17 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNNER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Serve `GET /metrics` (Prometheus text) without authentication on this address of its own,
+    /// for the scraper; the API then does not serve it. Without it, the API serves `/metrics` to
+    /// a token for every account.
+    #[arg(long, env = "RUNNER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// How long, in milliseconds, the node keeps serving with `/readyz` failing after SIGTERM
+    /// before it stops taking requests and drains: time for a load balancer to see it leave.
+    #[arg(long, env = "RUNNER_DRAIN_DELAY_MS", default_value_t = 0)]
+    pub drain_delay_ms: u64,
+
     /// Where jobs and executions live: `sled:PATH`, `postgres://...` or `memory`.
     #[arg(long, env = "RUNNER_STORE", default_value = "sled:./runner-data")]
     pub store: StoreSpec,

@@ -15,7 +15,9 @@ use tracing_subscriber::EnvFilter;
 use super::any_store::AnyStore;
 use super::cli::{LogFormat, ServeArgs};
 use crate::api::events::LiveFeeds;
+use crate::api::operations::{Operations, Readiness};
 use crate::router::{ApiConfig, router};
+use crate::telemetry::{Metrics, metrics_router};
 
 /// Logs every status change of an execution (events stay at debug level).
 #[derive(Debug, Clone, Copy, Default)]
@@ -169,6 +171,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         .config(engine_config(&args))
         .build();
     let live_feeds = LiveFeeds::new();
+    let metrics = Metrics::global();
+    let readiness = Readiness::new();
     let app = router(
         engine.clone(),
         ApiConfig {
@@ -176,10 +180,31 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             body_limit: args.body_limit,
             allow_private_callbacks: args.allow_private_callbacks,
             live_feeds: live_feeds.clone(),
+            operations: Operations {
+                readiness: readiness.clone(),
+                // On the API only when there is no address of their own.
+                metrics: args.metrics_listen.is_none().then(|| metrics.clone()),
+            },
         },
     );
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
+    let metrics_server = match args.metrics_listen {
+        Some(metrics_address) => {
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_address).await?;
+            let metrics_address = metrics_listener.local_addr()?;
+            println!("runner: metrics on http://{metrics_address}/metrics");
+            tracing::info!(address = %metrics_address, "serving metrics");
+            let app = metrics_router(metrics);
+            // Ends with the process: a scrape during the drain still answers.
+            Some(tokio::spawn(async move {
+                if let Err(error) = axum::serve(metrics_listener, app).await {
+                    tracing::error!(%error, "the metrics server stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     // Every node fires due schedules; the store makes each due time one execution.
     let running = engine.start().with_scheduler();
     if args.allow_private_callbacks {
@@ -193,11 +218,19 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     );
     let delivery = runner_webhook::start(Arc::clone(&store), SystemClock, webhooks);
     let shutdown = shutdown_signal();
+    let drain_delay = Duration::from_millis(args.drain_delay_ms);
     println!("runner: listening on http://{address}");
     tracing::info!(%address, concurrency = args.concurrency, "listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Readiness fails first, while the node still serves; then it drains.
+            readiness.start_draining();
+            tracing::info!(
+                delay_ms = drain_delay.as_millis(),
+                "draining: /readyz fails from now on"
+            );
+            tokio::time::sleep(drain_delay).await;
             // Live event streams never end by themselves: end them, or the drain waits for ever.
             live_feeds.close();
         })
@@ -221,6 +254,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     .is_err()
     {
         tracing::warn!("webhook delivery shutdown did not finish in time");
+    }
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
     }
     tracing::info!("stopped");
     Ok(())

@@ -124,6 +124,25 @@ impl Runner {
         runner
     }
 
+    /// The lines the server printed on stdout up to its `listening on` line.
+    pub(crate) fn printed(&self) -> &[String] {
+        &self.stdout_seen
+    }
+
+    /// Sends SIGTERM and returns at once: the server drains while the test looks at it.
+    pub(crate) fn signal_terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end (after [`Runner::signal_terminate`]); its exit status.
+    pub(crate) fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+
     /// The server's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
