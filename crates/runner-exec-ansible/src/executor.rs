@@ -44,7 +44,7 @@ pub struct AnsibleExecutor {
     _node: Option<Arc<NodeRoot>>,
     /// The last readiness check and when it was made: a probe every few seconds must not start
     /// `ansible-playbook` (about a second of CPU) each time.
-    last_check: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>>,
+    last_check: Arc<tokio::sync::Mutex<Option<ReadyCheck>>>,
 }
 
 impl AnsibleExecutor {
@@ -537,6 +537,9 @@ impl Executor for AnsibleExecutor {
         self.execute(run, events, cancel).await
     }
 }
+
+/// A readiness check of [`AnsibleExecutor`]: when it was made, and what it found.
+type ReadyCheck = (std::time::Instant, Result<(), String>);
 
 /// How long a readiness check of [`AnsibleExecutor`] holds.
 const READY_CHECK_TTL: Duration = Duration::from_secs(30);

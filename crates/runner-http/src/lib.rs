@@ -53,6 +53,8 @@
 //! | `DELETE /jobs/{alias}/{jobId}/schedules/{scheduleId}` | 204 | | |
 //! | `GET /openapi.json` | 200 | | the OpenAPI 3.1 document |
 //! | `GET /healthz` (no auth) | 200 `{"status":"ok"}`, 503 when the store does not answer | | |
+//! | `GET /readyz` (no auth) | 200 ready, 503 with reasons (draining, store, executor) | | `{status, reasons}` |
+//! | `GET /metrics` (a token for every account) | 200 Prometheus text; 404 with `--metrics-listen` | | text |
 //!
 //! A **Job** is the job's own camelCase fields (`id`, `accountAlias`, `description`,
 //! `executionTtl`, `repository`, `hosts`, `properties`, `callbacks`, `status`, `createdTime`,
@@ -83,8 +85,8 @@
 //!
 //! ## Authentication
 //!
-//! Every route but `/healthz` needs `Authorization: Bearer <token>`. An [`Authenticator`] maps the
-//! token to a [`Scope`]: every account, or a set of aliases.
+//! Every route but `/healthz` and `/readyz` needs `Authorization: Bearer <token>`. An
+//! [`Authenticator`] maps the token to a [`Scope`]: every account, or a set of aliases.
 //!
 //! - [`TokenFile`]: one token a line, `TOKEN *` or `TOKEN ALIAS[,ALIAS...]`; `#` starts a comment
 //!   line; tokens of 16 characters at least. Tokens are held and compared as SHA-256 digests.

@@ -204,8 +204,34 @@ async fn metrics_on_their_own_address_move_with_a_run() {
         after.help["runner_executions_ended"],
         "Runs this node ended, by outcome."
     );
-    let (exit, _, _) = runner.terminate();
+    let (exit, _, stderr) = runner.terminate();
     assert!(exit.success());
+
+    // Every log line about the execution names it, its job, account and attempt as fields (the
+    // worker's span, or the line's own fields): an operator can follow it through the log.
+    let mut about_it = 0;
+    for line in &stderr {
+        if !line.contains(&id) {
+            continue;
+        }
+        let line: Value = serde_json::from_str(line).expect("JSON log lines");
+        if line["span"]["name"] == "request" {
+            continue; // An HTTP request's line names its path, which holds the id.
+        }
+        about_it += 1;
+        let fields = if line["span"]["execution_id"].is_string() {
+            &line["span"]
+        } else {
+            &line
+        };
+        assert_eq!(fields["execution_id"], id.as_str(), "{line}");
+        assert_eq!(fields["job_id"], job_id, "{line}");
+        assert_eq!(fields["account_alias"], "ACME", "{line}");
+        if fields == &line["span"] {
+            assert_eq!(fields["attempt"], 1, "{line}");
+        }
+    }
+    assert!(about_it >= 3, "the run's lines: {stderr:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,7 +107,7 @@ async fn hand_back<S: Store, E: Executor, N: Notifier, C: Clock>(
             }
             // A stop or kill may have ended it meanwhile; otherwise its lease lapses.
             Err(error) => tracing::warn!(
-                execution = %id,
+                execution_id = %id,
                 %error,
                 "could not hand back a prefetched execution"
             ),
@@ -210,7 +210,10 @@ async fn apply_due<S: Store, E: Executor, N: Notifier, C: Clock>(
                     crate::meter::lease_rescued();
                 }
                 tracing::info!(
-                    execution = %changed.execution_id,
+                    execution_id = %changed.execution_id,
+                    job_id = %changed.job_id,
+                    account_alias = %changed.account_alias,
+                    attempt = changed.attempt,
                     status = %changed.status,
                     command = %command.kind(),
                     "deadline passed"

@@ -211,7 +211,12 @@ async fn scheduler<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         };
         crate::meter::schedules_fired(fired.len());
         for execution in &fired {
-            tracing::info!(execution = %execution.execution_id, job = %execution.job_id, "schedule fired");
+            tracing::info!(
+                execution_id = %execution.execution_id,
+                job_id = %execution.job_id,
+                account_alias = %execution.account_alias,
+                "schedule fired"
+            );
             engine.notify_status(execution).await;
             inner
                 .signals

@@ -336,7 +336,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
             .await
         {
             // As for events: the run goes on, and a refusal (lost lease) is the heartbeat's to act on.
-            tracing::warn!(execution = %execution_id, %error, bytes = chunk.len(), "run log output was not recorded");
+            tracing::warn!(execution_id = %execution_id, %error, bytes = chunk.len(), "run log output was not recorded");
         }
     }
 
@@ -354,7 +354,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         {
             // The run goes on: its outcome matters more than its feed. A refusal means the
             // lease is lost, which the next heartbeat acts on.
-            tracing::warn!(execution = %execution_id, %error, count = events.len(), "executor events were not recorded");
+            tracing::warn!(execution_id = %execution_id, %error, count = events.len(), "executor events were not recorded");
         }
         for event in events {
             let notification = Notification {
@@ -402,7 +402,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         match result {
             Ok(current) => self.follow(current, cancel),
             Err(StoreError::Refused(refused)) => {
-                tracing::warn!(execution = %self.execution.execution_id, %refused, "lost the execution; killing the run");
+                tracing::warn!(execution_id = %self.execution.execution_id, %refused, "lost the execution; killing the run");
                 cancel.request(CancelMode::Kill);
             }
             Err(error) => tracing::warn!(%error, "heartbeat failed; retrying"),
@@ -470,11 +470,11 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                     return true;
                 }
                 Err(StoreError::Refused(refused)) => {
-                    tracing::warn!(execution = %self.execution.execution_id, %refused, "outcome discarded");
+                    tracing::warn!(execution_id = %self.execution.execution_id, %refused, "outcome discarded");
                     return false;
                 }
                 Err(error @ StoreError::Unavailable(_)) => {
-                    tracing::warn!(%error, execution = %self.execution.execution_id, "recording the outcome failed; retrying until the store is back");
+                    tracing::warn!(%error, execution_id = %self.execution.execution_id, "recording the outcome failed; retrying until the store is back");
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {}
                         _ = phase.wait_for(|phase| *phase == Phase::Abandoned) => return false,
@@ -482,7 +482,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
                     pause = (pause * 2).min(std::time::Duration::from_secs(2));
                 }
                 Err(error) => {
-                    tracing::error!(%error, execution = %self.execution.execution_id, "could not record the outcome");
+                    tracing::error!(%error, execution_id = %self.execution.execution_id, "could not record the outcome");
                     return false;
                 }
             }

@@ -296,7 +296,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> LiveFeed<S, E, N, C> {
                     }
                     Err(error) => {
                         // The client reconnects with Last-Event-ID and resumes where it was.
-                        tracing::warn!(execution = %self.execution_id, %error,
+                        tracing::warn!(execution_id = %self.execution_id, %error,
                             "live feed: the store failed; closing the stream");
                         return None;
                     }

@@ -242,7 +242,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Follower<S, E, N, C> {
                     Ok(page) => self.page = Some(page),
                     Err(error) => {
                         // The client reconnects with Last-Event-ID and resumes where it was.
-                        tracing::warn!(execution = %self.execution_id, %error,
+                        tracing::warn!(execution_id = %self.execution_id, %error,
                             "run log stream: the store failed; closing the stream");
                         return None;
                     }

@@ -29,16 +29,16 @@ impl Notifier for LogNotifier {
             NotificationKind::Status {
                 status, message, ..
             } => tracing::info!(
-                execution = %notification.execution_id,
-                job = %notification.job_id,
-                account = %notification.account_alias,
+                execution_id = %notification.execution_id,
+                job_id = %notification.job_id,
+                account_alias = %notification.account_alias,
                 %status,
                 // Not `message`: that is the event's own text, and a JSON line must have one.
                 detail = message.as_deref().unwrap_or(""),
                 "execution status"
             ),
             NotificationKind::Event(event) => tracing::debug!(
-                execution = %notification.execution_id,
+                execution_id = %notification.execution_id,
                 kind = ?event.kind,
                 host = event.host.as_deref().unwrap_or(""),
                 "executor event"
