@@ -368,17 +368,7 @@ async fn the_served_binary_fires_schedules() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_through_the_binary() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-postgres.sh");
-    let found = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("bash runs");
-    assert!(
-        found.status.success(),
-        "PostgreSQL is required: {}",
-        String::from_utf8_lossy(&found.stderr)
-    );
-    let url = String::from_utf8(found.stdout).unwrap().trim().to_owned();
+    let url = common::process::ensure("ensure-postgres.sh", "PostgreSQL");
     let dir = tempfile::tempdir().unwrap();
     // A fresh alias, so that other suites sharing the database do not matter.
     let alias = format!("http-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);

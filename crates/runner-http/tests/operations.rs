@@ -39,19 +39,8 @@ struct Scrape {
 fn parse(text: &str) -> Scrape {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scripts/ensure-prometheus-parser.sh");
-    let found = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("bash runs");
-    assert!(
-        found.status.success(),
-        "prometheus_client is required: {}",
-        String::from_utf8_lossy(&found.stderr)
-    );
-    let python = String::from_utf8(found.stdout).unwrap();
-    let mut child = Command::new(python.trim())
+    let python = common::process::ensure("ensure-prometheus-parser.sh", "prometheus_client");
+    let mut child = Command::new(python)
         .args(["-c", PARSER])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

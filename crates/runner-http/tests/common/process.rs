@@ -21,21 +21,29 @@ use tokio::sync::mpsc as tokio_mpsc;
 /// Bounds a broken test, never paces a working one: every wait below wakes on what it waits for.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(180);
 
-/// The directory of `ansible-playbook` (scripts/ensure-ansible.sh finds or installs it); its
-/// absence fails the test.
-pub(crate) fn ansible_path() -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-ansible.sh");
+/// Runs `scripts/SCRIPT` (an `ensure-*.sh` that finds or installs something a test needs) and
+/// returns what it printed, trimmed; its failure fails the test, saying `what` is required.
+pub(crate) fn ensure(script: &str, what: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
     let found = Command::new("bash")
         .arg(&script)
         .output()
         .expect("bash runs");
     assert!(
         found.status.success(),
-        "ansible-playbook is required: {}",
+        "{what} is required: {}",
         String::from_utf8_lossy(&found.stderr)
     );
-    let ansible = String::from_utf8(found.stdout).unwrap();
-    let bin_dir = Path::new(ansible.trim()).parent().unwrap().to_owned();
+    String::from_utf8(found.stdout).unwrap().trim().to_owned()
+}
+
+/// The directory of `ansible-playbook` (scripts/ensure-ansible.sh finds or installs it); its
+/// absence fails the test.
+pub(crate) fn ansible_path() -> String {
+    let ansible = ensure("ensure-ansible.sh", "ansible-playbook");
+    let bin_dir = Path::new(&ansible).parent().unwrap().to_owned();
     format!(
         "{}:{}",
         bin_dir.display(),
