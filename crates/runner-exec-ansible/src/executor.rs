@@ -520,7 +520,8 @@ impl Executor for AnsibleExecutor {
     }
 
     /// `ansible-playbook --version` runs, in the sandbox when there is one (which proves the
-    /// sandbox can be made too). The answer is kept for [`READY_CHECK_TTL`].
+    /// sandbox can be made too). The answer is kept for 30 seconds, so that frequent probes do
+    /// not each start ansible-playbook.
     async fn ready(&self) -> Result<(), String> {
         let mut last = self.last_check.lock().await;
         if let Some((at, result)) = &*last {
