@@ -348,3 +348,47 @@ async fn distributing_starts_an_execution_of_a_job_of_builtin_tasks() {
         "builtin modules only"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_key_pair_is_gone_fails_saying_so() {
+    use runner_core::store::KeyPairStore;
+    let h = Harness::new();
+    let created = h
+        .call(
+            Method::POST,
+            "/keyPairs/ACME",
+            ACME,
+            Some(json!({"name": "deploy"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let mut job = inline_job(&["a"]);
+    job["hosts"][0]["sshKeyPair"] = json!("deploy");
+    let job = h.create_job("ACME", ACME, job).await;
+    // Gone behind the engine's back (as a delete racing the job's create could leave it).
+    h.engine
+        .store()
+        .delete_key_pair(&acme(), "deploy")
+        .await
+        .unwrap();
+    let started = h
+        .call(
+            Method::POST,
+            &format!("/jobs/ACME/{}/start", job["id"].as_str().unwrap()),
+            ACME,
+            None,
+        )
+        .await;
+    let href = started.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let failed = h.wait_for(&href, ACME, "FAILURE").await;
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("key pair deploy does not exist"),
+        "{failed}"
+    );
+}
