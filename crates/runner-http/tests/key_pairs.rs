@@ -19,6 +19,20 @@ async fn private_key(h: &Harness, name: &str) -> String {
     pair.private_key.expose().to_owned()
 }
 
+/// Generates key pair `name` of ACME; returns the answer's body.
+async fn create_pair(h: &Harness, name: &str) -> Value {
+    let created = h
+        .call(
+            Method::POST,
+            "/keyPairs/ACME",
+            ACME,
+            Some(json!({"name": name})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    created.body
+}
+
 fn assert_no_private_key(reply: &Reply, key: &str) {
     assert!(
         !reply.text.contains(key),
@@ -179,15 +193,7 @@ async fn key_pairs_are_generated_imported_listed_and_never_show_the_private_key(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_name_key_pairs_which_cannot_be_deleted_while_named() {
     let h = Harness::new();
-    let created = h
-        .call(
-            Method::POST,
-            "/keyPairs/ACME",
-            ACME,
-            Some(json!({"name": "deploy"})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED);
+    create_pair(&h, "deploy").await;
 
     // An unknown name is 400 naming the field; so is giving both ways.
     let mut job = inline_job(&["a"]);
@@ -254,15 +260,8 @@ async fn jobs_name_key_pairs_which_cannot_be_deleted_while_named() {
 async fn distributing_starts_an_execution_of_a_job_of_builtin_tasks() {
     use base64::Engine as _;
     let h = Harness::new();
-    let created = h
-        .call(
-            Method::POST,
-            "/keyPairs/ACME",
-            ACME,
-            Some(json!({"name": "deploy"})),
-        )
-        .await;
-    let public_key = created.body["publicKey"].as_str().unwrap().to_owned();
+    let created = create_pair(&h, "deploy").await;
+    let public_key = created["publicKey"].as_str().unwrap().to_owned();
 
     let bad = h
         .call(
@@ -353,15 +352,7 @@ async fn distributing_starts_an_execution_of_a_job_of_builtin_tasks() {
 async fn a_run_whose_key_pair_is_gone_fails_saying_so() {
     use runner_core::store::KeyPairStore;
     let h = Harness::new();
-    let created = h
-        .call(
-            Method::POST,
-            "/keyPairs/ACME",
-            ACME,
-            Some(json!({"name": "deploy"})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED);
+    create_pair(&h, "deploy").await;
     let mut job = inline_job(&["a"]);
     job["hosts"][0]["sshKeyPair"] = json!("deploy");
     let job = h.create_job("ACME", ACME, job).await;

@@ -292,6 +292,82 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{Credentials, Repository};
+    use crate::testkit::key_pair_conformance::key_pair;
+
+    /// Key pairs that only read back (a store crate cannot be used from here: it depends on
+    /// this crate).
+    struct Pairs(Vec<KeyPair>);
+
+    impl KeyPairStore for Pairs {
+        async fn insert_key_pair(&self, _: &KeyPair) -> Result<(), StoreError> {
+            unreachable!("read only")
+        }
+        async fn get_key_pair(
+            &self,
+            alias: &AccountAlias,
+            name: &str,
+        ) -> Result<Option<KeyPair>, StoreError> {
+            let found = self
+                .0
+                .iter()
+                .find(|p| &p.account_alias == alias && p.name == name);
+            Ok(found.cloned())
+        }
+        async fn list_key_pairs(
+            &self,
+            _: &AccountAlias,
+            _: PageRequest,
+        ) -> Result<Page<KeyPair>, StoreError> {
+            unreachable!("read only")
+        }
+        async fn delete_key_pair(&self, _: &AccountAlias, _: &str) -> Result<(), StoreError> {
+            unreachable!("read only")
+        }
+    }
+
+    #[tokio::test]
+    async fn every_named_key_pair_is_resolved_beside_its_name() {
+        let names = ["top", "host", "git", "extra"];
+        let store = Pairs(names.iter().map(|name| key_pair("ACME", name)).collect());
+        let mut host = Host::named("a");
+        host.ssh_key_pair = Some("host".into());
+        let spec = JobSpec {
+            ssh_key_pair: Some("top".into()),
+            hosts: Some(vec![host, Host::named("b")]),
+            repository: Some(Repository {
+                url: "ssh://git@example.com/p.git".into(),
+                branch: None,
+                default_playbook: "site.yml".into(),
+                credentials: Some(Credentials {
+                    username: None,
+                    password: None,
+                    ssh_private_key: None,
+                    ssh_key_pair: Some("git".into()),
+                }),
+            }),
+            ..JobSpec::default()
+        };
+        let mut job = Job::new("ACME".parse().unwrap(), spec, 1);
+        let mut extra = Host::named("c");
+        extra.ssh_key_pair = Some("extra".into());
+        let mut hosts = vec![extra];
+        resolve_key_pairs(&store, &mut job, &mut hosts)
+            .await
+            .unwrap();
+        let key = |name: &str| Some(key_pair("ACME", name).private_key);
+        assert_eq!(job.spec.ssh_private_key, key("top"));
+        assert_eq!(job.hosts()[0].ssh_private_key, key("host"));
+        assert_eq!(job.hosts()[1].ssh_private_key, None);
+        let credentials = job.spec.repository.as_ref().unwrap().credentials.as_ref();
+        assert_eq!(credentials.unwrap().ssh_private_key, key("git"));
+        assert_eq!(hosts[0].ssh_private_key, key("extra"));
+
+        // Another account's pair of the same name is not this job's.
+        let mut theirs = Job::new("OTHER".parse().unwrap(), job.spec.clone(), 1);
+        let missing = resolve_key_pairs(&store, &mut theirs, &mut []).await;
+        assert_eq!(missing.unwrap_err(), "key pair top does not exist");
+    }
 
     #[test]
     fn the_playbook_quotes_every_value_unsafe() {
