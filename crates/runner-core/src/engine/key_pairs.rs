@@ -56,7 +56,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
     ///
     /// The check reads the account's jobs and then deletes, not atomically: a job created in
     /// between that names the pair fails its runs with "key pair ... does not exist" (see
-    /// [`resolve_key_pairs`]) rather than run with anything else.
+    /// `resolve_key_pairs`) rather than run with anything else.
     pub async fn delete_key_pair(
         &self,
         alias: &AccountAlias,
