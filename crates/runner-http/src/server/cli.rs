@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Serves the Job Service API and runs executions.
     Serve(ServeArgs),
+    /// The client subcommands: they talk to a server over its HTTP API.
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 /// How log lines are written.
