@@ -3,7 +3,8 @@
 # It brings what the tests need: ansible-core in ./.venv when ansible-playbook is not on PATH,
 # a PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster under target/), and an
 # sshd binary for the test that clones a repository over SSH (openssh-server, installed as root), and
-# bubblewrap, the sandbox every run starts in (installed as root).
+# bubblewrap, the sandbox every run starts in (installed as root), and headless Chromium with
+# playwright-core for the console's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ DATABASE_URL="$(scripts/ensure-postgres.sh)"
 export DATABASE_URL
 RUNNER_SSHD="$(scripts/ensure-sshd.sh)"
 export RUNNER_SSHD
+# Headless Chromium and playwright-core for the console's browser tests (tests/console.rs).
+RUNNER_CHROMIUM="$(scripts/ensure-chromium.sh)"
+export RUNNER_CHROMIUM
 echo "test.sh: ansible-playbook at $RUNNER_ANSIBLE_PLAYBOOK, PostgreSQL at $DATABASE_URL, bwrap at $RUNNER_BWRAP" >&2
 
 cargo test --workspace "$@"

@@ -186,6 +186,7 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod openapi;

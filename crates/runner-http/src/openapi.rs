@@ -20,6 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::api::{self, ExpiryRequest, events, run_log, schedules, service_accounts};
+use crate::console;
 use crate::error::ErrorBody;
 use crate::extract::RequestBody;
 use crate::response::JobResponse;
@@ -68,7 +69,8 @@ are refused (400 naming `callbacks[i].url`) unless the server allows them."),
           service_accounts::create_service_account, service_accounts::list_service_accounts,
           service_accounts::get_service_account, service_accounts::delete_service_account,
           schedules::create_schedule, schedules::list_schedules, schedules::get_schedule,
-          schedules::update_schedule, schedules::delete_schedule, api::healthz, serve_document),
+          schedules::update_schedule, schedules::delete_schedule, api::healthz, serve_document,
+          console::serve_page, console::serve_asset),
     // A job response's callbacks (see `show_job_as_serialized`); no derive refers to it.
     components(schemas(Callback, run_log::LogEnd)),
     modifiers(&BearerAuth),
@@ -76,7 +78,8 @@ are refused (400 naming `callbacks[i].url`) unless the server allows them."),
     tags((name = "jobs", description = "Job definitions"),
          (name = "executions", description = "Runs of jobs and their control"),
          (name = "schedules", description = "Job schedules and the service accounts they run under"),
-         (name = "operations", description = "Health and this document")),
+         (name = "operations", description = "Health and this document"),
+         (name = "console", description = "The web console (HTML, script and style; no token needed to load it)")),
 )]
 struct ApiDoc;
 

@@ -21,6 +21,7 @@ use crate::api::events::{self, LiveFeeds};
 use crate::api::run_log;
 use crate::api::{self, AppState, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
+use crate::console;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, DEFAULT_BODY_LIMIT};
 use crate::openapi;
@@ -215,7 +216,10 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
             service_accounts::delete_service_account::<S, E, N, C>,
         )
         .add(openapi::__path_serve_document, openapi::serve_document);
-    let public = Table::new().add(api::__path_healthz, api::healthz::<S, E, N, C>);
+    let public = Table::new()
+        .add(api::__path_healthz, api::healthz::<S, E, N, C>)
+        .add(console::__path_serve_page, console::serve_page)
+        .add(console::__path_serve_asset, console::serve_asset);
 
     let served = [authenticated.served, public.served].concat();
     let router = Router::new()
