@@ -257,11 +257,13 @@ async function executionPage(jobId, executionId) {
   };
   const show = (execution) => {
     statusSlot.replaceChildren(status(execution.status));
-    facts.replaceChildren(
+    // replaceChildren would show a null as the text "null": only elements go in.
+    facts.replaceChildren(...[
       h('dt', {}, 'Start'), h('dd', {}, time(execution.start)),
       h('dt', {}, 'End'), h('dd', {}, time(execution.end)),
-      execution.failed_hosts.length ? [h('dt', {}, 'Failed hosts'), h('dd', {}, execution.failed_hosts.join(', '))] : null,
-      execution.message ? [h('dt', {}, 'Message'), h('dd', { id: 'message' }, execution.message)] : null);
+      execution.failed_hosts.length ? [h('dt', {}, 'Failed hosts'), h('dd', {}, execution.failed_hosts.join(', '))] : [],
+      execution.message ? [h('dt', {}, 'Message'), h('dd', { id: 'message' }, execution.message)] : [],
+    ].flat());
     summarySlot.replaceChildren(summary(execution));
   };
   let refreshing = null;

@@ -103,6 +103,7 @@ try {
   await page.waitForSelector('table#host-stats');
   check((await textOf('table#host-stats')).includes('localhost'), 'the per-host summary shows');
   await logHas('PLAY RECAP');
+  check(!(await textOf('#facts')).includes('null'), 'the facts show no null');
   await page.screenshot({ path: join(shots, 'execution.png'), fullPage: true });
 
   // Stop a running execution (with an expiry) and see STOPPED.
