@@ -3,8 +3,9 @@
 # It brings what the tests need: ansible-core in ./.venv when ansible-playbook is not on PATH,
 # a PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster under target/), and an
 # sshd binary for the test that clones a repository over SSH (openssh-server, installed as root), and
-# bubblewrap, the sandbox every run starts in (installed as root), and prometheus_client in
-# ./.venv-metrics for the metrics tests.
+# bubblewrap, the sandbox every run starts in (installed as root), prometheus_client in
+# ./.venv-metrics for the metrics tests, and headless Chromium with playwright-core for the
+# console's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ RUNNER_SSHD="$(scripts/ensure-sshd.sh)"
 export RUNNER_SSHD
 # The Prometheus text parser the metrics tests read /metrics with (they call it too).
 scripts/ensure-prometheus-parser.sh >/dev/null
+# Headless Chromium and playwright-core for the console's browser tests (tests/console.rs).
+RUNNER_CHROMIUM="$(scripts/ensure-chromium.sh)"
+export RUNNER_CHROMIUM
 echo "test.sh: ansible-playbook at $RUNNER_ANSIBLE_PLAYBOOK, PostgreSQL at $DATABASE_URL, bwrap at $RUNNER_BWRAP" >&2
 
 cargo test --workspace "$@"

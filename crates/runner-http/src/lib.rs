@@ -192,6 +192,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod openapi;

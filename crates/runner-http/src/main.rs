@@ -1,5 +1,6 @@
-//! The `runner` server binary: `runner serve [--listen ADDR] [--store STORE] ...`.
-//! See the `runner_http` crate docs for every option.
+//! The `runner` binary: the server (`runner serve [--listen ADDR] [--store STORE] ...`) and its
+//! command-line client (`runner job ...`, `runner start ...`, ...). See the `runner_http` crate
+//! docs for every option, and [`runner_http::client`] for the client.
 
 use clap::Parser;
 use runner_http::server::{Cli, Command, serve::init_logging};
@@ -20,5 +21,6 @@ async fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Command::Client(command) => runner_http::client::run(command).await,
     }
 }

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::api::{
     self, ExpiryRequest, events, key_pairs, operations, run_log, schedules, service_accounts,
 };
+use crate::console;
 use crate::error::ErrorBody;
 use crate::extract::RequestBody;
 use crate::response::JobResponse;
@@ -75,7 +76,8 @@ are refused (400 naming `callbacks[i].url`) unless the server allows them."),
           schedules::update_schedule, schedules::delete_schedule,
           key_pairs::create_key_pair, key_pairs::list_key_pairs, key_pairs::get_key_pair,
           key_pairs::delete_key_pair, key_pairs::distribute_key_pair, api::healthz,
-          operations::readyz, operations::metrics, serve_document),
+          operations::readyz, operations::metrics, serve_document,
+          console::serve_page, console::serve_asset),
     // A job response's callbacks (see `show_job_as_serialized`); no derive refers to it.
     components(schemas(Callback, run_log::LogEnd)),
     modifiers(&BearerAuth),
@@ -84,7 +86,8 @@ are refused (400 naming `callbacks[i].url`) unless the server allows them."),
          (name = "executions", description = "Runs of jobs and their control"),
          (name = "schedules", description = "Job schedules and the service accounts they run under"),
          (name = "keyPairs", description = "SSH key pairs per account: generated or imported, named by jobs, distributed to hosts"),
-                  (name = "operations", description = "Probes, metrics and this document")),
+                  (name = "operations", description = "Probes, metrics and this document"),
+         (name = "console", description = "The web console (HTML, script and style; no token needed to load it)")),
 )]
 struct ApiDoc;
 

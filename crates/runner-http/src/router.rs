@@ -22,6 +22,7 @@ use crate::api::operations::{self, Operations};
 use crate::api::run_log;
 use crate::api::{self, AppState, key_pairs, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
+use crate::console;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, DEFAULT_BODY_LIMIT};
 use crate::openapi;
@@ -248,7 +249,9 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         );
     let public = Table::new()
         .add(api::__path_healthz, api::healthz::<S, E, N, C>)
-        .add(operations::__path_readyz, operations::readyz::<S, E, N, C>);
+        .add(operations::__path_readyz, operations::readyz::<S, E, N, C>)
+        .add(console::__path_serve_page, console::serve_page)
+        .add(console::__path_serve_asset, console::serve_asset);
 
     let served = [authenticated.served, public.served].concat();
     let router = Router::new()

@@ -18,9 +18,16 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing buys nothing"
+)]
 pub enum Command {
     /// Serves the Job Service API and runs executions.
     Serve(ServeArgs),
+    /// The client subcommands: they talk to a server over its HTTP API.
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 /// How log lines are written.

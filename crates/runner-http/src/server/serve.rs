@@ -272,8 +272,10 @@ mod tests {
     fn args(extra: &[&str]) -> ServeArgs {
         let mut line = vec!["runner", "serve", "--store", "memory"];
         line.extend_from_slice(extra);
-        let Command::Serve(args) = Cli::try_parse_from(line).expect("valid arguments").command;
-        args
+        match Cli::try_parse_from(line).expect("valid arguments").command {
+            Command::Serve(args) => args,
+            Command::Client(other) => panic!("`runner serve` parsed as {other:?}"),
+        }
     }
 
     #[test]
