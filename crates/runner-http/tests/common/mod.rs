@@ -131,11 +131,12 @@ impl Harness {
             .expect("body reads")
             .to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        let plain = headers
+        // Every response is JSON but the run log's text pages and the console's HTML, script and
+        // style, which are all `text/...`.
+        let text_type = headers
             .get(header::CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes().starts_with(b"text/plain"));
-        // Every response is JSON but the run log's text pages.
-        let body = if bytes.is_empty() || plain {
+            .is_some_and(|value| value.as_bytes().starts_with(b"text/"));
+        let body = if bytes.is_empty() || text_type {
             Value::Null
         } else {
             serde_json::from_slice(&bytes)
