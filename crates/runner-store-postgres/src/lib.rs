@@ -149,13 +149,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner_core::execution::Execution;
+use runner_core::execution::{Execution, Status};
 use runner_core::executor::ExecutorEvent;
 use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
+use runner_core::search::ExecutionFilter;
 use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, Signal,
     SignalSource, StoreError, patience,
@@ -733,6 +734,90 @@ impl ExecutionStore for PgStore {
                 .bind(high - i64::from(page.size))
                 .fetch_all(self.pool())
                 .await?;
+                Ok((total, rows))
+            })
+            .await?;
+        let executions = decode_all("execution", rows)?;
+        Ok(Page::new(
+            page,
+            u64::try_from(total).unwrap_or(0),
+            executions,
+        ))
+    }
+
+    async fn find_executions(
+        &self,
+        alias: &AccountAlias,
+        filter: &ExecutionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, StoreError> {
+        // One walk of executions_by_account_status (or executions_by_job_status) per wanted
+        // status, each stopping after offset + size entries, merged and cut to the page; the
+        // bodies are read for the page only. See migration 0007.
+        let statuses: Vec<&str> = if filter.statuses.is_empty() {
+            Status::ALL.iter().map(|status| status.as_str()).collect()
+        } else {
+            filter
+                .statuses
+                .iter()
+                .map(|status| status.as_str())
+                .collect()
+        };
+        let since = filter.since.unwrap_or(Timestamp::MIN);
+        let until = filter.until.unwrap_or(Timestamp::MAX);
+        let job = filter.job_id.map(|job| job.0);
+        // Two statement shapes, so each has a plan on its own index; `$5::uuid IS NULL` is a
+        // constant the planner checks once (every statement binds the same parameters).
+        let owner = match job {
+            Some(_) => "job_id = $5 AND account_alias = $1",
+            None => "account_alias = $1 AND $5::uuid IS NULL",
+        };
+        let page_sql = format!(
+            "WITH hits AS (
+                 SELECT hit.id, hit.created_time
+                   FROM unnest($2::text[]) AS wanted(status)
+                  CROSS JOIN LATERAL (
+                        SELECT id, created_time FROM executions
+                         WHERE {owner} AND status = wanted.status
+                           AND created_time >= $3 AND created_time < $4
+                         ORDER BY created_time DESC, id DESC
+                         LIMIT $6) AS hit
+                  ORDER BY hit.created_time DESC, hit.id DESC
+                  LIMIT $7 OFFSET $8)
+             SELECT e.id, e.body::text FROM hits JOIN executions e ON e.id = hits.id
+              ORDER BY hits.created_time DESC, hits.id DESC"
+        );
+        let count_sql = format!(
+            "SELECT count(*) FROM executions
+              WHERE {owner} AND status = ANY($2::text[])
+                AND created_time >= $3 AND created_time < $4"
+        );
+        let offset = to_i64(page.offset());
+        let size = i64::from(page.size);
+        let (total, rows): (i64, Vec<(Uuid, String)>) = self
+            .read(|| async {
+                let total: i64 = sqlx::query_scalar(&count_sql)
+                    .bind(alias.as_str())
+                    .bind(&statuses)
+                    .bind(since)
+                    .bind(until)
+                    .bind(job)
+                    .fetch_one(self.pool())
+                    .await?;
+                if total <= offset {
+                    return Ok((total, Vec::new()));
+                }
+                let rows = sqlx::query_as(&page_sql)
+                    .bind(alias.as_str())
+                    .bind(&statuses)
+                    .bind(since)
+                    .bind(until)
+                    .bind(job)
+                    .bind(offset.saturating_add(size))
+                    .bind(size)
+                    .bind(offset)
+                    .fetch_all(self.pool())
+                    .await?;
                 Ok((total, rows))
             })
             .await?;
