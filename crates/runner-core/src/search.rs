@@ -6,8 +6,10 @@
 //! `since <= created_time < until` (either bound optional). Creation time, not the start of a
 //! run, because every execution has one, it never changes, and listings are ordered by it.
 
+use std::cmp::Reverse;
+
 use crate::execution::{Execution, Status};
-use crate::ids::JobId;
+use crate::ids::{ExecutionId, JobId};
 use crate::time::Timestamp;
 use crate::validation::ValidationErrors;
 
@@ -109,4 +111,10 @@ impl ExecutionFilter {
         filter.statuses.dedup();
         errors.into_result().map(|()| filter)
     }
+}
+
+/// The order of a search, as a sort key: newest first by creation time, then by id, both
+/// descending (ids compare as their bytes, as PostgreSQL compares `uuid`s).
+pub fn newest_first(created_time: Timestamp, id: ExecutionId) -> Reverse<(Timestamp, ExecutionId)> {
+    Reverse((created_time, id))
 }

@@ -378,7 +378,6 @@ async fn stop_kill_restart_and_delete_conflicts() {
     h.shutdown().await;
 }
 
-/// Every endpoint of account BETA, as a token for ACME sees it: 403, whatever the ID.
 /// The ids of a page of executions, in order.
 fn listed_ids(page: &Value) -> Vec<String> {
     page["results"]
@@ -526,6 +525,7 @@ async fn executions_are_found_across_jobs_by_filter() {
     h.shutdown().await;
 }
 
+/// Every endpoint of account BETA, as a token for ACME sees it: 403, whatever the ID.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_isolation_matrix() {
     let h = Harness::with_script(Script::UntilCancelled);

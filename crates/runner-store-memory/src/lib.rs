@@ -32,7 +32,7 @@ use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
 use runner_core::schedule::{Schedule, ServiceAccount};
-use runner_core::search::ExecutionFilter;
+use runner_core::search::{ExecutionFilter, newest_first};
 use runner_core::store::prelude::*;
 use runner_core::store::{LogRead, Signal, StoreError, signal_after};
 use runner_core::time::Timestamp;
@@ -446,9 +446,7 @@ impl ExecutionStore for MemoryStore {
             .values()
             .filter(|execution| &execution.account_alias == alias && filter.matches(execution))
             .collect();
-        found.sort_by(|a, b| {
-            (b.created_time, b.execution_id.0).cmp(&(a.created_time, a.execution_id.0))
-        });
+        found.sort_by_key(|execution| newest_first(execution.created_time, execution.execution_id));
         Ok(page.slice(&found).map(Execution::clone))
     }
 

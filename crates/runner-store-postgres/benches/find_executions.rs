@@ -9,6 +9,8 @@
 //!
 //! `cargo bench -p runner-store-postgres --bench find_executions`. Prints Markdown.
 
+mod common;
+
 use std::time::Instant;
 
 use runner_core::execution::{Execution, Status};
@@ -19,28 +21,10 @@ use runner_core::store::prelude::*;
 use runner_core::testkit::fixtures::{alias, inline_spec};
 use runner_store_postgres::{PgStore, PgStoreOptions};
 
+use common::{database_url, time};
+
 const ROWS: i64 = 1_000_000;
 const JOBS: i64 = 100;
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-async fn time<F, Fut>(runs: usize, mut op: F) -> (f64, f64)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        op().await;
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
-    (times[runs / 2], times[runs * 95 / 100])
-}
 
 /// Loads `rows` executions of `account` over `jobs` new jobs; returns the jobs.
 async fn load(store: &PgStore, account: &str, rows: i64, jobs: i64) -> Vec<JobId> {

@@ -11,7 +11,7 @@ use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{LogCap, LogPage};
-use runner_core::search::ExecutionFilter;
+use runner_core::search::{ExecutionFilter, newest_first};
 use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, LogRead, OutboxStore, RunLogStore, Signal,
     SignalSource, StoreError, signal_after,
@@ -180,7 +180,7 @@ impl ExecutionStore for SledStore {
                     }
                 }
             }
-            found.sort_by(|a, b| (b.0, b.1.0).cmp(&(a.0, a.1.0)));
+            found.sort_by_key(|(created, id, _)| newest_first(*created, *id));
             let total = found.len() as u64;
             let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
             let mut executions = Vec::with_capacity(page.size as usize);

@@ -15,7 +15,7 @@ use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::ids::{ExecutionId, JobId};
 use crate::machine::{Command, LeaseLoss, TransitionError};
 use crate::page::PageRequest;
-use crate::search::ExecutionFilter;
+use crate::search::{ExecutionFilter, newest_first};
 use crate::store::{ClaimStore, ExecutionStore, JobStore, Signal, SignalSource, StoreError};
 use crate::time::Timestamp;
 
@@ -378,7 +378,7 @@ conformance_suite! {
         }
         store.delete_job(&alias("ACME"), second.id).await.unwrap();
 
-        made.sort_by(|a, b| (b.created_time, b.execution_id.0).cmp(&(a.created_time, a.execution_id.0)));
+        made.sort_by_key(|e| newest_first(e.created_time, e.execution_id));
         let expect = |filter: &ExecutionFilter| -> Vec<ExecutionId> {
             made.iter().filter(|e| filter.matches(e)).map(|e| e.execution_id).collect()
         };
