@@ -65,6 +65,10 @@ pub struct JobSpec {
     /// The default SSH private key (base64) for every host without one of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_private_key: Option<Secret>,
+    /// Instead of `sshPrivateKey`: the name of a key pair of the account whose private key is
+    /// the default for every host without one of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key_pair: Option<String>,
     /// Make every host of the account available as inventory.
     #[serde(default)]
     pub use_dynamic_inventory: bool,
@@ -84,6 +88,9 @@ pub struct Host {
     /// This host's SSH private key (base64), over the job's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_private_key: Option<Secret>,
+    /// Instead of `sshPrivateKey`: the name of a key pair of the account for this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key_pair: Option<String>,
 }
 
 impl Host {
@@ -93,6 +100,7 @@ impl Host {
             id: id.into(),
             host_vars: Map::new(),
             ssh_private_key: None,
+            ssh_key_pair: None,
         }
     }
 }
@@ -114,7 +122,8 @@ pub struct Repository {
     pub credentials: Option<Credentials>,
 }
 
-/// Credentials of a private repository: a username and password, or an SSH private key.
+/// Credentials of a private repository: a username and password, an SSH private key, or the name
+/// of a key pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -128,6 +137,10 @@ pub struct Credentials {
     /// Instead of username and password (base64); write-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_private_key: Option<Secret>,
+    /// Instead of username and password or `sshPrivateKey`: the name of a key pair of the
+    /// account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key_pair: Option<String>,
 }
 
 /// How much of an execution's feed a callback receives.
@@ -294,6 +307,12 @@ impl JobSpec {
             Some(hosts) => validate_hosts(hosts, "hosts", &mut errors),
         }
         check_key(self.ssh_private_key.as_ref(), "sshPrivateKey", &mut errors);
+        check_one_key(
+            self.ssh_private_key.as_ref(),
+            self.ssh_key_pair.as_deref(),
+            "",
+            &mut errors,
+        );
         for (index, tag) in self.playbook_tags.iter().enumerate() {
             errors.check(
                 is_plain_word(tag),
@@ -364,6 +383,63 @@ pub fn validate_hosts(hosts: &[Host], path: &str, errors: &mut ValidationErrors)
             &format!("{field}.sshPrivateKey"),
             errors,
         );
+        check_one_key(
+            host.ssh_private_key.as_ref(),
+            host.ssh_key_pair.as_deref(),
+            &format!("{field}."),
+            errors,
+        );
+    }
+}
+
+/// A place that takes a key takes `sshPrivateKey` or `sshKeyPair`, not both; a key-pair name
+/// must be well-formed (whether it exists is the engine's check:
+/// [`JobSpec::key_pair_fields`]). `prefix` is the place's path with its dot (`hosts[0].`).
+fn check_one_key(
+    key: Option<&Secret>,
+    pair: Option<&str>,
+    prefix: &str,
+    errors: &mut ValidationErrors,
+) {
+    let Some(pair) = pair else { return };
+    if key.is_some() {
+        errors.add(
+            format!("{prefix}sshKeyPair"),
+            "give sshPrivateKey or sshKeyPair, not both",
+        );
+    }
+    errors.check(
+        crate::schedule::is_service_account_alias(pair),
+        format!("{prefix}sshKeyPair"),
+        "must be the name of a key pair (1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.')",
+    );
+}
+
+impl JobSpec {
+    /// Every key-pair name the job gives, with the field that gives it (`sshKeyPair`,
+    /// `hosts[1].sshKeyPair`, `repository.credentials.sshKeyPair`): what must exist on create
+    /// and update, and what a run resolves.
+    pub fn key_pair_fields(&self) -> Vec<(String, &str)> {
+        let mut fields = Vec::new();
+        if let Some(name) = &self.ssh_key_pair {
+            fields.push(("sshKeyPair".to_owned(), name.as_str()));
+        }
+        for (index, host) in self.hosts.as_deref().unwrap_or_default().iter().enumerate() {
+            if let Some(name) = &host.ssh_key_pair {
+                fields.push((format!("hosts[{index}].sshKeyPair"), name.as_str()));
+            }
+        }
+        let credentials = self
+            .repository
+            .as_ref()
+            .and_then(|r| r.credentials.as_ref());
+        if let Some(name) = credentials.and_then(|c| c.ssh_key_pair.as_ref()) {
+            fields.push((
+                "repository.credentials.sshKeyPair".to_owned(),
+                name.as_str(),
+            ));
+        }
+        fields
     }
 }
 
@@ -401,7 +477,8 @@ impl Repository {
             let with_password = credentials.username.is_some() || credentials.password.is_some();
             let complete_password =
                 credentials.username.is_some() && credentials.password.is_some();
-            let with_key = credentials.ssh_private_key.is_some();
+            let with_key =
+                credentials.ssh_private_key.is_some() || credentials.ssh_key_pair.is_some();
             if with_password && with_key {
                 errors.add(
                     "repository.credentials",
@@ -415,9 +492,15 @@ impl Repository {
             } else if !with_password && !with_key {
                 errors.add(
                     "repository.credentials",
-                    "give username and password, or sshPrivateKey",
+                    "give username and password, or sshPrivateKey, or sshKeyPair",
                 );
             }
+            check_one_key(
+                credentials.ssh_private_key.as_ref(),
+                credentials.ssh_key_pair.as_deref(),
+                "repository.credentials.",
+                errors,
+            );
             check_key(
                 credentials.ssh_private_key.as_ref(),
                 "repository.credentials.sshPrivateKey",
@@ -505,6 +588,7 @@ mod tests {
                     username: Some("u".into()),
                     password: None,
                     ssh_private_key: None,
+                    ssh_key_pair: None,
                 }),
             }),
             execution_ttl: Some(0),

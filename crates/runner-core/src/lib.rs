@@ -65,6 +65,7 @@ pub mod executor;
 pub mod feed;
 pub mod ids;
 pub mod job;
+pub mod key_pair;
 pub mod machine;
 pub mod meter;
 pub mod net;

@@ -34,7 +34,7 @@ struct Counting {
 }
 
 runner_core::forward_store!(impl[] for Counting => MemoryStore, |this| &this.store;
-    JobStore, ExecutionStore, ClaimStore, OutboxStore, SignalSource);
+    JobStore, ExecutionStore, ClaimStore, OutboxStore, SignalSource, KeyPairStore);
 
 impl FeedStore for Counting {
     async fn append_events(

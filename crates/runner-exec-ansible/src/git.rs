@@ -359,6 +359,7 @@ mod tests {
             username: None,
             password: None,
             ssh_private_key: Some(Secret::new(key.clone())),
+            ssh_key_pair: None,
         });
         let git = Git::prepare(
             Path::new("git"),
@@ -398,6 +399,7 @@ mod tests {
             username: Some("deploy".into()),
             password: Some(Secret::new("s3cr3t-pw")),
             ssh_private_key: None,
+            ssh_key_pair: None,
         });
         let git = Git::prepare(
             Path::new("git"),
@@ -483,6 +485,7 @@ mod tests {
             username: None,
             password: None,
             ssh_private_key: None,
+            ssh_key_pair: None,
         });
         let ssh = Git::prepare(
             Path::new("git"),

@@ -257,6 +257,7 @@ async fn private_repository_with_username_and_password() {
             username: Some("deploy".into()),
             password: Some(Secret::new(password)),
             ssh_private_key: None,
+            ssh_key_pair: None,
         });
         run_of(spec)
     };

@@ -303,6 +303,7 @@ fn spec_with_key(scene: &Scene, url: &str, key: &KeyPair) -> JobSpec {
             username: None,
             password: None,
             ssh_private_key: Some(Secret::new(key.base64())),
+            ssh_key_pair: None,
         }),
     });
     spec

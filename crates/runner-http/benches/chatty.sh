@@ -7,7 +7,10 @@
 #   crates/runner-http/benches/chatty.sh               # ROUNDS=1, DATABASE_URL or the local default
 #   ROUNDS=3 crates/runner-http/benches/chatty.sh
 #
-# Prints a markdown table: seconds per run, the ratio to bare, and the server's memory before the
+# Prints a markdown table: seconds per run, the ratio to bare, the CPU seconds the server process
+# itself used during the run (not its ansible-playbook, nor PostgreSQL's backends) next to bare
+# ansible-playbook's, and their ratio: what the server adds in work, a figure that, unlike the
+# seconds, hardly moves with whatever else the machine runs; and the server's memory before the
 # run, at its peak during the run, and after it.
 set -euo pipefail
 
@@ -50,13 +53,17 @@ playbook_b64="$(base64 -w0 "$work/chatty.yml")"
 now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc; }
 
-bare_run() {
+bare_run() { # prints: seconds cpu_seconds
     local start end
     start="$(now)"
-    "$ansible_playbook" -i "$work/inventory.json" "$work/chatty.yml" >/dev/null 2>&1
+    /usr/bin/time -f "%U %S" -o "$work/bare-cpu" \
+        "$ansible_playbook" -i "$work/inventory.json" "$work/chatty.yml" >/dev/null 2>&1
     end="$(now)"
-    elapsed "$start" "$end"
+    echo "$(elapsed "$start" "$end") $(awk '{print $1 + $2}' "$work/bare-cpu")"
 }
+
+# CPU seconds (user and system) a process has used.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
@@ -89,14 +96,15 @@ api() { # method path [body]
         -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
 
-served_run() { # prints: seconds rss_before_kib rss_peak_kib rss_after_kib
-    local job execution start end status before peak after rss
+served_run() { # prints: seconds rss_before_kib rss_peak_kib rss_after_kib log_bytes cpu_seconds
+    local job execution start end status before peak after rss cpu_before
     job="$(api POST /jobs/BENCH "{\"description\":\"chatty\",\"playbook\":\"$playbook_b64\",
         \"hosts\":[{\"id\":\"localhost\",\"hostVars\":{\"ansible_connection\":\"local\",
         \"ansible_python_interpreter\":\"{{ ansible_playbook_python }}\"}}]}" |
         "$python" -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
     before="$(rss_kib "$pid")"
     peak="$before"
+    cpu_before="$(cpu_seconds "$pid")"
     start="$(now)"
     execution="$(api POST "/jobs/BENCH/$job/start" '{}' |
         "$python" -c 'import json,sys; print(json.load(sys.stdin)["execution_id"])')"
@@ -115,23 +123,24 @@ served_run() { # prints: seconds rss_before_kib rss_peak_kib rss_after_kib
     total="$(curl -sf -D - -o /dev/null "$base/jobs/BENCH/$job/executions/$execution/log" \
         -H "Authorization: Bearer $token" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-run-log-total" {print $2}')"
     after="$(rss_kib "$pid")"
-    echo "$(elapsed "$start" "$end") $before $peak $after $total"
+    echo "$(elapsed "$start" "$end") $before $peak $after $total $(echo "$(cpu_seconds "$pid") - $cpu_before" | bc)"
 }
 
 schema="chatty_$(date +%s)"
-echo "| round | store | server s | bare s | ratio | RSS before | RSS peak | RSS after | run log bytes |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| round | store | server s | bare s | ratio | server CPU s | bare CPU s | CPU ratio | RSS before | RSS peak | RSS after | run log bytes |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq 1 "$rounds"); do
     for store in sled postgres; do
         case "$store" in
             sled) start_server "sled:$work/sled-$round" ;;
             postgres) start_server "$database_url" --pg-schema "$schema" ;;
         esac
-        bare="$(bare_run)"
-        read -r served before peak after log_bytes < <(served_run)
+        read -r bare bare_cpu < <(bare_run)
+        read -r served before peak after log_bytes served_cpu < <(served_run)
         stop_server
         ratio="$(echo "scale=3; $served / $bare" | bc)"
-        echo "| $round | $store | $served | $bare | $ratio | $((before / 1024)) MiB | $((peak / 1024)) MiB | $((after / 1024)) MiB | $log_bytes |"
+        cpu_ratio="$(echo "scale=3; $served_cpu / $bare_cpu" | bc)"
+        echo "| $round | $store | $served | $bare | $ratio | $served_cpu | $bare_cpu | $cpu_ratio | $((before / 1024)) MiB | $((peak / 1024)) MiB | $((after / 1024)) MiB | $log_bytes |"
     done
 done
 psql "$database_url" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true

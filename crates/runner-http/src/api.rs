@@ -27,6 +27,7 @@ use crate::extract::{
 use crate::response::{JobResponse, execution_href, job_href};
 
 pub mod events;
+pub mod key_pairs;
 pub mod operations;
 pub mod run_log;
 pub mod schedules;

@@ -165,6 +165,33 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceAccountPath {
     }
 }
 
+/// `/keyPairs/{alias}/{keyPairName}`: 403 for another account, 404 for a malformed name as for
+/// an unknown one.
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct KeyPairPath {
+    /// The account.
+    pub alias: AccountAlias,
+    /// The key pair's name.
+    #[param(rename = "keyPairName")]
+    pub name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KeyPairPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        let alias = authorized_alias(parts, &params)?;
+        let name = params
+            .get("keyPairName")
+            .filter(|name| is_service_account_alias(name))
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("key pair not found".into()))?;
+        Ok(Self { alias, name })
+    }
+}
+
 /// `/jobs/{alias}/{jobId}/schedules/{scheduleId}`.
 #[derive(Debug, Clone, IntoParams)]
 #[into_params(parameter_in = Path, rename_all = "camelCase")]

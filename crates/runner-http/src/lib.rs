@@ -51,6 +51,11 @@
 //! | `GET /jobs/{alias}/{jobId}/schedules/{scheduleId}` | 200 | | Schedule |
 //! | `PUT /jobs/{alias}/{jobId}/schedules/{scheduleId}` | 200 | schedule definition | Schedule |
 //! | `DELETE /jobs/{alias}/{jobId}/schedules/{scheduleId}` | 204 | | |
+//! | `POST /keyPairs/{alias}` | 201 + `Location` (409 if the name is taken) | `{name, type, description}` or with `privateKey` (import) | KeyPair (never the private key) |
+//! | `GET /keyPairs/{alias}?page&size` | 200 | | page of KeyPairs, by name |
+//! | `GET /keyPairs/{alias}/{keyPairName}` | 200 | | KeyPair |
+//! | `DELETE /keyPairs/{alias}/{keyPairName}` | 204 (409 naming the jobs that use it) | | |
+//! | `POST /keyPairs/{alias}/{keyPairName}/distribute` | 201 + `Location` of the execution | `{hosts, user, remove, authorizedKeysFile, sshPrivateKey \| sshKeyPair}` | Execution |
 //! | `GET /openapi.json` | 200 | | the OpenAPI 3.1 document |
 //! | `GET /healthz` (no auth) | 200 `{"status":"ok"}`, 503 when the store does not answer | | |
 //! | `GET /readyz` (no auth) | 200 ready, 503 with reasons (draining, store, executor) | | `{status, reasons}` |

@@ -12,14 +12,18 @@ use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::IntoResponse;
+use runner_core::engine::DistributeRequest;
 use runner_core::engine::StartRequest;
 use runner_core::job::{Callback, JobSpec};
+use runner_core::key_pair::KeyPairSpec;
 use runner_core::schedule::{ScheduleSpec, ServiceAccountSpec};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::api::{self, ExpiryRequest, events, operations, run_log, schedules, service_accounts};
+use crate::api::{
+    self, ExpiryRequest, events, key_pairs, operations, run_log, schedules, service_accounts,
+};
 use crate::error::ErrorBody;
 use crate::extract::RequestBody;
 use crate::response::JobResponse;
@@ -68,7 +72,9 @@ are refused (400 naming `callbacks[i].url`) unless the server allows them."),
           service_accounts::create_service_account, service_accounts::list_service_accounts,
           service_accounts::get_service_account, service_accounts::delete_service_account,
           schedules::create_schedule, schedules::list_schedules, schedules::get_schedule,
-          schedules::update_schedule, schedules::delete_schedule, api::healthz,
+          schedules::update_schedule, schedules::delete_schedule,
+          key_pairs::create_key_pair, key_pairs::list_key_pairs, key_pairs::get_key_pair,
+          key_pairs::delete_key_pair, key_pairs::distribute_key_pair, api::healthz,
           operations::readyz, operations::metrics, serve_document),
     // A job response's callbacks (see `show_job_as_serialized`); no derive refers to it.
     components(schemas(Callback, run_log::LogEnd)),
@@ -77,7 +83,8 @@ are refused (400 naming `callbacks[i].url`) unless the server allows them."),
     tags((name = "jobs", description = "Job definitions"),
          (name = "executions", description = "Runs of jobs and their control"),
          (name = "schedules", description = "Job schedules and the service accounts they run under"),
-         (name = "operations", description = "Probes, metrics and this document")),
+         (name = "keyPairs", description = "SSH key pairs per account: generated or imported, named by jobs, distributed to hosts"),
+                  (name = "operations", description = "Probes, metrics and this document")),
 )]
 struct ApiDoc;
 
@@ -124,7 +131,7 @@ pub async fn serve_document() -> impl IntoResponse {
 }
 
 /// The request bodies, each with the read-only fields of a response it takes back.
-fn request_bodies() -> [(Cow<'static, str>, &'static [&'static str]); 5] {
+fn request_bodies() -> [(Cow<'static, str>, &'static [&'static str]); 7] {
     fn body<T: ToSchema + RequestBody>() -> (Cow<'static, str>, &'static [&'static str]) {
         (T::name(), T::READ_ONLY)
     }
@@ -134,6 +141,8 @@ fn request_bodies() -> [(Cow<'static, str>, &'static [&'static str]); 5] {
         body::<ExpiryRequest>(),
         body::<ScheduleSpec>(),
         body::<ServiceAccountSpec>(),
+        body::<KeyPairSpec>(),
+        body::<DistributeRequest>(),
     ]
 }
 

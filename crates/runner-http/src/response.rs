@@ -39,6 +39,11 @@ pub fn service_account_href(alias: &AccountAlias, name: &str) -> String {
     format!("/serviceAccounts/{alias}/{name}")
 }
 
+/// The path of a key pair.
+pub fn key_pair_href(alias: &AccountAlias, name: &str) -> String {
+    format!("/keyPairs/{alias}/{name}")
+}
+
 /// The path of a job schedule.
 pub fn schedule_href(
     alias: &AccountAlias,

@@ -20,7 +20,7 @@ use utoipa::openapi::HttpMethod;
 use crate::api::events::{self, LiveFeeds};
 use crate::api::operations::{self, Operations};
 use crate::api::run_log;
-use crate::api::{self, AppState, schedules, service_accounts};
+use crate::api::{self, AppState, key_pairs, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, DEFAULT_BODY_LIMIT};
@@ -224,6 +224,26 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         .add(
             service_accounts::__path_delete_service_account,
             service_accounts::delete_service_account::<S, E, N, C>,
+        )
+        .add(
+            key_pairs::__path_create_key_pair,
+            key_pairs::create_key_pair::<S, E, N, C>,
+        )
+        .add(
+            key_pairs::__path_list_key_pairs,
+            key_pairs::list_key_pairs::<S, E, N, C>,
+        )
+        .add(
+            key_pairs::__path_get_key_pair,
+            key_pairs::get_key_pair::<S, E, N, C>,
+        )
+        .add(
+            key_pairs::__path_delete_key_pair,
+            key_pairs::delete_key_pair::<S, E, N, C>,
+        )
+        .add(
+            key_pairs::__path_distribute_key_pair,
+            key_pairs::distribute_key_pair::<S, E, N, C>,
         )
         .add(openapi::__path_serve_document, openapi::serve_document)
         .add(

@@ -1203,7 +1203,8 @@ async fn the_router_serves_the_documented_operations_and_no_other_method() {
             .replace("{jobId}", &JobId::new().to_string())
             .replace("{executionId}", &JobId::new().to_string())
             .replace("{scheduleId}", &JobId::new().to_string())
-            .replace("{serviceAccountAlias}", "svc");
+            .replace("{serviceAccountAlias}", "svc")
+            .replace("{keyPairName}", "deploy");
         assert!(!uri.contains('{'), "{template} has an unknown parameter");
         for method in [
             Method::GET,

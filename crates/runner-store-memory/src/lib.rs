@@ -28,6 +28,7 @@ use runner_core::executor::ExecutorEvent;
 use runner_core::feed::{self, Delivery, DeliveryKey, Event, Recorded, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
+use runner_core::key_pair::KeyPair;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
@@ -65,6 +66,8 @@ struct State {
     /// Service accounts by account and name, and each account's names in creation order.
     service_accounts: HashMap<(AccountAlias, String), ServiceAccount>,
     service_accounts_by_account: HashMap<AccountAlias, Vec<String>>,
+    /// Key pairs by account, then by name.
+    key_pairs: HashMap<AccountAlias, BTreeMap<String, KeyPair>>,
     schedules: HashMap<ScheduleId, Schedule>,
     /// Per job, its schedules in creation order.
     schedules_by_job: HashMap<JobId, Vec<ScheduleId>>,
@@ -665,6 +668,61 @@ impl RunLogStore for MemoryStore {
             .chain(rest)
             .map(|(offset, bytes)| (*offset, bytes.as_slice()));
         Ok(LogPage::new(attempt, &log.meta, &plan, chunks, ended))
+    }
+}
+
+impl KeyPairStore for MemoryStore {
+    async fn insert_key_pair(&self, pair: &KeyPair) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let pairs = state
+            .key_pairs
+            .entry(pair.account_alias.clone())
+            .or_default();
+        if pairs.contains_key(&pair.name) {
+            return Err(StoreError::Conflict(format!(
+                "key pair {} exists already",
+                pair.name
+            )));
+        }
+        pairs.insert(pair.name.clone(), pair.clone());
+        Ok(())
+    }
+
+    async fn get_key_pair(
+        &self,
+        alias: &AccountAlias,
+        name: &str,
+    ) -> Result<Option<KeyPair>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .key_pairs
+            .get(alias)
+            .and_then(|pairs| pairs.get(name))
+            .cloned())
+    }
+
+    async fn list_key_pairs(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<KeyPair>, StoreError> {
+        let state = self.state();
+        let all: Vec<KeyPair> = state
+            .key_pairs
+            .get(alias)
+            .map(|pairs| pairs.values().cloned().collect())
+            .unwrap_or_default();
+        Ok(page.slice(&all))
+    }
+
+    async fn delete_key_pair(&self, alias: &AccountAlias, name: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state
+            .key_pairs
+            .get_mut(alias)
+            .and_then(|pairs| pairs.remove(name))
+            .map(drop)
+            .ok_or(StoreError::NotFound)
     }
 }
 

@@ -105,6 +105,7 @@
 //! plus the columns that are filtered and indexed on: status, `job_seq`, claim queue position,
 //! deadline, `schedule_id` and `due_time`), `service_accounts` (primary key account and alias),
 //! `schedules` (the record in `body`; `next_fire_time`, job and service account as columns),
+//! `key_pairs` (primary key account and name, the record, private key included, in `body`),
 //! `execution_events` (primary key execution and sequence, the event in `body`) and `deliveries`
 //! (the outbox: primary key execution, callback index and sequence; due time, hold, attempts, state
 //! `pending` or `failed`, last error, the event in `body`).
@@ -133,6 +134,7 @@ mod codec;
 mod error;
 mod job_cache;
 mod job_reads;
+mod key_pairs;
 mod listener;
 // Before `writes`, which uses its `feed_inserts!`.
 #[macro_use]
@@ -753,7 +755,7 @@ impl ExecutionStore for PgStore {
     ) -> Result<Page<Execution>, StoreError> {
         // One walk of executions_by_account_status (or executions_by_job_status) per wanted
         // status, each stopping after offset + size entries, merged and cut to the page; the
-        // bodies are read for the page only. See migration 0007.
+        // bodies are read for the page only. See migration 0008.
         let statuses: Vec<&str> = if filter.statuses.is_empty() {
             Status::ALL.iter().map(|status| status.as_str()).collect()
         } else {

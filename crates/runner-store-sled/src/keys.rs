@@ -114,6 +114,16 @@ pub(crate) fn service_account(account: &AccountAlias, name: &str) -> Vec<u8> {
     key
 }
 
+/// `key_pairs`: account, then the key pair's name (so an account's pairs list by name).
+pub(crate) fn key_pair(account: &AccountAlias, name: &str) -> Vec<u8> {
+    service_account(account, name)
+}
+
+/// The prefix of an account's key pairs in `key_pairs`.
+pub(crate) fn account_key_pairs(account: &AccountAlias) -> Vec<u8> {
+    alias(account)
+}
+
 /// The prefix of an account's service accounts in `service_accounts_by_account`.
 pub(crate) fn account_service_accounts(account: &AccountAlias) -> Vec<u8> {
     alias(account)

@@ -53,6 +53,7 @@
 //! | `outbox_failed` | as `outbox` | deliveries given up ([`Settlement::GiveUp`]), kept for operators, never claimed |
 //! | `run_logs` | execution id, attempt (u32) | one attempt's run log: its length, head, cap and oldest tail chunk (see `run_logs.rs`) |
 //! | `run_log_chunks` | execution id, attempt (u32), offset (u64) | the bytes of one kept chunk of the run log, at that offset of the stream |
+//! | `key_pairs` | alias, name | the [`KeyPair`](runner_core::key_pair::KeyPair), private key included: by name |
 //! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `s`+alias, `u`+alias+name, `q`, `format` | jobs per account, executions per job, unfinished executions per job, service accounts per account, schedules per service account, the queue's tail, the format version |
 //!
 //! Listing a page reads the count from `meta` (for schedules, the length of the job's
@@ -209,6 +210,7 @@ mod durability;
 mod executions;
 mod feed;
 mod jobs;
+mod key_pairs;
 mod keys;
 mod lock;
 mod run_logs;
@@ -326,6 +328,10 @@ struct Inner {
     writer: Option<std::thread::JoinHandle<()>>,
     /// For reads (writes go through the writer thread).
     trees: Trees,
+    /// Key pairs: outside [`Trees`] and the writer's transactions, as no other record refers
+    /// to them atomically (see `key_pairs.rs`).
+    key_pairs: sled::Tree,
+    durability: Durability,
     flushes: Arc<AtomicU64>,
     signals: broadcast::Sender<Signal>,
     /// Claimed deliveries (in memory: see "The live feed" in the crate docs).
@@ -381,6 +387,7 @@ impl SledStore {
         };
         let db = open_sled(&path).map_err(sled_error)?;
         let trees = Trees::open(&db).map_err(sled_error)?;
+        let key_pairs = db.open_tree("key_pairs").map_err(sled_error)?;
         let found = trees
             .meta
             .get(keys::FORMAT)
@@ -438,6 +445,8 @@ impl SledStore {
                 requests: Some(requests),
                 writer: Some(writer),
                 trees,
+                key_pairs,
+                durability,
                 flushes,
                 signals: broadcast::channel(SIGNAL_CAPACITY).0,
                 holds: feed::Holds::default(),

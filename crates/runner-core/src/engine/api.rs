@@ -56,6 +56,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         spec: JobSpec,
     ) -> Result<Job, EngineError> {
         self.validate_spec(&spec)?;
+        self.check_key_pairs(alias, Some(&spec), None).await?;
         let job = Job::new(alias.clone(), spec, self.inner.clock.now());
         self.inner.store.insert_job(&job).await?;
         Ok(job)
@@ -80,6 +81,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         let mut job = self.get_job(alias, id).await?;
         job.update(spec, self.inner.clock.now());
         self.validate_spec(&job.spec)?;
+        self.check_key_pairs(alias, Some(&job.spec), None).await?;
         self.inner.store.update_job(&job).await?;
         Ok(job)
     }
@@ -106,6 +108,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         request: StartRequest,
     ) -> Result<Execution, EngineError> {
         request.validate()?;
+        let hosts = request.hosts.as_deref().map(|hosts| (hosts, "hosts"));
+        self.check_key_pairs(alias, None, hosts).await?;
         let now = self.inner.clock.now();
         let execution = self
             .inner
@@ -232,6 +236,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         request: StartRequest,
     ) -> Result<Execution, EngineError> {
         request.validate()?;
+        let hosts = request.hosts.as_deref().map(|hosts| (hosts, "hosts"));
+        self.check_key_pairs(alias, None, hosts).await?;
         let command = Command::Restart {
             hosts: request.hosts,
             ssh_private_key: request.ssh_private_key,

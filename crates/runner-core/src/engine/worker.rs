@@ -191,7 +191,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
     async fn run(&mut self) {
         let inner = Arc::clone(&self.engine.inner);
         self.engine.notify_status(&self.execution).await;
-        let job = match inner.store.job_to_run(&self.execution).await {
+        let mut job = match inner.store.job_to_run(&self.execution).await {
             Ok(Some(job)) => job,
             Ok(None) => {
                 let report = RunReport::failed("the job was deleted before the execution ran");
@@ -203,10 +203,13 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
             }
         };
 
-        let run = Run {
-            job,
-            execution: self.execution.clone(),
-        };
+        let mut execution = self.execution.clone();
+        if let Err(why) =
+            super::key_pairs::resolve_key_pairs(&inner.store, &mut job, &mut execution.hosts).await
+        {
+            return self.finish(RunReport::failed(why)).await;
+        }
+        let run = Run { job, execution };
         self.masker = Masker::for_run(&run);
         let (cancel_handle, cancellation) = Cancellation::new();
         let (events, mut event_stream) = EventSink::channel();

@@ -27,8 +27,8 @@
 /// }
 ///
 /// runner_core::forward_store!(impl[S] for Scoped<S> => S, |this| &this.store;
-///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, SignalSource,
-///     ScheduleStore);
+///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
+///     SignalSource, ScheduleStore);
 ///
 /// enum Either<A, B> {
 ///     Left(A),
@@ -45,7 +45,8 @@
 /// }
 ///
 /// runner_core::forward_store!(impl[A: Store, B: Store] for Either<A, B> => dispatch either;
-///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, SignalSource);
+///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
+///     SignalSource);
 ///
 /// fn is_a_store(_: &impl Store) {}
 /// # async fn demo() {
@@ -318,6 +319,44 @@ macro_rules! forward_store {
                 Output = Result<$crate::run_log::LogPage, $crate::store::StoreError>,
             > + Send {
                 $crate::forward_store!(@async self $how RunLogStore::read_log(alias, job_id, id, read))
+            }
+        }
+    };
+    (@role KeyPairStore [$($generics:tt)*] [$wrapper:ty] [$($bounds:tt)*] $how:tt) => {
+        impl<$($generics)*> $crate::store::KeyPairStore for $wrapper $($bounds)* {
+            fn insert_key_pair(
+                &self,
+                pair: &$crate::key_pair::KeyPair,
+            ) -> impl ::core::future::Future<Output = Result<(), $crate::store::StoreError>> + Send {
+                $crate::forward_store!(@async self $how KeyPairStore::insert_key_pair(pair))
+            }
+            fn get_key_pair(
+                &self,
+                alias: &$crate::ids::AccountAlias,
+                name: &str,
+            ) -> impl ::core::future::Future<
+                Output = Result<Option<$crate::key_pair::KeyPair>, $crate::store::StoreError>,
+            > + Send {
+                $crate::forward_store!(@async self $how KeyPairStore::get_key_pair(alias, name))
+            }
+            fn list_key_pairs(
+                &self,
+                alias: &$crate::ids::AccountAlias,
+                page: $crate::page::PageRequest,
+            ) -> impl ::core::future::Future<
+                Output = Result<
+                    $crate::page::Page<$crate::key_pair::KeyPair>,
+                    $crate::store::StoreError,
+                >,
+            > + Send {
+                $crate::forward_store!(@async self $how KeyPairStore::list_key_pairs(alias, page))
+            }
+            fn delete_key_pair(
+                &self,
+                alias: &$crate::ids::AccountAlias,
+                name: &str,
+            ) -> impl ::core::future::Future<Output = Result<(), $crate::store::StoreError>> + Send {
+                $crate::forward_store!(@async self $how KeyPairStore::delete_key_pair(alias, name))
             }
         }
     };

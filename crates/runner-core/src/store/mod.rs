@@ -22,8 +22,9 @@
 //! | [`RunLogStore`] | each attempt's run log (ansible's output), capped | workers (append), the log endpoint (read) |
 //! | [`SignalSource`] | wake-ups ([`Signal`]) after changes | every loop that would otherwise only poll |
 //! | [`ScheduleStore`] | service accounts, schedules, firing due ones | the engine's scheduler, the HTTP layer |
+//! | [`KeyPairStore`] | each account's SSH key pairs (private keys included) | workers (a job naming `sshKeyPair`), the HTTP layer |
 //!
-//! [`Store`] is the sum of the first seven and is implemented for every type that has them, so a
+//! [`Store`] is the sum of all but [`ScheduleStore`] and is implemented for every type that has them, so a
 //! backend implements the roles and a consumer that needs everything asks for `Store`. A consumer
 //! that needs less asks for less: the webhook delivery service takes `OutboxStore + SignalSource`.
 //!
@@ -48,6 +49,7 @@ mod events;
 mod executions;
 mod forward;
 mod jobs;
+mod key_pairs;
 mod outbox;
 pub mod patience;
 mod run_logs;
@@ -59,6 +61,7 @@ pub use error::StoreError;
 pub use events::FeedStore;
 pub use executions::ExecutionStore;
 pub use jobs::JobStore;
+pub use key_pairs::KeyPairStore;
 pub use outbox::OutboxStore;
 pub use run_logs::{LogRead, RunLogStore};
 pub use schedules::ScheduleStore;
@@ -67,7 +70,14 @@ pub use signals::{Signal, SignalSource, signal_after};
 /// Everything a store keeps and does, for consumers that use it all (the engine, the HTTP
 /// layer). Implemented for every type that implements each role.
 pub trait Store:
-    JobStore + ExecutionStore + ClaimStore + FeedStore + OutboxStore + RunLogStore + SignalSource
+    JobStore
+    + ExecutionStore
+    + ClaimStore
+    + FeedStore
+    + OutboxStore
+    + RunLogStore
+    + KeyPairStore
+    + SignalSource
 {
 }
 
@@ -78,6 +88,7 @@ impl<T> Store for T where
         + FeedStore
         + OutboxStore
         + RunLogStore
+        + KeyPairStore
         + SignalSource
 {
 }
@@ -86,11 +97,11 @@ impl<T> Store for T where
 /// `use runner_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, ScheduleStore,
-        SignalSource, Store,
+        ClaimStore, ExecutionStore, FeedStore, JobStore, KeyPairStore, OutboxStore, RunLogStore,
+        ScheduleStore, SignalSource, Store,
     };
 }
 
 crate::forward_store!(impl[T] for std::sync::Arc<T> => T, |this| &**this;
-    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, SignalSource,
-    ScheduleStore);
+    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
+    SignalSource, ScheduleStore);

@@ -40,6 +40,7 @@ pub fn job_with_secrets(account: &str, now: Timestamp) -> Job {
             username: Some("deploy".into()),
             password: Some(Secret::new("repository-password")),
             ssh_private_key: None,
+            ssh_key_pair: None,
         }),
     });
     spec.ssh_private_key = Some(Secret::new("ZGVmYXVsdC1rZXk="));

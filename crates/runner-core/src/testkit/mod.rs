@@ -2,6 +2,7 @@
 //!
 //! - [`conformance`] and [`feed_conformance`]: the suite every [`crate::store::Store`] must pass;
 //!   run it with [`store_conformance_tests!`](crate::store_conformance_tests).
+//! - [`key_pair_conformance`]: the key-pair cases, run by the same macro.
 //! - [`schedule_conformance`]: the suite every [`crate::store::ScheduleStore`] must pass; run it
 //!   with [`schedule_store_conformance_tests!`](crate::schedule_store_conformance_tests).
 //! - [`ScriptedExecutor`]: an in-process executor whose runs follow a [`Script`] per job, and which
@@ -54,6 +55,7 @@ macro_rules! conformance_suite {
 pub mod conformance;
 pub mod feed_conformance;
 pub mod fixtures;
+pub mod key_pair_conformance;
 pub mod run_log_conformance;
 pub mod schedule_conformance;
 mod scripted;
@@ -64,8 +66,8 @@ pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
 ///
 /// `$make` is an expression evaluating to a future that builds a fresh, empty store; it runs once
 /// per test, so each case gets its own store (a database backend should give each its own schema
-/// or database). The cases are those of [`conformance`], [`feed_conformance`] and
-/// [`run_log_conformance`].
+/// or database). The cases are those of [`conformance`], [`feed_conformance`],
+/// [`run_log_conformance`] and [`key_pair_conformance`].
 ///
 /// ```ignore
 /// runner_core::store_conformance_tests!(async { runner_store_memory::MemoryStore::new() });
@@ -76,6 +78,7 @@ macro_rules! store_conformance_tests {
         $crate::__store_conformance_cases!($make);
         $crate::__feed_conformance_cases!($make);
         $crate::__run_log_conformance_cases!($make);
+        $crate::__key_pair_conformance_cases!($make);
     };
 }
 
