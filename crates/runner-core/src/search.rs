@@ -5,11 +5,19 @@
 //! status when empty), its job is `job_id` (when set), and its creation time is in
 //! `since <= created_time < until` (either bound optional). Creation time, not the start of a
 //! run, because every execution has one, it never changes, and listings are ordered by it.
+//!
+//! A search counts its matches only up to [`COUNT_AHEAD`] past the page ([`count_limit`]): an
+//! exact count of a million matches reads a million index entries (300 ms and more on
+//! PostgreSQL), while the page itself reads `offset + size`. Past the limit the page says
+//! `totalSizeExact: false` and `totalSize` is the limit, so a client knows that at least that
+//! many (and at least one more page) exist. Every store applies the same limit ([`counted`]), so
+//! the answer does not depend on the store.
 
 use std::cmp::Reverse;
 
 use crate::execution::{Execution, Status};
 use crate::ids::{ExecutionId, JobId};
+use crate::page::{Page, PageRequest};
 use crate::time::Timestamp;
 use crate::validation::ValidationErrors;
 
@@ -117,4 +125,35 @@ impl ExecutionFilter {
 /// descending (ids compare as their bytes, as PostgreSQL compares `uuid`s).
 pub fn newest_first(created_time: Timestamp, id: ExecutionId) -> Reverse<(Timestamp, ExecutionId)> {
     Reverse((created_time, id))
+}
+
+/// How many matches past the end of the page a search counts exactly.
+pub const COUNT_AHEAD: u64 = 1_000;
+
+/// How far a search counts for `page`: `offset + size + COUNT_AHEAD` matches. A store may stop
+/// counting there and pass what it counted to [`counted`].
+pub fn count_limit(page: PageRequest) -> u64 {
+    page.offset()
+        .saturating_add(u64::from(page.size))
+        .saturating_add(COUNT_AHEAD)
+}
+
+/// The page of a search that counted `matches` (exactly, or up to [`count_limit`]): the total is
+/// exact below the limit, and the limit, flagged as a lower bound, from there on.
+///
+/// ```
+/// use runner_core::page::PageRequest;
+/// use runner_core::search::{COUNT_AHEAD, count_limit, counted};
+/// let page = PageRequest { page: 2, size: 10 };
+/// assert_eq!(count_limit(page), 30 + COUNT_AHEAD);
+/// let few = counted(page, 25, vec![20, 21, 22, 23, 24]);
+/// assert_eq!((few.total_size, few.total_size_exact), (25, true));
+/// let many = counted(page, 1_000_000, vec![0; 10]);
+/// assert_eq!((many.total_size, many.total_size_exact), (30 + COUNT_AHEAD, false));
+/// ```
+pub fn counted<T>(page: PageRequest, matches: u64, results: Vec<T>) -> Page<T> {
+    let limit = count_limit(page);
+    let mut found = Page::new(page, matches.min(limit), results);
+    found.total_size_exact = matches < limit;
+    found
 }

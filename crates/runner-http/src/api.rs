@@ -311,7 +311,8 @@ pub async fn list_executions<S: Store, E: Executor, N: Notifier, C: Clock>(
 ///
 /// `GET /executions/{alias}?page=&size=&status=&jobId=&since=&until=`: ordered by creation time
 /// then id, both descending; deleted jobs' executions included. An account with no executions (or
-/// none that pass) is an empty page, not 404.
+/// none that pass) is an empty page, not 404. `totalSize` is exact up to 1,000 matches past the
+/// page; beyond, `totalSizeExact` is false and `totalSize` is a lower bound.
 #[utoipa::path(get, path = "/executions/{alias}", tag = "executions",
     operation_id = "findExecutions",
     params(AccountPath, PageRequest, ExecutionQuery),

@@ -33,7 +33,7 @@ use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
 use runner_core::schedule::{Schedule, ServiceAccount};
-use runner_core::search::{ExecutionFilter, newest_first};
+use runner_core::search::{ExecutionFilter, counted, newest_first};
 use runner_core::store::prelude::*;
 use runner_core::store::{LogRead, Signal, StoreError, signal_after};
 use runner_core::time::Timestamp;
@@ -450,7 +450,8 @@ impl ExecutionStore for MemoryStore {
             .filter(|execution| &execution.account_alias == alias && filter.matches(execution))
             .collect();
         found.sort_by_key(|execution| newest_first(execution.created_time, execution.execution_id));
-        Ok(page.slice(&found).map(Execution::clone))
+        let results = page.slice(&found).results.into_iter().cloned().collect();
+        Ok(counted(page, found.len() as u64, results))
     }
 
     async fn transition(

@@ -11,7 +11,7 @@ use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{LogCap, LogPage};
-use runner_core::search::{ExecutionFilter, newest_first};
+use runner_core::search::{ExecutionFilter, counted, newest_first};
 use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, LogRead, OutboxStore, RunLogStore, Signal,
     SignalSource, StoreError, signal_after,
@@ -190,7 +190,7 @@ impl ExecutionStore for SledStore {
                     None => executions.extend(inner.trees.execution(id)?),
                 }
             }
-            Ok(Page::new(page, total, executions))
+            Ok(counted(page, total, executions))
         })
         .await
     }

@@ -15,7 +15,7 @@ use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::ids::{ExecutionId, JobId};
 use crate::machine::{Command, LeaseLoss, TransitionError};
 use crate::page::PageRequest;
-use crate::search::{ExecutionFilter, newest_first};
+use crate::search::{COUNT_AHEAD, ExecutionFilter, newest_first};
 use crate::store::{ClaimStore, ExecutionStore, JobStore, Signal, SignalSource, StoreError};
 use crate::time::Timestamp;
 
@@ -421,6 +421,47 @@ conformance_suite! {
             .unwrap();
         assert_eq!(theirs.total_size, 1);
         assert_eq!(theirs.results[0].job_id, foreign.id);
+    }
+
+    /// A search counts at most [`COUNT_AHEAD`] matches past its page: beyond, the total is the
+    /// limit, flagged as a lower bound; the pages themselves are whole and in order.
+    pub async fn a_search_counts_up_to_a_limit(store: &impl ExecutionStore) {
+        let job = job("ACME", 1);
+        store.insert_job(&job).await.unwrap();
+        let rows = COUNT_AHEAD + 150;
+        // Concurrent inserts in chunks, so that a store that batches writes makes few commits.
+        let mut made = Vec::new();
+        for chunk in (0..rows).collect::<Vec<_>>().chunks(50) {
+            let batch: Vec<Execution> = chunk
+                .iter()
+                .map(|n| Execution::new(&job, None, None, 1_000 + *n as Timestamp))
+                .collect();
+            for result in join_all(batch.iter().map(|e| store.insert_execution(e))).await {
+                result.unwrap();
+            }
+            made.extend(batch);
+        }
+        made.sort_by_key(|e| newest_first(e.created_time, e.execution_id));
+        let all = ExecutionFilter::default();
+        let find = |filter: ExecutionFilter, page: PageRequest| async move {
+            store.find_executions(&alias("ACME"), &filter, page).await.unwrap()
+        };
+
+        let first = find(all.clone(), page(0, 100)).await;
+        assert_eq!((first.total_size, first.total_size_exact), (100 + COUNT_AHEAD, false));
+        let ids: Vec<ExecutionId> = first.results.iter().map(|e| e.execution_id).collect();
+        let want: Vec<ExecutionId> = made[..100].iter().map(|e| e.execution_id).collect();
+        assert_eq!(ids, want);
+        // The limit moves with the page: from page 1 on, every match is counted.
+        let second = find(all.clone(), page(1, 100)).await;
+        assert_eq!((second.total_size, second.total_size_exact), (rows, true));
+        let last = find(all.clone(), page((rows / 100) as u32, 100)).await;
+        assert_eq!((last.total_size, last.results.len()), (rows, 50));
+        assert_eq!(last.results.last().map(|e| e.execution_id), made.last().map(|e| e.execution_id));
+        // A filter with fewer matches counts them all.
+        let recent = ExecutionFilter { since: Some(1_000 + rows as Timestamp - 10), ..Default::default() };
+        let found = find(recent, page(0, 100)).await;
+        assert_eq!((found.total_size, found.total_size_exact, found.results.len()), (10, true, 10));
     }
 
     /// An execution of a job that does not exist is refused.
