@@ -541,7 +541,8 @@ fn find_page_sql(statuses: usize, by_job: bool) -> String {
         .collect();
     format!(
         "SELECT e.id, e.body::text
-           FROM ({} ORDER BY created_time DESC, id DESC LIMIT $6 OFFSET $7) AS hits
+           FROM (SELECT id, created_time FROM ({}) AS walks
+                  ORDER BY created_time DESC, id DESC LIMIT $6 OFFSET $7) AS hits
            JOIN executions e ON e.id = hits.id
           ORDER BY hits.created_time DESC, hits.id DESC",
         walks.join(" UNION ALL ")
