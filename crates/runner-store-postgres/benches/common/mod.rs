@@ -3,13 +3,13 @@
 use std::time::Instant;
 
 /// The server: `$DATABASE_URL`, else the local default.
-pub fn database_url() -> String {
+pub(crate) fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// Median and 95th percentile of `runs` timings of `op`, in milliseconds.
-pub async fn time<F, Fut>(runs: usize, mut op: F) -> (f64, f64)
+pub(crate) async fn time<F, Fut>(runs: usize, mut op: F) -> (f64, f64)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
