@@ -78,13 +78,27 @@ impl PageRequest {
     }
 }
 
+fn exact() -> bool {
+    true
+}
+
+fn is_exact(exact: &bool) -> bool {
+    *exact
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
-    /// How many items the whole listing has.
+    /// How many items the whole listing has; a lower bound when `total_size_exact` is false.
     pub total_size: u64,
+    /// False when the listing stopped counting (a search of executions counts at most
+    /// [`COUNT_AHEAD`](crate::search::COUNT_AHEAD) matches past the page, so that a page costs the
+    /// same at any size of the store): there are at least `total_size` items. Omitted when true.
+    #[serde(default = "exact", skip_serializing_if = "is_exact")]
+    #[cfg_attr(feature = "utoipa", schema(default = true))]
+    pub total_size_exact: bool,
     /// The page number.
     pub page: u32,
     /// How many items this page holds (as the documents' examples show it).
@@ -98,6 +112,7 @@ impl<T> Page<T> {
     pub fn new(request: PageRequest, total_size: u64, results: Vec<T>) -> Self {
         Self {
             total_size,
+            total_size_exact: true,
             page: request.page,
             size: u32::try_from(results.len()).unwrap_or(u32::MAX),
             results,
@@ -108,9 +123,31 @@ impl<T> Page<T> {
     pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
         Page {
             total_size: self.total_size,
+            total_size_exact: self.total_size_exact,
             page: self.page,
             size: self.size,
             results: self.results.into_iter().map(convert).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `totalSizeExact` shows only when the total is a lower bound, and reads back either way.
+    #[test]
+    fn the_exact_flag_shows_only_when_false() {
+        let mut page = Page::new(PageRequest::default(), 3, vec![1, 2, 3]);
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"totalSize": 3, "page": 0, "size": 3, "results": [1, 2, 3]})
+        );
+        assert_eq!(serde_json::from_value::<Page<i32>>(json).unwrap(), page);
+        page.total_size_exact = false;
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json["totalSizeExact"], false);
+        assert_eq!(serde_json::from_value::<Page<i32>>(json).unwrap(), page);
     }
 }

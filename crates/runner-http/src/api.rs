@@ -21,8 +21,8 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{
-    AccountPath, ExecutionPath, Immediate, JobPath, JsonBody, OptionalJsonBody, PageQuery,
-    RequestBody,
+    AccountPath, ExecutionPath, ExecutionQuery, Immediate, JobPath, JsonBody, OptionalJsonBody,
+    PageQuery, RequestBody,
 };
 use crate::response::{JobResponse, execution_href, job_href};
 
@@ -262,23 +262,76 @@ pub async fn start_job<S: Store, E: Executor, N: Notifier, C: Clock>(
 
 /// A job's executions, newest first.
 ///
-/// `GET /jobs/{alias}/{jobId}/executions?page=&size=`: 404 when the job never existed (a deleted
-/// job's executions stay readable).
+/// `GET /jobs/{alias}/{jobId}/executions?page=&size=&status=&since=&until=`: 404 when the job never
+/// existed (a deleted job's executions stay readable). Without filters the executions come in the
+/// order they were made; with filters, as `/executions/{alias}` orders them.
 #[utoipa::path(get, path = "/jobs/{alias}/{jobId}/executions", tag = "executions",
     operation_id = "listExecutions",
-    params(JobPath, PageRequest),
-    responses((status = 200, body = Page<ExecutionView>), (status = 400, body = ErrorBody),
+    params(JobPath, PageRequest, ExecutionQuery),
+    responses((status = 200, body = Page<ExecutionView>),
+        (status = 400, description = "Bad page, size or filter (the parameter is named)",
+         body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_executions<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
     PageQuery(page): PageQuery,
+    query: ExecutionQuery,
 ) -> ApiResult<Json<Page<ExecutionView>>> {
-    let executions = state.engine.list_executions(&alias, job_id, page).await?;
-    if executions.total_size == 0 {
+    let mut filter = query.filter();
+    if filter.job_id.is_some_and(|asked| asked != job_id) {
+        return Err(ApiError::field(
+            "jobId",
+            "must be the job of the path (or absent)",
+        ));
+    }
+    filter.job_id = None;
+    let executions = if filter.is_empty() {
+        state.engine.list_executions(&alias, job_id, page).await?
+    } else {
+        filter.job_id = Some(job_id);
+        state.engine.find_executions(&alias, &filter, page).await?
+    };
+    // Nothing listed: 404 unless the job exists or once had executions (a deleted job's).
+    if executions.total_size == 0
+        && state
+            .engine
+            .list_executions(&alias, job_id, PageRequest { page: 0, size: 1 })
+            .await?
+            .total_size
+            == 0
+    {
         state.engine.get_job(&alias, job_id).await?;
     }
+    Ok(Json(executions.map(|execution| execution.view())))
+}
+
+/// An account's executions across its jobs, newest first.
+///
+/// `GET /executions/{alias}?page=&size=&status=&jobId=&since=&until=`: ordered by creation time
+/// then id, both descending; deleted jobs' executions included. An account with no executions (or
+/// none that pass) is an empty page, not 404. `totalSize` is exact up to 1,000 matches past the
+/// page; beyond, `totalSizeExact` is false and `totalSize` is a lower bound.
+#[utoipa::path(get, path = "/executions/{alias}", tag = "executions",
+    operation_id = "findExecutions",
+    params(AccountPath, PageRequest, ExecutionQuery),
+    responses((status = 200, description = "A page of executions, newest first",
+         body = Page<ExecutionView>),
+        (status = 400, description = "Bad page, size or filter (the parameter is named)",
+         body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn find_executions<S: Store, E: Executor, N: Notifier, C: Clock>(
+    State(state): State<AppState<S, E, N, C>>,
+    AccountPath { alias }: AccountPath,
+    PageQuery(page): PageQuery,
+    query: ExecutionQuery,
+) -> ApiResult<Json<Page<ExecutionView>>> {
+    let executions = state
+        .engine
+        .find_executions(&alias, &query.filter(), page)
+        .await?;
     Ok(Json(executions.map(|execution| execution.view())))
 }
 

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
 use runner_core::page::PageRequest;
 use runner_core::schedule::is_service_account_alias;
+use runner_core::search::ExecutionFilter;
 use runner_core::validation::parse_json;
 use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
@@ -285,6 +286,63 @@ impl<S: Send + Sync> FromRequestParts<S> for EventsQuery {
         };
         errors.into_result()?;
         Ok(Self { after, size })
+    }
+}
+
+/// `?status=&jobId=&since=&until=` of the executions lists ([`ExecutionFilter`]): any of several
+/// statuses (repeat `status`, or separate statuses with commas), one job, and a range of creation
+/// times. A bad value is 400 naming the parameter.
+#[derive(Debug, Clone, Default, IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ExecutionQuery {
+    /// Executions in any of these statuses (every status when absent):
+    /// `status=FAILURE&status=STOPPED` or `status=FAILURE,STOPPED`.
+    #[param(required = false, explode = true)]
+    pub status: Vec<runner_core::execution::Status>,
+    /// Only the executions of this job (on `/executions/{alias}`; the job's own list already is).
+    #[param(required = false)]
+    pub job_id: Option<JobId>,
+    /// Executions created at or after this time, epoch milliseconds.
+    #[param(required = false, minimum = 0)]
+    pub since: Option<i64>,
+    /// Executions created before this time, epoch milliseconds (above `since`).
+    #[param(required = false, minimum = 0)]
+    pub until: Option<i64>,
+}
+
+impl ExecutionQuery {
+    /// The store's filter these parameters ask for.
+    pub fn filter(&self) -> ExecutionFilter {
+        ExecutionFilter {
+            statuses: self.status.clone(),
+            job_id: self.job_id,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ExecutionQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        // Every pair in order (not `query_params`, which keeps one value per name), so that a
+        // repeated `status` adds up.
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let filter = ExecutionFilter::parse(
+            pairs
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        )?;
+        Ok(Self {
+            status: filter.statuses,
+            job_id: filter.job_id,
+            since: filter.since,
+            until: filter.until,
+        })
     }
 }
 

@@ -67,7 +67,7 @@ callback: an event is sent only after the previous one was acknowledged (or give
 are not followed. Callback URLs that are or resolve to loopback, private or link-local addresses \
 are refused (400 naming `callbacks[i].url`) unless the server allows them."),
     paths(api::create_job, api::list_jobs, api::get_job, api::update_job, api::delete_job,
-          api::start_job, api::list_executions, api::get_execution, events::list_events,
+          api::start_job, api::list_executions, api::find_executions, api::get_execution, events::list_events,
           run_log::get_log,
           api::restart_execution, api::stop_execution, api::kill_execution,
           service_accounts::create_service_account, service_accounts::list_service_accounts,

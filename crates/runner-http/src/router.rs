@@ -168,6 +168,10 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
             api::__path_list_executions,
             api::list_executions::<S, E, N, C>,
         )
+        .add(
+            api::__path_find_executions,
+            api::find_executions::<S, E, N, C>,
+        )
         .add(api::__path_get_execution, api::get_execution::<S, E, N, C>)
         .add(
             events::__path_list_events,

@@ -378,6 +378,153 @@ async fn stop_kill_restart_and_delete_conflicts() {
     h.shutdown().await;
 }
 
+/// The ids of a page of executions, in order.
+fn listed_ids(page: &Value) -> Vec<String> {
+    page["results"]
+        .as_array()
+        .expect("a page has results")
+        .iter()
+        .map(|execution| id(execution, "execution_id"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_are_found_across_jobs_by_filter() {
+    let h = Harness::new();
+    let first = id(&h.create_job("ACME", ACME, inline_job(&["a"])).await, "id");
+    let second = id(&h.create_job("ACME", ACME, inline_job(&["a"])).await, "id");
+    let beta = id(&h.create_job("BETA", BETA, inline_job(&["a"])).await, "id");
+    let mut started = Vec::new();
+    for job in [&first, &second, &first] {
+        let execution = id(&h.start("ACME", job, ACME).await, "execution_id");
+        h.wait_for(
+            &format!("/jobs/ACME/{job}/executions/{execution}"),
+            ACME,
+            "SUCCESS",
+        )
+        .await;
+        started.push(execution);
+    }
+    let beta_execution = id(&h.start("BETA", &beta, BETA).await, "execution_id");
+    started.reverse();
+    let harness = &h;
+    let get = |uri: String| async move {
+        let reply = harness.call(Method::GET, &uri, ACME, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.text);
+        reply.body
+    };
+
+    // Every job's executions, newest first, in pages; nothing of BETA's.
+    let all = get("/executions/ACME".into()).await;
+    assert_eq!(all["totalSize"], 3);
+    assert_eq!(listed_ids(&all), started);
+    assert!(!all.to_string().contains(&beta_execution));
+    let second_page = get("/executions/ACME?page=1&size=2".into()).await;
+    assert_eq!(listed_ids(&second_page), started[2..]);
+    assert_eq!(second_page["page"], 1);
+
+    // Status: one, several with commas, several repeated.
+    assert_eq!(
+        get("/executions/ACME?status=FAILURE".into()).await["totalSize"],
+        0
+    );
+    for query in [
+        "status=SUCCESS",
+        "status=FAILURE,SUCCESS",
+        "status=FAILURE&status=SUCCESS",
+    ] {
+        let found = get(format!("/executions/ACME?{query}")).await;
+        assert_eq!(listed_ids(&found), started, "{query}");
+    }
+    // A job, and a job of another account (nothing, not an error).
+    let of_first = get(format!("/executions/ACME?jobId={first}")).await;
+    assert_eq!(
+        listed_ids(&of_first),
+        [started[0].clone(), started[2].clone()]
+    );
+    let of_beta = get(format!("/executions/ACME?jobId={beta}")).await;
+    assert_eq!(of_beta["totalSize"], 0);
+    // Creation time: all of them lie between the epoch and an hour from now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let later = i64::try_from(now).unwrap() + 3_600_000;
+    assert_eq!(
+        get(format!("/executions/ACME?since={later}")).await["totalSize"],
+        0
+    );
+    assert_eq!(get("/executions/ACME?until=1".into()).await["totalSize"], 0);
+    let window = get(format!(
+        "/executions/ACME?since=0&until={later}&status=SUCCESS"
+    ))
+    .await;
+    assert_eq!(window["totalSize"], 3);
+
+    // The job's own list takes the same filters.
+    let job_list = get(format!(
+        "/jobs/ACME/{first}/executions?status=SUCCESS&until={later}"
+    ))
+    .await;
+    assert_eq!(
+        listed_ids(&job_list),
+        [started[0].clone(), started[2].clone()]
+    );
+    let none = get(format!("/jobs/ACME/{first}/executions?status=KILLED")).await;
+    assert_eq!(none["totalSize"], 0);
+    let same_job = get(format!("/jobs/ACME/{first}/executions?jobId={first}")).await;
+    assert_eq!(same_job["totalSize"], 2);
+    let unknown = h
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{}/executions?status=SUCCESS", JobId::new()),
+            ACME,
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
+
+    // Bad values: 400 naming each parameter, on both lists.
+    for (query, fields) in [
+        ("status=LOST", vec!["status"]),
+        ("status=SUCCESS,", vec!["status"]),
+        ("jobId=nope", vec!["jobId"]),
+        ("since=yesterday&until=-5", vec!["since", "until"]),
+        ("since=10&until=10", vec!["until"]),
+        ("status=pending", vec!["status"]),
+    ] {
+        for base in [
+            "/executions/ACME".to_owned(),
+            format!("/jobs/ACME/{first}/executions"),
+        ] {
+            let uri = format!("{base}?{query}");
+            let reply = h.call(Method::GET, &uri, ACME, None).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{uri}: {}",
+                reply.text
+            );
+            let mut named = reply.fields();
+            named.sort();
+            let mut want: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+            want.sort();
+            assert_eq!(named, want, "{uri}: {}", reply.text);
+        }
+    }
+    let other_job = h
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{first}/executions?jobId={second}"),
+            ACME,
+            None,
+        )
+        .await;
+    assert_eq!(other_job.status, StatusCode::BAD_REQUEST);
+    assert_eq!(other_job.fields(), ["jobId"]);
+    h.shutdown().await;
+}
+
 /// Every endpoint of account BETA, as a token for ACME sees it: 403, whatever the ID.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_isolation_matrix() {
@@ -413,6 +560,7 @@ async fn tenant_isolation_matrix() {
             (Method::DELETE, format!("/jobs/{alias}/{job}"), None),
             (Method::POST, format!("/jobs/{alias}/{job}/start"), None),
             (Method::GET, format!("/jobs/{alias}/{job}/executions"), None),
+            (Method::GET, format!("/executions/{alias}"), None),
             (
                 Method::GET,
                 format!("/jobs/{alias}/{job}/executions/{exec}"),

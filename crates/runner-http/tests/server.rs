@@ -309,6 +309,7 @@ async fn responses_match_the_openapi_document() {
         ("/jobs/{alias}/{jobId}", &["get", "put", "delete"][..]),
         ("/jobs/{alias}/{jobId}/start", &["post"][..]),
         ("/jobs/{alias}/{jobId}/executions", &["get"][..]),
+        ("/executions/{alias}", &["get"][..]),
         (
             "/jobs/{alias}/{jobId}/executions/{executionId}",
             &["get"][..],
@@ -439,6 +440,16 @@ async fn responses_match_the_openapi_document() {
         .await;
     assert!(executions.body["totalSize"].as_u64().unwrap() >= 3);
     schemas.check("ExecutionPage", &executions.body);
+    let found = server
+        .call(
+            Method::GET,
+            "/executions/ACME?status=FAILURE,STOPPED,KILLED&size=5",
+            None,
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert!(found.body["totalSize"].as_u64().unwrap() >= 1);
+    schemas.check("ExecutionPage", &found.body);
 
     // The feed of those executions: status events with and without a message.
     for execution in [&href, &second_href] {

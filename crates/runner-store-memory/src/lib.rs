@@ -33,6 +33,7 @@ use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
 use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::search::{ExecutionFilter, counted, newest_first};
 use runner_core::store::prelude::*;
 use runner_core::store::{LogRead, Signal, StoreError, signal_after};
 use runner_core::time::Timestamp;
@@ -432,6 +433,25 @@ impl ExecutionStore for MemoryStore {
             .filter_map(|id| state.executions.get(id).cloned())
             .collect();
         Ok(Page::new(page, total as u64, newest_first))
+    }
+
+    async fn find_executions(
+        &self,
+        alias: &AccountAlias,
+        filter: &ExecutionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, StoreError> {
+        // A scan of every execution: this store is for tests and embedding, where a few
+        // thousand executions are many (PostgreSQL answers from indexes).
+        let state = self.state();
+        let mut found: Vec<&Execution> = state
+            .executions
+            .values()
+            .filter(|execution| &execution.account_alias == alias && filter.matches(execution))
+            .collect();
+        found.sort_by_key(|execution| newest_first(execution.created_time, execution.execution_id));
+        let results = page.slice(&found).results.into_iter().cloned().collect();
+        Ok(counted(page, found.len() as u64, results))
     }
 
     async fn transition(

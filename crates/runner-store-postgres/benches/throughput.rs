@@ -15,6 +15,8 @@
 //! JOB_PER_CLIENT=1 gives each of the 8 clients per engine its own job instead of one job for
 //! all). Prints Markdown.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -26,10 +28,7 @@ use runner_core::testkit::fixtures::{alias, inline_spec};
 use runner_core::testkit::{Script, ScriptedExecutor};
 use runner_store_postgres::{PgStore, PgStoreOptions};
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+use common::{database_url, time};
 
 fn with_database(url: &str, database: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("a URL with a database");
@@ -218,22 +217,6 @@ async fn engines(url: &str, engines: usize, executions: usize, config: &EngineCo
         .await
         .unwrap();
     rate
-}
-
-/// Median and 95th percentile of `runs` timings of `op`, in milliseconds.
-async fn time<F, Fut>(runs: usize, mut op: F) -> (f64, f64)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        op().await;
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
-    (times[runs / 2], times[runs * 95 / 100])
 }
 
 async fn listing(url: &str) {

@@ -151,13 +151,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner_core::execution::Execution;
+use runner_core::execution::{Execution, Status};
 use runner_core::executor::ExecutorEvent;
 use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
+use runner_core::search::{self, ExecutionFilter};
 use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, Signal,
     SignalSource, StoreError, patience,
@@ -512,6 +513,42 @@ fn decode_all<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Which executions a search reads: the account's, or one job's of the account. Two statement
+/// shapes, so that each plans on its own index; `$5::uuid IS NULL` keeps the parameters the same
+/// (the planner checks it once per statement).
+fn find_owner(by_job: bool) -> &'static str {
+    if by_job {
+        "job_id = $5 AND account_alias = $1"
+    } else {
+        "account_alias = $1 AND $5::uuid IS NULL"
+    }
+}
+
+/// The page statement of a search for `statuses` statuses (`$2`, in order): one ordered index
+/// walk per status, `UNION ALL`ed so that PostgreSQL merges them (Merge Append) and stops after
+/// `$7 + $6` (offset + size) entries, then the bodies of the page by primary key.
+fn find_page_sql(statuses: usize, by_job: bool) -> String {
+    let owner = find_owner(by_job);
+    let walks: Vec<String> = (1..=statuses)
+        .map(|n| {
+            format!(
+                "(SELECT id, created_time FROM executions
+                   WHERE {owner} AND status = ($2::text[])[{n}]
+                     AND created_time >= $3 AND created_time < $4
+                   ORDER BY created_time DESC, id DESC)"
+            )
+        })
+        .collect();
+    format!(
+        "SELECT e.id, e.body::text
+           FROM (SELECT id, created_time FROM ({}) AS walks
+                  ORDER BY created_time DESC, id DESC LIMIT $6 OFFSET $7) AS hits
+           JOIN executions e ON e.id = hits.id
+          ORDER BY hits.created_time DESC, hits.id DESC",
+        walks.join(" UNION ALL ")
+    )
+}
+
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -740,6 +777,75 @@ impl ExecutionStore for PgStore {
             .await?;
         let executions = decode_all("execution", rows)?;
         Ok(Page::new(
+            page,
+            u64::try_from(total).unwrap_or(0),
+            executions,
+        ))
+    }
+
+    async fn find_executions(
+        &self,
+        alias: &AccountAlias,
+        filter: &ExecutionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, StoreError> {
+        // One walk of executions_by_account_status (or executions_by_job_status) per wanted
+        // status, merged in order (a Merge Append reads about offset + size entries in all), and
+        // the bodies read for the page only; the count stops at search::count_limit. So a page
+        // reads what its number asks for, whatever the table holds. See migration 0008.
+        let statuses: Vec<&str> = if filter.statuses.is_empty() {
+            Status::ALL.iter().map(|status| status.as_str()).collect()
+        } else {
+            filter
+                .statuses
+                .iter()
+                .map(|status| status.as_str())
+                .collect()
+        };
+        let since = filter.since.unwrap_or(Timestamp::MIN);
+        let until = filter.until.unwrap_or(Timestamp::MAX);
+        let job = filter.job_id.map(|job| job.0);
+        let page_sql = find_page_sql(statuses.len(), job.is_some());
+        let count_sql = format!(
+            "SELECT count(*) FROM (
+                 SELECT 1 FROM executions
+                  WHERE {} AND status = ANY($2::text[])
+                    AND created_time >= $3 AND created_time < $4
+                  LIMIT $6) AS matches",
+            find_owner(job.is_some())
+        );
+        let offset = to_i64(page.offset());
+        let size = i64::from(page.size);
+        let limit = to_i64(search::count_limit(page));
+        let (total, rows): (i64, Vec<(Uuid, String)>) = self
+            .read(|| async {
+                let total: i64 = sqlx::query_scalar(&count_sql)
+                    .bind(alias.as_str())
+                    .bind(&statuses)
+                    .bind(since)
+                    .bind(until)
+                    .bind(job)
+                    .bind(limit)
+                    .fetch_one(self.pool())
+                    .await?;
+                if total <= offset {
+                    return Ok((total, Vec::new()));
+                }
+                let rows = sqlx::query_as(&page_sql)
+                    .bind(alias.as_str())
+                    .bind(&statuses)
+                    .bind(since)
+                    .bind(until)
+                    .bind(job)
+                    .bind(size)
+                    .bind(offset)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok((total, rows))
+            })
+            .await?;
+        let executions = decode_all("execution", rows)?;
+        Ok(search::counted(
             page,
             u64::try_from(total).unwrap_or(0),
             executions,

@@ -83,6 +83,20 @@ pub(crate) fn execution_id_at(bytes: &[u8]) -> Option<ExecutionId> {
     Some(ExecutionId(uuid_from(raw)))
 }
 
+/// The prefix of every execution of an account in `executions_by_job` (all its jobs).
+pub(crate) fn account_executions(account: &AccountAlias) -> Vec<u8> {
+    alias(account)
+}
+
+/// The job, creation time and execution id at the end of an `executions_by_job` key, so a
+/// search can filter on them without reading the execution.
+pub(crate) fn job_execution_at(bytes: &[u8]) -> Option<(JobId, Timestamp, ExecutionId)> {
+    let start = bytes.len().checked_sub(40)?;
+    let job: [u8; 16] = bytes.get(start..start + 16)?.try_into().ok()?;
+    let created = deadline_time(bytes.get(start + 16..)?)?;
+    Some((JobId(uuid_from(job)), created, execution_id_at(bytes)?))
+}
+
 /// The job id a `jobs_by_account` key ends with.
 pub(crate) fn job_id_at(bytes: &[u8]) -> Option<JobId> {
     let raw: [u8; 16] = bytes.get(bytes.len().checked_sub(16)?..)?.try_into().ok()?;

@@ -11,6 +11,7 @@ use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{LogCap, LogPage};
+use runner_core::search::{ExecutionFilter, counted, newest_first};
 use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, LogRead, OutboxStore, RunLogStore, Signal,
     SignalSource, StoreError, signal_after,
@@ -139,6 +140,57 @@ impl ExecutionStore for SledStore {
                 }
             }
             Ok(Page::new(page, total, executions))
+        })
+        .await
+    }
+
+    async fn find_executions(
+        &self,
+        alias: &AccountAlias,
+        filter: &ExecutionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, StoreError> {
+        let alias = alias.clone();
+        let filter = filter.clone();
+        self.scan(move |inner| {
+            // The account's (or the job's) keys in executions_by_job carry the job, creation time
+            // and id, so those filters cost no read; a status filter reads each candidate. This
+            // walks the whole account: sled is the one-node store, PostgreSQL has the indexes.
+            let prefix = match filter.job_id {
+                Some(job_id) => keys::job_executions(&alias, job_id),
+                None => keys::account_executions(&alias),
+            };
+            let mut found = Vec::new();
+            for key in inner.trees.executions_by_job.scan_prefix(&prefix).keys() {
+                let key = key.map_err(StoreError::unavailable)?;
+                let (job_id, created, id) = keys::job_execution_at(&key).ok_or_else(|| {
+                    StoreError::Corrupt("an execution index key is too short".into())
+                })?;
+                let by_key = filter.job_id.is_none_or(|job| job == job_id)
+                    && filter.since.is_none_or(|since| created >= since)
+                    && filter.until.is_none_or(|until| created < until);
+                if !by_key {
+                    continue;
+                }
+                if filter.statuses.is_empty() {
+                    found.push((created, id, None));
+                } else if let Some(execution) = inner.trees.execution(id)? {
+                    if filter.matches(&execution) {
+                        found.push((created, id, Some(execution)));
+                    }
+                }
+            }
+            found.sort_by_key(|(created, id, _)| newest_first(*created, *id));
+            let total = found.len() as u64;
+            let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+            let mut executions = Vec::with_capacity(page.size as usize);
+            for (_, id, read) in found.into_iter().skip(start).take(page.size as usize) {
+                match read {
+                    Some(execution) => executions.push(execution),
+                    None => executions.extend(inner.trees.execution(id)?),
+                }
+            }
+            Ok(counted(page, total, executions))
         })
         .await
     }

@@ -17,6 +17,7 @@ use crate::job::{Host, Job, JobSpec, check_key, validate_hosts};
 use crate::machine::Command;
 use crate::notifier::Notifier;
 use crate::page::{Page, PageRequest};
+use crate::search::ExecutionFilter;
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::time::{Clock, after};
@@ -151,6 +152,21 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             .inner
             .store
             .list_executions(alias, job_id, page)
+            .await?)
+    }
+
+    /// A page of the account's executions that pass `filter`, across its jobs, newest first
+    /// (see [`ExecutionStore::find_executions`](crate::store::ExecutionStore::find_executions)).
+    pub async fn find_executions(
+        &self,
+        alias: &AccountAlias,
+        filter: &ExecutionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Execution>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .find_executions(alias, filter, page)
             .await?)
     }
 

@@ -8,6 +8,7 @@ use crate::ids::{AccountAlias, ExecutionId, JobId};
 use crate::job::Job;
 use crate::machine::Command;
 use crate::page::{Page, PageRequest};
+use crate::search::ExecutionFilter;
 use crate::time::Timestamp;
 
 /// Executions of jobs, and the commands of the state machine applied to them.
@@ -73,6 +74,17 @@ pub trait ExecutionStore: JobStore {
         &self,
         alias: &AccountAlias,
         job_id: JobId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Execution>, StoreError>> + Send;
+
+    /// A page of the executions of `alias`, across its jobs (deleted ones too), that pass
+    /// `filter` ([`ExecutionFilter::matches`]), newest first: by creation time, then by id, both
+    /// descending. `total_size` counts every execution that passes. With `filter.job_id` set this
+    /// is a job's executions list with filters.
+    fn find_executions(
+        &self,
+        alias: &AccountAlias,
+        filter: &ExecutionFilter,
         page: PageRequest,
     ) -> impl Future<Output = Result<Page<Execution>, StoreError>> + Send;
 

@@ -180,6 +180,19 @@ macro_rules! forward_store {
             > + Send {
                 $crate::forward_store!(@async self $how ExecutionStore::list_executions(alias, job_id, page))
             }
+            fn find_executions(
+                &self,
+                alias: &$crate::ids::AccountAlias,
+                filter: &$crate::search::ExecutionFilter,
+                page: $crate::page::PageRequest,
+            ) -> impl ::core::future::Future<
+                Output = Result<
+                    $crate::page::Page<$crate::execution::Execution>,
+                    $crate::store::StoreError,
+                >,
+            > + Send {
+                $crate::forward_store!(@async self $how ExecutionStore::find_executions(alias, filter, page))
+            }
             fn transition(
                 &self,
                 id: $crate::ids::ExecutionId,

@@ -15,6 +15,7 @@ use crate::execution::{Execution, Outcome, RunReport, Status};
 use crate::ids::{ExecutionId, JobId};
 use crate::machine::{Command, LeaseLoss, TransitionError};
 use crate::page::PageRequest;
+use crate::search::{COUNT_AHEAD, ExecutionFilter, newest_first};
 use crate::store::{ClaimStore, ExecutionStore, JobStore, Signal, SignalSource, StoreError};
 use crate::time::Timestamp;
 
@@ -316,6 +317,151 @@ conformance_suite! {
             .await
             .unwrap();
         assert_eq!(foreign.total_size, 0);
+    }
+
+    /// An account's executions are found across its jobs (a deleted one too), newest first, by
+    /// status, job and creation time, in pages, and never another account's.
+    pub async fn executions_found_by_filter(store: &impl ExecutionStore) {
+        let first = job("ACME", 1);
+        let second = super::fixtures::job("ACME", 2);
+        let foreign = super::fixtures::job("OTHER", 3);
+        for job in [&first, &second, &foreign] {
+            store.insert_job(job).await.unwrap();
+        }
+        // Created at 10, 11, ... alternating jobs; every third is STOPPED, every fifth KILLED.
+        let mut made = Vec::new();
+        for n in 0..12 {
+            let job = if n % 2 == 0 { &first } else { &second };
+            let execution = Execution::new(job, None, None, 10 + n);
+            store.insert_execution(&execution).await.unwrap();
+            let command = match n {
+                n if n % 3 == 0 => Some(Command::Stop { escalate_at: None }),
+                n if n % 5 == 0 => Some(Command::Kill { force_at: None }),
+                _ => None,
+            };
+            let execution = match command {
+                Some(command) => store
+                    .transition(execution.execution_id, &command, 30 + n)
+                    .await
+                    .unwrap(),
+                None => execution,
+            };
+            made.push(execution);
+        }
+        // Two executions created at the same time: the larger id comes first.
+        let twins = [
+            Execution::new(&second, None, None, 50),
+            Execution::new(&second, None, None, 50),
+        ];
+        for twin in &twins {
+            store.insert_execution(twin).await.unwrap();
+            made.push(twin.clone());
+        }
+        store
+            .insert_execution(&Execution::new(&foreign, None, None, 99))
+            .await
+            .unwrap();
+        // A deleted job's (ended) executions are still found.
+        store
+            .transition(made[1].execution_id, &Command::Kill { force_at: None }, 40)
+            .await
+            .unwrap();
+        made[1].status = Status::Killed;
+        for execution in made.iter().filter(|e| e.job_id == second.id && !e.status.is_terminal()) {
+            store
+                .transition(execution.execution_id, &Command::Kill { force_at: None }, 60)
+                .await
+                .unwrap();
+        }
+        for execution in made.iter_mut().filter(|e| e.job_id == second.id && !e.status.is_terminal()) {
+            execution.status = Status::Killed;
+        }
+        store.delete_job(&alias("ACME"), second.id).await.unwrap();
+
+        made.sort_by_key(|e| newest_first(e.created_time, e.execution_id));
+        let expect = |filter: &ExecutionFilter| -> Vec<ExecutionId> {
+            made.iter().filter(|e| filter.matches(e)).map(|e| e.execution_id).collect()
+        };
+        let filters = [
+            ExecutionFilter::default(),
+            ExecutionFilter { statuses: vec![Status::Stopped], ..Default::default() },
+            ExecutionFilter { statuses: vec![Status::Pending, Status::Killed], ..Default::default() },
+            ExecutionFilter { job_id: Some(first.id), ..Default::default() },
+            ExecutionFilter { job_id: Some(second.id), statuses: vec![Status::Killed], ..Default::default() },
+            ExecutionFilter { since: Some(13), until: Some(19), ..Default::default() },
+            ExecutionFilter {
+                statuses: vec![Status::Stopped, Status::Pending],
+                job_id: Some(first.id),
+                since: Some(12),
+                until: Some(51),
+            },
+            ExecutionFilter { since: Some(51), ..Default::default() },
+            ExecutionFilter { job_id: Some(foreign.id), ..Default::default() },
+        ];
+        for filter in &filters {
+            let want = expect(filter);
+            // Every page of 3, then one past the end.
+            for number in 0..=(want.len() as u32 / 3 + 1) {
+                let found = store
+                    .find_executions(&alias("ACME"), filter, page(number, 3))
+                    .await
+                    .unwrap();
+                assert_eq!(found.total_size, want.len() as u64, "{filter:?}");
+                let ids: Vec<ExecutionId> = found.results.iter().map(|e| e.execution_id).collect();
+                let start = (number as usize * 3).min(want.len());
+                let end = (start + 3).min(want.len());
+                assert_eq!(ids, want[start..end], "{filter:?} page {number}");
+            }
+        }
+        assert_eq!(expect(&filters[0]).len(), 14);
+        assert_eq!(expect(&filters[8]).len(), 0);
+        let theirs = store
+            .find_executions(&alias("OTHER"), &ExecutionFilter::default(), PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(theirs.total_size, 1);
+        assert_eq!(theirs.results[0].job_id, foreign.id);
+    }
+
+    /// A search counts at most [`COUNT_AHEAD`] matches past its page: beyond, the total is the
+    /// limit, flagged as a lower bound; the pages themselves are whole and in order.
+    pub async fn a_search_counts_up_to_a_limit(store: &impl ExecutionStore) {
+        let job = job("ACME", 1);
+        store.insert_job(&job).await.unwrap();
+        let rows = COUNT_AHEAD + 150;
+        // Concurrent inserts in chunks, so that a store that batches writes makes few commits.
+        let mut made = Vec::new();
+        for chunk in (0..rows).collect::<Vec<_>>().chunks(50) {
+            let batch: Vec<Execution> = chunk
+                .iter()
+                .map(|n| Execution::new(&job, None, None, 1_000 + *n as Timestamp))
+                .collect();
+            for result in join_all(batch.iter().map(|e| store.insert_execution(e))).await {
+                result.unwrap();
+            }
+            made.extend(batch);
+        }
+        made.sort_by_key(|e| newest_first(e.created_time, e.execution_id));
+        let all = ExecutionFilter::default();
+        let find = |filter: ExecutionFilter, page: PageRequest| async move {
+            store.find_executions(&alias("ACME"), &filter, page).await.unwrap()
+        };
+
+        let first = find(all.clone(), page(0, 100)).await;
+        assert_eq!((first.total_size, first.total_size_exact), (100 + COUNT_AHEAD, false));
+        let ids: Vec<ExecutionId> = first.results.iter().map(|e| e.execution_id).collect();
+        let want: Vec<ExecutionId> = made[..100].iter().map(|e| e.execution_id).collect();
+        assert_eq!(ids, want);
+        // The limit moves with the page: from page 1 on, every match is counted.
+        let second = find(all.clone(), page(1, 100)).await;
+        assert_eq!((second.total_size, second.total_size_exact), (rows, true));
+        let last = find(all.clone(), page((rows / 100) as u32, 100)).await;
+        assert_eq!((last.total_size, last.results.len()), (rows, 50));
+        assert_eq!(last.results.last().map(|e| e.execution_id), made.last().map(|e| e.execution_id));
+        // A filter with fewer matches counts them all.
+        let recent = ExecutionFilter { since: Some(1_000 + rows as Timestamp - 10), ..Default::default() };
+        let found = find(recent, page(0, 100)).await;
+        assert_eq!((found.total_size, found.total_size_exact, found.results.len()), (10, true, 10));
     }
 
     /// An execution of a job that does not exist is refused.
