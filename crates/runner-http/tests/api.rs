@@ -1204,7 +1204,8 @@ async fn the_router_serves_the_documented_operations_and_no_other_method() {
             .replace("{executionId}", &JobId::new().to_string())
             .replace("{scheduleId}", &JobId::new().to_string())
             .replace("{serviceAccountAlias}", "svc")
-            .replace("{keyPairName}", "deploy");
+            .replace("{keyPairName}", "deploy")
+            .replace("{asset}", "app.js");
         assert!(!uri.contains('{'), "{template} has an unknown parameter");
         for method in [
             Method::GET,
