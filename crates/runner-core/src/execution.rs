@@ -42,6 +42,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// The statuses an execution is in until it ends: waiting, or held by a node.
+    pub const LIVE: [Status; 5] = [
+        Status::Pending,
+        Status::Initializing,
+        Status::Running,
+        Status::Stopping,
+        Status::Killing,
+    ];
+
     /// Every status, in the order the documents list them.
     pub const ALL: [Status; 9] = [
         Status::Pending,
@@ -241,6 +250,10 @@ pub struct Execution {
     pub limit: Option<Vec<String>>,
     /// The default SSH key given on start or restart, over the job's.
     pub ssh_private_key: Option<Secret>,
+    /// The key pair given on start or restart as the default key instead (resolved into the
+    /// run's `ssh_private_key` when it starts, as the job's `sshKeyPair` fields are).
+    #[serde(default)]
+    pub ssh_key_pair: Option<String>,
     /// Minutes a run may take before it is stopped.
     pub ttl_minutes: u32,
     /// Incremented by each claim; worker commands must carry the current one (fencing).
@@ -309,6 +322,7 @@ impl Execution {
             hosts,
             limit: None,
             ssh_private_key,
+            ssh_key_pair: None,
             ttl_minutes: job.execution_ttl_minutes(),
             attempt: 0,
             lease: None,

@@ -395,7 +395,7 @@ pub fn validate_hosts(hosts: &[Host], path: &str, errors: &mut ValidationErrors)
 /// A place that takes a key takes `sshPrivateKey` or `sshKeyPair`, not both; a key-pair name
 /// must be well-formed (whether it exists is the engine's check:
 /// [`JobSpec::key_pair_fields`]). `prefix` is the place's path with its dot (`hosts[0].`).
-fn check_one_key(
+pub(crate) fn check_one_key(
     key: Option<&Secret>,
     pair: Option<&str>,
     prefix: &str,

@@ -73,6 +73,7 @@ pub mod notifier;
 pub mod page;
 pub mod run_log;
 pub mod schedule;
+pub mod seal;
 pub mod search;
 pub mod secret;
 pub mod store;

@@ -96,6 +96,8 @@ pub enum Command {
         hosts: Option<Vec<Host>>,
         /// A default SSH key given in the request.
         ssh_private_key: Option<Secret>,
+        /// A key pair given in the request as the default key, instead of `ssh_private_key`.
+        ssh_key_pair: Option<String>,
     },
 }
 
@@ -259,7 +261,8 @@ pub fn next_status(from: Status, command: &Command) -> Option<Status> {
 /// let mut execution = Execution::new(&job, None, None, 0);
 /// apply(&mut execution, &Command::Claim { node: "node-1".into(), lease_until: 30_000 }, 0).unwrap();
 /// assert_eq!(execution.status, Status::Initializing);
-/// let refused = apply(&mut execution, &Command::Restart { hosts: None, ssh_private_key: None }, 1);
+/// let restart = Command::Restart { hosts: None, ssh_private_key: None, ssh_key_pair: None };
+/// let refused = apply(&mut execution, &restart, 1);
 /// assert_eq!(refused.unwrap_err().to_string(), "cannot restart an execution that is INITIALIZING");
 /// ```
 pub fn apply(
@@ -367,6 +370,7 @@ pub fn apply(
         Command::Restart {
             hosts,
             ssh_private_key,
+            ssh_key_pair,
         } => {
             let limit = match hosts {
                 Some(hosts) => {
@@ -383,8 +387,10 @@ pub fn apply(
                 None => Some(execution.failed_hosts.clone()),
             };
             execution.limit = limit;
-            if ssh_private_key.is_some() {
+            // A default key given replaces the one before it, whichever form either took.
+            if ssh_private_key.is_some() || ssh_key_pair.is_some() {
                 execution.ssh_private_key = ssh_private_key.clone();
+                execution.ssh_key_pair = ssh_key_pair.clone();
             }
             execution.failed_hosts.clear();
             execution.message = None;

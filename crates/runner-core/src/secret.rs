@@ -16,28 +16,57 @@
 //! assert_eq!(reveal(|| serde_json::to_string(&secret)).unwrap(), "\"hunter2\"");
 //! ```
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::seal::{Keyring, is_sealed};
+
 /// What a secret looks like in every response.
 pub const MASK: &str = "********";
 
+/// How secrets serialize on this thread just now.
+#[derive(Clone, Default)]
+enum Mode {
+    /// As [`MASK`]: everywhere but in stores.
+    #[default]
+    Masked,
+    /// In clear ([`reveal`]).
+    Clear,
+    /// Sealed with the keyring, and opened with it when read ([`sealing`]).
+    Sealed(Keyring),
+}
+
 thread_local! {
-    static REVEALED: Cell<bool> = const { Cell::new(false) };
+    static MODE: RefCell<Mode> = const { RefCell::new(Mode::Masked) };
+}
+
+fn with_mode<T>(mode: Mode, work: impl FnOnce() -> T) -> T {
+    struct Restore(Mode);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = std::mem::take(&mut self.0);
+            MODE.with(|mode| *mode.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(MODE.with(|current| current.replace(mode)));
+    work()
 }
 
 /// Runs `serialize` with secrets serialized in clear. Only stores call this, to persist secrets.
 pub fn reveal<T>(serialize: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            REVEALED.with(|revealed| revealed.set(self.0));
-        }
+    with_mode(Mode::Clear, serialize)
+}
+
+/// Runs `work` (a serialization or a deserialization of stored records) with secrets sealed
+/// under `keys`, and sealed secrets opened with them; with no keys, as [`reveal`] (a store kept
+/// in clear). A durable store runs its codec in here (see [`crate::seal`]).
+pub fn sealing<T>(keys: Option<&Keyring>, work: impl FnOnce() -> T) -> T {
+    match keys {
+        Some(keys) => with_mode(Mode::Sealed(keys.clone()), work),
+        None => reveal(work),
     }
-    let _restore = Restore(REVEALED.with(|revealed| revealed.replace(true)));
-    serialize()
 }
 
 /// A password or private key: write-only through the API, never printed.
@@ -90,17 +119,29 @@ impl fmt::Display for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if REVEALED.with(Cell::get) {
-            serializer.serialize_str(&self.0)
-        } else {
-            serializer.serialize_str(MASK)
-        }
+        MODE.with(|mode| match &*mode.borrow() {
+            Mode::Masked => serializer.serialize_str(MASK),
+            Mode::Clear => serializer.serialize_str(&self.0),
+            Mode::Sealed(keys) => serializer.serialize_str(&keys.seal(&self.0)),
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
+        let text = String::deserialize(deserializer)?;
+        if !is_sealed(&text) {
+            return Ok(Secret(text));
+        }
+        // A sealed value opens only in a store's codec with its key; anywhere else (a request
+        // body, a store without the key) it is refused rather than taken as the secret itself.
+        MODE.with(|mode| match &*mode.borrow() {
+            Mode::Sealed(keys) => keys
+                .open(&text)
+                .map(Secret)
+                .map_err(serde::de::Error::custom),
+            _ => Err(serde::de::Error::custom(crate::seal::SealError::NoKey)),
+        })
     }
 }
 

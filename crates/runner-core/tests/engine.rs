@@ -317,6 +317,7 @@ async fn restart_with_given_hosts_runs_on_them() {
     let request = StartRequest {
         hosts: Some(vec![Host::named("c")]),
         ssh_private_key: None,
+        ssh_key_pair: None,
     };
     h.engine
         .restart(&h.alias, job.id, execution.execution_id, request)
@@ -337,6 +338,7 @@ async fn start_hosts_replace_the_job_hosts_keeping_host_vars() {
     let request = StartRequest {
         hosts: Some(vec![Host::named("a"), Host::named("z")]),
         ssh_private_key: None,
+        ssh_key_pair: None,
     };
     let execution = h.engine.start_job(&h.alias, job.id, request).await.unwrap();
     assert_eq!(execution.hosts.len(), 2);

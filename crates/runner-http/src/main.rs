@@ -21,6 +21,16 @@ async fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Command::Secrets(args) => {
+            init_logging(runner_http::server::LogFormat::Text);
+            match runner_http::server::secret_key::run(args).await {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("runner: {error}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         Command::Client(command) => runner_http::client::run(command).await,
     }
 }

@@ -15,7 +15,8 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use runner_core::store::{Signal, StoreError};
+use runner_core::execution::Status;
+use runner_core::store::{ExecutionStore, OutboxStore, Signal, StoreError};
 
 /// HTTP requests answered, by `method`, `route` (the matched path template, `unmatched` for no
 /// route) and `status` (counter).
@@ -28,6 +29,12 @@ pub const STORE_DURATION: &str = "runner_store_call_duration_seconds";
 /// Store calls that failed in the backend, by `kind` (`unavailable`, `corrupt`) (counter). A
 /// refusal, a conflict or a missing record is an answer, not an error.
 pub const STORE_ERRORS: &str = "runner_store_errors_total";
+
+/// Executions in each live status now, by `status`, across every account (gauge, read from the
+/// store at each scrape).
+pub const EXECUTIONS: &str = "runner_executions";
+/// Webhook deliveries waiting to be delivered (gauge, read from the store at each scrape).
+pub const WEBHOOK_BACKLOG: &str = "runner_webhook_backlog";
 
 /// Buckets of the histograms of seconds: from a fast store call (1 ms) to a long run (4 h).
 const SECONDS_BUCKETS: [f64; 16] = [
@@ -147,26 +154,67 @@ pub fn store_call(started: Instant, outcome: &impl StoreOutcome) {
     }
 }
 
-/// The text of `/metrics`.
-pub(crate) fn exposition(metrics: &Metrics) -> Response {
+/// The text of `/metrics`: the recorder's metrics, then the gauges read from `store` now.
+///
+/// The store's gauges are written here, not through the process-wide recorder: they describe
+/// this server's store, and a recorder shared by several servers of one process (tests) would
+/// show whichever store wrote last. A store that does not answer within the request patience
+/// leaves them out (with a warning in the log), so the scrape still answers.
+pub(crate) async fn exposition<S: ExecutionStore + OutboxStore>(
+    metrics: &Metrics,
+    store: &S,
+) -> Response {
+    let mut text = metrics.render();
+    let gauges = async { Ok::<_, StoreError>((store.count_live().await?, store.backlog().await?)) };
+    match tokio::time::timeout(crate::router::STORE_PATIENCE, gauges).await {
+        Ok(Ok((live, backlog))) => text.push_str(&store_gauges(&live, backlog)),
+        Ok(Err(error)) => tracing::warn!(%error, "metrics: the store's gauges could not be read"),
+        Err(_) => tracing::warn!("metrics: the store did not answer for its gauges"),
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics.render(),
+        text,
     )
         .into_response()
 }
 
+/// [`EXECUTIONS`] and [`WEBHOOK_BACKLOG`] in the text exposition format.
+fn store_gauges(live: &[(Status, u64)], backlog: u64) -> String {
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "# HELP {EXECUTIONS} Executions in each live status now, across every account.\n\
+         # TYPE {EXECUTIONS} gauge\n"
+    );
+    for (status, count) in live {
+        let _ = writeln!(
+            text,
+            "{EXECUTIONS}{{status=\"{}\"}} {count}",
+            status.as_str()
+        );
+    }
+    let _ = write!(
+        text,
+        "# HELP {WEBHOOK_BACKLOG} Webhook deliveries waiting to be delivered.\n\
+         # TYPE {WEBHOOK_BACKLOG} gauge\n{WEBHOOK_BACKLOG} {backlog}\n"
+    );
+    text
+}
+
 /// Serves only `GET /metrics`, without authentication: the router of `--metrics-listen`, an
 /// address meant for the scraper alone.
-pub fn metrics_router(metrics: Metrics) -> axum::Router {
+pub fn metrics_router<S: ExecutionStore + OutboxStore>(
+    metrics: Metrics,
+    store: std::sync::Arc<S>,
+) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let metrics = metrics.clone();
-            async move { exposition(&metrics) }
+            let store = std::sync::Arc::clone(&store);
+            async move { exposition(&metrics, &*store).await }
         }),
     )
 }

@@ -186,27 +186,123 @@ async fn sled_store_keeps_jobs_across_restarts() {
         .unwrap();
     let (exit, _, _) = runner.terminate();
     assert!(exit.success());
+    // The secret key was made at first start, private, and the password is sealed in the files.
+    let key_path = data.join("secret.key");
+    assert_private(&key_path);
+    assert_eq!(files_holding(&data, SECRET), Vec::<String>::new());
 
     // Second start: the same token file (not regenerated) and the job is still there.
     let runner = Runner::spawn(dir.path(), &["--store", &store], &[]);
     assert_eq!(admin_token(&token_path), token);
-    let job: Value = client
-        .get(format!(
-            "{}/jobs/ACME/{}",
-            runner.base,
-            created["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job_id = created["id"].as_str().unwrap();
+    let job: Value = get_job(&runner, &token, job_id).await.json().await.unwrap();
     assert_eq!(job["id"], created["id"]);
     assert_eq!(job["repository"]["credentials"]["password"], "********");
     let (exit, _, _) = runner.terminate();
     assert!(exit.success());
+
+    // A rotation: a new key, every secret re-sealed with it, the default key file replaced.
+    let old_key = dir.path().join("old.key");
+    std::fs::copy(&key_path, &old_key).unwrap();
+    let new_key = dir.path().join("new.key");
+    let made = runner_command(
+        dir.path(),
+        &["secrets", "new-key", new_key.to_str().unwrap()],
+    );
+    assert!(made.status.success(), "{made:?}");
+    assert_private(&new_key);
+    let again = runner_command(
+        dir.path(),
+        &["secrets", "new-key", new_key.to_str().unwrap()],
+    );
+    assert!(
+        !again.status.success(),
+        "an existing key file is not overwritten"
+    );
+    let rotated = runner_command(
+        dir.path(),
+        &[
+            "secrets",
+            "rotate",
+            "--store",
+            &store,
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
+    );
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert!(said.contains("1 record(s) sealed"), "{said}");
+    assert_eq!(
+        std::fs::read(&key_path).unwrap(),
+        std::fs::read(&new_key).unwrap()
+    );
+    assert_private(&key_path);
+    let runner = Runner::spawn(dir.path(), &["--store", &store], &[]);
+    let read = get_job(&runner, &token, job_id).await;
+    assert_eq!(read.status(), 200, "the job opens with the new key");
+    let (exit, _, _) = runner.terminate();
+    assert!(exit.success());
+
+    // The old key no longer opens the store: a clear refusal at start, naming the keys.
+    let stderr = refused_start(
+        dir.path(),
+        &[
+            "--store",
+            &store,
+            "--secret-key-file",
+            old_key.to_str().unwrap(),
+        ],
+    );
+    assert!(stderr.contains("sealed with key"), "{stderr}");
+}
+
+/// `GET /jobs/ACME/{id}`.
+async fn get_job(runner: &Runner, token: &str, id: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/jobs/ACME/{id}", runner.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Runs `runner serve` with `args`, which must refuse to start without a panic; its stderr.
+fn refused_start(dir: &Path, args: &[&str]) -> String {
+    let mut line = vec!["serve", "--listen", "127.0.0.1:0"];
+    line.extend_from_slice(args);
+    let output = runner_command(dir, &line);
+    assert!(!output.status.success(), "{args:?} started");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// Runs the binary to its end with `args`.
+fn runner_command(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
+    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("RUNNER_")) {
+        command.env_remove(key);
+    }
+    command.args(args).current_dir(dir).output().unwrap()
+}
+
+/// The files under `dir` that hold `text`.
+fn files_holding(dir: &Path, text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, text));
+        } else if std::fs::read(&path)
+            .unwrap()
+            .windows(text.len())
+            .any(|window| window == text.as_bytes())
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
 }
 
 /// The whole product: the binary with the Ansible executor runs an inline playbook on localhost.
@@ -378,7 +474,23 @@ async fn postgres_store_through_the_binary() {
         "binary_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    let store_args = ["--store", url.as_str(), "--pg-schema", schema.as_str()];
+    // Without a key file a PostgreSQL node refuses to start, saying what to do.
+    let stderr = refused_start(
+        dir.path(),
+        &["--store", url.as_str(), "--pg-schema", schema.as_str()],
+    );
+    assert!(stderr.contains("needs --secret-key-file"), "{stderr}");
+    let key = dir.path().join("secret.key");
+    let made = runner_command(dir.path(), &["secrets", "new-key", key.to_str().unwrap()]);
+    assert!(made.status.success(), "{made:?}");
+    let store_args = [
+        "--store",
+        url.as_str(),
+        "--pg-schema",
+        schema.as_str(),
+        "--secret-key-file",
+        key.to_str().unwrap(),
+    ];
     let runner = Runner::spawn(dir.path(), &store_args, &[]);
     let token = admin_token(&dir.path().join("runner-tokens"));
     let client = reqwest::Client::new();
@@ -422,6 +534,19 @@ async fn postgres_store_through_the_binary() {
     assert!(exit.success(), "{stderr:#?}");
     let everything = format!("{}\n{}", stdout.join("\n"), stderr.join("\n"));
     assert!(!everything.contains(SECRET));
+    // The password is sealed in the row.
+    let rows = Command::new("psql")
+        .args([
+            url.as_str(),
+            "-At",
+            "-c",
+            &format!("SELECT body::text FROM {schema}.jobs"),
+        ])
+        .output()
+        .expect("psql runs");
+    let rows = String::from_utf8_lossy(&rows.stdout);
+    assert!(rows.contains("$sealed$v1$"), "{rows}");
+    assert!(!rows.contains(SECRET));
 
     let runner = Runner::spawn(dir.path(), &store_args, &[]);
     let listed: Value = client

@@ -257,6 +257,53 @@ async fn jobs_name_key_pairs_which_cannot_be_deleted_while_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_or_restart_names_a_key_pair_as_its_default_key() {
+    let h = Harness::with_script(runner_core::testkit::Script::Fail(vec!["a".into()]));
+    create_pair(&h, "deploy").await;
+    create_pair(&h, "other").await;
+    let job = h.create_job("ACME", ACME, inline_job(&["a"])).await;
+    let start = format!("/jobs/ACME/{}/start", job["id"].as_str().unwrap());
+    let start_with = async |body: Value| h.call(Method::POST, &start, ACME, Some(body)).await;
+
+    let unknown = start_with(json!({"sshKeyPair": "nothing"})).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.text);
+    assert!(unknown.text.contains("\"sshKeyPair\""), "{}", unknown.text);
+    let both = start_with(json!({"sshKeyPair": "deploy", "sshPrivateKey": "a2V5"})).await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST, "{}", both.text);
+    assert!(both.text.contains("not both"), "{}", both.text);
+
+    let started = start_with(json!({"sshKeyPair": "deploy"})).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    let href = started.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    h.wait_for(&href, ACME, "FAILURE").await;
+    let deploy = private_key(&h, "deploy").await;
+    let key_of = |run: usize| {
+        h.executor.runs()[run]
+            .ssh_private_key
+            .as_ref()
+            .map(|key| key.expose().to_owned())
+    };
+    assert_eq!(key_of(0), Some(deploy));
+
+    // A restart may name another; the run gets that one.
+    let restarted = h
+        .call(
+            Method::POST,
+            &format!("{href}/restart"),
+            ACME,
+            Some(json!({"sshKeyPair": "other"})),
+        )
+        .await;
+    assert_eq!(restarted.status, StatusCode::OK, "{}", restarted.text);
+    assert_no_private_key(&restarted, &private_key(&h, "other").await);
+    h.wait_for(&href, ACME, "FAILURE").await;
+    assert_eq!(key_of(1), Some(private_key(&h, "other").await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distributing_starts_an_execution_of_a_job_of_builtin_tasks() {
     use base64::Engine as _;
     let h = Harness::new();

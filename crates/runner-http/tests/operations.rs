@@ -135,6 +135,22 @@ async fn metrics_on_their_own_address_move_with_a_run() {
         .await
         .unwrap();
     assert_eq!(on_api.status(), 404);
+    // The store's gauges: every live status is there, at zero on a fresh store.
+    for status in ["PENDING", "INITIALIZING", "RUNNING", "STOPPING", "KILLING"] {
+        assert!(
+            before
+                .samples
+                .iter()
+                .any(|sample| sample["name"] == "runner_executions"
+                    && sample["labels"]["status"] == status),
+            "{status} is missing"
+        );
+        assert_eq!(
+            value(&before, "runner_executions", &[("status", status)]),
+            0.0
+        );
+    }
+    assert_eq!(value(&before, "runner_webhook_backlog", &[]), 0.0);
 
     let (id, href) = api
         .run(json!({"playbook": playbook(PLAY), "hosts": [localhost()]}))
@@ -193,6 +209,43 @@ async fn metrics_on_their_own_address_move_with_a_run() {
         after.help["runner_executions_ended"],
         "Runs this node ended, by outcome."
     );
+    assert_eq!(
+        after.help["runner_executions"],
+        "Executions in each live status now, across every account."
+    );
+
+    // A run that is going counts as RUNNING in the store's gauge, on every scrape, until it is
+    // killed.
+    const SLEEPER: &str =
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.command: sleep 600\n";
+    let (_, sleeping) = api
+        .run(json!({"playbook": playbook(SLEEPER), "hosts": [localhost()]}))
+        .await;
+    let running = [("status", "RUNNING")];
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while value(
+        &scrape(&api.client, &metrics_url, None).await,
+        "runner_executions",
+        &running,
+    ) < 1.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run never counted as RUNNING"
+        );
+        tokio::task::yield_now().await;
+    }
+    api.send(reqwest::Method::POST, &format!("{sleeping}/kill"), None)
+        .await;
+    assert_eq!(until_final(&api, &sleeping).await, "KILLED");
+    let ended = scrape(&api.client, &metrics_url, None).await;
+    for status in ["PENDING", "INITIALIZING", "RUNNING", "STOPPING", "KILLING"] {
+        assert_eq!(
+            value(&ended, "runner_executions", &[("status", status)]),
+            0.0
+        );
+    }
+
     let (exit, _, stderr) = runner.terminate();
     assert!(exit.success());
 

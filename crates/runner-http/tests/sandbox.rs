@@ -174,6 +174,9 @@ async fn a_run_sees_neither_the_server_nor_another_run() {
     let data = dir.path().join("data");
     let tokens = data.join("tokens");
     let token_text = std::fs::read_to_string(&tokens).unwrap();
+    // The key that seals the store's secrets, made at first start beside the token file.
+    let secret_key = data.join("secret.key");
+    let key_text = std::fs::read_to_string(&secret_key).unwrap();
     let admin = server.api.token.clone();
 
     // Run B holds, with a secret in its workspace and its key files beside it.
@@ -193,8 +196,9 @@ async fn a_run_sees_neither_the_server_nor_another_run() {
     play.push_str(&prying_task(
         "server files",
         &format!(
-            "id; echo TOKENS[; cat {tokens} 2>/dev/null; echo ]TOKENS; echo DATA[; ls -A {data} 2>&1; echo ]DATA",
+            "id; echo TOKENS[; cat {tokens} 2>/dev/null; echo ]TOKENS; echo KEY[; cat {key} 2>/dev/null; echo ]KEY; echo DATA[; ls -A {data} 2>&1; echo ]DATA",
             tokens = tokens.display(),
+            key = secret_key.display(),
             data = data.display()
         ),
     ));
@@ -226,6 +230,8 @@ async fn a_run_sees_neither_the_server_nor_another_run() {
     }
     // The token file and the data directory: empty (or absent).
     assert!(events.contains(r"TOKENS[\n]TOKENS"), "{events}");
+    assert!(events.contains(r"KEY[\n]KEY"), "{events}");
+    assert!(!events.contains(key_text.trim()), "the secret key leaked");
     assert!(events.contains(r"DATA[\n]DATA"), "{events}");
     assert!(!events.contains(&admin), "the admin token leaked: {events}");
     for line in token_text.lines().filter(|line| !line.trim().is_empty()) {

@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
-use runner_core::execution::{Execution, ScheduledFire};
+use runner_core::execution::{Execution, ScheduledFire, Status};
 use runner_core::executor::ExecutorEvent;
 use runner_core::feed::{self, Delivery, DeliveryKey, Event, Recorded, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
@@ -35,7 +35,7 @@ use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
 use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::search::{ExecutionFilter, counted, newest_first};
 use runner_core::store::prelude::*;
-use runner_core::store::{LogRead, Signal, StoreError, signal_after};
+use runner_core::store::{LogRead, Signal, StoreError, signal_after, tally_live};
 use runner_core::time::Timestamp;
 use tokio::sync::broadcast;
 
@@ -454,6 +454,16 @@ impl ExecutionStore for MemoryStore {
         Ok(counted(page, found.len() as u64, results))
     }
 
+    async fn count_live(&self) -> Result<Vec<(Status, u64)>, StoreError> {
+        let state = self.state();
+        Ok(tally_live(
+            state
+                .executions
+                .values()
+                .map(|execution| (execution.status, 1)),
+        ))
+    }
+
     async fn transition(
         &self,
         id: ExecutionId,
@@ -613,6 +623,10 @@ impl OutboxStore for MemoryStore {
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self.state().queue_heads().map(Pending::available_at).min())
+    }
+
+    async fn backlog(&self) -> Result<u64, StoreError> {
+        Ok(self.state().outbox.len() as u64)
     }
 }
 

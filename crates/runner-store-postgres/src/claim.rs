@@ -18,7 +18,7 @@ use runner_core::time::Timestamp;
 use uuid::Uuid;
 
 use crate::Shared;
-use crate::codec::{ExecutionRow, ExecutionUpdates, decode};
+use crate::codec::{Encode, ExecutionRow, ExecutionUpdates};
 use crate::error::{is_connection_error, is_retryable, unavailable};
 use crate::live_feed::{self, FeedRows};
 use crate::retry::{GiveUp, REQUEST_RETRY, RetryPolicy, retry};
@@ -103,7 +103,7 @@ async fn attempt(
     let jobs: HashMap<Uuid, Arc<Job>> = job_rows
         .into_iter()
         .filter_map(
-            |(id, body, _, revision)| match decode::<Job>("job", id, &body) {
+            |(id, body, _, revision)| match shared.codec.decode::<Job>("job", id, &body) {
                 Ok(job) => {
                     let job = Arc::new(job);
                     shared.job_cache.keep(Arc::clone(&job), revision);
@@ -122,7 +122,7 @@ async fn attempt(
     let mut feed_rows = FeedRows::default();
     let mut signals = Vec::new();
     for (id, body, _, _) in rows {
-        let mut execution = match decode::<Execution>("execution", id, &body) {
+        let mut execution = match shared.codec.decode::<Execution>("execution", id, &body) {
             Ok(execution) => execution,
             Err(error) => {
                 // Leave a record we cannot read in the queue for a person; claim the others.
@@ -135,7 +135,9 @@ async fn attempt(
             continue;
         };
         // The row and its events are written together or not at all.
-        match ExecutionRow::of(&execution).and_then(|row| feed_rows.push(&events).map(|()| row)) {
+        match ExecutionRow::of(&shared.codec, &execution)
+            .and_then(|row| feed_rows.push(&shared.codec, &events).map(|()| row))
+        {
             Ok(row) => {
                 updates.push(row, false, None);
                 if !events.is_empty() {
@@ -210,7 +212,12 @@ async fn read_back(
     let node = |execution: &Execution| execution.lease.as_ref().map(|lease| lease.node.clone());
     Ok(rows
         .into_iter()
-        .filter_map(|(id, body)| decode::<Execution>("execution", id, &body).ok())
+        .filter_map(|(id, body)| {
+            shared
+                .codec
+                .decode::<Execution>("execution", id, &body)
+                .ok()
+        })
         .filter(|stored| {
             stored.status.is_claimed()
                 && claimed.iter().any(|ours| {

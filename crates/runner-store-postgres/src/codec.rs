@@ -1,34 +1,58 @@
-//! Records to and from their stored JSON, with secrets in clear (inside
-//! [`runner_core::secret::reveal`]), and the indexed columns of an execution.
+//! Records to and from their stored JSON, with secrets persisted (sealed under the store's
+//! keyring when it has one, inside [`runner_core::seal::sealing`]), and the indexed columns of
+//! an execution.
 
 use runner_core::execution::Execution;
-use runner_core::secret::reveal;
+pub(crate) use runner_core::seal::RecordCodec as Codec;
+use runner_core::seal::SEAL_ERROR_PREFIX;
 use runner_core::store::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-/// The stored JSON of a record, secrets included.
-pub(crate) fn encode<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
-    reveal(|| serde_json::to_string(value))
-        .map_err(|error| StoreError::Corrupt(format!("could not encode a {what}: {error}")))
+/// Records to JSON and back, with the errors this store reports.
+pub(crate) trait Encode {
+    /// The stored JSON of a record, its secrets sealed.
+    fn encode<T: Serialize>(&self, what: &str, value: &T) -> Result<String, StoreError>;
+    /// A record from its stored JSON. The error names the record and where the JSON broke (or
+    /// why a sealed secret did not open), never the content.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        id: Uuid,
+        json: &str,
+    ) -> Result<T, StoreError>;
 }
 
-/// A record from its stored JSON. The error names the record and where the JSON broke, never
-/// the content (which may hold secrets).
-pub(crate) fn decode<T: DeserializeOwned>(
-    what: &str,
-    id: Uuid,
-    json: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(|error| {
-        StoreError::Corrupt(format!(
-            "{what} {id} could not be read ({:?} error at line {}, column {})",
-            error.classify(),
-            error.line(),
-            error.column()
-        ))
-    })
+impl Encode for Codec {
+    fn encode<T: Serialize>(&self, what: &str, value: &T) -> Result<String, StoreError> {
+        self.to_string(value)
+            .map_err(|error| StoreError::Corrupt(format!("could not encode a {what}: {error}")))
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        id: Uuid,
+        json: &str,
+    ) -> Result<T, StoreError> {
+        self.from_str(json).map_err(|error| {
+            // A secret that did not open: its message says which key it needs, and holds no
+            // secret; any other message might quote the stored value, so it is left out.
+            let message = error.to_string();
+            let why = if message.starts_with(SEAL_ERROR_PREFIX) {
+                format!(": {message}")
+            } else {
+                String::new()
+            };
+            StoreError::Corrupt(format!(
+                "{what} {id} could not be read ({:?} error at line {}, column {}){why}",
+                error.classify(),
+                error.line(),
+                error.column()
+            ))
+        })
+    }
 }
 
 /// An execution as the columns of its row.
@@ -41,13 +65,13 @@ pub(crate) struct ExecutionRow {
 }
 
 impl ExecutionRow {
-    pub(crate) fn of(execution: &Execution) -> Result<Self, StoreError> {
+    pub(crate) fn of(codec: &Codec, execution: &Execution) -> Result<Self, StoreError> {
         Ok(Self {
             id: execution.execution_id.0,
             status: execution.status.as_str(),
             next_deadline: execution.next_deadline(),
             attempt: i64::from(execution.attempt),
-            body: encode("execution", execution)?,
+            body: codec.encode("execution", execution)?,
         })
     }
 }

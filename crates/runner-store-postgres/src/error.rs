@@ -23,6 +23,15 @@ pub enum PgStoreError {
     /// The migrations could not be applied.
     #[error("could not apply the database migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The store's secrets are sealed, and the keys given do not open them.
+    #[error("cannot use the store: {0}")]
+    SecretKey(#[source] runner_core::seal::SealError),
+    /// The store's secrets are sealed, and no key was given.
+    #[error("the store holds sealed secrets: connect with its secret key (`--secret-key-file`)")]
+    KeyRequired,
+    /// The start-up check of the secret key could not read or write its row.
+    #[error("could not check the secret key: {0}")]
+    Canary(#[source] sqlx::Error),
 }
 
 /// A database error shared by every request of a failed batch.

@@ -8,18 +8,18 @@ use runner_core::page::{Page, PageRequest};
 use runner_core::store::{KeyPairStore, StoreError};
 use uuid::Uuid;
 
-use crate::codec::{decode, encode};
+use crate::codec::{Codec, Encode};
 use crate::error::{is_unique_violation, unavailable};
 use crate::{PgStore, to_i64};
 
 /// A key pair from its stored JSON (decode errors name records by a UUID; a key pair has none).
-fn key_pair_of(body: &str) -> Result<KeyPair, StoreError> {
-    decode("key pair", Uuid::nil(), body)
+fn key_pair_of(codec: &Codec, body: &str) -> Result<KeyPair, StoreError> {
+    codec.decode("key pair", Uuid::nil(), body)
 }
 
 impl KeyPairStore for PgStore {
     async fn insert_key_pair(&self, pair: &KeyPair) -> Result<(), StoreError> {
-        let body = encode("key pair", pair)?;
+        let body = self.shared().codec.encode("key pair", pair)?;
         let inserted = sqlx::query(
             "INSERT INTO key_pairs (account_alias, name, body) VALUES ($1, $2, $3::json)",
         )
@@ -53,7 +53,9 @@ impl KeyPairStore for PgStore {
                 .fetch_optional(self.pool())
             })
             .await?;
-        body.as_deref().map(key_pair_of).transpose()
+        body.as_deref()
+            .map(|body| key_pair_of(&self.shared().codec, body))
+            .transpose()
     }
 
     async fn list_key_pairs(
@@ -82,7 +84,7 @@ impl KeyPairStore for PgStore {
             .await?;
         let pairs = bodies
             .iter()
-            .map(|body| key_pair_of(body))
+            .map(|body| key_pair_of(&self.shared().codec, body))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::new(page, u64::try_from(total).unwrap_or(0), pairs))
     }

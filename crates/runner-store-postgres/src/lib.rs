@@ -23,6 +23,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Secrets at rest
+//!
+//! With [`PgStoreOptions::secret_keys`], every password and private key a body holds (jobs,
+//! executions, key pairs) is sealed with XChaCha20-Poly1305 under the keyring's current key (see
+//! [`runner_core::seal`]) before it leaves the node: no row holds a secret in clear. Every node of
+//! one database must be given the same key: the first sealed node writes a canary sealed with it
+//! to `secret_canary`, and a node given another key, or none, refuses to connect
+//! ([`PgStoreError::SecretKey`], [`PgStoreError::KeyRequired`]). [`PgStore::reseal`] re-seals
+//! everything under a new key, in batches of short transactions (the end of a rotation, with the
+//! nodes stopped).
+//!
 //! How each operation is made safe:
 //!
 //! - **Transitions** ([`ExecutionStore::transition`]): optimistic, one compare-and-set per row. The
@@ -144,6 +155,7 @@ mod options;
 mod retry;
 mod run_logs;
 mod schedules;
+mod sealed;
 mod versions;
 mod writes;
 
@@ -161,7 +173,7 @@ use runner_core::page::{Page, PageRequest};
 use runner_core::search::{self, ExecutionFilter};
 use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, Signal,
-    SignalSource, StoreError, patience,
+    SignalSource, StoreError, patience, tally_live,
 };
 #[cfg(doc)]
 use runner_core::store::{ScheduleStore, Store};
@@ -175,7 +187,7 @@ use uuid::Uuid;
 pub use error::PgStoreError;
 pub use options::PgStoreOptions;
 
-use codec::{decode, encode};
+use codec::{Codec, Encode};
 use error::{is_connection_error, is_unique_violation, unavailable};
 use retry::{GiveUp, REQUEST_RETRY, retry};
 
@@ -235,6 +247,8 @@ pub(crate) struct Shared {
     job_cache: job_cache::JobCache,
     /// What a Pending hint to the other nodes would announce (see `notifier`).
     unannounced: Arc<notifier::Unannounced>,
+    /// How records become JSON (and their secrets sealed).
+    codec: Codec,
 }
 
 impl Shared {
@@ -358,6 +372,7 @@ impl PgStore {
             .await
             .map_err(PgStoreError::Connect)?;
         MIGRATOR.run(&pool).await.map_err(PgStoreError::Migrate)?;
+        sealed::check_key(&pool, options.secret_keys.as_ref()).await?;
 
         let (hints, hint_receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -371,6 +386,7 @@ impl PgStore {
             claimed_jobs: claimed_jobs::ClaimedJobs::default(),
             job_cache: job_cache::JobCache::default(),
             unannounced: Arc::default(),
+            codec: Codec::new(options.secret_keys.clone()),
         });
         let (queue, mut tasks) = writes::start(&shared, options.write_lanes);
         let (job_reads, read_lanes) = job_reads::JobReads::start(&shared);
@@ -439,7 +455,8 @@ impl PgStore {
                     .fetch_optional(self.pool())
             })
             .await?;
-        body.map(|body| decode(what, id, &body)).transpose()
+        body.map(|body| self.shared().codec.decode(what, id, &body))
+            .transpose()
     }
 
     /// Inserts `execution` through the insert lane; with `job_revision`, only if its job is
@@ -505,11 +522,12 @@ async fn create_schema(connect: &PgConnectOptions, schema: &str) -> Result<(), P
 }
 
 fn decode_all<T: serde::de::DeserializeOwned>(
+    codec: &Codec,
     what: &str,
     rows: Vec<(Uuid, String)>,
 ) -> Result<Vec<T>, StoreError> {
     rows.into_iter()
-        .map(|(id, body)| decode(what, id, &body))
+        .map(|(id, body)| codec.decode(what, id, &body))
         .collect()
 }
 
@@ -555,7 +573,7 @@ fn to_i64(value: u64) -> i64 {
 
 impl JobStore for PgStore {
     async fn insert_job(&self, job: &Job) -> Result<(), StoreError> {
-        let body = encode("job", job)?;
+        let body = self.shared().codec.encode("job", job)?;
         let inserted = sqlx::query(
             "INSERT INTO jobs (id, account_alias, created_time, body) VALUES ($1, $2, $3, $4::json)",
         )
@@ -579,7 +597,7 @@ impl JobStore for PgStore {
         let Some((body, revision)) = self.inner.job_reads.body(alias, id).await? else {
             return Ok(None);
         };
-        let job: Job = decode("job", id.0, &body)?;
+        let job: Job = self.shared().codec.decode("job", id.0, &body)?;
         self.shared()
             .job_cache
             .keep(Arc::new(job.clone()), revision);
@@ -587,7 +605,7 @@ impl JobStore for PgStore {
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        let body = encode("job", job)?;
+        let body = self.shared().codec.encode("job", job)?;
         let revision: Option<i64> = sqlx::query_scalar(
             "UPDATE jobs SET body = $3::json, revision = revision + 1
               WHERE id = $1 AND account_alias = $2
@@ -682,7 +700,7 @@ impl JobStore for PgStore {
                 Ok((total, rows))
             })
             .await?;
-        let jobs = decode_all("job", rows)?;
+        let jobs = decode_all(&self.shared().codec, "job", rows)?;
         Ok(Page::new(page, u64::try_from(total).unwrap_or(0), jobs))
     }
 }
@@ -775,12 +793,32 @@ impl ExecutionStore for PgStore {
                 Ok((total, rows))
             })
             .await?;
-        let executions = decode_all("execution", rows)?;
+        let executions = decode_all(&self.shared().codec, "execution", rows)?;
         Ok(Page::new(
             page,
             u64::try_from(total).unwrap_or(0),
             executions,
         ))
+    }
+
+    async fn count_live(&self) -> Result<Vec<(Status, u64)>, StoreError> {
+        // Answered from executions_active (live statuses only): ended rows are never read.
+        let rows: Vec<(String, i64)> = self
+            .read(|| {
+                sqlx::query_as(
+                    "SELECT status, count(*) FROM executions
+                      WHERE status IN ('PENDING', 'INITIALIZING', 'RUNNING', 'STOPPING', 'KILLING')
+                      GROUP BY status",
+                )
+                .fetch_all(self.pool())
+            })
+            .await?;
+        Ok(tally_live(rows.into_iter().filter_map(|(name, count)| {
+            let status = Status::LIVE
+                .into_iter()
+                .find(|status| status.as_str() == name)?;
+            Some((status, u64::try_from(count).unwrap_or(0)))
+        })))
     }
 
     async fn find_executions(
@@ -844,7 +882,7 @@ impl ExecutionStore for PgStore {
                 Ok((total, rows))
             })
             .await?;
-        let executions = decode_all("execution", rows)?;
+        let executions = decode_all(&self.shared().codec, "execution", rows)?;
         Ok(search::counted(
             page,
             u64::try_from(total).unwrap_or(0),
@@ -901,7 +939,7 @@ impl ClaimStore for PgStore {
                 .fetch_all(self.pool())
             })
             .await?;
-        decode_all("execution", rows)
+        decode_all(&self.shared().codec, "execution", rows)
     }
 
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -955,6 +993,17 @@ impl OutboxStore for PgStore {
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
         live_feed::next_delivery_at(self).await
+    }
+
+    async fn backlog(&self) -> Result<u64, StoreError> {
+        // From deliveries_due, which holds pending rows only.
+        let count: i64 = self
+            .read(|| {
+                sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'pending'")
+                    .fetch_one(self.pool())
+            })
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 }
 

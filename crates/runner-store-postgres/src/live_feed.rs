@@ -27,7 +27,7 @@ use runner_core::store::{Signal, StoreError};
 use runner_core::time::Timestamp;
 use uuid::Uuid;
 
-use crate::codec::{ExecutionUpdates, decode, encode};
+use crate::codec::{Codec, Encode, ExecutionUpdates};
 use crate::{PgStore, Shared, to_i64};
 
 /// Events and deliveries recorded in one transaction, as the parallel arrays of
@@ -49,10 +49,10 @@ pub(crate) struct FeedRows {
 
 impl FeedRows {
     /// Adds what one change recorded: all of it, or nothing if an event cannot be encoded.
-    pub(crate) fn push(&mut self, recorded: &[Recorded]) -> Result<(), StoreError> {
+    pub(crate) fn push(&mut self, codec: &Codec, recorded: &[Recorded]) -> Result<(), StoreError> {
         let bodies = recorded
             .iter()
-            .map(|recorded| encode("event", &recorded.event))
+            .map(|recorded| codec.encode("event", &recorded.event))
             .collect::<Result<Vec<_>, _>>()?;
         for (recorded, body) in recorded.iter().zip(bodies) {
             self.event_ids.push(recorded.event.execution_id.0);
@@ -205,7 +205,7 @@ pub(crate) async fn append_events(
         let Some(body) = body else {
             return Err(StoreError::NotFound.into());
         };
-        let mut execution: Execution = decode("execution", id.0, &body)?;
+        let mut execution: Execution = shared.codec.decode("execution", id.0, &body)?;
         let recorded =
             feed::append(&mut execution, attempt, events, now).map_err(StoreError::Refused)?;
         if recorded.is_empty() {
@@ -213,8 +213,8 @@ pub(crate) async fn append_events(
             return Ok((execution.events, None));
         }
         let mut rows = FeedRows::default();
-        rows.push(&recorded)?;
-        let body = encode("execution", &execution)?;
+        rows.push(&shared.codec, &recorded)?;
+        let body = shared.codec.encode("execution", &execution)?;
         let (xmin,): (String,) = rows
             .bind(sqlx::query_as(APPEND_FEED))
             .bind(&body)
@@ -267,7 +267,7 @@ pub(crate) async fn list_events(
     }
     rows.into_iter()
         .flatten()
-        .map(|body| decode("event", id.0, &body))
+        .map(|body| store.shared().codec.decode("event", id.0, &body))
         .collect()
 }
 
@@ -331,7 +331,10 @@ pub(crate) async fn claim_deliveries(
                     url,
                     attempts: u32::try_from(attempts).unwrap_or(0),
                     next_attempt_at,
-                    event: decode("delivery", execution_id, &body)?,
+                    event: store
+                        .shared()
+                        .codec
+                        .decode("delivery", execution_id, &body)?,
                 })
             },
         )

@@ -1,5 +1,6 @@
 //! How to connect: [`PgStoreOptions`].
 
+use runner_core::seal::Keyring;
 use std::fmt;
 use std::time::Duration;
 
@@ -44,6 +45,10 @@ pub struct PgStoreOptions {
     /// when retrying cannot apply it twice: reads, and writes whose transaction did not reach its
     /// commit. Default 10 s.
     pub retry_for: Duration,
+    /// The keys every secret is sealed with (see "Secrets at rest" in the crate docs); `None`
+    /// keeps them in clear. Every node of one database must be given the same key. Default
+    /// `None`.
+    pub secret_keys: Option<Keyring>,
 }
 
 impl PgStoreOptions {
@@ -56,6 +61,7 @@ impl PgStoreOptions {
             poll_only: false,
             write_lanes: 1,
             retry_for: Duration::from_secs(10),
+            secret_keys: None,
         }
     }
 
@@ -83,6 +89,12 @@ impl PgStoreOptions {
         self
     }
 
+    /// Sets [`PgStoreOptions::secret_keys`].
+    pub fn secret_keys(mut self, keys: Keyring) -> Self {
+        self.secret_keys = Some(keys);
+        self
+    }
+
     /// Sets [`PgStoreOptions::retry_for`].
     pub fn retry_for(mut self, retry_for: Duration) -> Self {
         self.retry_for = retry_for;
@@ -98,6 +110,7 @@ impl fmt::Debug for PgStoreOptions {
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .field("poll_only", &self.poll_only)
+            .field("sealed", &self.secret_keys.as_ref().map(Keyring::current))
             .field("write_lanes", &self.write_lanes)
             .field("retry_for", &self.retry_for)
             .finish()

@@ -14,7 +14,7 @@ use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
 use runner_core::store::{LogRead, Signal, StoreError};
 use runner_core::time::Timestamp;
 
-use crate::codec::decode;
+use crate::codec::Encode;
 use crate::{PgStore, to_i64};
 
 /// The meta of an attempt's log as stored: total, head_len, cap (all NULL for no row yet).
@@ -74,7 +74,7 @@ pub(crate) async fn append_log(
         let Some((body, total, head_len, stored_cap)) = row else {
             return Err(StoreError::NotFound.into());
         };
-        let execution: Execution = decode("execution", id.0, &body)?;
+        let execution: Execution = store.shared().codec.decode("execution", id.0, &body)?;
         machine::fence(&execution, attempt).map_err(StoreError::Refused)?;
         let meta = meta_of((total, head_len, stored_cap));
         let plan = meta.plan_append(cap, chunk.len());
@@ -130,7 +130,7 @@ pub(crate) async fn read_log(
     let Some((body, total, head_len, cap)) = row else {
         return Err(StoreError::NotFound);
     };
-    let execution: Execution = decode("execution", id.0, &body)?;
+    let execution: Execution = store.shared().codec.decode("execution", id.0, &body)?;
     let attempt = run_log::resolve_attempt(&execution, read.attempt).ok_or(StoreError::NotFound)?;
     let ended = run_log::attempt_ended(&execution, attempt);
     let meta = meta_of((total, head_len, cap));

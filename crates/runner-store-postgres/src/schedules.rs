@@ -17,7 +17,7 @@ use runner_core::time::Timestamp;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::codec::{decode, encode};
+use crate::codec::{Codec, Encode};
 use crate::error::{is_unique_violation, unavailable};
 use crate::transaction::TxError;
 use crate::writes::NewExecutions;
@@ -179,7 +179,7 @@ impl ScheduleStore for PgStore {
     }
 
     async fn insert_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
-        let body = encode("schedule", schedule)?;
+        let body = self.shared().codec.encode("schedule", schedule)?;
         transaction!(self, |tx| async {
             // KEY SHARE on the job: a concurrent delete_job (FOR UPDATE) waits for us and then
             // deletes this schedule too, or went first and we see no job.
@@ -238,7 +238,7 @@ impl ScheduleStore for PgStore {
     }
 
     async fn update_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
-        let body = encode("schedule", schedule)?;
+        let body = self.shared().codec.encode("schedule", schedule)?;
         transaction!(self, |tx| async {
             // The UPDATE locks the schedule row first (the order firing uses), then the service
             // account is held as on insert. A schedule exists only while its job does.
@@ -312,7 +312,7 @@ impl ScheduleStore for PgStore {
                 Ok((total, rows))
             })
             .await?;
-        let schedules = decode_all("schedule", rows)?;
+        let schedules = decode_all(&self.shared().codec, "schedule", rows)?;
         Ok(Page::new(
             page,
             u64::try_from(total).unwrap_or(0),
@@ -326,7 +326,8 @@ impl ScheduleStore for PgStore {
         limit: usize,
     ) -> Result<Vec<Execution>, StoreError> {
         let shared = self.shared();
-        let created = transaction!(self, |tx| fire(tx, now, limit))?;
+        let codec = &self.shared().codec;
+        let created = transaction!(self, |tx| fire(codec, tx, now, limit))?;
         if !created.is_empty() {
             // This store's own subscribers, and the other nodes through the notifier. The insert
             // statement also recorded each execution's creation event.
@@ -356,6 +357,7 @@ impl ScheduleStore for PgStore {
 /// apply [`Schedule::fire`] to each, lock their jobs, insert one execution per due time through
 /// the store's insert statement (which skips a due time that has one), write the schedules back.
 async fn fire(
+    codec: &Codec,
     tx: &mut Transaction<'static, Postgres>,
     now: Timestamp,
     limit: usize,
@@ -378,7 +380,7 @@ async fn fire(
     }
     let mut fired: Vec<(Schedule, Option<ScheduledFire>)> = Vec::with_capacity(rows.len());
     for (id, body) in rows {
-        match decode::<Schedule>("schedule", id, &body) {
+        match codec.decode::<Schedule>("schedule", id, &body) {
             Ok(mut schedule) => {
                 let due = schedule.fire(now).map(|due_time| ScheduledFire {
                     schedule_id: schedule.id,
@@ -409,7 +411,7 @@ async fn fire(
         .fetch_all(&mut **tx)
         .await?;
         for (id, body) in rows {
-            match decode::<Job>("job", id, &body) {
+            match codec.decode::<Job>("job", id, &body) {
                 Ok(job) => {
                     jobs.insert(id, job);
                 }
@@ -428,7 +430,7 @@ async fn fire(
         // No job: it was deleted with its schedules after we read them; the due time lapses.
         if let Some(job) = job {
             let execution = Execution::scheduled(job, *fire, now);
-            new.push(&execution, None)?;
+            new.push(codec, &execution, None)?;
             candidates.push(execution);
         }
     }
@@ -448,7 +450,7 @@ async fn fire(
     for (schedule, _) in &fired {
         ids.push(schedule.id.0);
         next.push(schedule.next_fire_time);
-        bodies.push(encode("schedule", schedule)?);
+        bodies.push(codec.encode("schedule", schedule)?);
     }
     sqlx::query(
         "UPDATE schedules AS s SET next_fire_time = v.next_fire_time, body = v.body::json

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::Shared;
 use crate::batch;
-use crate::codec::{ExecutionRow, ExecutionUpdates, decode, encode};
+use crate::codec::{Codec, Encode, ExecutionRow, ExecutionUpdates};
 use crate::error::{SharedError, is_connection_error, is_retryable, is_unique_violation};
 use crate::live_feed::{self, FeedRows};
 use crate::retry::{GiveUp, REQUEST_RETRY, retry_with_state};
@@ -301,12 +301,16 @@ async fn transition_batch(
             .bind(&unknown)
             .fetch_all(&shared.pool)
             .await?;
-            rows.extend(read.into_iter().map(|(id, xmin, body)| Row {
-                id,
-                xmin,
-                execution:
-                    decode::<Execution>("execution", id, &body).map_err(|error| error.to_string()),
-                read: true,
+            rows.extend(read.into_iter().map(|(id, xmin, body)| {
+                Row {
+                    id,
+                    xmin,
+                    execution: shared
+                        .codec
+                        .decode::<Execution>("execution", id, &body)
+                        .map_err(|error| error.to_string()),
+                    read: true,
+                }
             }));
         }
         let again = apply_and_write(shared, batch, outcomes, signals, rows).await?;
@@ -409,7 +413,9 @@ async fn apply_and_write(
         }
         let events = recorded.remove(id).unwrap_or_default();
         // The row and its events are written together or not at all.
-        match ExecutionRow::of(execution).and_then(|row| feed_rows.push(&events).map(|()| row)) {
+        match ExecutionRow::of(&shared.codec, execution)
+            .and_then(|row| feed_rows.push(&shared.codec, &events).map(|()| row))
+        {
             Ok(row) => {
                 updates.push(row, requeue, Some(xmin.clone()));
                 if !events.is_empty() {
@@ -568,7 +574,7 @@ async fn insert_batch(
             ))));
             continue;
         }
-        match rows.push(execution, *job_revision) {
+        match rows.push(&shared.codec, execution, *job_revision) {
             Ok(()) => pending.push((index, execution.execution_id)),
             Err(error) => outcomes[index] = Some(Err(error)),
         }
@@ -678,11 +684,12 @@ impl NewExecutions {
     /// `job_revision` if one is given.
     pub(crate) fn push(
         &mut self,
+        codec: &Codec,
         execution: &Execution,
         job_revision: Option<i64>,
     ) -> Result<(), StoreError> {
-        let body = encode("execution", execution)?;
-        self.feed.push(&[feed::created(execution)])?;
+        let body = codec.encode("execution", execution)?;
+        self.feed.push(codec, &[feed::created(execution)])?;
         let job = execution.job_id.0;
         if !self.jobs.iter().any(|(id, _)| *id == job) {
             self.jobs

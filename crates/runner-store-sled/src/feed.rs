@@ -49,7 +49,7 @@ use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{decode, encode};
+use crate::codec::{Codec, Encode};
 use crate::keys;
 use crate::trees::{Trees, Tx, TxResult, abort};
 use crate::writer::{Applied, Candidates, Write};
@@ -91,12 +91,12 @@ impl OutboxRecord {
 /// transaction of the execution's change that produced them.
 pub(crate) fn record(tx: &Tx<'_>, recorded: &[Recorded]) -> TxResult<()> {
     for Recorded { event, deliveries } in recorded {
-        let bytes = encode("event", event).or_else(abort)?;
+        let bytes = tx.codec.encode("event", event).or_else(abort)?;
         tx.events
             .insert(&keys::event(event.execution_id, event.sequence)[..], bytes)?;
         for delivery in deliveries {
             let record = OutboxRecord::pending(delivery.clone());
-            let bytes = encode("delivery", &record).or_else(abort)?;
+            let bytes = tx.codec.encode("delivery", &record).or_else(abort)?;
             tx.outbox
                 .insert(&keys::delivery(&delivery.key)[..], bytes)?;
         }
@@ -162,7 +162,7 @@ impl Write for SettleDelivery {
         let Some(bytes) = tx.outbox.get(&outbox_key[..])? else {
             return Ok(Ok(()));
         };
-        let mut record: OutboxRecord = decode("delivery", &bytes).or_else(abort)?;
+        let mut record: OutboxRecord = tx.codec.decode("delivery", &bytes).or_else(abort)?;
         match settlement {
             Settlement::Delivered => {
                 tx.outbox.remove(&outbox_key[..])?;
@@ -171,14 +171,14 @@ impl Write for SettleDelivery {
                 record.delivery.attempts = record.delivery.attempts.saturating_add(1);
                 record.delivery.next_attempt_at = *at;
                 record.last_error = Some(error.clone());
-                let bytes = encode("delivery", &record).or_else(abort)?;
+                let bytes = tx.codec.encode("delivery", &record).or_else(abort)?;
                 tx.outbox.insert(&outbox_key[..], bytes)?;
             }
             Settlement::GiveUp { error } => {
                 record.delivery.attempts = record.delivery.attempts.saturating_add(1);
                 record.state = DeliveryState::Failed;
                 record.last_error = Some(error.clone());
-                let bytes = encode("delivery", &record).or_else(abort)?;
+                let bytes = tx.codec.encode("delivery", &record).or_else(abort)?;
                 // Out of `outbox`: its queue moves on to the next sequence; claims never read it.
                 tx.outbox.remove(&outbox_key[..])?;
                 tx.outbox_failed.insert(&outbox_key[..], bytes)?;
@@ -248,8 +248,8 @@ fn visit_heads(
 
 /// A pending delivery read from `outbox`; a record that cannot be read is logged and skipped, so
 /// one bad record does not stop every webhook.
-fn readable(key: &[u8], value: &[u8]) -> Option<OutboxRecord> {
-    match decode::<OutboxRecord>("delivery", value) {
+fn readable(codec: &Codec, key: &[u8], value: &[u8]) -> Option<OutboxRecord> {
+    match codec.decode::<OutboxRecord>("delivery", value) {
         Ok(record) => Some(record),
         Err(error) => {
             tracing::error!(%error, key = ?keys::delivery_key_at(key), "skipping an unreadable delivery");
@@ -273,7 +273,11 @@ pub(crate) fn events_after(
         .range(keys::event(id, first)..=keys::event(id, u64::MAX))
         .values()
         .take(limit)
-        .map(|value| decode("event", &value.map_err(StoreError::unavailable)?))
+        .map(|value| {
+            trees
+                .codec
+                .decode("event", &value.map_err(StoreError::unavailable)?)
+        })
         .collect()
 }
 
@@ -283,7 +287,7 @@ impl Holds {
     /// and the module docs.
     pub(crate) fn claim(
         &self,
-        outbox: &sled::Tree,
+        trees: &Trees,
         now: Timestamp,
         hold_until: Timestamp,
         limit: usize,
@@ -293,12 +297,12 @@ impl Holds {
         // a claim comes back short only when there is nothing more to take. Each round either
         // fills the claim or lost candidates to other claims or settles, so it ends.
         while claimed.len() < limit {
-            let candidates = self.candidates(outbox, now, limit - claimed.len(), &claimed)?;
+            let candidates = self.candidates(trees, now, limit - claimed.len(), &claimed)?;
             if candidates.is_empty() {
                 break;
             }
             let wanted = candidates.len();
-            let taken = self.take(outbox, candidates, now, hold_until)?;
+            let taken = self.take(trees, candidates, now, hold_until)?;
             let lost = taken.len() < wanted;
             claimed.extend(taken);
             if !lost {
@@ -321,7 +325,7 @@ impl Holds {
     /// starting at the cursor; read without the holds' lock.
     fn candidates(
         &self,
-        outbox: &sled::Tree,
+        trees: &Trees,
         now: Timestamp,
         limit: usize,
         mine: &[Delivery],
@@ -334,9 +338,9 @@ impl Holds {
         skip.extend(mine.iter().map(|delivery| delivery.key));
         let from = locked(&self.cursor).clone();
         let mut candidates = Vec::new();
-        visit_heads(outbox, &from, |key, value| {
+        visit_heads(&trees.outbox, &from, |key, value| {
             let due = keys::delivery_key_at(key).is_some_and(|key| !skip.contains(&key))
-                && readable(key, value)
+                && readable(&trees.codec, key, value)
                     .is_some_and(|record| record.delivery.next_attempt_at <= now);
             if due {
                 candidates.push(key.to_vec());
@@ -355,7 +359,7 @@ impl Holds {
     /// docs).
     fn take(
         &self,
-        outbox: &sled::Tree,
+        trees: &Trees,
         candidates: Vec<Vec<u8>>,
         now: Timestamp,
         hold_until: Timestamp,
@@ -370,10 +374,10 @@ impl Holds {
             if held.contains_key(&delivery_key) {
                 continue;
             }
-            let Some(value) = outbox.get(&key).map_err(StoreError::unavailable)? else {
+            let Some(value) = trees.outbox.get(&key).map_err(StoreError::unavailable)? else {
                 continue;
             };
-            let Some(record) = readable(&key, &value) else {
+            let Some(record) = readable(&trees.codec, &key, &value) else {
                 continue;
             };
             if record.delivery.next_attempt_at > now {
@@ -389,16 +393,15 @@ impl Holds {
     /// [`OutboxStore::next_delivery_at`](runner_core::store::OutboxStore::next_delivery_at). Only
     /// queue heads count: a delivery behind its queue's head waits for the head whatever its own
     /// time.
-    pub(crate) fn next_delivery_at(
-        &self,
-        outbox: &sled::Tree,
-    ) -> Result<Option<Timestamp>, StoreError> {
+    pub(crate) fn next_delivery_at(&self, trees: &Trees) -> Result<Option<Timestamp>, StoreError> {
         let held = locked(&self.held).clone();
         let mut earliest: Option<Timestamp> = None;
-        visit_heads(outbox, &[], |key, value| {
+        visit_heads(&trees.outbox, &[], |key, value| {
             let at = match keys::delivery_key_at(key).and_then(|key| held.get(&key)) {
                 Some(until) => Some(*until),
-                None => readable(key, value).map(|record| record.delivery.next_attempt_at),
+                None => {
+                    readable(&trees.codec, key, value).map(|record| record.delivery.next_attempt_at)
+                }
             };
             if let Some(at) = at {
                 earliest = Some(earliest.map_or(at, |earliest| earliest.min(at)));
@@ -462,7 +465,7 @@ mod tests {
             .get(keys::delivery(&key))
             .unwrap()
             .unwrap();
-        let kept: OutboxRecord = decode("delivery", &kept).unwrap();
+        let kept: OutboxRecord = trees.codec.decode("delivery", &kept).unwrap();
         assert_eq!(kept.state, DeliveryState::Failed);
         assert_eq!(kept.delivery.attempts, 1);
         assert_eq!(kept.last_error, Some(error));

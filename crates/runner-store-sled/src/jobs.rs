@@ -5,7 +5,7 @@ use runner_core::ids::{AccountAlias, JobId};
 use runner_core::job::Job;
 use runner_core::store::StoreError;
 
-use crate::codec::encode;
+use crate::codec::Encode;
 use crate::keys;
 use crate::schedules::delete_job_schedules;
 use crate::trees::{Tx, abort};
@@ -26,7 +26,7 @@ impl Write for InsertJob {
                 job.id
             ))));
         }
-        let bytes = encode("job", job).or_else(abort)?;
+        let bytes = tx.codec.encode("job", job).or_else(abort)?;
         tx.jobs.insert(&keys::job(job.id)[..], bytes)?;
         let index = keys::account_job(&job.account_alias, job.created_time, job.id);
         tx.jobs_by_account.insert(index, &[][..])?;
@@ -50,7 +50,7 @@ impl Write for UpdateJob {
         if stored.account_alias != job.account_alias {
             return Ok(Err(StoreError::NotFound));
         }
-        let bytes = encode("job", job).or_else(abort)?;
+        let bytes = tx.codec.encode("job", job).or_else(abort)?;
         if stored.created_time != job.created_time {
             // The listing is ordered by creation time; keep the index on the record's.
             let alias = &job.account_alias;

@@ -11,11 +11,11 @@ use runner_core::key_pair::KeyPair;
 use runner_core::page::{Page, PageRequest};
 use runner_core::store::{KeyPairStore, StoreError};
 
-use crate::codec::{decode, encode};
+use crate::codec::Encode;
 use crate::{Durability, Inner, SledStore, keys};
 
 /// Makes the key-pair tree's last change durable, as the writer does for every other write.
-fn make_durable(inner: &Inner) -> Result<(), StoreError> {
+pub(crate) fn make_durable(inner: &Inner) -> Result<(), StoreError> {
     match inner.durability {
         Durability::Deferred => Ok(()),
         Durability::Flush => inner
@@ -35,7 +35,7 @@ fn make_durable(inner: &Inner) -> Result<(), StoreError> {
 impl KeyPairStore for SledStore {
     async fn insert_key_pair(&self, pair: &KeyPair) -> Result<(), StoreError> {
         let key = keys::key_pair(&pair.account_alias, &pair.name);
-        let bytes = encode("key pair", pair)?;
+        let bytes = self.inner.trees.codec.encode("key pair", pair)?;
         let name = pair.name.clone();
         self.scan(move |inner| {
             let swapped = inner
@@ -62,7 +62,7 @@ impl KeyPairStore for SledStore {
             .key_pairs
             .get(keys::key_pair(alias, name))
             .map_err(StoreError::unavailable)?
-            .map(|bytes| decode("key pair", &bytes))
+            .map(|bytes| self.inner.trees.codec.decode("key pair", &bytes))
             .transpose()
     }
 
@@ -80,7 +80,7 @@ impl KeyPairStore for SledStore {
                 .values()
                 .map(|bytes| {
                     let bytes = bytes.map_err(StoreError::unavailable)?;
-                    decode::<KeyPair>("key pair", &bytes)
+                    inner.trees.codec.decode::<KeyPair>("key pair", &bytes)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(page.slice(&all))

@@ -295,6 +295,10 @@ pub(crate) const QUEUE_TAIL: &[u8] = b"q";
 /// `meta`: the on-disk format of this store.
 pub(crate) const FORMAT: &[u8] = b"format";
 
+/// In `meta`: a value sealed with the key the store's secrets are sealed with (see
+/// [`runner_core::seal::Keyring::canary`]); absent while the store keeps secrets in clear.
+pub(crate) const SECRET_CANARY: &[u8] = b"secret_canary";
+
 #[cfg(test)]
 mod tests {
     use super::*;

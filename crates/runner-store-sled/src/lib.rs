@@ -27,8 +27,8 @@
 //!
 //! ## Layout
 //!
-//! Records are JSON (serialized inside [`runner_core::secret::reveal`], so secrets persist; the
-//! store is their only home). Keys are bytes that sort in the order each index is read: an
+//! Records are JSON (serialized inside [`runner_core::seal::sealing`], so secrets persist; the
+//! store is their only home; see "Secrets at rest"). Keys are bytes that sort in the order each index is read: an
 //! account alias is length-prefixed, times are big-endian with the sign bit flipped, IDs are the
 //! 16 bytes of their UUID.
 //!
@@ -54,7 +54,7 @@
 //! | `run_logs` | execution id, attempt (u32) | one attempt's run log: its length, head, cap and oldest tail chunk (see `run_logs.rs`) |
 //! | `run_log_chunks` | execution id, attempt (u32), offset (u64) | the bytes of one kept chunk of the run log, at that offset of the stream |
 //! | `key_pairs` | alias, name | the [`KeyPair`](runner_core::key_pair::KeyPair), private key included: by name |
-//! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `s`+alias, `u`+alias+name, `q`, `format` | jobs per account, executions per job, unfinished executions per job, service accounts per account, schedules per service account, the queue's tail, the format version |
+//! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `s`+alias, `u`+alias+name, `q`, `format` | jobs per account, executions per job, unfinished executions per job, service accounts per account, schedules per service account, the queue's tail, the format version; `secret_canary`: a value sealed with the store's key |
 //!
 //! Listing a page reads the count from `meta` (for schedules, the length of the job's
 //! `job_schedules` entry) and walks the index backwards from the page's offset; claiming walks
@@ -145,6 +145,19 @@
 //! callers never get the same delivery while a hold lasts. They also take turns between queues
 //! (each claim starts where the previous one stopped), so busy executions do not starve the
 //! others. `src/feed.rs` explains the choices.
+//!
+//! ## Secrets at rest
+//!
+//! Opened with a [`Keyring`] ([`SledStore::open_sealed`]), the store seals every password and
+//! private key it writes (jobs, executions, key pairs) with XChaCha20-Poly1305 under the
+//! keyring's current key (see [`runner_core::seal`]); no secret reaches sled's files in clear.
+//! The first sealed open writes a canary sealed with that key to `meta`; every later open checks
+//! it, so a store opened with another key, or without one, is refused at once
+//! ([`SledStoreError::SecretKey`], [`SledStoreError::KeyRequired`]) rather than failing on each
+//! record. [`SledStore::reseal`] re-seals everything under a new key (the end of a rotation).
+//! A store written in clear before it was first opened with a key reads as it is; its records
+//! are sealed as they are next written, or all at once by [`SledStore::reseal`] (sled may keep
+//! the clear bytes in its log until it reuses the space).
 //!
 //! ## Format versions
 //!
@@ -239,7 +252,9 @@ use runner_core::store::{
 use runner_core::store::{Signal, StoreError};
 use tokio::sync::broadcast;
 
-use crate::codec::count;
+use runner_core::seal::{Keyring, SealError};
+
+use crate::codec::{Codec, Encode, count};
 pub use crate::durability::Durability;
 use crate::lock::{DirectoryLock, LockError};
 use crate::trees::Trees;
@@ -301,6 +316,25 @@ pub enum SledStoreError {
         path: PathBuf,
         /// The version found.
         found: u64,
+    },
+
+    /// The store's secrets are sealed, and the key given does not open them.
+    #[error("cannot open the store in {}: {source}", path.display())]
+    SecretKey {
+        /// The data directory.
+        path: PathBuf,
+        /// Which key sealed them, and which was given.
+        #[source]
+        source: SealError,
+    },
+    /// The store's secrets are sealed, and no key was given.
+    #[error(
+        "the store in {} holds sealed secrets: open it with its secret key (`--secret-key-file`)",
+        path.display()
+    )]
+    KeyRequired {
+        /// The data directory.
+        path: PathBuf,
     },
 }
 
@@ -366,6 +400,18 @@ impl SledStore {
         path: impl AsRef<Path>,
         durability: Durability,
     ) -> Result<SledStore, SledStoreError> {
+        Self::open_sealed(path, durability, None)
+    }
+
+    /// Like [`SledStore::open_with`], with every secret sealed under `keys` (see "Secrets at
+    /// rest" in the crate docs). A store opened once with keys must be opened with them (or a
+    /// keyring that holds the key they were sealed with) from then on:
+    /// [`SledStoreError::KeyRequired`], [`SledStoreError::SecretKey`] otherwise.
+    pub fn open_sealed(
+        path: impl AsRef<Path>,
+        durability: Durability,
+        keys: Option<Keyring>,
+    ) -> Result<SledStore, SledStoreError> {
         let path = path.as_ref().to_path_buf();
         private_dir(&path).map_err(|source| SledStoreError::Io {
             path: path.clone(),
@@ -386,7 +432,7 @@ impl SledStore {
             },
         };
         let db = open_sled(&path).map_err(sled_error)?;
-        let trees = Trees::open(&db).map_err(sled_error)?;
+        let trees = Trees::open(&db, Codec::new(keys.clone())).map_err(sled_error)?;
         let key_pairs = db.open_tree("key_pairs").map_err(sled_error)?;
         let found = trees
             .meta
@@ -410,6 +456,26 @@ impl SledStore {
                     .map_err(sled_error)?;
                 db.flush().map_err(sled_error)?;
             }
+        }
+        let canary = trees.meta.get(keys::SECRET_CANARY).map_err(sled_error)?;
+        match (&keys, canary) {
+            (Some(keys), Some(canary)) => keys
+                .check_canary(&String::from_utf8_lossy(&canary))
+                .map_err(|source| SledStoreError::SecretKey {
+                    path: path.clone(),
+                    source,
+                })?,
+            (Some(keys), None) => {
+                // A new store, or one from before sealing: what it holds in clear reads as it is,
+                // and is sealed when it is next written (or by `reseal`).
+                trees
+                    .meta
+                    .insert(keys::SECRET_CANARY, keys.canary().as_bytes())
+                    .map_err(sled_error)?;
+                db.flush().map_err(sled_error)?;
+            }
+            (None, Some(_)) => return Err(SledStoreError::KeyRequired { path }),
+            (None, None) => {}
         }
         let log = match durability {
             Durability::Sync => {
@@ -467,6 +533,45 @@ impl SledStore {
         self.inner.flushes.load(Ordering::Relaxed)
     }
 
+    /// Seals every secret the store holds under its keyring's current key, and marks the store
+    /// as sealed with it: the end of a key rotation (`runner secrets rotate`), after which the
+    /// previous key may be dropped. Returns how many records were rewritten. Runs while the
+    /// store is open, so nothing else writes the directory meanwhile (the lock).
+    pub async fn reseal(&self) -> Result<u64, StoreError> {
+        let Some(keys) = self.inner.trees.codec.keys().cloned() else {
+            return Err(StoreError::Corrupt(
+                "the store has no secret key to seal with".into(),
+            ));
+        };
+        let current = keys.current();
+        let sealed = self
+            .scan(move |inner| {
+                let codec = &inner.trees.codec;
+                let mut rewritten = 0;
+                rewritten += reseal_tree::<runner_core::job::Job>(codec, &inner.trees.jobs, "job")?;
+                rewritten += reseal_tree::<runner_core::execution::Execution>(
+                    codec,
+                    &inner.trees.executions,
+                    "execution",
+                )?;
+                rewritten += reseal_tree::<runner_core::key_pair::KeyPair>(
+                    codec,
+                    &inner.key_pairs,
+                    "key pair",
+                )?;
+                inner
+                    .trees
+                    .meta
+                    .insert(keys::SECRET_CANARY, keys.canary().as_bytes())
+                    .map_err(StoreError::unavailable)?;
+                key_pairs::make_durable(inner)?;
+                Ok(rewritten)
+            })
+            .await?;
+        tracing::info!(path = %self.path().display(), records = sealed, key = %current, "secrets sealed with the current key");
+        Ok(sealed)
+    }
+
     /// Hands `write` to the writer thread; resolves once it is durable (or refused).
     async fn write<W: Write>(&self, write: W) -> Result<W::Reply, StoreError> {
         let (request, outcome) = Request::new(write);
@@ -496,6 +601,27 @@ impl SledStore {
             let _ = self.inner.signals.send(signal);
         }
     }
+}
+
+/// Rewrites every record of `tree` under the codec's current key (each seal takes a fresh
+/// nonce, and a record may hold secrets in clear from before sealing, so all are rewritten).
+/// Each record is swapped only if untouched meanwhile.
+fn reseal_tree<T: serde::Serialize + serde::de::DeserializeOwned>(
+    codec: &Codec,
+    tree: &sled::Tree,
+    what: &str,
+) -> Result<u64, StoreError> {
+    let mut rewritten = 0;
+    for entry in tree.iter() {
+        let (key, bytes) = entry.map_err(StoreError::unavailable)?;
+        let record: T = codec.decode(what, &bytes)?;
+        let again = codec.encode(what, &record)?;
+        tree.compare_and_swap(&key, Some(&bytes), Some(again))
+            .map_err(StoreError::unavailable)?
+            .map_err(|_| StoreError::Conflict(format!("a {what} changed while it was resealed")))?;
+        rewritten += 1;
+    }
+    Ok(rewritten)
 }
 
 /// Opens sled's database in `path`, which this process has locked already.

@@ -14,7 +14,7 @@ use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
 use runner_core::store::{LogRead, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{decode, encode};
+use crate::codec::Encode;
 use crate::trees::{Trees, Tx, abort};
 use crate::writer::{Applied, Candidates, Write};
 
@@ -80,7 +80,7 @@ impl Write for AppendLog {
         }
         let key = log_key(self.id, self.attempt);
         let stored: StoredLog = match tx.run_logs.get(key)? {
-            Some(bytes) => decode("run log", &bytes).or_else(abort)?,
+            Some(bytes) => tx.codec.decode("run log", &bytes).or_else(abort)?,
             None => StoredLog::default(),
         };
         let plan = stored.meta().plan_append(self.cap, self.chunk.len());
@@ -113,8 +113,10 @@ impl Write for AppendLog {
             cap: meta.cap.bytes(),
             oldest_tail: oldest,
         };
-        tx.run_logs
-            .insert(&key[..], encode("run log", &stored).or_else(abort)?)?;
+        tx.run_logs.insert(
+            &key[..],
+            tx.codec.encode("run log", &stored).or_else(abort)?,
+        )?;
         Ok(Ok(meta.total))
     }
 }
@@ -134,7 +136,7 @@ pub(crate) fn read_page(
         .get(log_key(id, attempt))
         .map_err(StoreError::unavailable)?
     {
-        Some(bytes) => decode("run log", &bytes)?,
+        Some(bytes) => trees.codec.decode("run log", &bytes)?,
         None => StoredLog::default(),
     };
     let meta = stored.meta();

@@ -14,7 +14,7 @@ use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
 
-use crate::codec::{decode, encode};
+use crate::codec::Encode;
 use crate::executions::insert_execution;
 use crate::keys;
 use crate::trees::{Tx, TxResult, abort};
@@ -36,7 +36,7 @@ impl Write for InsertServiceAccount {
                 account.alias
             ))));
         }
-        let bytes = encode("service account", account).or_else(abort)?;
+        let bytes = tx.codec.encode("service account", account).or_else(abort)?;
         tx.service_accounts.insert(key, bytes)?;
         tx.service_accounts_by_account.insert(
             keys::account_service_account(
@@ -76,7 +76,7 @@ impl Write for DeleteServiceAccount {
                 "service account {name} is used by {users} schedule(s); delete or change them first"
             ))));
         }
-        let account: ServiceAccount = decode("service account", &bytes).or_else(abort)?;
+        let account: ServiceAccount = tx.codec.decode("service account", &bytes).or_else(abort)?;
         tx.service_accounts.remove(key)?;
         tx.service_accounts_by_account
             .remove(keys::account_service_account(
@@ -93,7 +93,7 @@ impl Write for DeleteServiceAccount {
 fn stored_schedule(tx: &Tx<'_>, id: ScheduleId) -> TxResult<Option<Schedule>> {
     match tx.schedules.get(keys::schedule(id))? {
         None => Ok(None),
-        Some(bytes) => decode("schedule", &bytes).map(Some).or_else(abort),
+        Some(bytes) => tx.codec.decode("schedule", &bytes).map(Some).or_else(abort),
     }
 }
 
@@ -121,7 +121,7 @@ fn check_references(tx: &Tx<'_>, schedule: &Schedule) -> Applied {
 /// list of schedules is the caller's: it changes on insert and delete only.
 fn put_schedule(tx: &Tx<'_>, old: Option<&Schedule>, new: &Schedule) -> TxResult<()> {
     // Serialized first: a record that cannot be written aborts before any index changes.
-    let bytes = encode("schedule", new).or_else(abort)?;
+    let bytes = tx.codec.encode("schedule", new).or_else(abort)?;
     let id = new.id;
     let alias = &new.account_alias;
 

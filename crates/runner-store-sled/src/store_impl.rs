@@ -3,7 +3,7 @@
 //! its records; reads follow the crate's blocking rules (see "Blocking" in the crate docs).
 //! [`ScheduleStore`](runner_core::store::ScheduleStore) is in `schedule_store.rs`.
 
-use runner_core::execution::Execution;
+use runner_core::execution::{Execution, Status};
 use runner_core::executor::ExecutorEvent;
 use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
@@ -14,7 +14,7 @@ use runner_core::run_log::{LogCap, LogPage};
 use runner_core::search::{ExecutionFilter, counted, newest_first};
 use runner_core::store::{
     ClaimStore, ExecutionStore, FeedStore, JobStore, LogRead, OutboxStore, RunLogStore, Signal,
-    SignalSource, StoreError, signal_after,
+    SignalSource, StoreError, signal_after, tally_live,
 };
 use runner_core::time::Timestamp;
 use tokio::sync::broadcast;
@@ -140,6 +140,26 @@ impl ExecutionStore for SledStore {
                 }
             }
             Ok(Page::new(page, total, executions))
+        })
+        .await
+    }
+
+    async fn count_live(&self) -> Result<Vec<(Status, u64)>, StoreError> {
+        self.scan(|inner| {
+            // PENDING executions are the claim queue; every claimed one holds a lease, so it is
+            // in `deadlines`. Neither walk reads an ended execution.
+            let pending = inner.trees.pending.len() as u64;
+            let mut counts = vec![(Status::Pending, pending)];
+            for key in inner.trees.deadlines.iter().keys() {
+                let key = key.map_err(StoreError::unavailable)?;
+                let Some(id) = keys::execution_id_at(&key) else {
+                    continue;
+                };
+                if let Some(execution) = inner.trees.execution(id)? {
+                    counts.push((execution.status, 1));
+                }
+            }
+            Ok(tally_live(counts))
         })
         .await
     }
@@ -332,12 +352,8 @@ impl OutboxStore for SledStore {
         hold_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.scan(move |inner| {
-            inner
-                .holds
-                .claim(&inner.trees.outbox, now, hold_until, limit)
-        })
-        .await
+        self.scan(move |inner| inner.holds.claim(&inner.trees, now, hold_until, limit))
+            .await
     }
 
     async fn settle_delivery(
@@ -356,8 +372,13 @@ impl OutboxStore for SledStore {
     }
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.scan(|inner| inner.holds.next_delivery_at(&inner.trees.outbox))
+        self.scan(|inner| inner.holds.next_delivery_at(&inner.trees))
             .await
+    }
+
+    async fn backlog(&self) -> Result<u64, StoreError> {
+        // Pending deliveries only: given-up ones moved to `outbox_failed`.
+        self.scan(|inner| Ok(inner.trees.outbox.len() as u64)).await
     }
 }
 

@@ -17,7 +17,7 @@ use sled::transaction::{
     TransactionalTree,
 };
 
-use crate::codec::{count, decode, encode};
+use crate::codec::{Codec, Encode, count};
 use crate::keys;
 
 /// The result of a step inside a transaction: a [`StoreError`] aborts it.
@@ -51,11 +51,13 @@ pub(crate) struct Trees {
     pub(crate) outbox_failed: sled::Tree,
     pub(crate) run_logs: sled::Tree,
     pub(crate) run_log_chunks: sled::Tree,
+    /// How records become bytes (and their secrets sealed).
+    pub(crate) codec: Codec,
 }
 
 impl Trees {
     /// Opens (creating) every tree of `db`.
-    pub(crate) fn open(db: &sled::Db) -> sled::Result<Self> {
+    pub(crate) fn open(db: &sled::Db, codec: Codec) -> sled::Result<Self> {
         Ok(Self {
             jobs: db.open_tree("jobs")?,
             executions: db.open_tree("executions")?,
@@ -77,6 +79,7 @@ impl Trees {
             outbox_failed: db.open_tree("outbox_failed")?,
             run_logs: db.open_tree("run_logs")?,
             run_log_chunks: db.open_tree("run_log_chunks")?,
+            codec,
         })
     }
 
@@ -89,7 +92,7 @@ impl Trees {
         else {
             return Ok(None);
         };
-        let job: Job = decode("job", &bytes)?;
+        let job: Job = self.codec.decode("job", &bytes)?;
         Ok((&job.account_alias == alias).then_some(job))
     }
 
@@ -100,7 +103,7 @@ impl Trees {
             .get(keys::execution(id))
             .map_err(StoreError::unavailable)?
         {
-            Some(bytes) => decode("execution", &bytes).map(Some),
+            Some(bytes) => self.codec.decode("execution", &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -114,7 +117,7 @@ impl Trees {
         self.service_accounts
             .get(keys::service_account(alias, name))
             .map_err(StoreError::unavailable)?
-            .map(|bytes| decode("service account", &bytes))
+            .map(|bytes| self.codec.decode("service account", &bytes))
             .transpose()
     }
 
@@ -132,7 +135,7 @@ impl Trees {
         else {
             return Ok(None);
         };
-        let schedule: Schedule = decode("schedule", &bytes)?;
+        let schedule: Schedule = self.codec.decode("schedule", &bytes)?;
         Ok((&schedule.account_alias == alias && schedule.job_id == job_id).then_some(schedule))
     }
 
@@ -226,6 +229,7 @@ impl Trees {
                 outbox_failed,
                 run_logs,
                 run_log_chunks,
+                codec: &self.codec,
             })
         });
         match result {
@@ -258,6 +262,7 @@ pub(crate) struct Tx<'a> {
     pub(crate) outbox_failed: &'a TransactionalTree,
     pub(crate) run_logs: &'a TransactionalTree,
     pub(crate) run_log_chunks: &'a TransactionalTree,
+    pub(crate) codec: &'a Codec,
 }
 
 impl Tx<'_> {
@@ -265,7 +270,11 @@ impl Tx<'_> {
     pub(crate) fn execution(&self, id: ExecutionId) -> TxResult<Option<Execution>> {
         match self.executions.get(keys::execution(id))? {
             None => Ok(None),
-            Some(bytes) => decode("execution", &bytes).map(Some).or_else(abort),
+            Some(bytes) => self
+                .codec
+                .decode("execution", &bytes)
+                .map(Some)
+                .or_else(abort),
         }
     }
 
@@ -273,7 +282,7 @@ impl Tx<'_> {
     pub(crate) fn job(&self, id: JobId) -> TxResult<Option<Job>> {
         match self.jobs.get(keys::job(id))? {
             None => Ok(None),
-            Some(bytes) => decode("job", &bytes).map(Some).or_else(abort),
+            Some(bytes) => self.codec.decode("job", &bytes).map(Some).or_else(abort),
         }
     }
 
@@ -303,7 +312,7 @@ impl Tx<'_> {
     /// The listing index and counts are the caller's: they change on insert only.
     pub(crate) fn put_execution(&self, old: Option<&Execution>, new: &Execution) -> TxResult<()> {
         // Serialized first: a record that cannot be written aborts before any index changes.
-        let bytes = encode("execution", new).or_else(abort)?;
+        let bytes = self.codec.encode("execution", new).or_else(abort)?;
         let id = new.execution_id;
         let id_key = keys::execution(id);
 

@@ -13,7 +13,7 @@ use crate::execution::Execution;
 use crate::executor::Executor;
 use crate::feed::Event;
 use crate::ids::{AccountAlias, ExecutionId, JobId};
-use crate::job::{Host, Job, JobSpec, check_key, validate_hosts};
+use crate::job::{Host, Job, JobSpec, check_key, check_one_key, validate_hosts};
 use crate::machine::Command;
 use crate::notifier::Notifier;
 use crate::page::{Page, PageRequest};
@@ -35,6 +35,13 @@ pub struct StartRequest {
     /// A default SSH private key (base64) for this execution.
     #[serde(default)]
     pub ssh_private_key: Option<Secret>,
+    /// The key pair of the account to use as the default SSH key instead of `sshPrivateKey`.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(max_length = 64, pattern = "^[A-Za-z0-9._-]+$")
+    )]
+    pub ssh_key_pair: Option<String>,
 }
 
 impl StartRequest {
@@ -44,6 +51,12 @@ impl StartRequest {
             validate_hosts(hosts, "hosts", &mut errors);
         }
         check_key(self.ssh_private_key.as_ref(), "sshPrivateKey", &mut errors);
+        check_one_key(
+            self.ssh_private_key.as_ref(),
+            self.ssh_key_pair.as_deref(),
+            "",
+            &mut errors,
+        );
         errors.into_result()
     }
 }
@@ -108,19 +121,20 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         request: StartRequest,
     ) -> Result<Execution, EngineError> {
         request.validate()?;
-        let hosts = request.hosts.as_deref().map(|hosts| (hosts, "hosts"));
-        self.check_key_pairs(alias, None, hosts).await?;
+        self.check_request_key_pairs(alias, &request).await?;
         let now = self.inner.clock.now();
         let execution = self
             .inner
             .store
             .start_execution(alias, job_id, |job| {
-                Execution::new(
+                let mut execution = Execution::new(
                     job,
                     request.hosts.clone(),
                     request.ssh_private_key.clone(),
                     now,
-                )
+                );
+                execution.ssh_key_pair = request.ssh_key_pair.clone();
+                execution
             })
             .await?;
         self.notify_status(&execution).await;
@@ -236,11 +250,11 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         request: StartRequest,
     ) -> Result<Execution, EngineError> {
         request.validate()?;
-        let hosts = request.hosts.as_deref().map(|hosts| (hosts, "hosts"));
-        self.check_key_pairs(alias, None, hosts).await?;
+        self.check_request_key_pairs(alias, &request).await?;
         let command = Command::Restart {
             hosts: request.hosts,
             ssh_private_key: request.ssh_private_key,
+            ssh_key_pair: request.ssh_key_pair,
         };
         self.command(alias, job_id, id, command).await
     }

@@ -3,6 +3,7 @@
 
 use super::error::EngineError;
 use super::handle::Engine;
+use crate::execution::Execution;
 use crate::executor::Executor;
 use crate::ids::AccountAlias;
 use crate::job::{Host, Job, JobSpec};
@@ -91,6 +92,22 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         Ok(self.inner.store.delete_key_pair(alias, name).await?)
     }
 
+    /// 400 naming each field of a start or restart request that names a key pair the account
+    /// does not have.
+    pub(crate) async fn check_request_key_pairs(
+        &self,
+        alias: &AccountAlias,
+        request: &super::api::StartRequest,
+    ) -> Result<(), EngineError> {
+        let hosts = request.hosts.as_deref().map(|hosts| (hosts, "hosts"));
+        let top = request
+            .ssh_key_pair
+            .as_deref()
+            .map(|name| ("sshKeyPair".to_owned(), name));
+        self.check_key_pairs_of(alias, top.into_iter().collect(), hosts)
+            .await
+    }
+
     /// 400 naming each field of `spec` (or of `hosts`, under `hosts_path`) that names a key pair
     /// the account does not have.
     pub(crate) async fn check_key_pairs(
@@ -99,7 +116,16 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         spec: Option<&JobSpec>,
         hosts: Option<(&[Host], &str)>,
     ) -> Result<(), EngineError> {
-        let mut fields = spec.map(JobSpec::key_pair_fields).unwrap_or_default();
+        let fields = spec.map(JobSpec::key_pair_fields).unwrap_or_default();
+        self.check_key_pairs_of(alias, fields, hosts).await
+    }
+
+    async fn check_key_pairs_of(
+        &self,
+        alias: &AccountAlias,
+        mut fields: Vec<(String, &str)>,
+        hosts: Option<(&[Host], &str)>,
+    ) -> Result<(), EngineError> {
         if let Some((hosts, path)) = hosts {
             for (index, host) in hosts.iter().enumerate() {
                 if let Some(name) = &host.ssh_key_pair {
@@ -117,13 +143,13 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
     }
 }
 
-/// Puts the private key of every key pair that `job` and `hosts` (the execution's inventory)
-/// name into the `sshPrivateKey` beside the name, so the executor writes them as it writes
-/// inline keys. An error names the key pair that is gone.
+/// Puts the private key of every key pair that `job` and `execution` (its default key and its
+/// inventory) name into the `sshPrivateKey` beside the name, so the executor writes them as it
+/// writes inline keys. An error names the key pair that is gone.
 pub(crate) async fn resolve_key_pairs(
     store: &impl KeyPairStore,
     job: &mut Job,
-    hosts: &mut [Host],
+    execution: &mut Execution,
 ) -> Result<(), String> {
     let alias = job.account_alias.clone();
     let fetch = async |name: &str| match store.get_key_pair(&alias, name).await {
@@ -135,7 +161,15 @@ pub(crate) async fn resolve_key_pairs(
     if let Some(name) = spec.ssh_key_pair.clone() {
         spec.ssh_private_key = Some(fetch(&name).await?);
     }
-    for host in spec.hosts.iter_mut().flatten().chain(hosts.iter_mut()) {
+    if let Some(name) = execution.ssh_key_pair.clone() {
+        execution.ssh_private_key = Some(fetch(&name).await?);
+    }
+    for host in spec
+        .hosts
+        .iter_mut()
+        .flatten()
+        .chain(execution.hosts.iter_mut())
+    {
         if let Some(name) = host.ssh_key_pair.clone() {
             host.ssh_private_key = Some(fetch(&name).await?);
         }
@@ -328,7 +362,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_named_key_pair_is_resolved_beside_its_name() {
-        let names = ["top", "host", "git", "extra"];
+        let names = ["top", "host", "git", "extra", "start"];
         let store = Pairs(names.iter().map(|name| key_pair("ACME", name)).collect());
         let mut host = Host::named("a");
         host.ssh_key_pair = Some("host".into());
@@ -351,8 +385,9 @@ mod tests {
         let mut job = Job::new("ACME".parse().unwrap(), spec, 1);
         let mut extra = Host::named("c");
         extra.ssh_key_pair = Some("extra".into());
-        let mut hosts = vec![extra];
-        resolve_key_pairs(&store, &mut job, &mut hosts)
+        let mut execution = Execution::new(&job, Some(vec![extra]), None, 2);
+        execution.ssh_key_pair = Some("start".into());
+        resolve_key_pairs(&store, &mut job, &mut execution)
             .await
             .unwrap();
         let key = |name: &str| Some(key_pair("ACME", name).private_key);
@@ -361,11 +396,13 @@ mod tests {
         assert_eq!(job.hosts()[1].ssh_private_key, None);
         let credentials = job.spec.repository.as_ref().unwrap().credentials.as_ref();
         assert_eq!(credentials.unwrap().ssh_private_key, key("git"));
-        assert_eq!(hosts[0].ssh_private_key, key("extra"));
+        assert_eq!(execution.hosts[0].ssh_private_key, key("extra"));
+        assert_eq!(execution.ssh_private_key, key("start"));
 
         // Another account's pair of the same name is not this job's.
         let mut theirs = Job::new("OTHER".parse().unwrap(), job.spec.clone(), 1);
-        let missing = resolve_key_pairs(&store, &mut theirs, &mut []).await;
+        let mut none = Execution::new(&theirs, Some(Vec::new()), None, 2);
+        let missing = resolve_key_pairs(&store, &mut theirs, &mut none).await;
         assert_eq!(missing.unwrap_err(), "key pair top does not exist");
     }
 

@@ -205,7 +205,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
 
         let mut execution = self.execution.clone();
         if let Err(why) =
-            super::key_pairs::resolve_key_pairs(&inner.store, &mut job, &mut execution.hosts).await
+            super::key_pairs::resolve_key_pairs(&inner.store, &mut job, &mut execution).await
         {
             return self.finish(RunReport::failed(why)).await;
         }

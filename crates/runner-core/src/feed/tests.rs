@@ -86,6 +86,7 @@ fn a_refused_command_records_nothing() {
     let restart = Command::Restart {
         hosts: None,
         ssh_private_key: None,
+        ssh_key_pair: None,
     };
     assert!(transition(&mut execution, &restart, 2).is_err());
     assert_eq!(execution.events, 2);

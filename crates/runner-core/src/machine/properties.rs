@@ -131,6 +131,7 @@ fn command(step: &Step, execution: &Execution, now: Timestamp) -> Command {
         Step::Restart { hosts } => Command::Restart {
             hosts: hosts.map(|ids| ids.into_iter().map(Host::named).collect()),
             ssh_private_key: None,
+            ssh_key_pair: None,
         },
     }
 }

@@ -100,6 +100,7 @@ fn refusal_names_the_status() {
         &Command::Restart {
             hosts: None,
             ssh_private_key: None,
+            ssh_key_pair: None,
         },
         1,
     )
@@ -182,6 +183,7 @@ fn restart_runs_failed_hosts_or_given_ones() {
         &Command::Restart {
             hosts: None,
             ssh_private_key: None,
+            ssh_key_pair: None,
         },
         6,
     )
@@ -215,6 +217,7 @@ fn restart_runs_failed_hosts_or_given_ones() {
         &Command::Restart {
             hosts,
             ssh_private_key: None,
+            ssh_key_pair: None,
         },
         12,
     )

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use super::{JobStore, StoreError};
-use crate::execution::Execution;
+use crate::execution::{Execution, Status};
 use crate::ids::{AccountAlias, ExecutionId, JobId};
 use crate::job::Job;
 use crate::machine::Command;
@@ -88,6 +88,12 @@ pub trait ExecutionStore: JobStore {
         page: PageRequest,
     ) -> impl Future<Output = Result<Page<Execution>, StoreError>> + Send;
 
+    /// How many executions, of every account, are in each of [`Status::LIVE`] now (every one
+    /// listed, zeros included, in that order): what `runner_executions{status}` shows. Ended
+    /// executions are not counted (the ended counters count them), so the answer stays cheap
+    /// however many executions a store keeps.
+    fn count_live(&self) -> impl Future<Output = Result<Vec<(Status, u64)>, StoreError>> + Send;
+
     /// Applies `command` to the execution atomically through [`crate::machine::apply`] and
     /// returns it as it is afterwards. Sends the signal [`signal_after`](super::signal_after)
     /// names.
@@ -97,4 +103,41 @@ pub trait ExecutionStore: JobStore {
         command: &Command,
         now: Timestamp,
     ) -> impl Future<Output = Result<Execution, StoreError>> + Send;
+}
+
+/// Adds `counts` up per status of [`Status::LIVE`], zeros included, in that order; ended
+/// statuses are left out. For the stores' [`ExecutionStore::count_live`].
+pub fn tally_live(counts: impl IntoIterator<Item = (Status, u64)>) -> Vec<(Status, u64)> {
+    let mut tally: Vec<(Status, u64)> = Status::LIVE.iter().map(|status| (*status, 0)).collect();
+    for (status, count) in counts {
+        if let Some((_, total)) = tally.iter_mut().find(|(live, _)| *live == status) {
+            *total += count;
+        }
+    }
+    tally
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_lists_every_live_status_and_drops_ended_ones() {
+        let tally = tally_live([
+            (Status::Running, 2),
+            (Status::Success, 9),
+            (Status::Pending, 1),
+            (Status::Running, 1),
+        ]);
+        assert_eq!(
+            tally,
+            [
+                (Status::Pending, 1),
+                (Status::Initializing, 0),
+                (Status::Running, 3),
+                (Status::Stopping, 0),
+                (Status::Killing, 0),
+            ]
+        );
+    }
 }

@@ -193,6 +193,16 @@ macro_rules! forward_store {
             > + Send {
                 $crate::forward_store!(@async self $how ExecutionStore::find_executions(alias, filter, page))
             }
+            fn count_live(
+                &self,
+            ) -> impl ::core::future::Future<
+                Output = Result<
+                    Vec<($crate::execution::Status, u64)>,
+                    $crate::store::StoreError,
+                >,
+            > + Send {
+                $crate::forward_store!(@async self $how ExecutionStore::count_live())
+            }
             fn transition(
                 &self,
                 id: $crate::ids::ExecutionId,
@@ -294,6 +304,11 @@ macro_rules! forward_store {
                 Output = Result<Option<$crate::time::Timestamp>, $crate::store::StoreError>,
             > + Send {
                 $crate::forward_store!(@async self $how OutboxStore::next_delivery_at())
+            }
+            fn backlog(
+                &self,
+            ) -> impl ::core::future::Future<Output = Result<u64, $crate::store::StoreError>> + Send {
+                $crate::forward_store!(@async self $how OutboxStore::backlog())
             }
         }
     };

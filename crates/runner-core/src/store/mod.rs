@@ -59,7 +59,7 @@ mod signals;
 pub use claims::ClaimStore;
 pub use error::StoreError;
 pub use events::FeedStore;
-pub use executions::ExecutionStore;
+pub use executions::{ExecutionStore, tally_live};
 pub use jobs::JobStore;
 pub use key_pairs::KeyPairStore;
 pub use outbox::OutboxStore;

@@ -36,4 +36,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     fn next_delivery_at(
         &self,
     ) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
+
+    /// How many deliveries wait to be delivered now (pending ones, held or not; given-up ones are
+    /// not counted): what `runner_webhook_backlog` shows.
+    fn backlog(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -75,6 +75,36 @@ async fn next_signal(signals: &mut tokio::sync::broadcast::Receiver<Signal>) -> 
 conformance_suite! {
     $ list __store_conformance_cases in conformance;
 
+    /// Live executions are counted by status across every account; ended ones are not.
+    pub async fn live_executions_are_counted_by_status(store: &(impl ExecutionStore + ClaimStore)) {
+        let zero: Vec<(Status, u64)> = Status::LIVE.iter().map(|status| (*status, 0)).collect();
+        assert_eq!(store.count_live().await.unwrap(), zero);
+        pending_execution(store, "ACME", 1).await;
+        pending_execution(store, "BETA", 2).await;
+        let ended = pending_execution(store, "ACME", 3).await;
+        let running = claim_one(store, "node-a", 10).await;
+        store
+            .transition(running.execution_id, &Command::BeginRun { attempt: running.attempt }, 11)
+            .await
+            .unwrap();
+        store
+            .transition(ended.execution_id, &Command::Kill { force_at: None }, 12)
+            .await
+            .unwrap();
+        let counts = store.count_live().await.unwrap();
+        let count = |wanted: Status| {
+            counts
+                .iter()
+                .find(|(status, _)| *status == wanted)
+                .map(|(_, count)| *count)
+        };
+        assert_eq!(count(Status::Pending), Some(1), "{counts:?}");
+        assert_eq!(count(Status::Running), Some(1), "{counts:?}");
+        assert_eq!(count(Status::Initializing), Some(0), "{counts:?}");
+        assert_eq!(count(Status::Killed), None, "ended statuses are not listed");
+        assert_eq!(counts.len(), Status::LIVE.len());
+    }
+
     /// A job reads back as it was stored.
     pub async fn jobs_round_trip(store: &impl JobStore) {
         let job = job("ACME", 1);
@@ -819,7 +849,7 @@ conformance_suite! {
                 claimed.execution_id,
                 &Command::Restart {
                     hosts: None,
-                    ssh_private_key: None,
+                    ssh_private_key: None, ssh_key_pair: None,
                 },
                 20,
             )

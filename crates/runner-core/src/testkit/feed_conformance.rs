@@ -420,6 +420,27 @@ conformance_suite! {
         );
     }
 
+    /// The backlog counts the deliveries still to deliver, held or not; delivered and given-up
+    /// ones leave it.
+    pub async fn feed_backlog_counts_waiting_deliveries(
+        store: &(impl ExecutionStore + ClaimStore + OutboxStore),
+    ) {
+        assert_eq!(store.backlog().await.unwrap(), 0);
+        // Creation and INITIALIZING: two deliveries in one queue.
+        claimed(store, &[CallbackLevel::Result], 10).await;
+        assert_eq!(store.backlog().await.unwrap(), 2);
+        let first = store.claim_deliveries(20, 100, 10).await.unwrap();
+        assert_eq!(store.backlog().await.unwrap(), 2, "a held delivery still waits");
+        store
+            .settle_delivery(&first[0].key, &Settlement::GiveUp { error: "gone".into() })
+            .await
+            .unwrap();
+        assert_eq!(store.backlog().await.unwrap(), 1, "a given-up delivery left it");
+        let next = store.claim_deliveries(30, 130, 10).await.unwrap();
+        settle_all(store, &next).await;
+        assert_eq!(store.backlog().await.unwrap(), 0);
+    }
+
     /// Concurrent callers never get the same delivery while it is held.
     pub async fn feed_concurrent_delivery_claims_never_double(
         store: &(impl ExecutionStore + ClaimStore + OutboxStore),
@@ -471,7 +492,7 @@ conformance_suite! {
                 id,
                 &Command::Restart {
                     hosts: None,
-                    ssh_private_key: None,
+                    ssh_private_key: None, ssh_key_pair: None,
                 },
                 12,
             )

@@ -59,6 +59,7 @@ pub mod key_pair_conformance;
 pub mod run_log_conformance;
 pub mod schedule_conformance;
 mod scripted;
+pub mod sealing;
 
 pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
 

@@ -191,7 +191,11 @@ conformance_suite! {
         let cap = LogCap::default();
         store.append_log(id, 1, b"first run\n", cap, 11).await.unwrap();
         finish(store, &execution, 1, 12).await;
-        let restart = Command::Restart { hosts: None, ssh_private_key: None };
+        let restart = Command::Restart {
+            hosts: None,
+            ssh_private_key: None,
+            ssh_key_pair: None,
+        };
         store.transition(id, &restart, 13).await.unwrap();
         let before = read(store, &execution, None, 0, 100).await.unwrap();
         assert_eq!((before.attempt, before.data.as_slice()), (1, &b"first run\n"[..]));

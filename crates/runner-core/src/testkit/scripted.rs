@@ -67,6 +67,8 @@ pub struct RecordedRun {
     pub limit: Option<Vec<String>>,
     /// The inventory's host ids.
     pub hosts: Vec<String>,
+    /// The execution's default SSH key as the run got it (a key pair's, once resolved).
+    pub ssh_private_key: Option<crate::secret::Secret>,
 }
 
 /// Runs [`Script`]s: one per job, or the default.
@@ -155,6 +157,7 @@ impl Executor for ScriptedExecutor {
                     .iter()
                     .map(|host| host.id.clone())
                     .collect(),
+                ssh_private_key: run.execution.ssh_private_key.clone(),
             });
         }
         let script = shared

@@ -141,7 +141,7 @@ pub async fn metrics<S: Store, E: Executor, N: Notifier, C: Clock>(
             .into_response();
     }
     match &state.operations.metrics {
-        Some(metrics) => telemetry::exposition(metrics),
+        Some(metrics) => telemetry::exposition(metrics, state.engine.store()).await,
         None => ApiError::NotFound("metrics are not served on this address".into()).into_response(),
     }
 }

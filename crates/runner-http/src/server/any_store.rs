@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use runner_core::seal::Keyring;
+use runner_core::store::StoreError;
 #[cfg(doc)]
 use runner_core::store::{ScheduleStore, Store};
 use runner_store_memory::MemoryStore;
@@ -97,13 +99,25 @@ impl AnyStore {
     /// Opens the store `spec` names. `pg_schema` puts a PostgreSQL store's tables in that schema
     /// (created if missing), so that several deployments can share one database; the other
     /// stores ignore it.
-    pub async fn open(spec: &StoreSpec, pg_schema: Option<&str>) -> Result<Self, OpenStoreError> {
+    /// `keys` seal the secrets of a durable store (see [`runner_core::seal`]); the memory store
+    /// keeps nothing at rest and ignores them.
+    pub async fn open(
+        spec: &StoreSpec,
+        pg_schema: Option<&str>,
+        keys: Option<Keyring>,
+    ) -> Result<Self, OpenStoreError> {
         #[cfg(not(feature = "postgres"))]
         let _ = pg_schema;
+        #[cfg(not(any(feature = "postgres", feature = "sled")))]
+        let _ = keys;
         match spec {
             StoreSpec::Memory => Ok(AnyStore::Memory(Box::new(MemoryStore::new()))),
             #[cfg(feature = "sled")]
-            StoreSpec::Sled(path) => Ok(AnyStore::Sled(runner_store_sled::SledStore::open(path)?)),
+            StoreSpec::Sled(path) => Ok(AnyStore::Sled(runner_store_sled::SledStore::open_sealed(
+                path,
+                runner_store_sled::Durability::default(),
+                keys,
+            )?)),
             #[cfg(not(feature = "sled"))]
             StoreSpec::Sled(_) => Err(OpenStoreError::NotBuilt("sled")),
             #[cfg(feature = "postgres")]
@@ -112,12 +126,29 @@ impl AnyStore {
                 if let Some(schema) = pg_schema {
                     options = options.schema(schema);
                 }
+                if let Some(keys) = keys {
+                    options = options.secret_keys(keys);
+                }
                 Ok(AnyStore::Postgres(
                     runner_store_postgres::PgStore::connect_with(options).await?,
                 ))
             }
             #[cfg(not(feature = "postgres"))]
             StoreSpec::Postgres(_) => Err(OpenStoreError::NotBuilt("postgres")),
+        }
+    }
+}
+
+impl AnyStore {
+    /// Seals every secret under the keyring's current key (the end of a rotation); see
+    /// `SledStore::reseal` and `PgStore::reseal`.
+    pub async fn reseal(&self) -> Result<u64, StoreError> {
+        match self {
+            AnyStore::Memory(_) => Ok(0),
+            #[cfg(feature = "sled")]
+            AnyStore::Sled(store) => store.reseal().await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(store) => store.reseal().await,
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Serves the Job Service API and runs executions.
     Serve(ServeArgs),
+    /// The key that seals secrets at rest: make one, rotate to a new one.
+    Secrets(super::secret_key::SecretsArgs),
     /// The client subcommands: they talk to a server over its HTTP API.
     #[command(flatten)]
     Client(crate::client::ClientCommand),
@@ -71,6 +73,13 @@ pub struct ServeArgs {
     /// the data directory, created with a random admin token when absent.
     #[arg(long, env = "RUNNER_TOKEN_FILE", conflicts_with_all = ["jwt_secret_file", "jwt_public_key"])]
     pub token_file: Option<PathBuf>,
+
+    /// The key file that seals passwords and private keys in the store (one line of base64, 32
+    /// bytes: `runner secrets new-key FILE` makes one). Default for the sled store: `secret.key`
+    /// in the data directory, created at first start. A PostgreSQL store needs it given, the
+    /// same file on every node.
+    #[arg(long, env = "RUNNER_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
 
     /// JWT mode, HS256: a file holding the shared secret (a file, so that the secret never shows
     /// in a command line or the environment).

@@ -1,5 +1,6 @@
 //! The `runner` binary's parts: command line ([`cli`]), the store chosen at run time
-//! ([`any_store`]), the token bootstrap ([`tokens`]) and the serve loop ([`serve()`]).
+//! ([`any_store`]), the token bootstrap ([`tokens`]), the key that seals secrets at rest
+//! ([`secret_key`]) and the serve loop ([`serve()`]).
 //!
 //! The backends are cargo features of this crate, all on by default: `sled`, `postgres` and
 //! `ansible`. Without `ansible`, the server runs with [`executor::NoExecutor`], which fails every
@@ -8,6 +9,7 @@
 pub mod any_store;
 pub mod cli;
 pub mod executor;
+pub mod secret_key;
 pub mod serve;
 pub mod tokens;
 
@@ -24,4 +26,39 @@ pub fn private_files() {
         use nix::sys::stat::{Mode, umask};
         umask(Mode::from_bits_truncate(0o077));
     }
+}
+
+/// Creates `path` holding `contents`, mode 0600 (its missing parent directories 0700), unless it
+/// exists. Returns true when it was created; false when it existed (or another process created
+/// it meanwhile: theirs is kept).
+pub(crate) fn create_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<bool> {
+    use std::io::Write;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // A directory made here holds only server files: private from the start.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
+        #[cfg(not(unix))]
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(true)
 }

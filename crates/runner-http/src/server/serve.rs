@@ -158,7 +158,8 @@ pub fn engine_config(args: &ServeArgs) -> EngineConfig {
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let webhooks = webhook_config(&args)?;
     tracing::info!(store = %args.store.redacted(), "opening store");
-    let store = Arc::new(AnyStore::open(&args.store, args.pg_schema.as_deref()).await?);
+    let keys = super::secret_key::keyring(args.secret_key_file.as_deref(), &args.store)?;
+    let store = Arc::new(AnyStore::open(&args.store, args.pg_schema.as_deref(), keys).await?);
     if matches!(*store, AnyStore::Memory(_)) {
         tracing::warn!("memory store: jobs and executions are lost when the process ends");
     }
@@ -195,7 +196,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             let metrics_address = metrics_listener.local_addr()?;
             println!("runner: metrics on http://{metrics_address}/metrics");
             tracing::info!(address = %metrics_address, "serving metrics");
-            let app = metrics_router(metrics);
+            let app = metrics_router(metrics, Arc::clone(&store));
             // Ends with the process: a scrape during the drain still answers.
             Some(tokio::spawn(async move {
                 if let Err(error) = axum::serve(metrics_listener, app).await {
@@ -274,7 +275,7 @@ mod tests {
         line.extend_from_slice(extra);
         match Cli::try_parse_from(line).expect("valid arguments").command {
             Command::Serve(args) => args,
-            Command::Client(other) => panic!("`runner serve` parsed as {other:?}"),
+            other => panic!("`runner serve` parsed as {other:?}"),
         }
     }
 

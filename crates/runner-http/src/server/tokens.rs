@@ -1,6 +1,5 @@
 //! Which authenticator the server uses, and the admin token file created on first start.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,40 +30,14 @@ pub fn ensure_token_file(path: &Path) -> std::io::Result<bool> {
     if path.exists() {
         return Ok(false);
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        // A directory made here holds only server files: private from the start.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)?;
-        }
-        #[cfg(not(unix))]
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = match options.open(path) {
-        Ok(file) => file,
-        // Another process created it in between: use theirs.
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(error) => return Err(error),
-    };
     let token = random_token()?;
-    writeln!(
-        file,
-        "# Runner bearer tokens: one `TOKEN *` or `TOKEN ALIAS[,ALIAS...]` a line.\n\
-         # Generated admin token (every account):\n{token} *"
-    )?;
-    file.sync_all()?;
-    Ok(true)
+    super::create_private_file(
+        path,
+        &format!(
+            "# Runner bearer tokens: one `TOKEN *` or `TOKEN ALIAS[,ALIAS...]` a line.\n\
+             # Generated admin token (every account):\n{token} *\n"
+        ),
+    )
 }
 
 /// Why no authenticator could be built.

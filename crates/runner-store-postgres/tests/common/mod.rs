@@ -27,6 +27,13 @@ pub(crate) async fn fresh_store() -> PgStore {
     connect(fresh_options()).await
 }
 
+/// A store in a new, empty schema, its secrets sealed under a new key (so that every
+/// conformance case runs through the sealing codec).
+pub(crate) async fn fresh_sealed_store() -> PgStore {
+    let keys = runner_core::seal::Keyring::new(runner_core::seal::SecretKey::generate());
+    connect(fresh_options().secret_keys(keys)).await
+}
+
 /// Connects or panics with directions.
 pub(crate) async fn connect(options: PgStoreOptions) -> PgStore {
     match PgStore::connect_with(options).await {

@@ -12,10 +12,17 @@ pub(crate) struct TempStore {
 }
 
 impl TempStore {
-    /// A fresh store in a new temporary directory.
+    /// A fresh store in a new temporary directory, its secrets sealed under a new key (so that
+    /// every conformance case runs through the sealing codec).
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = SledStore::open(dir.path()).expect("open a fresh sled store");
+        let keys = runner_core::seal::Keyring::new(runner_core::seal::SecretKey::generate());
+        let store = SledStore::open_sealed(
+            dir.path(),
+            runner_store_sled::Durability::default(),
+            Some(keys),
+        )
+        .expect("open a fresh sled store");
         Self { store, dir }
     }
 }
