@@ -389,15 +389,20 @@ impl Execution {
     }
 }
 
-/// Hosts of a start or restart request, completed with the job's hostVars for matching ids.
+/// Hosts of a start or restart request, completed with the job's hostVars, key (or key pair)
+/// and password for matching ids.
 pub(crate) fn merge_hosts(mut hosts: Vec<Host>, known: &[Host]) -> Vec<Host> {
     for host in &mut hosts {
         if let Some(known) = known.iter().find(|known| known.id == host.id) {
             if host.host_vars.is_empty() {
                 host.host_vars = known.host_vars.clone();
             }
-            if host.ssh_private_key.is_none() {
+            if host.ssh_private_key.is_none() && host.ssh_key_pair.is_none() {
                 host.ssh_private_key = known.ssh_private_key.clone();
+                host.ssh_key_pair = known.ssh_key_pair.clone();
+            }
+            if host.ssh_password.is_none() {
+                host.ssh_password = known.ssh_password.clone();
             }
         }
     }

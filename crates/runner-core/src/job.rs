@@ -91,6 +91,11 @@ pub struct Host {
     /// Instead of `sshPrivateKey`: the name of a key pair of the account for this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_key_pair: Option<String>,
+    /// This host's SSH login password (write-only), for a host that takes passwords (as a new
+    /// machine does before a key is distributed to it). A key, when there is one, is tried first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>, format = Password))]
+    pub ssh_password: Option<Secret>,
 }
 
 impl Host {
@@ -101,6 +106,7 @@ impl Host {
             host_vars: Map::new(),
             ssh_private_key: None,
             ssh_key_pair: None,
+            ssh_password: None,
         }
     }
 }
@@ -355,14 +361,14 @@ impl JobSpec {
     }
 }
 
-/// A masked key sent back for a host keeps that host's stored key.
+/// A masked key or password sent back for a host keeps that host's stored one.
 pub(crate) fn keep_masked_host_keys(hosts: &mut [Host], stored: &[Host]) {
     for host in hosts {
-        let stored_key = stored
-            .iter()
-            .find(|old| old.id == host.id)
-            .and_then(|old| old.ssh_private_key.as_ref());
+        let old = stored.iter().find(|old| old.id == host.id);
+        let stored_key = old.and_then(|old| old.ssh_private_key.as_ref());
         host.ssh_private_key = secret::merge(host.ssh_private_key.take(), stored_key);
+        let stored_password = old.and_then(|old| old.ssh_password.as_ref());
+        host.ssh_password = secret::merge(host.ssh_password.take(), stored_password);
     }
 }
 
@@ -389,7 +395,28 @@ pub fn validate_hosts(hosts: &[Host], path: &str, errors: &mut ValidationErrors)
             &format!("{field}."),
             errors,
         );
+        check_password(
+            host.ssh_password.as_ref(),
+            &format!("{field}.sshPassword"),
+            errors,
+        );
     }
+}
+
+/// A login password is not empty and holds no control character: ansible reads it from a file
+/// whose trailing newline it strips, and ssh reads one line.
+pub(crate) fn check_password(
+    password: Option<&Secret>,
+    field: &str,
+    errors: &mut ValidationErrors,
+) {
+    let Some(password) = password else { return };
+    let text = password.expose();
+    errors.check(
+        password.is_mask() || (!text.is_empty() && !text.chars().any(char::is_control)),
+        field,
+        "must be a non-empty password without control characters",
+    );
 }
 
 /// A place that takes a key takes `sshPrivateKey` or `sshKeyPair`, not both; a key-pair name

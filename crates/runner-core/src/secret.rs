@@ -212,8 +212,8 @@ impl Masker {
         Self { values }
     }
 
-    /// A masker for every secret of a run: the job's and the execution's keys, each host's key,
-    /// the repository's password and key.
+    /// A masker for every secret of a run: the job's and the execution's keys, each host's key
+    /// and password, the repository's password and key.
     pub fn for_run(run: &crate::executor::Run) -> Self {
         let spec = &run.job.spec;
         let credentials = spec
@@ -225,7 +225,8 @@ impl Masker {
             .iter()
             .flatten()
             .chain(&run.execution.hosts)
-            .filter_map(|host| host.ssh_private_key.as_ref());
+            .flat_map(|host| [host.ssh_private_key.as_ref(), host.ssh_password.as_ref()])
+            .flatten();
         let secrets = [
             spec.ssh_private_key.as_ref(),
             run.execution.ssh_private_key.as_ref(),

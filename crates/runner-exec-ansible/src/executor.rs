@@ -384,22 +384,34 @@ impl AnsibleExecutor {
             Some(key) => Some(workspace.write_key("default ssh key", key)?),
             None => None,
         };
-        let mut key_paths = HashMap::new();
+        let mut logins = HashMap::new();
         for (index, host) in hosts.iter().enumerate() {
             let own = host.ssh_private_key.as_ref().filter(|key| !key.is_mask());
-            let path = match own {
+            let key = match own {
                 Some(key) => Some(workspace.write_key(&format!("host {index} ssh key"), key)?),
                 None => default_key.clone(),
             };
-            if let Some(path) = path {
-                key_paths.insert(host.id.clone(), path);
-            }
+            let password = host
+                .ssh_password
+                .as_ref()
+                .filter(|password| !password.is_mask());
+            let password = match password {
+                Some(password) => Some(
+                    workspace
+                        .write_secret(
+                            &format!("host-{index}.password"),
+                            password.expose().as_bytes(),
+                            0o600,
+                        )
+                        .map_err(|error| {
+                            format!("could not write the password of host {index}: {error}")
+                        })?,
+                ),
+                None => None,
+            };
+            logins.insert(host.id.clone(), inventory::LoginFiles { key, password });
         }
-        let key_refs: HashMap<String, &Path> = key_paths
-            .iter()
-            .map(|(id, path)| (id.clone(), path.as_path()))
-            .collect();
-        let document = inventory::document(&hosts, &key_refs);
+        let document = inventory::document(&hosts, &logins);
         let write_json = |workspace: &mut Workspace, label: &str, value: &serde_json::Value| {
             let bytes = serde_json::to_vec_pretty(value).map_err(|error| error.to_string())?;
             workspace

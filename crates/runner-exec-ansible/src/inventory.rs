@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
+use std::path::PathBuf;
 use std::pin::Pin;
 
 use runner_core::executor::Run;
@@ -69,16 +69,34 @@ pub(crate) fn merge(mut hosts: Vec<Host>, dynamic: Vec<Host>) -> Vec<Host> {
     hosts
 }
 
-/// The inventory document: `{"all": {"hosts": {id: hostVars}}}`. `key_files` gives, per host id,
-/// the private key file to use (set as `ansible_ssh_private_key_file`, over a hostVars value).
-pub(crate) fn document(hosts: &[Host], key_files: &HashMap<String, &Path>) -> Value {
+/// The files a host logs in with, written into the run's `secrets/`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LoginFiles {
+    /// The private key, set as `ansible_ssh_private_key_file`.
+    pub(crate) key: Option<PathBuf>,
+    /// The password, read by a `file` lookup into `ansible_password`: the value stays out of the
+    /// inventory, and a lookup's result is never templated, whatever the password holds.
+    pub(crate) password: Option<PathBuf>,
+}
+
+/// The inventory document: `{"all": {"hosts": {id: hostVars}}}`. `logins` gives, per host id,
+/// the files it logs in with (set over a hostVars value of the same name).
+pub(crate) fn document(hosts: &[Host], logins: &HashMap<String, LoginFiles>) -> Value {
     let mut entries = Map::new();
     for host in hosts {
         let mut vars = host.host_vars.clone();
-        if let Some(key) = key_files.get(&host.id) {
+        let login = logins.get(&host.id);
+        if let Some(key) = login.and_then(|login| login.key.as_ref()) {
             vars.insert(
                 "ansible_ssh_private_key_file".into(),
                 Value::String(key.display().to_string()),
+            );
+        }
+        if let Some(password) = login.and_then(|login| login.password.as_ref()) {
+            let path = Value::String(password.display().to_string());
+            vars.insert(
+                "ansible_password".into(),
+                Value::String(format!("{{{{ lookup('ansible.builtin.file', {path}) }}}}")),
             );
         }
         entries.insert(host.id.clone(), Value::Object(vars));
@@ -107,18 +125,27 @@ mod tests {
     }
 
     #[test]
-    fn key_files_override_host_vars() {
+    fn login_files_override_host_vars() {
         let mut host = Host::named("a");
         host.host_vars
             .insert("ansible_ssh_private_key_file".into(), "/elsewhere".into());
-        let key = Path::new("/work/secrets/host-0.key");
-        let keys = HashMap::from([("a".to_string(), key)]);
-        let doc = document(&[host, Host::named("b")], &keys);
+        host.host_vars
+            .insert("ansible_password".into(), "in clear".into());
+        let login = LoginFiles {
+            key: Some("/work/secrets/host-0.key".into()),
+            password: Some("/work/secrets/2-host-0.password".into()),
+        };
+        let logins = HashMap::from([("a".to_string(), login)]);
+        let doc = document(&[host, Host::named("b")], &logins);
         assert_eq!(
             doc["all"]["hosts"]["a"]["ansible_ssh_private_key_file"],
             "/work/secrets/host-0.key"
         );
+        assert_eq!(
+            doc["all"]["hosts"]["a"]["ansible_password"],
+            "{{ lookup('ansible.builtin.file', \"/work/secrets/2-host-0.password\") }}"
+        );
         assert_eq!(doc["all"]["hosts"]["b"], serde_json::json!({}));
-        assert_eq!(document(&[], &keys), serde_json::json!({"all": {}}));
+        assert_eq!(document(&[], &logins), serde_json::json!({"all": {}}));
     }
 }

@@ -1138,6 +1138,10 @@ async fn secrets_are_write_only() {
         stored.hosts()[0].ssh_private_key.as_ref().unwrap().expose(),
         "aG9zdC1rZXktUzNDUkVU"
     );
+    assert_eq!(
+        stored.hosts()[0].ssh_password.as_ref().unwrap().expose(),
+        "host-password-S3CRET"
+    );
     assert_eq!(stored.spec.description.as_deref(), Some("renamed"));
 
     // A new value replaces the stored one, and is not shown either.

@@ -30,7 +30,13 @@ struct Sshd {
 }
 
 impl Sshd {
+    /// An sshd that takes keys only.
     fn start(dir: &Path, authorized_files: &[PathBuf]) -> Self {
+        Self::start_with(dir, authorized_files, "publickey")
+    }
+
+    /// An sshd that takes `methods` (`AuthenticationMethods`: "publickey", "publickey password").
+    fn start_with(dir: &Path, authorized_files: &[PathBuf], methods: &str) -> Self {
         let program = std::env::var_os("RUNNER_SSHD")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/usr/sbin/sshd"));
@@ -63,13 +69,18 @@ impl Sshd {
                 &config,
                 format!(
                     "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\n\
-                     PidFile {}\nAuthenticationMethods publickey\nPubkeyAuthentication yes\n\
-                     PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                     PidFile {}\nAuthenticationMethods {methods}\nPubkeyAuthentication yes\n\
+                     PasswordAuthentication {}\nKbdInteractiveAuthentication no\n\
                      PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
                      LogLevel VERBOSE\n",
                     host_key.display(),
                     files.join(" "),
                     dir.join("sshd.pid").display(),
+                    if methods.contains("password") {
+                        "yes"
+                    } else {
+                        "no"
+                    },
                 ),
             )
             .unwrap();
@@ -261,5 +272,124 @@ async fn a_distributed_key_pair_lets_a_job_in_until_it_is_removed() {
             !output.contains(marker),
             "a private key in the server's output"
         );
+    }
+}
+
+/// The user `scripts/ensure-sshd.sh` creates for password logins.
+const PASSWORD_USER: &str = "runner-ssh-test";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_is_the_way_in_for_a_first_distribution() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    reachable_by_runs(dir.path());
+    let path = ansible_path();
+    let store = format!("sled:{}", dir.path().join("data").display());
+    let work = dir.path().join("w");
+    let runner = Runner::spawn(
+        dir.path(),
+        &["--store", &store, "--work-root", work.to_str().unwrap()],
+        &[("PATH", &path)],
+    );
+    let api = Api::new(&runner.base, &admin_token(&dir.path().join("data/tokens")));
+
+    // A fresh password for the test user (made by scripts/ensure-sshd.sh), set as root.
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("chpasswd runs (as root)");
+    std::io::Write::write_all(
+        chpasswd.stdin.as_mut().unwrap(),
+        format!("{PASSWORD_USER}:{password}\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        chpasswd.wait().unwrap().success(),
+        "chpasswd failed: is {PASSWORD_USER} missing? run scripts/ensure-sshd.sh as root"
+    );
+    // The user's own directory for the distributed file, outside any real ~/.ssh.
+    let keys_dir = dir.path().join("pw");
+    std::fs::create_dir(&keys_dir).unwrap();
+    let chown = Command::new("chown")
+        .arg(format!("{PASSWORD_USER}:"))
+        .arg(&keys_dir)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let distributed = keys_dir.join("authorized_keys");
+    let sshd = Sshd::start_with(
+        dir.path(),
+        std::slice::from_ref(&distributed),
+        "publickey password",
+    );
+
+    let deploy = api
+        .send(
+            Method::POST,
+            "/keyPairs/ACME",
+            Some(json!({"name": "deploy"})),
+        )
+        .await;
+    let deploy_key = deploy["publicKey"].as_str().unwrap().to_owned();
+    let host = json!({"id": "fresh", "hostVars": {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": sshd.port,
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_ssh_common_args":
+            "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes",
+    }});
+
+    // The first way in is the password.
+    let body = json!({"hosts": [host.clone()], "user": PASSWORD_USER,
+                      "authorizedKeysFile": distributed.display().to_string(),
+                      "sshPassword": password});
+    let href = post_for_location(&api, "/keyPairs/ACME/deploy/distribute", body).await;
+    let (status, events) = until_final(&api, &href).await;
+    assert_eq!(status, "SUCCESS", "{events}");
+    let written = std::fs::read_to_string(&distributed).unwrap();
+    assert_eq!(written.matches(deploy_key.as_str()).count(), 1, "{written}");
+    let log = api
+        .client
+        .get(format!("{}{href}/log", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let execution = api.send(Method::GET, &href, None).await;
+    let job_path = href.split("/executions/").next().unwrap().to_owned();
+    let distribution_job = api.send(Method::GET, &job_path, None).await;
+
+    // From now on the key pair alone gets in.
+    let mut job_host = host.clone();
+    job_host["hostVars"]["ansible_user"] = json!(PASSWORD_USER);
+    let job = json!({
+        "playbook": playbook("- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"),
+        "hosts": [job_host],
+        "sshKeyPair": "deploy",
+    });
+    let created = api.send(Method::POST, "/jobs/ACME", Some(job)).await;
+    let start = format!("/jobs/ACME/{}/start", created["id"].as_str().unwrap());
+    let href = post_for_location(&api, &start, json!({})).await;
+    let (status, job_events) = until_final(&api, &href).await;
+    assert_eq!(status, "SUCCESS", "{job_events}");
+
+    // The password is nowhere to be read: not in the feed, the run log, the execution, the
+    // distribution's job, or the server's output.
+    drop(sshd);
+    let (_, stdout, stderr) = runner.terminate();
+    for (place, text) in [
+        ("events", events),
+        ("log", log),
+        ("execution", execution.to_string()),
+        ("job", distribution_job.to_string()),
+        (
+            "server output",
+            format!("{}\n{}", stdout.join("\n"), stderr.join("\n")),
+        ),
+    ] {
+        assert!(!text.contains(&password), "the password in the {place}");
     }
 }

@@ -219,6 +219,11 @@ pub struct DistributeRequest {
     /// (the key pair itself, to remove it).
     #[serde(default)]
     pub ssh_key_pair: Option<String>,
+    /// The way in for this run: the user's login password, for hosts that take passwords (set on
+    /// each host that brings no key, key pair or password of its own).
+    #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>, format = Password))]
+    pub ssh_password: Option<crate::secret::Secret>,
 }
 
 impl DistributeRequest {
@@ -250,11 +255,28 @@ impl DistributeRequest {
         );
         let mut hosts = self.hosts.unwrap_or_default();
         errors.check(!hosts.is_empty(), "hosts", "give at least one host");
+        let ways_in = [
+            self.ssh_private_key.is_some(),
+            self.ssh_key_pair.is_some(),
+            self.ssh_password.is_some(),
+        ];
+        errors.check(
+            ways_in.iter().filter(|given| **given).count() <= 1,
+            "sshPassword",
+            "give one way in: sshPrivateKey, sshKeyPair or sshPassword",
+        );
+        crate::job::check_password(self.ssh_password.as_ref(), "sshPassword", &mut errors);
         errors.into_result()?;
         for host in &mut hosts {
             host.host_vars
                 .entry("ansible_user")
                 .or_insert_with(|| user.clone().into());
+            let has_own = host.ssh_private_key.is_some()
+                || host.ssh_key_pair.is_some()
+                || host.ssh_password.is_some();
+            if !has_own {
+                host.ssh_password.clone_from(&self.ssh_password);
+            }
         }
         let action = if self.remove { "Removes" } else { "Installs" };
         let spec = JobSpec {
@@ -404,6 +426,33 @@ mod tests {
         let mut none = Execution::new(&theirs, Some(Vec::new()), None, 2);
         let missing = resolve_key_pairs(&store, &mut theirs, &mut none).await;
         assert_eq!(missing.unwrap_err(), "key pair top does not exist");
+    }
+
+    #[test]
+    fn a_password_is_the_way_in_for_hosts_without_their_own() {
+        let pair = key_pair("ACME", "deploy");
+        let mut keyed = Host::named("keyed");
+        keyed.ssh_key_pair = Some("bootstrap".into());
+        let request = |password: Option<&str>, key_pair: Option<&str>| DistributeRequest {
+            hosts: Some(vec![Host::named("new"), keyed.clone()]),
+            user: Some("admin".into()),
+            ssh_password: password.map(crate::secret::Secret::new),
+            ssh_key_pair: key_pair.map(str::to_owned),
+            ..DistributeRequest::default()
+        };
+        let spec = request(Some("first login"), None).job_spec(&pair).unwrap();
+        let hosts = spec.hosts.unwrap();
+        assert_eq!(
+            hosts[0].ssh_password.as_ref().unwrap().expose(),
+            "first login"
+        );
+        assert_eq!(hosts[0].host_vars["ansible_user"], "admin");
+        assert_eq!(hosts[1].ssh_password, None);
+
+        let both = request(Some("first login"), Some("bootstrap")).job_spec(&pair);
+        assert!(both.unwrap_err().to_string().contains("sshPassword"));
+        let empty = request(Some(""), None).job_spec(&pair);
+        assert!(empty.unwrap_err().to_string().contains("sshPassword"));
     }
 
     #[test]

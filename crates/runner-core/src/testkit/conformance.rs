@@ -273,6 +273,10 @@ conformance_suite! {
             read.hosts()[0].ssh_private_key.as_ref().unwrap().expose(),
             "aG9zdC1rZXk="
         );
+        assert_eq!(
+            read.hosts()[0].ssh_password.as_ref().unwrap().expose(),
+            "host-password"
+        );
         let execution =
             Execution::new(&read, None, Some(crate::secret::Secret::new("c3RhcnQ=")), 2);
         store.insert_execution(&execution).await.unwrap();
@@ -288,6 +292,10 @@ conformance_suite! {
         assert_eq!(
             stored.hosts[0].ssh_private_key.as_ref().unwrap().expose(),
             "aG9zdC1rZXk="
+        );
+        assert_eq!(
+            stored.hosts[0].ssh_password.as_ref().unwrap().expose(),
+            "host-password"
         );
     }
 

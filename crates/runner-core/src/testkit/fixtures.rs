@@ -46,6 +46,7 @@ pub fn job_with_secrets(account: &str, now: Timestamp) -> Job {
     spec.ssh_private_key = Some(Secret::new("ZGVmYXVsdC1rZXk="));
     if let Some(hosts) = spec.hosts.as_mut() {
         hosts[0].ssh_private_key = Some(Secret::new("aG9zdC1rZXk="));
+        hosts[0].ssh_password = Some(Secret::new("host-password"));
     }
     Job::new(alias(account), spec, now)
 }

@@ -19,15 +19,16 @@ pub struct Stored {
 }
 
 /// Every secret [`store_every_secret`] stores, as the client sent it.
-pub const SECRETS: [&str; 5] = [
+pub const SECRETS: [&str; 6] = [
     "repository-password",
     "ZGVmYXVsdC1rZXk=",
     "aG9zdC1rZXk=",
     "c3RhcnQ=",
     "cHJpdmF0ZS1zZWFsZWQ=",
+    "host-password",
 ];
 
-/// Stores a job with a repository password, a job key and a host key; an execution of it (which
+/// Stores a job with a repository password, a job key, a host key and a host password; an execution of it (which
 /// copies them) started with a key of its own; and a key pair.
 pub async fn store_every_secret(store: &(impl ExecutionStore + KeyPairStore)) -> Stored {
     let job = job_with_secrets("ACME", 1);
@@ -86,6 +87,10 @@ pub async fn assert_secrets_read_back(
             .as_ref()
             .map(Secret::expose),
         Some(SECRETS[2])
+    );
+    assert_eq!(
+        execution.hosts[0].ssh_password.as_ref().map(Secret::expose),
+        Some(SECRETS[5])
     );
     let pair = store
         .get_key_pair(&acme, "sealed")

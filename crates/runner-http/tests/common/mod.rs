@@ -257,7 +257,8 @@ pub(crate) fn secret_job() -> Value {
             "defaultPlaybook": "site.yml",
             "credentials": {"username": "deploy", "password": "repo-password-S3CRET"}
         },
-        "hosts": [{"id": "web1", "hostVars": {"a": 1}, "sshPrivateKey": "aG9zdC1rZXktUzNDUkVU"}],
+        "hosts": [{"id": "web1", "hostVars": {"a": 1}, "sshPrivateKey": "aG9zdC1rZXktUzNDUkVU",
+                   "sshPassword": "host-password-S3CRET"}],
         "sshPrivateKey": "ZGVmYXVsdC1rZXktUzNDUkVU",
         "callbacks": ["https://93.184.215.14/x", {"url": "https://93.184.215.14/y", "level": "ERROR"}],
         "properties": {"k": "v", "n": [1, 2]},
@@ -270,5 +271,6 @@ pub(crate) fn secret_job() -> Value {
 pub(crate) const SECRET_VALUES: &[&str] = &[
     "repo-password-S3CRET",
     "aG9zdC1rZXktUzNDUkVU",
+    "host-password-S3CRET",
     "ZGVmYXVsdC1rZXktUzNDUkVU",
 ];
