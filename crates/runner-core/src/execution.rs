@@ -366,6 +366,19 @@ impl Execution {
         [lease, ttl, escalate, force].into_iter().flatten().min()
     }
 
+    /// When it ended, once it has: the end of its latest run, or its creation time for one that
+    /// ended without running (stopped or killed while PENDING). `None` while it has not ended,
+    /// and again after a restart until the new run ends. What retention counts the age of an
+    /// execution from; stores index it.
+    pub fn ended_time(&self) -> Option<Timestamp> {
+        self.status.is_terminal().then(|| {
+            self.timers
+                .last()
+                .and_then(|timer| timer.end)
+                .unwrap_or(self.created_time)
+        })
+    }
+
     /// The API's view of this execution.
     pub fn view(&self) -> ExecutionView {
         ExecutionView {

@@ -250,6 +250,40 @@ pub enum Settlement {
     },
 }
 
+/// A delivery given up on ([`Settlement::GiveUp`]): what `GET .../executions/{id}/deliveries`
+/// lists, kept until retention purges its execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GivenUpDelivery {
+    /// The callback's index in the job's `callbacks` when the execution was created.
+    pub callback: u32,
+    /// Where it was posted.
+    pub url: String,
+    /// The event's sequence number.
+    pub sequence: u64,
+    /// How many attempts failed, the last one included.
+    pub attempts: u32,
+    /// What went wrong the last time.
+    pub last_error: String,
+    /// The body that was posted.
+    pub event: Event,
+}
+
+impl GivenUpDelivery {
+    /// The given-up `delivery` (its attempts counting the last one) and its last `error`.
+    pub fn new(delivery: Delivery, error: String) -> Self {
+        Self {
+            callback: delivery.key.callback,
+            url: delivery.url,
+            sequence: delivery.key.sequence,
+            attempts: delivery.attempts,
+            last_error: error,
+            event: delivery.event,
+        }
+    }
+}
+
 /// An event as recorded, with the deliveries it adds to the outbox: what a store persists in the
 /// atomic section of the change that produced it.
 #[derive(Debug, Clone, PartialEq)]

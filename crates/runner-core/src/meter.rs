@@ -34,6 +34,8 @@ pub const QUEUE_WAIT: &str = "runner_queue_wait_seconds";
 pub const LEASE_RESCUES: &str = "runner_lease_rescues_total";
 /// Executions the scheduler created for due schedules on this node (counter).
 pub const SCHEDULE_FIRES: &str = "runner_schedule_fires_total";
+/// Ended executions the retention service of this node deleted (counter).
+pub const PURGED: &str = "runner_executions_purged_total";
 
 /// The metric names that are histograms of seconds, for an exporter that needs buckets set.
 pub const SECONDS_HISTOGRAMS: [&str; 2] = [RUN_DURATION, QUEUE_WAIT];
@@ -57,6 +59,7 @@ pub fn describe() {
     );
     metrics::describe_counter!(LEASE_RESCUES, "Lapsed leases this node rescued.");
     metrics::describe_counter!(SCHEDULE_FIRES, "Executions created for due schedules.");
+    metrics::describe_counter!(PURGED, "Ended executions this node's retention deleted.");
 }
 
 /// This node claimed `execution` at `now`.
@@ -106,6 +109,11 @@ pub(crate) fn schedules_fired(count: usize) {
     if count > 0 {
         metrics::counter!(SCHEDULE_FIRES).increment(count as u64);
     }
+}
+
+/// The retention service deleted `count` executions.
+pub(crate) fn purged(count: u64) {
+    metrics::counter!(PURGED).increment(count);
 }
 
 fn seconds(millis: i64) -> f64 {

@@ -34,7 +34,8 @@ struct Counting {
 }
 
 runner_core::forward_store!(impl[] for Counting => MemoryStore, |this| &this.store;
-    JobStore, ExecutionStore, ClaimStore, OutboxStore, SignalSource, KeyPairStore);
+    JobStore, ExecutionStore, ClaimStore, OutboxStore, SignalSource, KeyPairStore,
+    RetentionStore);
 
 impl FeedStore for Counting {
     async fn append_events(

@@ -26,6 +26,7 @@ use crate::extract::{
 };
 use crate::response::{JobResponse, execution_href, job_href};
 
+pub mod deliveries;
 pub mod events;
 pub mod key_pairs;
 pub mod operations;

@@ -39,6 +39,7 @@
 //! | `GET /jobs/{alias}/{jobId}/executions?page&size` | 200 | | page of Executions, newest first |
 //! | `GET /jobs/{alias}/{jobId}/executions/{executionId}` | 200 | | Execution |
 //! | `GET .../executions/{executionId}/events?after&size` | 200 | | `{"events", "lastSequence", "hasMore"}`; with `Accept: text/event-stream`, a live SSE stream (resumes after `Last-Event-ID`) |
+//! | `GET .../executions/{executionId}/deliveries?page&size` | 200 | | page of given-up webhook deliveries (`callback`, `url`, `sequence`, `attempts`, `lastError`, `event`) |
 //! | `POST .../executions/{executionId}/restart` | 200 (409 unless FAILURE) | optional `{hosts, sshPrivateKey}` | Execution |
 //! | `POST .../executions/{executionId}/stop` | 200 | optional `{"expiryDuration": seconds}` | Execution |
 //! | `POST .../executions/{executionId}/kill` | 200 | optional `{"expiryDuration": seconds}` | Execution |

@@ -22,7 +22,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::api::{
-    self, ExpiryRequest, events, key_pairs, operations, run_log, schedules, service_accounts,
+    self, ExpiryRequest, deliveries, events, key_pairs, operations, run_log, schedules,
+    service_accounts,
 };
 use crate::console;
 use crate::error::ErrorBody;
@@ -68,7 +69,7 @@ are not followed. Callback URLs that are or resolve to loopback, private or link
 are refused (400 naming `callbacks[i].url`) unless the server allows them."),
     paths(api::create_job, api::list_jobs, api::get_job, api::update_job, api::delete_job,
           api::start_job, api::list_executions, api::find_executions, api::get_execution, events::list_events,
-          run_log::get_log,
+          run_log::get_log, deliveries::list_given_up_deliveries,
           api::restart_execution, api::stop_execution, api::kill_execution,
           service_accounts::create_service_account, service_accounts::list_service_accounts,
           service_accounts::get_service_account, service_accounts::delete_service_account,

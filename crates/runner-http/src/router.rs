@@ -20,7 +20,7 @@ use utoipa::openapi::HttpMethod;
 use crate::api::events::{self, LiveFeeds};
 use crate::api::operations::{self, Operations};
 use crate::api::run_log;
-use crate::api::{self, AppState, key_pairs, schedules, service_accounts};
+use crate::api::{self, AppState, deliveries, key_pairs, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
 use crate::console;
 use crate::error::ApiError;
@@ -176,6 +176,10 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         .add(
             events::__path_list_events,
             events::list_events::<S, E, N, C>,
+        )
+        .add(
+            deliveries::__path_list_given_up_deliveries,
+            deliveries::list_given_up_deliveries::<S, E, N, C>,
         )
         .add(run_log::__path_get_log, run_log::get_log::<S, E, N, C>)
         .add(

@@ -402,6 +402,97 @@ async fn a_receiver_that_never_answers_delays_nothing() {
     drop(runner);
 }
 
+/// A receiver that refuses everything, one attempt per delivery: every event is given up, and
+/// the execution lists them (after a restart too: they are in the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_up_deliveries_are_listed_with_their_last_error() {
+    let path = ansible_path();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, tokens) = sled_dir(dir.path());
+    let args = [
+        "--store",
+        store.as_str(),
+        "--allow-private-callbacks",
+        "--callback-max-attempts",
+        "1",
+    ];
+    let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
+    let token = admin_token(&tokens);
+    let api = Api::new(&runner.base, &token);
+    let mut receiver = Receiver::start(usize::MAX).await;
+    let hook = format!("{}/hook", receiver.base);
+    let (execution, href) = api
+        .run(json!({
+            "playbook": playbook(SIMPLE_PLAY),
+            "hosts": [localhost()],
+            "callbacks": [hook],
+        }))
+        .await;
+    let streamed = until_final(&api, &href).await;
+    let last = streamed.last().unwrap().id;
+    // Each queue is attempted in order, so once the final event was refused every one was.
+    let final_key = format!("{execution}:0:{last}");
+    while receiver.next_refused().await != final_key {}
+    // A graceful stop waits for the settlement of the attempts in flight.
+    let (exit, _, stderr) = runner.terminate();
+    assert!(exit.success(), "{stderr:#?}");
+
+    let runner = Runner::spawn(dir.path(), &args, &[("PATH", &path)]);
+    let api = Api::new(&runner.base, &token);
+    let listed = api
+        .send(reqwest::Method::GET, &format!("{href}/deliveries"), None)
+        .await;
+    assert_eq!(listed["totalSize"], last, "{listed:#}");
+    let results = listed["results"].as_array().unwrap();
+    assert_eq!(results.len() as u64, last.min(100));
+    for (i, delivery) in results.iter().enumerate() {
+        let sequence = i as u64 + 1;
+        assert_eq!(delivery["sequence"], sequence, "{delivery:#}");
+        assert_eq!(delivery["callback"], 0);
+        assert_eq!(delivery["url"], hook);
+        assert_eq!(delivery["attempts"], 1);
+        assert!(
+            delivery["lastError"].as_str().unwrap().contains("503"),
+            "the receiver's answer: {delivery:#}"
+        );
+        assert_eq!(delivery["event"]["sequence"], sequence);
+        assert_eq!(delivery["event"]["execution_id"], execution);
+    }
+    let second = api
+        .send(
+            reqwest::Method::GET,
+            &format!("{href}/deliveries?page=1&size=2"),
+            None,
+        )
+        .await;
+    let sequences: Vec<u64> = second["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|delivery| delivery["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, [3, 4]);
+
+    let unknown = href.replace(&execution, &uuid::Uuid::now_v7().to_string());
+    let missing = api
+        .client
+        .get(format!("{}{unknown}/deliveries", api.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let bad_page = api
+        .client
+        .get(format!("{}{href}/deliveries?size=0", api.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_page.status(), 400);
+    drop(runner);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_stream_resumes_after_a_dropped_connection() {
     let path = ansible_path();

@@ -25,7 +25,9 @@ use std::sync::Mutex;
 
 use runner_core::execution::{Execution, ScheduledFire, Status};
 use runner_core::executor::ExecutorEvent;
-use runner_core::feed::{self, Delivery, DeliveryKey, Event, Recorded, Settlement};
+use runner_core::feed::{
+    self, Delivery, DeliveryKey, Event, GivenUpDelivery, Recorded, Settlement,
+};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
 use runner_core::key_pair::KeyPair;
@@ -63,6 +65,8 @@ struct State {
     next_position: u64,
     /// Executions by their next deadline.
     deadlines: BTreeSet<(Timestamp, ExecutionId)>,
+    /// Ended executions by their end ([`Execution::ended_time`]): what retention purges first.
+    ended: BTreeSet<(Timestamp, ExecutionId)>,
     /// Service accounts by account and name, and each account's names in creation order.
     service_accounts: HashMap<(AccountAlias, String), ServiceAccount>,
     service_accounts_by_account: HashMap<AccountAlias, Vec<String>>,
@@ -79,8 +83,9 @@ struct State {
     events: HashMap<ExecutionId, Vec<Event>>,
     /// The outbox: pending deliveries in queue order, (execution, callback) then sequence.
     outbox: BTreeMap<DeliveryKey, Pending>,
-    /// Deliveries given up on, with their last error: kept for operators, never retried.
-    failed: HashMap<DeliveryKey, (Delivery, String)>,
+    /// Deliveries given up on, with their last error: kept for operators, never retried; in
+    /// (execution, callback, sequence) order, as they are listed.
+    failed: BTreeMap<DeliveryKey, (Delivery, String)>,
     /// Each attempt's run log.
     run_logs: HashMap<(ExecutionId, u32), RunLog>,
 }
@@ -108,6 +113,19 @@ impl Pending {
             .map_or(self.delivery.next_attempt_at, |held| {
                 held.max(self.delivery.next_attempt_at)
             })
+    }
+}
+
+/// Every delivery key of execution `id`: its queues, in (callback, sequence) order.
+fn deliveries_of(id: ExecutionId) -> std::ops::RangeInclusive<DeliveryKey> {
+    DeliveryKey {
+        execution_id: id,
+        callback: 0,
+        sequence: 0,
+    }..=DeliveryKey {
+        execution_id: id,
+        callback: u32::MAX,
+        sequence: u64::MAX,
     }
 }
 
@@ -198,8 +216,10 @@ impl State {
     ) -> Result<(Execution, bool), StoreError> {
         let execution = self.executions.get_mut(&id).ok_or(StoreError::NotFound)?;
         let old_deadline = execution.next_deadline();
+        let old_end = execution.ended_time();
         let recorded = feed::transition(execution, command, now)?;
         let new_deadline = execution.next_deadline();
+        let new_end = execution.ended_time();
         let pending = execution.status == runner_core::execution::Status::Pending;
         let changed = execution.clone();
         if old_deadline != new_deadline {
@@ -208,6 +228,14 @@ impl State {
             }
             if let Some(deadline) = new_deadline {
                 self.deadlines.insert((deadline, id));
+            }
+        }
+        if old_end != new_end {
+            if let Some(end) = old_end {
+                self.ended.remove(&(end, id));
+            }
+            if let Some(end) = new_end {
+                self.ended.insert((end, id));
             }
         }
         match (pending, self.pending_position.remove(&id)) {
@@ -223,6 +251,30 @@ impl State {
         let any = !recorded.is_empty();
         self.record(recorded);
         Ok((changed, any))
+    }
+
+    /// Deletes execution `id`, which has ended, with everything kept for it.
+    fn purge(&mut self, id: ExecutionId) {
+        let Some(execution) = self.executions.remove(&id) else {
+            return;
+        };
+        if let Some(ids) = self.executions_by_job.get_mut(&execution.job_id) {
+            ids.retain(|other| *other != id);
+        }
+        self.events.remove(&id);
+        let queues = deliveries_of(id);
+        let pending: Vec<DeliveryKey> =
+            self.outbox.range(queues.clone()).map(|(k, _)| *k).collect();
+        for key in pending {
+            self.outbox.remove(&key);
+        }
+        let failed: Vec<DeliveryKey> = self.failed.range(queues).map(|(k, _)| *k).collect();
+        for key in failed {
+            self.failed.remove(&key);
+        }
+        for attempt in 0..=execution.attempt {
+            self.run_logs.remove(&(id, attempt));
+        }
     }
 
     fn enqueue(&mut self, id: ExecutionId) {
@@ -627,6 +679,44 @@ impl OutboxStore for MemoryStore {
 
     async fn backlog(&self) -> Result<u64, StoreError> {
         Ok(self.state().outbox.len() as u64)
+    }
+
+    async fn given_up_deliveries(
+        &self,
+        id: ExecutionId,
+        page: PageRequest,
+    ) -> Result<Page<GivenUpDelivery>, StoreError> {
+        let state = self.state();
+        let given_up: Vec<&(Delivery, String)> = state
+            .failed
+            .range(deliveries_of(id))
+            .map(|(_, failed)| failed)
+            .collect();
+        let slice = page.slice(&given_up);
+        let results = slice
+            .results
+            .into_iter()
+            .map(|(delivery, error)| GivenUpDelivery::new(delivery.clone(), error.clone()))
+            .collect();
+        Ok(Page::new(page, slice.total_size, results))
+    }
+}
+
+impl RetentionStore for MemoryStore {
+    async fn purge_ended(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        let mut state = self.state();
+        let due: Vec<(Timestamp, ExecutionId)> = state
+            .ended
+            .iter()
+            .take_while(|(end, _)| *end < before)
+            .take(limit)
+            .copied()
+            .collect();
+        for entry in &due {
+            state.ended.remove(entry);
+            state.purge(entry.1);
+        }
+        Ok(due.len())
     }
 }
 

@@ -60,6 +60,8 @@ pub(crate) struct ExecutionRow {
     pub(crate) id: Uuid,
     pub(crate) status: &'static str,
     pub(crate) next_deadline: Option<i64>,
+    /// [`Execution::ended_time`]: what retention orders and cuts by.
+    pub(crate) ended_time: Option<i64>,
     pub(crate) attempt: i64,
     pub(crate) body: String,
 }
@@ -70,6 +72,7 @@ impl ExecutionRow {
             id: execution.execution_id.0,
             status: execution.status.as_str(),
             next_deadline: execution.next_deadline(),
+            ended_time: execution.ended_time(),
             attempt: i64::from(execution.attempt),
             body: codec.encode("execution", execution)?,
         })
@@ -82,6 +85,7 @@ pub(crate) struct ExecutionUpdates {
     pub(crate) ids: Vec<Uuid>,
     pub(crate) statuses: Vec<&'static str>,
     pub(crate) deadlines: Vec<Option<i64>>,
+    pub(crate) ended_times: Vec<Option<i64>>,
     pub(crate) attempts: Vec<i64>,
     pub(crate) bodies: Vec<String>,
     /// The execution became PENDING: it goes to the end of the claim queue.
@@ -96,6 +100,7 @@ impl ExecutionUpdates {
         self.ids.push(row.id);
         self.statuses.push(row.status);
         self.deadlines.push(row.next_deadline);
+        self.ended_times.push(row.ended_time);
         self.attempts.push(row.attempt);
         self.bodies.push(row.body);
         self.requeue.push(requeue);

@@ -114,14 +114,21 @@
 //! Tables (see `migrations/`): `jobs`, `executions` (whole records as JSON in `body`, of type
 //! `json`: stored as sent and never looked into by a query, so no write pays for a `jsonb` parse;
 //! plus the columns that are filtered and indexed on: status, `job_seq`, claim queue position,
-//! deadline, `schedule_id` and `due_time`), `service_accounts` (primary key account and alias),
+//! deadline, end time, `schedule_id` and `due_time`), `service_accounts` (primary key account and alias),
 //! `schedules` (the record in `body`; `next_fire_time`, job and service account as columns),
 //! `key_pairs` (primary key account and name, the record, private key included, in `body`),
 //! `execution_events` (primary key execution and sequence, the event in `body`) and `deliveries`
 //! (the outbox: primary key execution, callback index and sequence; due time, hold, attempts, state
 //! `pending` or `failed`, last error, the event in `body`).
 //! - **Paging**: a job's executions are numbered 1, 2, 3, ... (`job_seq`), so any page of them is
-//!   an index range read, as fast at page 10,000 as at page 0. Jobs page with `OFFSET`.
+//!   an index range read, as fast at page 10,000 as at page 0. Jobs page with `OFFSET`, and so do
+//!   the executions of a job that retention took some from (their numbers have gaps then).
+//! - **Retention** (`src/retention.rs`, migration 0010): `ended_time` (written from
+//!   [`Execution::ended_time`] with every status change) and a partial index on it; a purge is
+//!   one short transaction under a try-lock of the schema (`pg_try_advisory_xact_lock`: one node
+//!   purges at a time, the others' calls delete nothing), picking rows `FOR UPDATE SKIP LOCKED`
+//!   and deleting their events, deliveries and run logs with them; `execution_purges` counts
+//!   each job's purged executions for its listing.
 //! - **Durability**: every commit waits for the disk, except batches made only of BeginRun and
 //!   Heartbeat transitions (`synchronous_commit = off`): a crash of the database server may forget
 //!   the last of those, which the state machine tolerates (Finish applies from INITIALIZING too;
@@ -152,6 +159,7 @@ mod listener;
 mod live_feed;
 mod notifier;
 mod options;
+mod retention;
 mod retry;
 mod run_logs;
 mod schedules;
@@ -165,15 +173,15 @@ use std::time::Duration;
 
 use runner_core::execution::{Execution, Status};
 use runner_core::executor::ExecutorEvent;
-use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
+use runner_core::feed::{Delivery, DeliveryKey, Event, GivenUpDelivery, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
 use runner_core::page::{Page, PageRequest};
 use runner_core::search::{self, ExecutionFilter};
 use runner_core::store::{
-    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RunLogStore, Signal,
-    SignalSource, StoreError, patience, tally_live,
+    ClaimStore, ExecutionStore, FeedStore, JobStore, OutboxStore, RetentionStore, RunLogStore,
+    Signal, SignalSource, StoreError, patience, tally_live,
 };
 #[cfg(doc)]
 use runner_core::store::{ScheduleStore, Store};
@@ -761,8 +769,10 @@ impl ExecutionStore for PgStore {
         job_id: JobId,
         page: PageRequest,
     ) -> Result<Page<Execution>, StoreError> {
-        // job_seq numbers a job's executions 1..=n without gaps, so the newest is n (the total)
-        // and page p is the range (n - offset - size, n - offset]: two index lookups, whatever p.
+        // job_seq numbers a job's executions 1..=n, so the newest is n. While retention has
+        // deleted none of them (no gaps), n is the total and page p is the range
+        // (n - offset - size, n - offset]: two index lookups, whatever p. After a purge the
+        // total is n less the purged count, and a page walks the same index past its offset.
         let (total, rows): (i64, Vec<(Uuid, String)>) = self
             .read(|| async {
                 let newest: Option<(i64, String)> = sqlx::query_as(
@@ -772,10 +782,31 @@ impl ExecutionStore for PgStore {
                 .bind(job_id.0)
                 .fetch_optional(self.pool())
                 .await?;
-                let total = match newest {
-                    Some((total, owner)) if owner == alias.as_str() => total,
+                let newest = match newest {
+                    Some((newest, owner)) if owner == alias.as_str() => newest,
                     _ => return Ok((0, Vec::new())),
                 };
+                let purged: Option<i64> =
+                    sqlx::query_scalar("SELECT purged FROM execution_purges WHERE job_id = $1")
+                        .bind(job_id.0)
+                        .fetch_optional(self.pool())
+                        .await?;
+                let purged = purged.unwrap_or(0);
+                if purged > 0 {
+                    let rows = sqlx::query_as(
+                        "SELECT id, body::text FROM executions
+                          WHERE job_id = $1
+                          ORDER BY job_seq DESC
+                         OFFSET $2 LIMIT $3",
+                    )
+                    .bind(job_id.0)
+                    .bind(to_i64(page.offset()))
+                    .bind(i64::from(page.size))
+                    .fetch_all(self.pool())
+                    .await?;
+                    return Ok(((newest - purged).max(0), rows));
+                }
+                let total = newest;
                 let high = total.saturating_sub(to_i64(page.offset()));
                 if high <= 0 {
                     return Ok((total, Vec::new()));
@@ -995,6 +1026,14 @@ impl OutboxStore for PgStore {
         live_feed::next_delivery_at(self).await
     }
 
+    async fn given_up_deliveries(
+        &self,
+        id: ExecutionId,
+        page: PageRequest,
+    ) -> Result<Page<GivenUpDelivery>, StoreError> {
+        retention::given_up_deliveries(self, id, page).await
+    }
+
     async fn backlog(&self) -> Result<u64, StoreError> {
         // From deliveries_due, which holds pending rows only.
         let count: i64 = self
@@ -1004,6 +1043,12 @@ impl OutboxStore for PgStore {
             })
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+impl RetentionStore for PgStore {
+    async fn purge_ended(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        retention::purge_ended(self, before, limit).await
     }
 }
 

@@ -116,7 +116,7 @@ macro_rules! feed_inserts {
     };
 }
 
-/// Writes changed executions (`$10..$16`, an [`ExecutionUpdates`]: a row that became PENDING
+/// Writes changed executions (`$10..$16` and `$21`, an [`ExecutionUpdates`]: a row that became PENDING
 /// draws a new queue position; a row with an expected `xmin` is written only if it still has
 /// it) and the feed rows of the rows written (`$1..$9`), in one statement (data-modifying CTEs
 /// always run to completion); holds the jobs `$17` (`FOR KEY SHARE`), sends the payloads `$19`
@@ -128,13 +128,14 @@ const WRITE_EXECUTIONS: &str = concat!(
     UPDATE executions AS e
        SET status = v.status,
            next_deadline = v.next_deadline,
+           ended_time = v.ended_time,
            attempt = v.attempt,
            body = v.body::json,
            queue_position = CASE WHEN v.requeue THEN nextval('execution_queue')
                                  ELSE e.queue_position END
       FROM unnest($10::uuid[], $11::text[], $12::int8[], $13::int8[], $14::text[], $15::bool[],
-                  $16::text[])
-           AS v(id, status, next_deadline, attempt, body, requeue, xmin)
+                  $16::text[], $21::int8[])
+           AS v(id, status, next_deadline, attempt, body, requeue, xmin, ended_time)
      WHERE e.id = v.id AND (v.xmin IS NULL OR e.xmin = v.xmin::xid)
  RETURNING e.id, e.xmin::text AS xmin
 ), ",
@@ -173,6 +174,7 @@ pub(crate) fn write_executions<'q>(
         .bind(channel)
         .bind(payloads)
         .bind(relaxed)
+        .bind(&updates.ended_times)
 }
 
 /// The feed inserts plus the new body of the execution (`$10`, `$11`: its id): the whole write of

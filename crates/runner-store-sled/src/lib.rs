@@ -41,6 +41,7 @@
 //! | `pending` | queue position (u64) | execution id: the claim queue, oldest first |
 //! | `pending_position` | execution id | its queue position, to take it out of the queue |
 //! | `deadlines` | [`Execution::next_deadline`], execution id | empty: lapsed leases, TTLs, stop escalations, kill deadlines in time order |
+//! | `ended` | [`Execution::ended_time`], execution id | empty: ended executions in the order they ended, what retention purges first |
 //! | `service_accounts` | alias, name | the [`ServiceAccount`] |
 //! | `service_accounts_by_account` | alias, created time, name | empty; read backwards: newest first |
 //! | `schedules` | schedule id | the [`Schedule`] (trigger, next and last fire time) |
@@ -75,7 +76,7 @@
 //! Every write (a job inserted, updated or deleted; an execution inserted; a transition; a claim
 //! of a batch; a service account or schedule inserted, updated or deleted; a round of firing
 //! schedules; an append of executor events; a settled delivery) runs on **one writer thread**,
-//! inside **a sled transaction over all twenty trees**. An execution changes only through
+//! inside **a sled transaction over all twenty-one trees**. An execution changes only through
 //! [`runner_core::feed::transition`] (which wraps [`runner_core::machine::apply`]) inside that
 //! transaction, on the record the transaction read, and the same transaction moves it in the
 //! claim queue and the deadline index, updates the counts, and stores the status event with its
@@ -167,6 +168,15 @@
 //! next status change (sequence 1). The directory is then marked version 2, which a runner of
 //! version 1 refuses to open ([`SledStoreError::Format`]): it would rewrite executions without
 //! their feed fields, and their feeds would be numbered again from 1 over the stored events.
+//! Version 3 added the `ended` tree: opening a version 1 or 2 directory builds it from the
+//! executions (after the secret key was checked) before marking the directory version 3.
+//!
+//! ## Retention
+//!
+//! [`RetentionStore::purge_ended`] reads the head of `ended` and, for each execution, the keys
+//! of its events, deliveries and run logs (a transaction cannot read a range), then deletes
+//! them with the execution, its listing entry and its job's count in one write; an execution
+//! changed since the read (restarted, or with new events) is skipped (`src/retention.rs`).
 //! Directories of a later version than this runner's are refused too.
 //!
 //! ## The directory lock
@@ -204,7 +214,8 @@
 //! below uses only modules of the lines under it (test modules aside).
 //!
 //! ```text
-//! store_impl ──────► lib, jobs, executions, feed, trees, keys   JobStore … SignalSource
+//! store_impl ──────► lib, jobs, executions, feed, retention,    JobStore … SignalSource
+//!                    trees, keys
 //! schedule_store ──► lib, schedules, trees, keys                ScheduleStore
 //! lib ─────────────► writer, feed, trees, lock, durability,     SledStore: open, close,
 //!                    keys, codec                                 the writer's inbox
@@ -213,6 +224,7 @@
 //!                                                                schedules and their fires
 //! executions ──────► feed, writer, trees, keys                  inserts, transitions, claims
 //! feed ────────────► writer, trees, keys, codec                 events, outbox, holds
+//! retention ───────► writer, trees, keys                        purges of ended executions
 //! writer ──────────► trees, durability, keys                    the thread, batches, flushes
 //! trees ───────────► keys, codec                                the trees, reads, transactions
 //! codec, keys, durability, lock                                  (none of the crate's modules)
@@ -226,6 +238,7 @@ mod jobs;
 mod key_pairs;
 mod keys;
 mod lock;
+mod retention;
 mod run_logs;
 mod schedule_store;
 mod schedules;
@@ -247,7 +260,7 @@ use runner_core::job::Job;
 use runner_core::schedule::{Schedule, ServiceAccount};
 #[cfg(doc)]
 use runner_core::store::{
-    ExecutionStore, FeedStore, OutboxStore, ScheduleStore, Store, signal_after,
+    ExecutionStore, FeedStore, OutboxStore, RetentionStore, ScheduleStore, Store, signal_after,
 };
 use runner_core::store::{Signal, StoreError};
 use tokio::sync::broadcast;
@@ -270,7 +283,10 @@ const SIGNAL_CAPACITY: usize = 1024;
 /// docs); a directory of a later version is refused, and so is a version 2 directory by a runner
 /// that reads version 1 only: it would drop the feed fields of the executions it rewrites, and
 /// the next runner would number their events again from the start.
-const FORMAT_VERSION: u64 = 2;
+///
+/// Version 3 added the `ended` tree (ended executions by end time, for retention); opening an
+/// older directory builds it from the executions before the directory is marked version 3.
+const FORMAT_VERSION: u64 = 3;
 
 /// The oldest format this version opens (upgrading it to [`FORMAT_VERSION`] in place).
 const OLDEST_FORMAT: u64 = 1;
@@ -336,6 +352,31 @@ pub enum SledStoreError {
         /// The data directory.
         path: PathBuf,
     },
+    /// Upgrading an older format failed: a record could not be read, or sled failed.
+    #[error("cannot upgrade the store in {}: {error}", path.display())]
+    Upgrade {
+        /// The data directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        error: StoreError,
+    },
+}
+
+/// Builds the `ended` tree (format 3) from the executions of a directory of an older format.
+fn index_ended(trees: &Trees) -> Result<(), StoreError> {
+    for entry in trees.executions.iter() {
+        let (_, bytes) = entry.map_err(StoreError::unavailable)?;
+        let execution: runner_core::execution::Execution =
+            trees.codec.decode("execution", &bytes)?;
+        if let Some(at) = execution.ended_time() {
+            trees
+                .ended
+                .insert(keys::deadline(at, execution.execution_id), &[][..])
+                .map_err(StoreError::unavailable)?;
+        }
+    }
+    Ok(())
 }
 
 impl From<LockError> for SledStoreError {
@@ -439,6 +480,9 @@ impl SledStore {
             .get(keys::FORMAT)
             .map_err(sled_error)?
             .map(|found| count(Some(&found)));
+        // An older directory is marked with the new version only once it is upgraded, after
+        // the secret key was checked (the upgrade reads sealed executions).
+        let mut upgrade_from = None;
         match found {
             Some(FORMAT_VERSION) => {}
             Some(found) if !(OLDEST_FORMAT..FORMAT_VERSION).contains(&found) => {
@@ -446,10 +490,11 @@ impl SledStore {
             }
             // A new directory, or an older format: the trees it lacks were just created empty,
             // and records read back with their new fields at their defaults.
-            old => {
-                if let Some(found) = old {
-                    tracing::info!(path = %path.display(), found, to = FORMAT_VERSION, "upgrading the sled store's format");
-                }
+            Some(found) => {
+                tracing::info!(path = %path.display(), found, to = FORMAT_VERSION, "upgrading the sled store's format");
+                upgrade_from = Some(found);
+            }
+            None => {
                 trees
                     .meta
                     .insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())
@@ -476,6 +521,17 @@ impl SledStore {
             }
             (None, Some(_)) => return Err(SledStoreError::KeyRequired { path }),
             (None, None) => {}
+        }
+        if upgrade_from.is_some() {
+            index_ended(&trees).map_err(|error| SledStoreError::Upgrade {
+                path: path.clone(),
+                error,
+            })?;
+            trees
+                .meta
+                .insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())
+                .map_err(sled_error)?;
+            db.flush().map_err(sled_error)?;
         }
         let log = match durability {
             Durability::Sync => {
@@ -736,6 +792,46 @@ mod tests {
             .map(|e| (e.sequence, e.kind, e.status))
             .collect();
         assert_eq!(seen, [(1, EventKind::Status, Some(Status::Killed))]);
+    }
+
+    /// A directory written before retention (format 2: no `ended` tree) opens, gets its ended
+    /// executions indexed, and they can be purged.
+    #[tokio::test]
+    async fn a_format_2_directory_gets_its_ended_executions_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let job = job("ACME", 1);
+        store.insert_job(&job).await.unwrap();
+        let ended = Execution::new(&job, None, None, 2);
+        store.insert_execution(&ended).await.unwrap();
+        let kill = Command::Kill { force_at: None };
+        store
+            .transition(ended.execution_id, &kill, 3)
+            .await
+            .unwrap();
+        let live = Execution::new(&job, None, None, 4);
+        store.insert_execution(&live).await.unwrap();
+        // Turn it into a format 2 directory.
+        assert!(store.inner._db.drop_tree("ended").unwrap());
+        store
+            .inner
+            .trees
+            .meta
+            .insert(keys::FORMAT, &2u64.to_be_bytes())
+            .unwrap();
+        store.inner._db.flush().unwrap();
+        drop(store);
+
+        let store = SledStore::open(dir.path()).unwrap();
+        let format = store.inner.trees.meta.get(keys::FORMAT).unwrap();
+        assert_eq!(count(format.as_deref()), FORMAT_VERSION);
+        assert_eq!(store.inner.trees.ended.len(), 1, "the ended execution only");
+        assert_eq!(store.purge_ended(i64::MAX, 10).await.unwrap(), 1);
+        let acme = alias("ACME");
+        let gone = store.get_execution(&acme, job.id, ended.execution_id).await;
+        assert!(gone.unwrap().is_none());
+        let kept = store.get_execution(&acme, job.id, live.execution_id).await;
+        assert!(kept.unwrap().is_some());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use runner_core::execution::{Execution, Status};
 use runner_core::executor::ExecutorEvent;
-use runner_core::feed::{Delivery, DeliveryKey, Event, Settlement};
+use runner_core::feed::{Delivery, DeliveryKey, Event, GivenUpDelivery, Settlement};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
@@ -13,17 +13,19 @@ use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{LogCap, LogPage};
 use runner_core::search::{ExecutionFilter, counted, newest_first};
 use runner_core::store::{
-    ClaimStore, ExecutionStore, FeedStore, JobStore, LogRead, OutboxStore, RunLogStore, Signal,
-    SignalSource, StoreError, signal_after, tally_live,
+    ClaimStore, ExecutionStore, FeedStore, JobStore, LogRead, OutboxStore, RetentionStore,
+    RunLogStore, Signal, SignalSource, StoreError, signal_after, tally_live,
 };
 use runner_core::time::Timestamp;
 use tokio::sync::broadcast;
 
 use crate::SledStore;
+use crate::codec::Encode;
 use crate::executions::{Claim, InsertExecution, Transition, Transitioned};
-use crate::feed::{AppendEvents, Appended, SettleDelivery, events_after};
+use crate::feed::{AppendEvents, Appended, OutboxRecord, SettleDelivery, events_after};
 use crate::jobs::{DeleteJob, InsertJob, UpdateJob};
 use crate::keys;
+use crate::retention::{PurgeEnded, purge_candidates};
 use crate::run_logs::{AppendLog, read_page};
 use crate::trees::{Trees, page_keys};
 
@@ -379,6 +381,47 @@ impl OutboxStore for SledStore {
     async fn backlog(&self) -> Result<u64, StoreError> {
         // Pending deliveries only: given-up ones moved to `outbox_failed`.
         self.scan(|inner| Ok(inner.trees.outbox.len() as u64)).await
+    }
+
+    async fn given_up_deliveries(
+        &self,
+        id: ExecutionId,
+        page: PageRequest,
+    ) -> Result<Page<GivenUpDelivery>, StoreError> {
+        self.scan(move |inner| {
+            let trees = &inner.trees;
+            let prefix = keys::execution(id);
+            let total = trees.outbox_failed.scan_prefix(prefix).count() as u64;
+            let results = trees
+                .outbox_failed
+                .scan_prefix(prefix)
+                .values()
+                .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+                .take(page.size as usize)
+                .map(|bytes| {
+                    let bytes = bytes.map_err(StoreError::unavailable)?;
+                    let record: OutboxRecord = trees.codec.decode("delivery", &bytes)?;
+                    Ok(GivenUpDelivery::new(
+                        record.delivery,
+                        record.last_error.unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Page::new(page, total, results))
+        })
+        .await
+    }
+}
+
+impl RetentionStore for SledStore {
+    async fn purge_ended(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        let victims = self
+            .scan(move |inner| purge_candidates(&inner.trees, before, limit))
+            .await?;
+        if victims.is_empty() {
+            return Ok(0);
+        }
+        self.write(PurgeEnded { victims }).await
     }
 }
 

@@ -38,6 +38,7 @@ pub(crate) struct Trees {
     pub(crate) pending: sled::Tree,
     pub(crate) pending_position: sled::Tree,
     pub(crate) deadlines: sled::Tree,
+    pub(crate) ended: sled::Tree,
     pub(crate) meta: sled::Tree,
     pub(crate) service_accounts: sled::Tree,
     pub(crate) service_accounts_by_account: sled::Tree,
@@ -66,6 +67,7 @@ impl Trees {
             pending: db.open_tree("pending")?,
             pending_position: db.open_tree("pending_position")?,
             deadlines: db.open_tree("deadlines")?,
+            ended: db.open_tree("ended")?,
             meta: db.open_tree("meta")?,
             service_accounts: db.open_tree("service_accounts")?,
             service_accounts_by_account: db.open_tree("service_accounts_by_account")?,
@@ -157,7 +159,7 @@ impl Trees {
         let body = RefCell::new(body);
         // sled's tuple form stops at 14 trees; its slice form has no such limit. The order here
         // is the order of the views below.
-        let trees: [&sled::Tree; 20] = [
+        let trees: [&sled::Tree; 21] = [
             &self.jobs,
             &self.executions,
             &self.jobs_by_account,
@@ -165,6 +167,7 @@ impl Trees {
             &self.pending,
             &self.pending_position,
             &self.deadlines,
+            &self.ended,
             &self.meta,
             &self.service_accounts,
             &self.service_accounts_by_account,
@@ -188,6 +191,7 @@ impl Trees {
                 pending,
                 pending_position,
                 deadlines,
+                ended,
                 meta,
                 service_accounts,
                 service_accounts_by_account,
@@ -204,7 +208,7 @@ impl Trees {
             ] = &views[..]
             else {
                 return abort(StoreError::Corrupt(format!(
-                    "sled gave {} transaction views for 20 trees",
+                    "sled gave {} transaction views for 21 trees",
                     views.len()
                 )));
             };
@@ -216,6 +220,7 @@ impl Trees {
                 pending,
                 pending_position,
                 deadlines,
+                ended,
                 meta,
                 service_accounts,
                 service_accounts_by_account,
@@ -249,6 +254,7 @@ pub(crate) struct Tx<'a> {
     pending: &'a TransactionalTree,
     pending_position: &'a TransactionalTree,
     deadlines: &'a TransactionalTree,
+    ended: &'a TransactionalTree,
     pub(crate) meta: &'a TransactionalTree,
     pub(crate) service_accounts: &'a TransactionalTree,
     pub(crate) service_accounts_by_account: &'a TransactionalTree,
@@ -341,6 +347,17 @@ impl Tx<'_> {
             }
         }
 
+        let old_end = old.and_then(Execution::ended_time);
+        let new_end = new.ended_time();
+        if old_end != new_end {
+            if let Some(at) = old_end {
+                self.ended.remove(&keys::deadline(at, id)[..])?;
+            }
+            if let Some(at) = new_end {
+                self.ended.insert(&keys::deadline(at, id)[..], &[][..])?;
+            }
+        }
+
         let was_active = old.is_some_and(|old| !old.status.is_terminal());
         let is_active = !new.status.is_terminal();
         if was_active != is_active {
@@ -351,6 +368,40 @@ impl Tx<'_> {
         }
 
         self.executions.insert(&id_key[..], bytes)?;
+        Ok(())
+    }
+}
+
+impl Tx<'_> {
+    /// Deletes the ended execution `old` (as this transaction read it) and its index entries:
+    /// the record, its `ended` entry, its listing entry and its job's execution count. Its feed,
+    /// deliveries and run logs are the caller's (they are found by range, which a transaction
+    /// cannot read).
+    pub(crate) fn delete_ended_execution(&self, old: &Execution) -> TxResult<()> {
+        let id = old.execution_id;
+        if let Some(at) = old.ended_time() {
+            self.ended.remove(&keys::deadline(at, id)[..])?;
+        }
+        if let Some(at) = old.next_deadline() {
+            self.deadlines.remove(&keys::deadline(at, id)[..])?;
+        }
+        if let Some(position) = self.pending_position.remove(&keys::execution(id)[..])? {
+            self.pending.remove(position)?;
+        }
+        self.executions_by_job.remove(keys::job_execution(
+            &old.account_alias,
+            old.job_id,
+            old.created_time,
+            id,
+        ))?;
+        self.add(&keys::execution_count(&old.account_alias, old.job_id), -1)?;
+        self.executions.remove(&keys::execution(id)[..])?;
+        Ok(())
+    }
+
+    /// Removes a stale `ended` entry (one whose execution is gone or ended at another time).
+    pub(crate) fn drop_ended_entry(&self, key: &[u8]) -> TxResult<()> {
+        self.ended.remove(key)?;
         Ok(())
     }
 }

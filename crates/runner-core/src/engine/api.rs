@@ -11,7 +11,7 @@ use super::error::EngineError;
 use super::handle::Engine;
 use crate::execution::Execution;
 use crate::executor::Executor;
-use crate::feed::Event;
+use crate::feed::{Event, GivenUpDelivery};
 use crate::ids::{AccountAlias, ExecutionId, JobId};
 use crate::job::{Host, Job, JobSpec, check_key, check_one_key, validate_hosts};
 use crate::machine::Command;
@@ -199,6 +199,20 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             .store
             .list_events(alias, job_id, id, after, limit)
             .await?)
+    }
+
+    /// A page of the webhook deliveries of an execution that were given up on, in (callback,
+    /// sequence) order; [`EngineError::NotFound`] when there is no such execution of the job in
+    /// the account (or retention purged it).
+    pub async fn given_up_deliveries(
+        &self,
+        alias: &AccountAlias,
+        job_id: JobId,
+        id: ExecutionId,
+        page: PageRequest,
+    ) -> Result<Page<GivenUpDelivery>, EngineError> {
+        self.get_execution(alias, job_id, id).await?;
+        Ok(self.inner.store.given_up_deliveries(id, page).await?)
     }
 
     /// A page of the run log of an attempt of an execution (the latest if `read.attempt` is

@@ -46,6 +46,17 @@ pub struct EngineConfig {
     /// PostgreSQL) on the cores ansible runs on. The live feed is that much later. Default 25 ms;
     /// zero writes each as it comes.
     pub feed_flush_window: Duration,
+    /// How long an ended execution is kept: the retention service deletes executions that ended
+    /// longer ago than this, with their events, webhook deliveries and run logs
+    /// ([`RetentionStore::purge_ended`](crate::store::RetentionStore::purge_ended)). Default
+    /// `None`: everything is kept (the server's `--retain-days` defaults to 30).
+    pub retain: Option<Duration>,
+    /// How often the retention service looks for executions to purge, when [`EngineConfig::retain`]
+    /// is set. Default 10 minutes.
+    pub retention_interval: Duration,
+    /// How many executions one purge deletes at most: one short transaction each, so that starts
+    /// and runs never wait long behind a purge. Default 500.
+    pub retention_batch: usize,
 }
 
 /// The default of [`EngineConfig::event_field_bytes`]: 16 KiB.
@@ -69,6 +80,9 @@ impl Default for EngineConfig {
             event_field_bytes: DEFAULT_EVENT_FIELD_BYTES,
             run_log_cap: crate::run_log::LogCap::default(),
             feed_flush_window: DEFAULT_FEED_FLUSH_WINDOW,
+            retain: None,
+            retention_interval: Duration::from_secs(600),
+            retention_batch: 500,
         }
     }
 }

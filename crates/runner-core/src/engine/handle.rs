@@ -165,6 +165,13 @@ impl<S, E, N, C> EngineBuilder<S, E, N, C> {
         self
     }
 
+    /// Deletes executions that ended longer ago than `retain`, with their feeds and logs (see
+    /// [`EngineConfig::retain`]).
+    pub fn retain(mut self, retain: Duration) -> Self {
+        self.config.retain = Some(retain);
+        self
+    }
+
     /// The polling fallback (see [`EngineConfig::poll_interval`]).
     pub fn poll_interval(mut self, poll_interval: Duration) -> Self {
         self.config.poll_interval = poll_interval;

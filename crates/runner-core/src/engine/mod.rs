@@ -12,7 +12,9 @@
 //! - a **worker** (`engine/worker.rs`) per claimed execution runs the executor, renews the lease, turns
 //!   stop and kill requests into cancellations, and records the outcome;
 //! - the **maintenance** loop (`engine/dispatch.rs`) applies timed commands whose deadline passed
-//!   (executionTtl, stop escalation, kill deadline, lapsed leases), whichever node set them.
+//!   (executionTtl, stop escalation, kill deadline, lapsed leases), whichever node set them;
+//! - the **retention** service (`engine/retention.rs`), when [`EngineConfig::retain`] is set,
+//!   deletes executions that ended longer ago, in bounded batches.
 //!
 //! One type owns the node's places (`engine/places.rs`): the worker pool, the executions with a
 //! worker, the prefetch queue and the count of live workers. A worker holds its places through a
@@ -30,7 +32,8 @@
 //! (`Claimed`) or leaves it waiting for a place (`Prefetched`), when a worker starts (`Started`)
 //! and ends (`Finished`), when the node hands an execution back (`HandedBack`), when the
 //! maintenance loop applies a deadline (`DeadlineApplied`), when the scheduler fires
-//! (`ScheduleFired`) and when shutdown has fixed the end of its grace (`ShutdownGrace`).
+//! (`ScheduleFired`), when the retention service ends a pass (`RetentionPass`) and when
+//! shutdown has fixed the end of its grace (`ShutdownGrace`).
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -64,7 +67,8 @@
 //! ```text
 //! schedules ──► api, running, worker, handle, error, signals
 //! api       ──► worker, handle, error
-//! running   ──► dispatch, handle, places, signals
+//! running   ──► dispatch, retention, handle, places, signals
+//! retention ──► handle, signals
 //! dispatch  ──► worker, handle, places, signals
 //! worker    ──► handle, places, signals
 //! handle    ──► places, config, signals
@@ -84,7 +88,8 @@
 //! - `worker`: starts and runs the workers, and sends the status notifications of every part of
 //!   the engine.
 //! - `dispatch`: the dispatcher (with the hand-back of prefetched executions) and the
-//!   maintenance loop; `running`: [`Engine::start`], [`RunningEngine`], shutdown.
+//!   maintenance loop; `retention`: the retention service; `running`: [`Engine::start`],
+//!   [`RunningEngine`], shutdown.
 //! - `api`: the Job Service operations; `schedules`: the Job Schedule Service operations and the
 //!   scheduler.
 
@@ -97,6 +102,7 @@ mod health;
 mod key_pairs;
 mod places;
 mod prefetch;
+mod retention;
 mod running;
 mod schedules;
 mod signals;

@@ -3,20 +3,24 @@
 
 use tokio::task::JoinSet;
 
-use super::dispatch;
 use super::handle::{Engine, Phase};
 use super::signals::EngineSignal;
+use super::{dispatch, retention};
 use crate::executor::Executor;
 use crate::notifier::Notifier;
 use crate::store::Store;
 use crate::time::{Clock, after};
 
 impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
-    /// Starts the dispatcher and the maintenance loop on the current tokio runtime.
+    /// Starts the dispatcher, the maintenance loop and (with [`EngineConfig::retain`](super::EngineConfig::retain)
+    /// set) the retention service on the current tokio runtime.
     pub fn start(self) -> RunningEngine<S, E, N, C> {
         let mut tasks = JoinSet::new();
         tasks.spawn(dispatch::dispatcher(self.clone()));
         tasks.spawn(dispatch::maintenance(self.clone()));
+        if let Some(retain) = self.inner.config.retain {
+            tasks.spawn(retention::retention(self.clone(), retain));
+        }
         RunningEngine {
             engine: self,
             tasks,

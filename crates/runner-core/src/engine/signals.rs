@@ -42,6 +42,14 @@ pub enum EngineSignal {
     StoreBack,
     /// The scheduler created the execution for a due schedule.
     ScheduleFired(ExecutionId),
+    /// The retention service ended a pass: it deleted `purged` executions that ended before
+    /// `before` (zero included), and sleeps until the next pass.
+    RetentionPass {
+        /// The cut of this pass, on the engine's clock: now minus the retention.
+        before: Timestamp,
+        /// How many executions the pass deleted.
+        purged: u64,
+    },
     /// Shutdown stopped claiming and lets running executions finish until `until`.
     ShutdownGrace {
         /// When the grace ends, on the engine's clock. It is fixed once this is sent: a test may

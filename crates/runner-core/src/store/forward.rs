@@ -28,7 +28,7 @@
 ///
 /// runner_core::forward_store!(impl[S] for Scoped<S> => S, |this| &this.store;
 ///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
-///     SignalSource, ScheduleStore);
+///     RetentionStore, SignalSource, ScheduleStore);
 ///
 /// enum Either<A, B> {
 ///     Left(A),
@@ -46,7 +46,7 @@
 ///
 /// runner_core::forward_store!(impl[A: Store, B: Store] for Either<A, B> => dispatch either;
 ///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
-///     SignalSource);
+///     RetentionStore, SignalSource);
 ///
 /// fn is_a_store(_: &impl Store) {}
 /// # async fn demo() {
@@ -309,6 +309,29 @@ macro_rules! forward_store {
                 &self,
             ) -> impl ::core::future::Future<Output = Result<u64, $crate::store::StoreError>> + Send {
                 $crate::forward_store!(@async self $how OutboxStore::backlog())
+            }
+            fn given_up_deliveries(
+                &self,
+                id: $crate::ids::ExecutionId,
+                page: $crate::page::PageRequest,
+            ) -> impl ::core::future::Future<
+                Output = Result<
+                    $crate::page::Page<$crate::feed::GivenUpDelivery>,
+                    $crate::store::StoreError,
+                >,
+            > + Send {
+                $crate::forward_store!(@async self $how OutboxStore::given_up_deliveries(id, page))
+            }
+        }
+    };
+    (@role RetentionStore [$($generics:tt)*] [$wrapper:ty] [$($bounds:tt)*] $how:tt) => {
+        impl<$($generics)*> $crate::store::RetentionStore for $wrapper $($bounds)* {
+            fn purge_ended(
+                &self,
+                before: $crate::time::Timestamp,
+                limit: usize,
+            ) -> impl ::core::future::Future<Output = Result<usize, $crate::store::StoreError>> + Send {
+                $crate::forward_store!(@async self $how RetentionStore::purge_ended(before, limit))
             }
         }
     };

@@ -23,6 +23,7 @@
 //! | [`SignalSource`] | wake-ups ([`Signal`]) after changes | every loop that would otherwise only poll |
 //! | [`ScheduleStore`] | service accounts, schedules, firing due ones | the engine's scheduler, the HTTP layer |
 //! | [`KeyPairStore`] | each account's SSH key pairs (private keys included) | workers (a job naming `sshKeyPair`), the HTTP layer |
+//! | [`RetentionStore`] | deleting executions that ended long ago, whole | the engine's retention service |
 //!
 //! [`Store`] is the sum of all but [`ScheduleStore`] and is implemented for every type that has them, so a
 //! backend implements the roles and a consumer that needs everything asks for `Store`. A consumer
@@ -52,6 +53,7 @@ mod jobs;
 mod key_pairs;
 mod outbox;
 pub mod patience;
+mod retention;
 mod run_logs;
 mod schedules;
 mod signals;
@@ -63,6 +65,7 @@ pub use executions::{ExecutionStore, tally_live};
 pub use jobs::JobStore;
 pub use key_pairs::KeyPairStore;
 pub use outbox::OutboxStore;
+pub use retention::RetentionStore;
 pub use run_logs::{LogRead, RunLogStore};
 pub use schedules::ScheduleStore;
 pub use signals::{Signal, SignalSource, signal_after};
@@ -77,6 +80,7 @@ pub trait Store:
     + OutboxStore
     + RunLogStore
     + KeyPairStore
+    + RetentionStore
     + SignalSource
 {
 }
@@ -89,6 +93,7 @@ impl<T> Store for T where
         + OutboxStore
         + RunLogStore
         + KeyPairStore
+        + RetentionStore
         + SignalSource
 {
 }
@@ -97,11 +102,11 @@ impl<T> Store for T where
 /// `use runner_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        ClaimStore, ExecutionStore, FeedStore, JobStore, KeyPairStore, OutboxStore, RunLogStore,
-        ScheduleStore, SignalSource, Store,
+        ClaimStore, ExecutionStore, FeedStore, JobStore, KeyPairStore, OutboxStore, RetentionStore,
+        RunLogStore, ScheduleStore, SignalSource, Store,
     };
 }
 
 crate::forward_store!(impl[T] for std::sync::Arc<T> => T, |this| &**this;
     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
-    SignalSource, ScheduleStore);
+    RetentionStore, SignalSource, ScheduleStore);

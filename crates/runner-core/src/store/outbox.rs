@@ -3,7 +3,9 @@
 use std::future::Future;
 
 use super::StoreError;
-use crate::feed::{Delivery, DeliveryKey, Settlement};
+use crate::feed::{Delivery, DeliveryKey, GivenUpDelivery, Settlement};
+use crate::ids::ExecutionId;
+use crate::page::{Page, PageRequest};
 use crate::time::Timestamp;
 
 /// The webhook outbox: one queue per (execution, callback), each delivered in order.
@@ -40,4 +42,13 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// How many deliveries wait to be delivered now (pending ones, held or not; given-up ones are
     /// not counted): what `runner_webhook_backlog` shows.
     fn backlog(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// A page of the deliveries of execution `id` that were given up on, in (callback, sequence)
+    /// order; empty for an execution that has none or does not exist (the caller checks that the
+    /// execution is there and whose it is).
+    fn given_up_deliveries(
+        &self,
+        id: ExecutionId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<GivenUpDelivery>, StoreError>> + Send;
 }

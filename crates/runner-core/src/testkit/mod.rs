@@ -2,7 +2,8 @@
 //!
 //! - [`conformance`] and [`feed_conformance`]: the suite every [`crate::store::Store`] must pass;
 //!   run it with [`store_conformance_tests!`](crate::store_conformance_tests).
-//! - [`key_pair_conformance`]: the key-pair cases, run by the same macro.
+//! - [`key_pair_conformance`] and [`retention_conformance`]: the key-pair and retention cases,
+//!   run by the same macro.
 //! - [`schedule_conformance`]: the suite every [`crate::store::ScheduleStore`] must pass; run it
 //!   with [`schedule_store_conformance_tests!`](crate::schedule_store_conformance_tests).
 //! - [`ScriptedExecutor`]: an in-process executor whose runs follow a [`Script`] per job, and which
@@ -56,6 +57,7 @@ pub mod conformance;
 pub mod feed_conformance;
 pub mod fixtures;
 pub mod key_pair_conformance;
+pub mod retention_conformance;
 pub mod run_log_conformance;
 pub mod schedule_conformance;
 mod scripted;
@@ -68,7 +70,7 @@ pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
 /// `$make` is an expression evaluating to a future that builds a fresh, empty store; it runs once
 /// per test, so each case gets its own store (a database backend should give each its own schema
 /// or database). The cases are those of [`conformance`], [`feed_conformance`],
-/// [`run_log_conformance`] and [`key_pair_conformance`].
+/// [`run_log_conformance`], [`key_pair_conformance`] and [`retention_conformance`].
 ///
 /// ```ignore
 /// runner_core::store_conformance_tests!(async { runner_store_memory::MemoryStore::new() });
@@ -80,6 +82,7 @@ macro_rules! store_conformance_tests {
         $crate::__feed_conformance_cases!($make);
         $crate::__run_log_conformance_cases!($make);
         $crate::__key_pair_conformance_cases!($make);
+        $crate::__retention_conformance_cases!($make);
     };
 }
 

@@ -133,6 +133,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1024..))]
     pub run_log_cap: u64,
 
+    /// Days an ended execution is kept: then it is deleted with its events, webhook deliveries,
+    /// run logs and secrets (a pass every 10 minutes, in batches of 500). 0 keeps everything.
+    #[arg(long, env = "RUNNER_RETAIN_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub retain_days: u32,
+
     /// Let jobs use local repositories (`file://`, `http://`, and hosts that are loopback,
     /// private, link-local or otherwise not globally reachable): for tests and air-gapped mirrors.
     #[arg(long, env = "RUNNER_ALLOW_LOCAL_REPOSITORIES")]

@@ -149,6 +149,8 @@ pub fn engine_config(args: &ServeArgs) -> EngineConfig {
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         event_field_bytes: args.event_field_bytes,
         run_log_cap: runner_core::run_log::LogCap::new(args.run_log_cap),
+        retain: (args.retain_days > 0)
+            .then(|| Duration::from_secs(u64::from(args.retain_days) * 24 * 3600)),
         ..EngineConfig::default()
     }
 }
@@ -303,6 +305,11 @@ mod tests {
         ]));
         assert_eq!(config.event_field_bytes, 1000);
         assert_eq!(defaults.event_field_bytes, 16 * 1024);
+        assert_eq!(defaults.retain, Some(Duration::from_secs(30 * 24 * 3600)));
+        let keep = engine_config(&args(&["--retain-days", "0"]));
+        assert_eq!(keep.retain, None, "0 keeps everything");
+        let week = engine_config(&args(&["--retain-days", "7"]));
+        assert_eq!(week.retain, Some(Duration::from_secs(7 * 24 * 3600)));
         assert!(
             Cli::try_parse_from([
                 "runner",
