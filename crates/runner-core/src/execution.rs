@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use crate::job::{Callback, Host, Job};
+use crate::launch::LaunchOptions;
 use crate::secret::Secret;
 use crate::time::Timestamp;
 
@@ -285,6 +286,10 @@ pub struct Execution {
     /// The play recap of the latest run that ended, per host.
     #[serde(default)]
     pub host_stats: HostStatsMap,
+    /// What the start varied (extra vars, tags, limit, check mode); every run of it, restarts
+    /// included, runs with them.
+    #[serde(default, skip_serializing_if = "LaunchOptions::is_default")]
+    pub launch: LaunchOptions,
 }
 
 /// Which schedule created an execution, for which due time.
@@ -335,13 +340,21 @@ impl Execution {
             // The creation event (see `feed::created`).
             events: 1,
             host_stats: HostStatsMap::new(),
+            launch: LaunchOptions::default(),
         }
     }
 
-    /// A new PENDING execution of `job` for a schedule's due time.
-    pub fn scheduled(job: &Job, fire: ScheduledFire, now: Timestamp) -> Self {
+    /// A new PENDING execution of `job` for a schedule's due time, with the schedule's launch
+    /// options.
+    pub fn scheduled(
+        job: &Job,
+        fire: ScheduledFire,
+        launch: &LaunchOptions,
+        now: Timestamp,
+    ) -> Self {
         Self {
             scheduled: Some(fire),
+            launch: launch.clone(),
             ..Self::new(job, None, None, now)
         }
     }
@@ -398,6 +411,7 @@ impl Execution {
             is_vpn_established: false,
             message: self.message.clone(),
             host_stats: self.host_stats.clone(),
+            launch_options: self.launch.clone(),
         }
     }
 }
@@ -456,4 +470,9 @@ pub struct ExecutionView {
     /// `skipped`, `unreachable`, `rescued`, `ignored`. Empty until a run reached its recap.
     #[serde(default)]
     pub host_stats: HostStatsMap,
+    /// What the start varied (`properties`, `playbookTags`, `skipTags`, `limit`, `check`,
+    /// `diff`, as the start request gave them); left out when it varied nothing. Restarts run
+    /// with them too.
+    #[serde(default, skip_serializing_if = "LaunchOptions::is_default")]
+    pub launch_options: LaunchOptions,
 }

@@ -550,7 +550,7 @@ pub(crate) fn check_key(key: Option<&Secret>, field: &str, errors: &mut Validati
     );
 }
 
-fn is_plain_word(value: &str) -> bool {
+pub(crate) fn is_plain_word(value: &str) -> bool {
     !value.is_empty()
         && !value
             .chars()

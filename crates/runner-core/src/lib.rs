@@ -66,6 +66,7 @@ pub mod feed;
 pub mod ids;
 pub mod job;
 pub mod key_pair;
+pub mod launch;
 pub mod machine;
 pub mod meter;
 pub mod net;

@@ -15,6 +15,7 @@ use croner::parser::{CronParser, Seconds, Year};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountAlias, JobId, ScheduleId};
+use crate::launch::LaunchOptions;
 use crate::time::Timestamp;
 use crate::validation::ValidationErrors;
 
@@ -220,6 +221,10 @@ pub struct ScheduleSpec {
     /// The trigger, as the documents' example names it.
     #[serde(default, rename = "type")]
     pub type_: Option<Trigger>,
+    /// What each execution it starts varies, as a start's launch options do
+    /// ([`LaunchOptions`]).
+    #[serde(default)]
+    pub launch_options: Option<LaunchOptions>,
 }
 
 impl ScheduleSpec {
@@ -255,6 +260,13 @@ impl ScheduleSpec {
         };
         if let Some((field, trigger)) = trigger {
             trigger.validate(field, now, &mut errors);
+        }
+        if let Some(options) = &self.launch_options {
+            let mut launch = ValidationErrors::default();
+            options.validate(&mut launch);
+            for error in launch.errors {
+                errors.add(format!("launchOptions.{}", error.field), error.message);
+            }
         }
         errors.into_result()?;
         Ok(trigger
@@ -294,6 +306,9 @@ pub struct Schedule {
     /// When it was last updated, in milliseconds since the Unix epoch.
     #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
     pub last_updated_time: Timestamp,
+    /// The launch options of every execution it starts; left out when it varies nothing.
+    #[serde(default, skip_serializing_if = "LaunchOptions::is_default")]
+    pub launch_options: LaunchOptions,
 }
 
 impl Schedule {
@@ -320,6 +335,7 @@ impl Schedule {
             last_fire_time: None,
             created_time: now,
             last_updated_time: now,
+            launch_options: LaunchOptions::default(),
         }
     }
 

@@ -274,6 +274,59 @@ async fn ttl_stops_the_execution() {
     assert!(message.contains("executionTtl"), "{message}");
 }
 
+/// A start's launch options are recorded on the execution, shown by its view, given to every
+/// run of it (restarts too); a restart takes none of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launch_options_are_recorded_and_reused_by_a_restart() {
+    let mut h = Harness::new(2);
+    let job = h.job(Script::Fail(vec!["b".into()])).await;
+    let request: StartRequest = serde_json::from_value(serde_json::json!({
+        "properties": {"release": "1.2"},
+        "playbookTags": ["deploy"],
+        "skipTags": ["slow"],
+        "limit": ["a", "b"],
+        "check": true,
+    }))
+    .unwrap();
+    let options = request.launch_options();
+    let execution = h.engine.start_job(&h.alias, job.id, request).await.unwrap();
+    let id = execution.execution_id;
+    assert_eq!(execution.launch, options);
+    let view = serde_json::to_value(h.read(&execution).await.view()).unwrap();
+    assert_eq!(
+        view["launch_options"]["playbookTags"],
+        serde_json::json!(["deploy"])
+    );
+    assert_eq!(view["launch_options"]["check"], true);
+    h.reached(id, Status::Failure).await;
+
+    let with_options: StartRequest =
+        serde_json::from_value(serde_json::json!({"check": false, "limit": ["a"]})).unwrap();
+    let refused = h.engine.restart(&h.alias, job.id, id, with_options).await;
+    let Err(runner_core::engine::EngineError::Invalid(errors)) = refused else {
+        panic!("a restart with options must be refused: {refused:?}");
+    };
+    let fields: Vec<&str> = errors.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["limit", "check"]);
+
+    h.executor.script(job.id, Script::Succeed);
+    h.engine
+        .restart(&h.alias, job.id, id, StartRequest::default())
+        .await
+        .unwrap();
+    h.reached(id, Status::Success).await;
+    let runs = h.executor.runs();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|run| run.launch == options), "{runs:?}");
+    let plain = h.start(&job).await;
+    assert!(plain.launch.is_default());
+    let view = serde_json::to_value(plain.view()).unwrap();
+    assert!(
+        view.get("launch_options").is_none(),
+        "left out when nothing was varied"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_runs_only_the_failed_hosts_and_appends_a_timer() {
     let mut h = Harness::new(2);
@@ -316,8 +369,7 @@ async fn restart_with_given_hosts_runs_on_them() {
     h.reached(execution.execution_id, Status::Failure).await;
     let request = StartRequest {
         hosts: Some(vec![Host::named("c")]),
-        ssh_private_key: None,
-        ssh_key_pair: None,
+        ..StartRequest::default()
     };
     h.engine
         .restart(&h.alias, job.id, execution.execution_id, request)
@@ -337,8 +389,7 @@ async fn start_hosts_replace_the_job_hosts_keeping_host_vars() {
     let job = h.engine.create_job(&h.alias, spec).await.unwrap();
     let request = StartRequest {
         hosts: Some(vec![Host::named("a"), Host::named("z")]),
-        ssh_private_key: None,
-        ssh_key_pair: None,
+        ..StartRequest::default()
     };
     let execution = h.engine.start_job(&h.alias, job.id, request).await.unwrap();
     assert_eq!(execution.hosts.len(), 2);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use runner_core::engine::{Engine, EngineError};
 use runner_core::execution::Status;
 use runner_core::ids::ExecutionId;
+use runner_core::launch::LaunchOptions;
 use runner_core::notifier::{ChannelNotifier, Notification, NotificationKind};
 use runner_core::page::PageRequest;
 use runner_core::schedule::{ScheduleSpec, ServiceAccountSpec, Trigger, TriggerKind};
@@ -50,6 +51,7 @@ fn spec(kind: TriggerKind, expression: &str) -> ScheduleSpec {
             expression: expression.into(),
         }),
         type_: None,
+        launch_options: None,
     }
 }
 
@@ -171,4 +173,60 @@ fn iso(at: i64) -> String {
     Utc.timestamp_millis_opt(at)
         .unwrap()
         .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A schedule's launch options reach every execution it fires; bad ones are named under
+/// `launchOptions`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fires_with_its_launch_options() {
+    let clock = MockClock::at(1_795_564_830_000);
+    let notifier = ChannelNotifier::new(1024);
+    let mut notifications = notifier.subscribe();
+    let executor = ScriptedExecutor::new(Script::Succeed);
+    let engine = Engine::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .executor(executor.clone())
+        .notifier(notifier)
+        .clock(clock.clone())
+        .lease(Duration::from_secs(24 * 3600))
+        .build();
+    let running = engine.clone().start().with_scheduler();
+    let acme = alias("ACME");
+    let job = engine.create_job(&acme, inline_spec(&["a"])).await.unwrap();
+    let account = ServiceAccountSpec {
+        alias: Some("svc".into()),
+        description: None,
+    };
+    engine.create_service_account(&acme, account).await.unwrap();
+
+    let mut bad = spec(TriggerKind::Cron, "* * * * *");
+    bad.launch_options = Some(LaunchOptions {
+        skip_tags: Some(vec!["two words".into()]),
+        ..LaunchOptions::default()
+    });
+    match engine.create_schedule(&acme, job.id, bad).await {
+        Err(EngineError::Invalid(errors)) => {
+            assert_eq!(errors.errors[0].field, "launchOptions.skipTags[0]")
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
+
+    let options = LaunchOptions {
+        playbook_tags: Some(vec!["nightly".into()]),
+        check: true,
+        ..LaunchOptions::default()
+    };
+    let mut nightly = spec(TriggerKind::Cron, "* * * * *");
+    nightly.launch_options = Some(options.clone());
+    let schedule = engine
+        .create_schedule(&acme, job.id, nightly)
+        .await
+        .unwrap();
+    assert_eq!(schedule.launch_options, options);
+    clock.advance(MINUTE);
+    let fired = next_success(&mut notifications).await;
+    let execution = engine.get_execution(&acme, job.id, fired).await.unwrap();
+    assert_eq!(execution.launch, options);
+    assert_eq!(executor.runs()[0].launch, options, "the run got them");
+    running.shutdown().await;
 }

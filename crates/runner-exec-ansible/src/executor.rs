@@ -422,17 +422,31 @@ impl AnsibleExecutor {
         let extra_vars = write_json(
             workspace,
             "extra-vars.json",
-            &serde_json::Value::Object(spec.properties.clone()),
+            &serde_json::Value::Object(execution.launch.properties(&run.job)),
         )?;
 
         let mut args: Vec<OsString> = vec!["-i".into(), inventory_path.into()];
         let mut extra = OsString::from("@");
         extra.push(&extra_vars);
         args.extend(["-e".into(), extra]);
-        if !spec.playbook_tags.is_empty() {
-            args.extend(["--tags".into(), spec.playbook_tags.join(",").into()]);
+        let launch = &execution.launch;
+        let tags = launch.playbook_tags(&run.job);
+        if !tags.is_empty() {
+            args.extend(["--tags".into(), tags.join(",").into()]);
         }
-        let targets: Vec<String> = match &execution.limit {
+        if let Some(skip) = launch.skip_tags.as_ref().filter(|skip| !skip.is_empty()) {
+            args.extend(["--skip-tags".into(), skip.join(",").into()]);
+        }
+        if launch.check {
+            args.push("--check".into());
+        }
+        if launch.diff {
+            args.push("--diff".into());
+        }
+        // A restart's failed hosts, else the start's host patterns. Through a file, so that no
+        // pattern is read as a flag.
+        let limit = execution.limit.as_ref().or(launch.limit.as_ref());
+        let targets: Vec<String> = match limit {
             Some(limit) => {
                 let mut text = limit.join("\n");
                 text.push('\n');
@@ -442,7 +456,17 @@ impl AnsibleExecutor {
                 let mut limit_arg = OsString::from("@");
                 limit_arg.push(&path);
                 args.extend(["--limit".into(), limit_arg]);
-                limit.clone()
+                if execution.limit.is_some() {
+                    limit.clone()
+                } else {
+                    // A start's patterns may name groups: the hosts it names by id are the
+                    // ones that must reach the recap.
+                    hosts
+                        .iter()
+                        .filter(|host| limit.contains(&host.id))
+                        .map(|host| host.id.clone())
+                        .collect()
+                }
             }
             None => hosts.iter().map(|host| host.id.clone()).collect(),
         };

@@ -35,7 +35,7 @@
 //! | `GET /jobs/{alias}/{jobId}` | 200 | | Job |
 //! | `PUT /jobs/{alias}/{jobId}?immediate=bool` | 200 | job definition | Job |
 //! | `DELETE /jobs/{alias}/{jobId}` | 204 (409 while an execution is active) | | |
-//! | `POST /jobs/{alias}/{jobId}/start` | 201 + `Location` | optional `{hosts, sshPrivateKey}` | Execution |
+//! | `POST /jobs/{alias}/{jobId}/start` | 201 + `Location` | optional `{hosts, sshPrivateKey, sshKeyPair}` and launch options `{properties, playbookTags, skipTags, limit, check, diff}` | Execution |
 //! | `GET /jobs/{alias}/{jobId}/executions?page&size` | 200 | | page of Executions, newest first |
 //! | `GET /jobs/{alias}/{jobId}/executions/{executionId}` | 200 | | Execution |
 //! | `GET .../executions/{executionId}/events?after&size` | 200 | | `{"events", "lastSequence", "hasMore"}`; with `Accept: text/event-stream`, a live SSE stream (resumes after `Last-Event-ID`) |

@@ -1035,7 +1035,7 @@ impl ScheduleStore for MemoryStore {
                     .job_of(&schedule.account_alias, schedule.job_id)
                     .cloned();
                 if let Some(job) = job.filter(|_| state.fired.insert((id, due_time))) {
-                    let execution = Execution::scheduled(&job, fire, now);
+                    let execution = Execution::scheduled(&job, fire, &schedule.launch_options, now);
                     state
                         .executions_by_job
                         .entry(job.id)

@@ -429,7 +429,7 @@ async fn fire(
             .filter(|job| job.account_alias == schedule.account_alias);
         // No job: it was deleted with its schedules after we read them; the due time lapses.
         if let Some(job) = job {
-            let execution = Execution::scheduled(job, *fire, now);
+            let execution = Execution::scheduled(job, *fire, &schedule.launch_options, now);
             new.push(codec, &execution, None)?;
             candidates.push(execution);
         }

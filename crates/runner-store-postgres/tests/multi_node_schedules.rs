@@ -135,6 +135,7 @@ async fn three_schedulers_fire_each_due_time_once() {
                     expression: "* * * * *".into(),
                 }),
                 type_: None,
+                launch_options: None,
             },
         )
         .await
@@ -212,6 +213,7 @@ async fn three_schedulers_fire_each_due_time_once() {
                         kind: TriggerKind::Date,
                         expression,
                     }),
+                    launch_options: None,
                 },
             )
             .await

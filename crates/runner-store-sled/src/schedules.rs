@@ -357,7 +357,7 @@ impl Write for FireDue {
                         schedule_id: *id,
                         due_time,
                     };
-                    let execution = Execution::scheduled(&job, fire, now);
+                    let execution = Execution::scheduled(&job, fire, &schedule.launch_options, now);
                     // The job was just read and the execution id is new, so this is not refused;
                     // if it were, the whole batch aborts rather than advance a schedule that did
                     // not fire.

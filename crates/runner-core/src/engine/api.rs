@@ -14,6 +14,7 @@ use crate::executor::Executor;
 use crate::feed::{Event, GivenUpDelivery};
 use crate::ids::{AccountAlias, ExecutionId, JobId};
 use crate::job::{Host, Job, JobSpec, check_key, check_one_key, validate_hosts};
+use crate::launch::LaunchOptions;
 use crate::machine::Command;
 use crate::notifier::Notifier;
 use crate::page::{Page, PageRequest};
@@ -23,7 +24,8 @@ use crate::store::Store;
 use crate::time::{Clock, after};
 use crate::validation::ValidationErrors;
 
-/// The body of a start or restart request: optional hosts and a default SSH key.
+/// The body of a start or restart request: optional hosts and a default SSH key; for a start,
+/// the launch options too.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -42,11 +44,63 @@ pub struct StartRequest {
         schema(max_length = 64, pattern = "^[A-Za-z0-9._-]+$")
     )]
     pub ssh_key_pair: Option<String>,
+    /// Start only: extra variables merged over the job's `properties` for this execution.
+    #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Start only: run only the tasks with these tags, instead of the job's `playbookTags`.
+    #[serde(default)]
+    pub playbook_tags: Option<Vec<String>>,
+    /// Start only: skip the tasks with these tags.
+    #[serde(default)]
+    pub skip_tags: Option<Vec<String>>,
+    /// Start only: run only on these hosts or groups (ansible host patterns).
+    #[serde(default)]
+    pub limit: Option<Vec<String>>,
+    /// Start only: ansible's check mode (report what would change, change nothing).
+    #[serde(default)]
+    pub check: Option<bool>,
+    /// Start only: show the differences of what tasks change.
+    #[serde(default)]
+    pub diff: Option<bool>,
 }
 
 impl StartRequest {
+    /// The launch options the request gives (see [`LaunchOptions`]).
+    pub fn launch_options(&self) -> LaunchOptions {
+        LaunchOptions {
+            properties: self.properties.clone(),
+            playbook_tags: self.playbook_tags.clone(),
+            skip_tags: self.skip_tags.clone(),
+            limit: self.limit.clone(),
+            check: self.check.unwrap_or(false),
+            diff: self.diff.unwrap_or(false),
+        }
+    }
+
+    /// A restart runs with the options of the execution's launch: it takes none of its own.
+    fn refuse_launch_options(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        for (field, given) in [
+            ("properties", self.properties.is_some()),
+            ("playbookTags", self.playbook_tags.is_some()),
+            ("skipTags", self.skip_tags.is_some()),
+            ("limit", self.limit.is_some()),
+            ("check", self.check.is_some()),
+            ("diff", self.diff.is_some()),
+        ] {
+            errors.check(
+                !given,
+                field,
+                "is a start option: a restart runs with the options of the execution's start",
+            );
+        }
+        errors.into_result()
+    }
+
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
+        self.launch_options().validate(&mut errors);
         if let Some(hosts) = &self.hosts {
             validate_hosts(hosts, "hosts", &mut errors);
         }
@@ -134,6 +188,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
                     now,
                 );
                 execution.ssh_key_pair = request.ssh_key_pair.clone();
+                execution.launch = request.launch_options();
                 execution
             })
             .await?;
@@ -263,6 +318,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         id: ExecutionId,
         request: StartRequest,
     ) -> Result<Execution, EngineError> {
+        request.refuse_launch_options()?;
         request.validate()?;
         self.check_request_key_pairs(alias, &request).await?;
         let command = Command::Restart {

@@ -75,7 +75,7 @@ impl<S: ScheduleStore, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         let now = self.inner.clock.now();
         let trigger = spec.validate(now)?;
         self.get_job(alias, job_id).await?;
-        let schedule = Schedule::new(
+        let mut schedule = Schedule::new(
             alias.clone(),
             job_id,
             spec.description.unwrap_or_default(),
@@ -83,6 +83,7 @@ impl<S: ScheduleStore, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             trigger,
             now,
         );
+        schedule.launch_options = spec.launch_options.unwrap_or_default();
         self.require_service_account(&schedule).await?;
         self.inner
             .store
@@ -92,7 +93,7 @@ impl<S: ScheduleStore, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         Ok(schedule)
     }
 
-    /// Replaces a schedule's description, service account and trigger.
+    /// Replaces a schedule's description, service account, trigger and launch options.
     pub async fn update_schedule(
         &self,
         alias: &AccountAlias,
@@ -109,6 +110,7 @@ impl<S: ScheduleStore, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             trigger,
             now,
         );
+        schedule.launch_options = spec.launch_options.unwrap_or_default();
         self.require_service_account(&schedule).await?;
         self.inner
             .store

@@ -69,6 +69,8 @@ pub struct RecordedRun {
     pub hosts: Vec<String>,
     /// The execution's default SSH key as the run got it (a key pair's, once resolved).
     pub ssh_private_key: Option<crate::secret::Secret>,
+    /// The launch options the run got.
+    pub launch: crate::launch::LaunchOptions,
 }
 
 /// Runs [`Script`]s: one per job, or the default.
@@ -151,6 +153,7 @@ impl Executor for ScriptedExecutor {
                 execution_id: run.execution.execution_id,
                 attempt: run.execution.attempt,
                 limit: run.execution.limit.clone(),
+                launch: run.execution.launch.clone(),
                 hosts: run
                     .execution
                     .hosts
