@@ -43,8 +43,9 @@ impl LaunchOptions {
         *self == Self::default()
     }
 
-    /// Adds an error, with its field named, for each bad tag or host pattern.
-    pub fn validate(&self, errors: &mut ValidationErrors) {
+    /// Adds an error, with its field named after `prefix` (`""` in a start body,
+    /// `"launchOptions."` in a schedule), for each bad tag or host pattern.
+    pub fn validate(&self, prefix: &str, errors: &mut ValidationErrors) {
         for (field, tags) in [
             ("playbookTags", &self.playbook_tags),
             ("skipTags", &self.skip_tags),
@@ -52,7 +53,7 @@ impl LaunchOptions {
             for (index, tag) in tags.iter().flatten().enumerate() {
                 errors.check(
                     is_plain_word(tag),
-                    format!("{field}[{index}]"),
+                    format!("{prefix}{field}[{index}]"),
                     "must be a non-empty tag without spaces or commas",
                 );
             }
@@ -60,13 +61,13 @@ impl LaunchOptions {
         if let Some(limit) = &self.limit {
             errors.check(
                 !limit.is_empty(),
-                "limit",
+                format!("{prefix}limit"),
                 "must name at least one host or group",
             );
             for (index, pattern) in limit.iter().enumerate() {
                 errors.check(
                     is_plain_word(pattern),
-                    format!("limit[{index}]"),
+                    format!("{prefix}limit[{index}]"),
                     "must be a non-empty host or group pattern without spaces or commas",
                 );
             }
@@ -125,7 +126,7 @@ mod tests {
             ..LaunchOptions::default()
         };
         let mut errors = ValidationErrors::default();
-        options.validate(&mut errors);
+        options.validate("", &mut errors);
         let fields: Vec<&str> = errors.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["playbookTags[1]", "skipTags[0]", "limit[0]"]);
         let mut empty = ValidationErrors::default();
@@ -133,7 +134,7 @@ mod tests {
             limit: Some(vec![]),
             ..LaunchOptions::default()
         }
-        .validate(&mut empty);
-        assert_eq!(empty.errors[0].field, "limit");
+        .validate("launchOptions.", &mut empty);
+        assert_eq!(empty.errors[0].field, "launchOptions.limit");
     }
 }

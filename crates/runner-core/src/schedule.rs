@@ -262,11 +262,7 @@ impl ScheduleSpec {
             trigger.validate(field, now, &mut errors);
         }
         if let Some(options) = &self.launch_options {
-            let mut launch = ValidationErrors::default();
-            options.validate(&mut launch);
-            for error in launch.errors {
-                errors.add(format!("launchOptions.{}", error.field), error.message);
-            }
+            options.validate("launchOptions.", &mut errors);
         }
         errors.into_result()?;
         Ok(trigger

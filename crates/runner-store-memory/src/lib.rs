@@ -116,6 +116,24 @@ impl Pending {
     }
 }
 
+/// Moves `id`'s entry in a time index (`deadlines`, `ended`) from `old` to `new` (`None`: no
+/// entry).
+fn reindex(
+    index: &mut BTreeSet<(Timestamp, ExecutionId)>,
+    id: ExecutionId,
+    old: Option<Timestamp>,
+    new: Option<Timestamp>,
+) {
+    if old != new {
+        if let Some(at) = old {
+            index.remove(&(at, id));
+        }
+        if let Some(at) = new {
+            index.insert((at, id));
+        }
+    }
+}
+
 /// Every delivery key of execution `id`: its queues, in (callback, sequence) order.
 fn deliveries_of(id: ExecutionId) -> std::ops::RangeInclusive<DeliveryKey> {
     DeliveryKey {
@@ -222,22 +240,8 @@ impl State {
         let new_end = execution.ended_time();
         let pending = execution.status == runner_core::execution::Status::Pending;
         let changed = execution.clone();
-        if old_deadline != new_deadline {
-            if let Some(deadline) = old_deadline {
-                self.deadlines.remove(&(deadline, id));
-            }
-            if let Some(deadline) = new_deadline {
-                self.deadlines.insert((deadline, id));
-            }
-        }
-        if old_end != new_end {
-            if let Some(end) = old_end {
-                self.ended.remove(&(end, id));
-            }
-            if let Some(end) = new_end {
-                self.ended.insert((end, id));
-            }
-        }
+        reindex(&mut self.deadlines, id, old_deadline, new_deadline);
+        reindex(&mut self.ended, id, old_end, new_end);
         match (pending, self.pending_position.remove(&id)) {
             (true, Some(position)) => {
                 self.pending_position.insert(id, position);

@@ -775,23 +775,20 @@ impl ExecutionStore for PgStore {
         // total is n less the purged count, and a page walks the same index past its offset.
         let (total, rows): (i64, Vec<(Uuid, String)>) = self
             .read(|| async {
-                let newest: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT job_seq, account_alias FROM executions
+                // The purge count in the same round trip as the newest number.
+                let newest: Option<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT job_seq, account_alias,
+                            COALESCE((SELECT purged FROM execution_purges WHERE job_id = $1), 0)
+                       FROM executions
                       WHERE job_id = $1 ORDER BY job_seq DESC LIMIT 1",
                 )
                 .bind(job_id.0)
                 .fetch_optional(self.pool())
                 .await?;
-                let newest = match newest {
-                    Some((newest, owner)) if owner == alias.as_str() => newest,
+                let (newest, purged) = match newest {
+                    Some((newest, owner, purged)) if owner == alias.as_str() => (newest, purged),
                     _ => return Ok((0, Vec::new())),
                 };
-                let purged: Option<i64> =
-                    sqlx::query_scalar("SELECT purged FROM execution_purges WHERE job_id = $1")
-                        .bind(job_id.0)
-                        .fetch_optional(self.pool())
-                        .await?;
-                let purged = purged.unwrap_or(0);
                 if purged > 0 {
                     let rows = sqlx::query_as(
                         "SELECT id, body::text FROM executions

@@ -70,6 +70,12 @@ pub(crate) fn deadline(at: Timestamp, id: ExecutionId) -> [u8; 24] {
     key
 }
 
+/// `ended`: the end time, then the execution id (the layout of a `deadlines` key, so
+/// [`deadline_time`] and [`execution_id_at`] read it back).
+pub(crate) fn ended(at: Timestamp, id: ExecutionId) -> [u8; 24] {
+    deadline(at, id)
+}
+
 /// The deadline a `deadlines` key starts with.
 pub(crate) fn deadline_time(key: &[u8]) -> Option<Timestamp> {
     let bytes: [u8; 8] = key.get(..8)?.try_into().ok()?;

@@ -372,7 +372,7 @@ fn index_ended(trees: &Trees) -> Result<(), StoreError> {
         if let Some(at) = execution.ended_time() {
             trees
                 .ended
-                .insert(keys::deadline(at, execution.execution_id), &[][..])
+                .insert(keys::ended(at, execution.execution_id), &[][..])
                 .map_err(StoreError::unavailable)?;
         }
     }

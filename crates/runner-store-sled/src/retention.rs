@@ -86,18 +86,16 @@ impl Write for PurgeEnded {
         let mut purged = 0;
         for victim in &self.victims {
             let current = tx.execution(victim.id)?;
-            let Some(execution) = current.filter(|execution| {
-                execution.ended_time().is_some()
-                    && execution.ended_time() == victim.ended_time
-                    && execution.events == victim.events
-            }) else {
-                // Gone, restarted or changed since it was read: its entry (if stale) must not
-                // take a place in every later batch; a live one has no entry any more.
-                let live_entry = tx
-                    .execution(victim.id)?
-                    .and_then(|execution| execution.ended_time())
-                    .is_some_and(|at| keys::deadline(at, victim.id)[..] == victim.ended_key[..]);
-                if !live_entry {
+            let end = current.as_ref().and_then(Execution::ended_time);
+            let unchanged = current.as_ref().is_some_and(|execution| {
+                end.is_some() && end == victim.ended_time && execution.events == victim.events
+            });
+            let Some(execution) = current.filter(|_| unchanged) else {
+                // Gone, restarted or changed since it was read. An entry that no longer names
+                // the execution's end must not take a place in every later batch.
+                let still_indexed =
+                    end.is_some_and(|at| keys::ended(at, victim.id)[..] == victim.ended_key[..]);
+                if !still_indexed {
                     tx.drop_ended_entry(&victim.ended_key)?;
                 }
                 continue;

@@ -390,23 +390,26 @@ impl OutboxStore for SledStore {
     ) -> Result<Page<GivenUpDelivery>, StoreError> {
         self.scan(move |inner| {
             let trees = &inner.trees;
-            let prefix = keys::execution(id);
-            let total = trees.outbox_failed.scan_prefix(prefix).count() as u64;
-            let results = trees
+            // One walk of the execution's range: every entry counts, the page's are decoded.
+            let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+            let end = start.saturating_add(page.size as usize);
+            let (mut total, mut results) = (0, Vec::new());
+            for (index, bytes) in trees
                 .outbox_failed
-                .scan_prefix(prefix)
+                .scan_prefix(keys::execution(id))
                 .values()
-                .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-                .take(page.size as usize)
-                .map(|bytes| {
-                    let bytes = bytes.map_err(StoreError::unavailable)?;
+                .enumerate()
+            {
+                let bytes = bytes.map_err(StoreError::unavailable)?;
+                total += 1;
+                if (start..end).contains(&index) {
                     let record: OutboxRecord = trees.codec.decode("delivery", &bytes)?;
-                    Ok(GivenUpDelivery::new(
+                    results.push(GivenUpDelivery::new(
                         record.delivery,
                         record.last_error.unwrap_or_default(),
-                    ))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+                    ));
+                }
+            }
             Ok(Page::new(page, total, results))
         })
         .await

@@ -12,6 +12,7 @@ use runner_core::job::Job;
 use runner_core::page::PageRequest;
 use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::StoreError;
+use runner_core::time::Timestamp;
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional,
     TransactionalTree,
@@ -335,28 +336,20 @@ impl Tx<'_> {
             self.pending_position.insert(&id_key[..], &position[..])?;
         }
 
-        let old_deadline = old.and_then(Execution::next_deadline);
-        let new_deadline = new.next_deadline();
-        if old_deadline != new_deadline {
-            if let Some(at) = old_deadline {
-                self.deadlines.remove(&keys::deadline(at, id)[..])?;
-            }
-            if let Some(at) = new_deadline {
-                self.deadlines
-                    .insert(&keys::deadline(at, id)[..], &[][..])?;
-            }
-        }
-
-        let old_end = old.and_then(Execution::ended_time);
-        let new_end = new.ended_time();
-        if old_end != new_end {
-            if let Some(at) = old_end {
-                self.ended.remove(&keys::deadline(at, id)[..])?;
-            }
-            if let Some(at) = new_end {
-                self.ended.insert(&keys::deadline(at, id)[..], &[][..])?;
-            }
-        }
+        reindex(
+            self.deadlines,
+            keys::deadline,
+            id,
+            old.and_then(Execution::next_deadline),
+            new.next_deadline(),
+        )?;
+        reindex(
+            self.ended,
+            keys::ended,
+            id,
+            old.and_then(Execution::ended_time),
+            new.ended_time(),
+        )?;
 
         let was_active = old.is_some_and(|old| !old.status.is_terminal());
         let is_active = !new.status.is_terminal();
@@ -372,6 +365,26 @@ impl Tx<'_> {
     }
 }
 
+/// Moves execution `id`'s entry in a time index (`deadlines`, `ended`), keyed by `key`, from
+/// the time `old` to the time `new` (`None`: no entry).
+fn reindex(
+    index: &TransactionalTree,
+    key: fn(Timestamp, ExecutionId) -> [u8; 24],
+    id: ExecutionId,
+    old: Option<Timestamp>,
+    new: Option<Timestamp>,
+) -> TxResult<()> {
+    if old != new {
+        if let Some(at) = old {
+            index.remove(&key(at, id)[..])?;
+        }
+        if let Some(at) = new {
+            index.insert(&key(at, id)[..], &[][..])?;
+        }
+    }
+    Ok(())
+}
+
 impl Tx<'_> {
     /// Deletes the ended execution `old` (as this transaction read it) and its index entries:
     /// the record, its `ended` entry, its listing entry and its job's execution count. Its feed,
@@ -379,12 +392,14 @@ impl Tx<'_> {
     /// cannot read).
     pub(crate) fn delete_ended_execution(&self, old: &Execution) -> TxResult<()> {
         let id = old.execution_id;
-        if let Some(at) = old.ended_time() {
-            self.ended.remove(&keys::deadline(at, id)[..])?;
-        }
-        if let Some(at) = old.next_deadline() {
-            self.deadlines.remove(&keys::deadline(at, id)[..])?;
-        }
+        reindex(self.ended, keys::ended, id, old.ended_time(), None)?;
+        reindex(
+            self.deadlines,
+            keys::deadline,
+            id,
+            old.next_deadline(),
+            None,
+        )?;
         if let Some(position) = self.pending_position.remove(&keys::execution(id)[..])? {
             self.pending.remove(position)?;
         }

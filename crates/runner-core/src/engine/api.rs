@@ -100,7 +100,7 @@ impl StartRequest {
 
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        self.launch_options().validate(&mut errors);
+        self.launch_options().validate("", &mut errors);
         if let Some(hosts) = &self.hosts {
             validate_hosts(hosts, "hosts", &mut errors);
         }
