@@ -45,8 +45,15 @@ pub struct JobSpec {
     #[serde(default)]
     #[cfg_attr(feature = "utoipa", schema(value_type = Vec<CallbackInput>))]
     pub callbacks: Vec<Callback>,
-    /// An inline playbook, base64-encoded. Exactly one of this and `repository`.
+    /// An inline playbook, base64-encoded (standard alphabet, padded). Exactly one of this and
+    /// `repository`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(
+            pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$"
+        )
+    )]
     pub playbook: Option<String>,
     /// Run only the plays and tasks with these tags.
     #[serde(default)]
@@ -79,7 +86,15 @@ pub struct JobSpec {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Host {
-    /// The host name the play runs against.
+    /// The host name the play runs against: up to 255 characters, no spaces, commas or control
+    /// characters, not starting with `-`.
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(
+            max_length = 255,
+            pattern = "^[^\\s,\\x00-\\x1f\\x7f-\\x9f-][^\\s,\\x00-\\x1f\\x7f-\\x9f]*$"
+        )
+    )]
     pub id: String,
     /// Variables for this host (any JSON values).
     #[serde(default)]
@@ -288,13 +303,10 @@ impl JobSpec {
             _ => {}
         }
         if let Some(playbook) = &self.playbook {
+            // Whether the bytes are a playbook is ansible's to say, when it runs.
             match base64::engine::general_purpose::STANDARD.decode(playbook.trim()) {
                 Ok(bytes) if bytes.is_empty() => errors.add("playbook", "is empty"),
-                Ok(bytes) => errors.check(
-                    String::from_utf8(bytes).is_ok(),
-                    "playbook",
-                    "must be base64 of UTF-8 text",
-                ),
+                Ok(_) => {}
                 Err(_) => errors.add("playbook", "must be base64"),
             }
         }
@@ -558,7 +570,7 @@ pub(crate) fn is_plain_word(value: &str) -> bool {
 }
 
 fn is_host_name(value: &str) -> bool {
-    is_plain_word(value) && value.len() <= 255 && !value.starts_with('-')
+    is_plain_word(value) && value.chars().count() <= 255 && !value.starts_with('-')
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@ use crate::validation::ValidationErrors;
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
+/// The highest page number: the document's `int32` bound.
+pub const MAX_PAGE: u32 = i32::MAX as u32;
+
 /// Which page of a listing to return: the `page` and `size` query parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
@@ -43,9 +46,12 @@ impl PageRequest {
         let mut errors = ValidationErrors::default();
         let page = match page.map(str::parse::<u32>) {
             None => 0,
-            Some(Ok(page)) => page,
-            Some(Err(_)) => {
-                errors.add("page", "must be a whole number from 0");
+            Some(Ok(page)) if page <= MAX_PAGE => page,
+            Some(_) => {
+                errors.add(
+                    "page",
+                    format!("must be a whole number from 0 to {MAX_PAGE}"),
+                );
                 0
             }
         };

@@ -213,7 +213,8 @@ pub struct ScheduleSpec {
     /// The service account the schedule runs under (see `/serviceAccounts/{alias}`); it must
     /// exist.
     #[serde(default)]
-    #[cfg_attr(feature = "utoipa", schema(value_type = String, required = true))]
+    #[cfg_attr(feature = "utoipa", schema(value_type = String, required = true,
+        min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"))]
     pub service_account_alias: Option<String>,
     /// The trigger.
     #[serde(default)]

@@ -60,7 +60,8 @@ impl ExecutionFilter {
     ///
     /// `status` takes one status or several separated by commas, and may be repeated
     /// (`status=FAILURE,STOPPED` and `status=FAILURE&status=STOPPED` are the same filter).
-    /// `since` and `until` are epoch milliseconds; `until` must be above `since`.
+    /// `since` and `until` are epoch milliseconds; an empty range (`until` at or below `since`)
+    /// matches nothing.
     ///
     /// ```
     /// use runner_core::execution::Status;
@@ -111,9 +112,6 @@ impl ExecutionFilter {
                 },
                 _ => {}
             }
-        }
-        if let (Some(since), Some(until)) = (filter.since, filter.until) {
-            errors.check(until > since, "until", "must be after since");
         }
         filter.statuses.sort();
         filter.statuses.dedup();

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use runner_core::engine::{Engine, StartRequest};
+use runner_core::engine::{Engine, RestartRequest, StartRequest};
 use runner_core::execution::ExecutionView;
 use runner_core::executor::Executor;
 use runner_core::job::{JOB_READ_ONLY_FIELDS, JobSpec};
@@ -39,9 +39,17 @@ pub const MAX_EXPIRY_SECONDS: f64 = 604_800.0;
 
 impl RequestBody for JobSpec {
     const READ_ONLY: &'static [&'static str] = JOB_READ_ONLY_FIELDS;
+
+    fn rule_errors(&self) -> Vec<runner_core::validation::FieldError> {
+        self.validate()
+            .err()
+            .map(|errors| errors.errors)
+            .unwrap_or_default()
+    }
 }
 
 impl RequestBody for StartRequest {}
+impl RequestBody for RestartRequest {}
 
 /// The body of a stop or kill request.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
@@ -281,14 +289,12 @@ pub async fn list_executions<S: Store, E: Executor, N: Notifier, C: Clock>(
     query: ExecutionQuery,
 ) -> ApiResult<Json<Page<ExecutionView>>> {
     let mut filter = query.filter();
-    if filter.job_id.is_some_and(|asked| asked != job_id) {
-        return Err(ApiError::field(
-            "jobId",
-            "must be the job of the path (or absent)",
-        ));
-    }
+    // Another job's id filters everything out: an empty page, as any filter that matches nothing.
+    let other_job = filter.job_id.is_some_and(|asked| asked != job_id);
     filter.job_id = None;
-    let executions = if filter.is_empty() {
+    let executions = if other_job {
+        Page::new(page, 0, Vec::new())
+    } else if filter.is_empty() {
         state.engine.list_executions(&alias, job_id, page).await?
     } else {
         filter.job_id = Some(job_id);
@@ -361,7 +367,7 @@ pub async fn get_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
 #[utoipa::path(post, path = "/jobs/{alias}/{jobId}/executions/{executionId}/restart",
     tag = "executions", operation_id = "restartExecution",
     params(ExecutionPath),
-    request_body(content = Option<StartRequest>, content_type = "application/json"),
+    request_body(content = Option<RestartRequest>, content_type = "application/json"),
     responses((status = 200, description = "Back to PENDING", body = ExecutionView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -369,11 +375,11 @@ pub async fn get_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
 pub async fn restart_execution<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: ExecutionPath,
-    OptionalJsonBody(request): OptionalJsonBody<StartRequest>,
+    OptionalJsonBody(request): OptionalJsonBody<RestartRequest>,
 ) -> ApiResult<Json<ExecutionView>> {
     let execution = state
         .engine
-        .restart(&path.alias, path.job_id, path.execution_id, request)
+        .restart(&path.alias, path.job_id, path.execution_id, request.into())
         .await?;
     Ok(Json(execution.view()))
 }

@@ -17,9 +17,10 @@ use runner_core::schedule::is_service_account_alias;
 use runner_core::search::ExecutionFilter;
 use runner_core::validation::parse_json;
 use serde::de::DeserializeOwned;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Scope;
+use crate::body_schema;
 use crate::error::ApiError;
 
 /// The default limit of a request body: 1 MiB.
@@ -267,12 +268,14 @@ impl<S: Send + Sync> FromRequestParts<S> for EventsQuery {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = query_params(parts);
         let mut errors = runner_core::validation::ValidationErrors::default();
-        let after = match query.get("after") {
+        // The document's int64: a sequence number never gets near it.
+        let after = match query.get("after").map(|raw| raw.trim().parse::<i64>()) {
             None => 0,
-            Some(raw) => raw.trim().parse::<u64>().unwrap_or_else(|_| {
+            Some(Ok(after)) if after >= 0 => after.unsigned_abs(),
+            Some(_) => {
                 errors.add("after", "must be a sequence number (0 or more)");
                 0
-            }),
+            }
         };
         let size = match query.get("size") {
             None => DEFAULT_EVENTS_SIZE,
@@ -305,7 +308,7 @@ pub struct ExecutionQuery {
     /// Executions created at or after this time, epoch milliseconds.
     #[param(required = false, minimum = 0)]
     pub since: Option<i64>,
-    /// Executions created before this time, epoch milliseconds (above `since`).
+    /// Executions created before this time, epoch milliseconds (a range that holds no time matches nothing).
     #[param(required = false, minimum = 0)]
     pub until: Option<i64>,
 }
@@ -439,17 +442,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Immediate {
 pub trait RequestBody: DeserializeOwned {
     /// Keys ignored at the top level.
     const READ_ONLY: &'static [&'static str] = &[];
+
+    /// What the domain's own rules of this body find wrong without the engine (no store, no
+    /// network): reported with the document's errors when the body has those too.
+    fn rule_errors(&self) -> Vec<runner_core::validation::FieldError> {
+        Vec::new()
+    }
 }
 
-/// A required JSON body, read through [`parse_json`] (field paths, unknown fields refused).
+/// A required JSON body: checked against its schema in the document ([`body_schema`]: every
+/// structural error at once), then read through [`parse_json`].
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-/// An optional JSON body: an empty body reads as `T::default()`.
+/// An optional JSON body: an empty body, or `null`, reads as `T::default()`.
 #[derive(Debug)]
 pub struct OptionalJsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: RequestBody> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync, T: RequestBody + ToSchema> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
@@ -457,11 +467,12 @@ impl<S: Send + Sync, T: RequestBody> FromRequest<S> for JsonBody<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::field("", "a JSON body is required"));
         }
-        Ok(Self(parse_json(&bytes, T::READ_ONLY)?))
+        let value = json_value(&bytes)?;
+        Ok(Self(read_checked::<T>(&bytes, &value)?))
     }
 }
 
-impl<S: Send + Sync, T: RequestBody + Default> FromRequest<S> for OptionalJsonBody<T> {
+impl<S: Send + Sync, T: RequestBody + ToSchema + Default> FromRequest<S> for OptionalJsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
@@ -469,8 +480,37 @@ impl<S: Send + Sync, T: RequestBody + Default> FromRequest<S> for OptionalJsonBo
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        Ok(Self(parse_json(&bytes, T::READ_ONLY)?))
+        let value = json_value(&bytes)?;
+        if value.is_null() {
+            return Ok(Self(T::default()));
+        }
+        Ok(Self(read_checked::<T>(&bytes, &value)?))
     }
+}
+
+fn json_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::field("", format!("the body is not JSON: {error}")))
+}
+
+/// The body as `T` once it has the documented shape. When it has not but still reads as `T`
+/// (a value out of range, say), the domain's own rules of `T` join the answer, so that a client
+/// hears of every field at once; a field the document already named is not named twice.
+fn read_checked<T: RequestBody + ToSchema>(
+    bytes: &[u8],
+    value: &serde_json::Value,
+) -> Result<T, ApiError> {
+    let Err(mut errors) = body_schema::check(&T::name(), value) else {
+        return Ok(parse_json(bytes, T::READ_ONLY)?);
+    };
+    if let Ok(body) = parse_json::<T>(bytes, T::READ_ONLY) {
+        for error in body.rule_errors() {
+            if !errors.errors.iter().any(|named| named.field == error.field) {
+                errors.errors.push(error);
+            }
+        }
+    }
+    Err(errors.into())
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

@@ -193,6 +193,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod body_schema;
 pub mod client;
 pub mod console;
 pub mod error;

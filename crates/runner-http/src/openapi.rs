@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use axum::http::header;
 use axum::response::IntoResponse;
 use runner_core::engine::DistributeRequest;
-use runner_core::engine::StartRequest;
+use runner_core::engine::{RestartRequest, StartRequest};
 use runner_core::job::{Callback, JobSpec};
 use runner_core::key_pair::KeyPairSpec;
 use runner_core::schedule::{ScheduleSpec, ServiceAccountSpec};
@@ -103,6 +103,11 @@ struct ApiDoc;
 /// - A job response shows its definition as it serializes: every field an empty definition
 ///   writes is required, and callbacks are objects. (`JobInput`, the request body, requires
 ///   only `hosts` and also takes bare callback URLs.)
+/// - The rules of fields that many bodies share (a private key is base64; a tag, a skipped tag
+///   and a host pattern are one word; a key-pair name) are stated wherever such a field is, and
+///   the rules between fields of a body (exactly one of `playbook` and `repository`; a key or a
+///   key pair, not both) as `oneOf` and `not`.
+/// - Every operation on an account documents the 400 of a malformed alias.
 /// - Every object refuses undocumented fields (`additionalProperties: false`): request bodies
 ///   are read that way, nested objects included, and responses carry nothing else, so a test
 ///   that validates real responses catches a field the document lacks. A request body that takes
@@ -116,6 +121,10 @@ pub fn document() -> Value {
     show_job_as_serialized(&mut document);
     take_read_only_fields(&mut document);
     visit_schemas(&mut document, &mut refuse_undocumented_fields);
+    visit_schemas(&mut document, &mut state_field_rules);
+    state_rules_between_fields(&mut document);
+    state_value_rules(&mut document);
+    document_bad_aliases(&mut document);
     document
 }
 
@@ -134,14 +143,21 @@ pub async fn serve_document() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], json)
 }
 
+/// The component names of the request bodies (what [`crate::body_schema`] checks bodies
+/// against).
+pub(crate) fn request_body_names() -> Vec<Cow<'static, str>> {
+    request_bodies().into_iter().map(|(name, _)| name).collect()
+}
+
 /// The request bodies, each with the read-only fields of a response it takes back.
-fn request_bodies() -> [(Cow<'static, str>, &'static [&'static str]); 7] {
+fn request_bodies() -> [(Cow<'static, str>, &'static [&'static str]); 8] {
     fn body<T: ToSchema + RequestBody>() -> (Cow<'static, str>, &'static [&'static str]) {
         (T::name(), T::READ_ONLY)
     }
     [
         body::<JobSpec>(),
         body::<StartRequest>(),
+        body::<RestartRequest>(),
         body::<ExpiryRequest>(),
         body::<ScheduleSpec>(),
         body::<ServiceAccountSpec>(),
@@ -322,6 +338,237 @@ fn take_read_only_fields(document: &mut Value) {
     }
 }
 
+/// Base64 as the server decodes it: the standard alphabet, padded, canonical, not empty.
+const BASE64_PATTERN: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$";
+
+/// A private key: base64, or the mask a response shows (sent back, it keeps the stored key).
+fn private_key_pattern() -> String {
+    format!(
+        "^(?:\\*{{8}}|{})$",
+        BASE64_PATTERN.trim_start_matches('^').trim_end_matches('$')
+    )
+}
+
+/// One word: no whitespace, control character or comma (`runner_core::job::is_plain_word`).
+const WORD_PATTERN: &str = "^[^\\s,\\x00-\\x1f\\x7f-\\x9f]+$";
+
+/// A key-pair name (`runner_core::schedule::is_service_account_alias`).
+const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
+/// A login password: not empty, no control character (`runner_core::job::check_password`).
+const PASSWORD_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]+$";
+
+/// A clone URL: not blank, and not starting with `-` (git would read an option).
+const REPOSITORY_URL_PATTERN: &str = r"^\s*[^\s-]";
+
+/// A branch or tag: one word, not starting with `-`.
+const BRANCH_PATTERN: &str = r"^[^\s,\x00-\x1f\x7f-\x9f-][^\s,\x00-\x1f\x7f-\x9f]*$";
+
+/// A playbook path inside the repository: not blank or absolute, no `..` segment, no NUL
+/// (`Repository::validate`): the first segment starts with neither a space nor a separator,
+/// and no segment is exactly `..`.
+const PLAYBOOK_PATH_PATTERN: &str = concat!(
+    r"^(?:[^\s/\\\x00.][^/\\\x00]*|\.[^/\\\x00.][^/\\\x00]*|\.|\.\.[^/\\\x00]+)",
+    r"(?:[/\\](?:[^/\\\x00.][^/\\\x00]*|\.[^/\\\x00.][^/\\\x00]*|\.|\.\.[^/\\\x00]+)?)*$",
+);
+
+/// The rules of fields by name, wherever a record has such a field.
+fn state_field_rules(schema: &mut Map<String, Value>) {
+    if !is_record(schema) {
+        return;
+    }
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        let Value::Object(property) = property else {
+            continue;
+        };
+        if property.get("readOnly") == Some(&Value::Bool(true)) {
+            continue;
+        }
+        match name.as_str() {
+            "sshPrivateKey" => {
+                property.insert("pattern".into(), json!(private_key_pattern()));
+            }
+            "sshKeyPair" => {
+                property.insert("pattern".into(), json!(NAME_PATTERN));
+            }
+            "sshPassword" => {
+                property.insert("pattern".into(), json!(PASSWORD_PATTERN));
+            }
+            "playbookTags" | "skipTags" | "limit" => {
+                if let Some(Value::Object(items)) = property.get_mut("items") {
+                    items.insert("pattern".into(), json!(WORD_PATTERN));
+                }
+                if name == "limit" {
+                    property.insert("minItems".into(), json!(1));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Adds a rule between the fields of a record, under its `allOf`: where
+/// [`crate::body_schema`] finds the rules it leaves to the domain's wording.
+fn add_rule(record: &mut Map<String, Value>, rule: Value) {
+    match record
+        .entry("allOf")
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
+        Value::Array(rules) => rules.push(rule),
+        _ => unreachable!("allOf is an array"),
+    }
+}
+
+/// `not` both of two fields, as a JSON Schema: both given and neither `null`.
+fn not_both(first: &str, second: &str) -> Value {
+    json!({ "not": {
+        "required": [first, second],
+        "properties": { first: { "not": { "type": "null" } }, second: { "not": { "type": "null" } } }
+    }})
+}
+
+/// The rules between the fields of one body, where the domain checks them too
+/// (`JobSpec::validate`, `validate_hosts`); the server leaves their wording to the domain.
+fn state_rules_between_fields(document: &mut Value) {
+    let schemas = components(document);
+    let given = |field: &str| json!({ "required": [field], "properties": { field: { "not": { "type": "null" } } } });
+    let job = schemas[JobSpec::name().as_ref()]
+        .as_object_mut()
+        .expect("a job definition is a record");
+    add_rule(
+        job,
+        json!({ "oneOf": [
+            { "allOf": [given("playbook"), { "not": given("repository") }] },
+            { "allOf": [given("repository"), { "not": given("playbook") }] },
+        ]}),
+    );
+    for component in [
+        JobSpec::name(),
+        "Host".into(),
+        StartRequest::name(),
+        RestartRequest::name(),
+    ] {
+        let record = schemas[component.as_ref()]
+            .as_object_mut()
+            .expect("a record");
+        add_rule(record, not_both("sshPrivateKey", "sshKeyPair"));
+    }
+}
+
+/// The rules of one value that a derive cannot state: the fields of a repository, the
+/// expression of a trigger by its type, and an imported key by its type. Formats the document
+/// names itself (`cron`, `future-date-time`, `openssh-ed25519-private-key`,
+/// `openssh-rsa-private-key`) are described where they are used; the server checks them
+/// (`runner_core::schedule::parse_cron`, `parse_date`, `runner_core::key_pair`).
+fn state_value_rules(document: &mut Value) {
+    let schemas = components(document);
+    let repository = &mut schemas["Repository"]["properties"];
+    repository["url"]["pattern"] = json!(REPOSITORY_URL_PATTERN);
+    repository["branch"]["pattern"] = json!(BRANCH_PATTERN);
+    repository["defaultPlaybook"]["pattern"] = json!(PLAYBOOK_PATH_PATTERN);
+
+    let trigger = schemas["Trigger"]
+        .as_object_mut()
+        .expect("a trigger is a record");
+    add_rule(
+        trigger,
+        json!({ "oneOf": [
+            { "properties": {
+                "type": { "const": "cron" },
+                "expression": { "format": "cron", "description":
+                    "5-field Unix cron (minute hour day-of-month month day-of-week), in UTC" } } },
+            { "properties": {
+                "type": { "const": "date" },
+                "expression": { "format": "future-date-time", "description":
+                    "An ISO-8601 instant (UTC when no offset is given) after the request" } } },
+        ]}),
+    );
+
+    // Under "trigger" or under "type", not both (`ScheduleSpec::validate`).
+    let schedule = schemas[ScheduleSpec::name().as_ref()]
+        .as_object_mut()
+        .expect("a schedule request is a record");
+    let given = |field: &str| json!({ "required": [field], "properties": { field: { "not": { "type": "null" } } } });
+    add_rule(
+        schedule,
+        json!({ "oneOf": [
+            { "allOf": [given("trigger"), { "not": given("type") }] },
+            { "allOf": [given("type"), { "not": given("trigger") }] },
+        ]}),
+    );
+    // At most one way in for the distribution run (`DistributeRequest`).
+    let distribute = schemas[DistributeRequest::name().as_ref()]
+        .as_object_mut()
+        .expect("a distribution request is a record");
+    for (first, second) in [
+        ("sshPrivateKey", "sshKeyPair"),
+        ("sshPrivateKey", "sshPassword"),
+        ("sshKeyPair", "sshPassword"),
+    ] {
+        add_rule(distribute, not_both(first, second));
+    }
+
+    let key_pair = schemas[KeyPairSpec::name().as_ref()]
+        .as_object_mut()
+        .expect("a key-pair request is a record");
+    let imported = |types: Value, format: &str, required: Value| {
+        json!({
+            "required": required,
+            "properties": {
+                "type": types,
+                "privateKey": { "type": "string", "format": format,
+                    "description": "Base64 of an unencrypted OpenSSH private key file of this type" }
+            }
+        })
+    };
+    add_rule(
+        key_pair,
+        json!({ "oneOf": [
+            { "properties": { "privateKey": { "type": "null" } } },
+            imported(json!({ "enum": ["ed25519", null] }), "openssh-ed25519-private-key",
+                json!(["privateKey"])),
+            imported(json!({ "const": "rsa" }), "openssh-rsa-private-key",
+                json!(["privateKey", "type"])),
+        ]}),
+    );
+}
+
+/// A malformed account alias is 400 on every operation that names an account.
+fn document_bad_aliases(document: &mut Value) {
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Value::Object(operations) = item else {
+            continue;
+        };
+        for operation in operations.values_mut() {
+            let names_account = operation["parameters"]
+                .as_array()
+                .is_some_and(|parameters| {
+                    parameters
+                        .iter()
+                        .any(|parameter| parameter["name"] == "alias" && parameter["in"] == "path")
+                });
+            let Some(Value::Object(responses)) = operation.get_mut("responses") else {
+                continue;
+            };
+            if names_account && !responses.contains_key("400") {
+                responses.insert(
+                    "400".into(),
+                    json!({
+                        "description": "A malformed account alias, or a bad parameter",
+                        "content": { "application/json": { "schema": component_ref(&ErrorBody::name()) } }
+                    }),
+                );
+            }
+        }
+    }
+}
+
 fn refuse_undocumented_fields(schema: &mut Map<String, Value>) {
     if is_record(schema) && !schema.contains_key("additionalProperties") {
         schema.insert("additionalProperties".into(), Value::Bool(false));
@@ -378,6 +625,21 @@ mod tests {
 
     #[test]
     fn no_flattened_struct_is_left_as_all_of() {
-        assert!(!document_json().contains("\"allOf\""));
+        let mut document = document();
+        let mut flattened = Vec::new();
+        visit_schemas(&mut document, &mut |schema| {
+            if let Some(Value::Array(parts)) = schema.get("allOf") {
+                flattened.extend(
+                    parts
+                        .iter()
+                        .filter(|part| {
+                            part.as_object().is_some_and(is_record)
+                                || part["oneOf"][0].as_object().is_some_and(is_record)
+                        })
+                        .cloned(),
+                );
+            }
+        });
+        assert!(flattened.is_empty(), "{flattened:?}");
     }
 }

@@ -490,7 +490,6 @@ async fn executions_are_found_across_jobs_by_filter() {
         ("status=SUCCESS,", vec!["status"]),
         ("jobId=nope", vec!["jobId"]),
         ("since=yesterday&until=-5", vec!["since", "until"]),
-        ("since=10&until=10", vec!["until"]),
         ("status=pending", vec!["status"]),
     ] {
         for base in [
@@ -520,8 +519,9 @@ async fn executions_are_found_across_jobs_by_filter() {
             None,
         )
         .await;
-    assert_eq!(other_job.status, StatusCode::BAD_REQUEST);
-    assert_eq!(other_job.fields(), ["jobId"]);
+    // Another job's id filters everything out.
+    assert_eq!(other_job.status, StatusCode::OK, "{}", other_job.text);
+    assert_eq!(other_job.body["results"], json!([]));
     h.shutdown().await;
 }
 
@@ -776,12 +776,7 @@ async fn malformed_bodies_get_field_errors() {
     let wrong_type = post(r#"{"playbook": "LQ==", "hosts": [{"id": 7}]}"#).await;
     assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
     assert_eq!(wrong_type.fields(), ["hosts[0].id"]);
-    assert!(
-        wrong_type.body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("invalid type")
-    );
+    assert_eq!(wrong_type.body["errors"][0]["message"], "must be a string");
 
     let ttl_type = post(r#"{"playbook": "LQ==", "hosts": [], "executionTtl": "soon"}"#).await;
     assert_eq!(ttl_type.fields(), ["executionTtl"]);
@@ -902,7 +897,15 @@ async fn malformed_bodies_get_field_errors() {
         )
         .await;
     assert_eq!(start.status, StatusCode::BAD_REQUEST);
-    assert_eq!(start.fields(), ["extra"]);
+    // Every error at once: the unknown field with the values the document refuses.
+    let mut fields = start.fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["extra", "hosts[0].id", "sshPrivateKey"],
+        "{}",
+        start.text
+    );
     let start = h
         .raw(
             Method::POST,
@@ -1041,7 +1044,18 @@ async fn paths_and_queries_are_checked() {
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
     }
+    // The last page the document's int32 allows is empty; one beyond it is refused.
     let far = h
+        .call(
+            Method::GET,
+            "/jobs/ACME?page=2147483647&size=100",
+            ACME,
+            None,
+        )
+        .await;
+    assert_eq!(far.status, StatusCode::OK);
+    assert_eq!(far.body["results"], json!([]));
+    let beyond = h
         .call(
             Method::GET,
             "/jobs/ACME?page=4000000000&size=100",
@@ -1049,8 +1063,8 @@ async fn paths_and_queries_are_checked() {
             None,
         )
         .await;
-    assert_eq!(far.status, StatusCode::OK);
-    assert_eq!(far.body["results"], json!([]));
+    assert_eq!(beyond.status, StatusCode::BAD_REQUEST);
+    assert_eq!(beyond.fields(), ["page"]);
 
     // Unknown routes and methods: JSON 404 and 405.
     let unknown = h.call(Method::GET, "/nope", ACME, None).await;

@@ -299,9 +299,19 @@ async fn callbacks_to_private_addresses_are_refused() {
         refused.text
     );
 
-    // Reported with the definition's other errors; a non-http URL is reported once.
+    // Reported with the definition's other rules; a non-http URL is reported once. A body
+    // without the documented shape hears of that and of the definition's own rules first (the
+    // missing hosts, the ftp URL); where a URL leads is checked once the body is whole.
     let mut job = job_with_callbacks(json!(["ftp://files.example.com/x", "http://127.0.0.1/"]));
     job.as_object_mut().unwrap().remove("hosts");
+    let shape = harness
+        .call(Method::POST, "/jobs/ACME", ACME, Some(job.clone()))
+        .await;
+    assert_eq!(shape.status, StatusCode::BAD_REQUEST);
+    let mut fields = shape.fields();
+    fields.sort();
+    assert_eq!(fields, ["callbacks[0].url", "hosts"], "{}", shape.text);
+    job["hosts"] = json!([{"id": "a"}, {"id": "a"}]);
     let both = harness
         .call(Method::POST, "/jobs/ACME", ACME, Some(job))
         .await;
@@ -310,7 +320,7 @@ async fn callbacks_to_private_addresses_are_refused() {
     fields.sort();
     assert_eq!(
         fields,
-        vec!["callbacks[0].url", "callbacks[1].url", "hosts"],
+        vec!["callbacks[0].url", "callbacks[1].url", "hosts[1].id"],
         "{}",
         both.text
     );

@@ -65,6 +65,35 @@ pub struct StartRequest {
     pub diff: Option<bool>,
 }
 
+/// The body of a restart request: the hosts to run on instead of the failed ones, and a
+/// default SSH key. A restart takes no launch options: it runs with those of the execution's
+/// start.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RestartRequest {
+    /// The hosts to run on instead of the failed ones.
+    #[serde(default)]
+    pub hosts: Option<Vec<Host>>,
+    /// A default SSH private key (base64) for this run.
+    #[serde(default)]
+    pub ssh_private_key: Option<Secret>,
+    /// The key pair of the account to use as the default SSH key instead of `sshPrivateKey`.
+    #[serde(default)]
+    pub ssh_key_pair: Option<String>,
+}
+
+impl From<RestartRequest> for StartRequest {
+    fn from(request: RestartRequest) -> Self {
+        Self {
+            hosts: request.hosts,
+            ssh_private_key: request.ssh_private_key,
+            ssh_key_pair: request.ssh_key_pair,
+            ..Self::default()
+        }
+    }
+}
+
 impl StartRequest {
     /// The launch options the request gives (see [`LaunchOptions`]).
     pub fn launch_options(&self) -> LaunchOptions {

@@ -198,12 +198,13 @@ pub struct DistributeRequest {
     /// The hosts, as a job gives them (with `hostVars` such as `ansible_host` and
     /// `ansible_port`, and a key of their own to get in, if need be). At least one.
     #[serde(default)]
-    #[cfg_attr(feature = "utoipa", schema(required = true))]
+    #[cfg_attr(feature = "utoipa", schema(required = true, min_items = 1))]
     pub hosts: Option<Vec<Host>>,
     /// The user whose `authorized_keys` changes; the run logs in as this user
     /// (`ansible_user`, unless a host sets its own).
     #[serde(default)]
-    #[cfg_attr(feature = "utoipa", schema(value_type = String, required = true))]
+    #[cfg_attr(feature = "utoipa", schema(value_type = String, required = true,
+        min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_.][A-Za-z0-9_.-]*$"))]
     pub user: Option<String>,
     /// Remove the key instead of installing it.
     #[serde(default)]

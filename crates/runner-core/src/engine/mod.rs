@@ -108,7 +108,7 @@ mod schedules;
 mod signals;
 mod worker;
 
-pub use api::StartRequest;
+pub use api::{RestartRequest, StartRequest};
 pub use config::{DEFAULT_EVENT_FIELD_BYTES, DEFAULT_FEED_FLUSH_WINDOW, EngineConfig};
 pub use error::EngineError;
 pub use handle::{Engine, EngineBuilder};

@@ -149,8 +149,9 @@ adds events) until the client leaves or the server shuts down; reconnecting with
 resumes without gaps or repeats.",
     params(ExecutionPath, EventsQuery,
         ("Accept" = Option<String>, Header, description = "`text/event-stream` for the live stream"),
-        ("Last-Event-ID" = Option<u64>, Header,
-         description = "Stream: resume after this sequence number (over `after`)")),
+        ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{0,19}$",
+         description = "Stream: resume after this sequence number (over `after`); empty, as an \
+         `EventSource` sends it before it saw an id, starts from the beginning")),
     responses(
         (status = 200, description = "A page of events, or the live stream",
          content((EventPage = "application/json"), (String = "text/event-stream"))),
@@ -166,6 +167,8 @@ pub async fn list_events<S: Store, E: Executor, N: Notifier, C: Clock>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let engine = &state.engine;
+    // Checked for a page too: a malformed header is the client's mistake either way.
+    let resume = last_event_id(&headers)?;
     if !wants_stream(&headers) {
         // One more than asked tells whether there are more.
         let mut events = engine
@@ -188,7 +191,7 @@ pub async fn list_events<S: Store, E: Executor, N: Notifier, C: Clock>(
         .into_response());
     }
 
-    let after = last_event_id(&headers)?.unwrap_or(query.after);
+    let after = resume.unwrap_or(query.after);
     // Subscribe first: whatever is recorded after this point is signalled, and whatever was
     // recorded before it is in the backlog read below.
     let signals = engine.store().subscribe();

@@ -101,7 +101,7 @@ output follows live as `log` events (`data:` the text, `id:` `<attempt>:<next of
 by `Last-Event-ID`), then one `end` event (a LogEnd) once the run ended.",
     params(ExecutionPath, LogQuery,
         ("Accept" = Option<String>, Header, description = "`text/event-stream` to follow the log"),
-        ("Last-Event-ID" = Option<String>, Header,
+        ("Last-Event-ID" = Option<String>, Header, pattern = "^(?:[1-9][0-9]{0,8}:[0-9]{1,19})?$",
          description = "Stream: resume at this `<attempt>:<offset>` (over `attempt` and `offset`)")),
     responses(
         (status = 200, description = "A page of the log, or the live stream",
@@ -124,6 +124,8 @@ pub async fn get_log<S: Store, E: Executor, N: Notifier, C: Clock>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let engine = &state.engine;
+    // Checked for a page too: a malformed header is the client's mistake either way.
+    let resume = resume_point(&headers)?;
     if !wants_stream(&headers) {
         let read = LogRead {
             attempt: query.attempt,
@@ -146,7 +148,7 @@ pub async fn get_log<S: Store, E: Executor, N: Notifier, C: Clock>(
         return Ok(response);
     }
 
-    let (attempt, offset) = match resume_point(&headers)? {
+    let (attempt, offset) = match resume {
         Some((attempt, offset)) => (Some(attempt), offset),
         None => (query.attempt, query.offset),
     };
