@@ -5,7 +5,8 @@
 # sshd binary for the test that clones a repository over SSH (openssh-server, installed as root), and
 # bubblewrap, the sandbox every run starts in (installed as root), prometheus_client in
 # ./.venv-metrics for the metrics tests, and headless Chromium with playwright-core for the
-# console's browser tests.
+# console's browser tests. tests/schemathesis.rs installs schemathesis into ./.venv-schemathesis
+# itself (scripts/ensure-schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

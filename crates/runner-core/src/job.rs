@@ -17,6 +17,10 @@ use crate::validation::ValidationErrors;
 pub const DEFAULT_EXECUTION_TTL_MINUTES: u32 = 180;
 /// The longest `executionTtl` a job may ask for: a week, in minutes.
 pub const MAX_EXECUTION_TTL_MINUTES: u32 = 10_080;
+/// The error of a mask sent where no secret is stored to keep.
+pub const NOTHING_TO_KEEP: &str =
+    "is the mask of a stored secret, and none is stored here: send the secret itself";
+
 /// The keys of a job response that a client may send back on update; they are ignored.
 pub const JOB_READ_ONLY_FIELDS: &[&str] = &[
     "id",
@@ -36,10 +40,10 @@ pub struct JobSpec {
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
-    /// Minutes an execution may run before it is stopped gracefully (1 to 10080); absent or
-    /// `null` means 180.
-    #[serde(default)]
-    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 10080))]
+    /// Minutes an execution may run before it is stopped gracefully (1 to 10080, a whole number,
+    /// which JSON may also write as `60.0`); absent or `null` means 180.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<f64>, multiple_of = 1, minimum = 1, maximum = 10080))]
     pub execution_ttl: Option<u32>,
     /// Webhooks that receive the execution's live feed.
     #[serde(default)]
@@ -61,9 +65,9 @@ pub struct JobSpec {
     /// The git repository that holds the playbook. Exactly one of this and `playbook`.
     #[serde(default)]
     pub repository: Option<Repository>,
-    /// The inventory. Required, but may be empty.
+    /// The inventory. Required, but may be empty. Host ids are unique in the list.
     #[serde(default)]
-    #[cfg_attr(feature = "utoipa", schema(required = true))]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Vec<Host>, required = true))]
     pub hosts: Option<Vec<Host>>,
     /// Extra variables for the playbook, as `--extra-vars` would give them.
     #[serde(default)]
@@ -258,6 +262,26 @@ pub struct Job {
     pub last_updated_time: Timestamp,
 }
 
+/// A whole number that JSON may write with a fraction of zero (`60.0` is `60`, as JSON Schema
+/// counts it); anything else is refused as serde would refuse it.
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error as _;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return u32::try_from(whole)
+            .map(Some)
+            .map_err(|_| D::Error::custom("must be a whole number up to 4294967295"));
+    }
+    match number.as_f64() {
+        Some(value) if value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value) => {
+            Ok(Some(value as u32))
+        }
+        _ => Err(D::Error::custom("must be a whole number")),
+    }
+}
+
 impl Job {
     /// A new job from a validated spec.
     pub fn new(account_alias: AccountAlias, spec: JobSpec, now: Timestamp) -> Self {
@@ -347,6 +371,57 @@ impl JobSpec {
             );
         }
         errors.into_result()
+    }
+
+    /// The fields that send the mask back where `stored` (the job's definition before an update;
+    /// none on create) holds no secret to keep: an error naming each, since the mask only ever
+    /// stands for a stored value.
+    pub fn unkept_masks(&self, stored: Option<&JobSpec>) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        let mut check = |field: String, incoming: Option<&Secret>, kept: Option<&Secret>| {
+            if incoming.is_some_and(Secret::is_mask) && kept.is_none() {
+                errors.add(field, NOTHING_TO_KEEP);
+            }
+        };
+        check(
+            "sshPrivateKey".into(),
+            self.ssh_private_key.as_ref(),
+            stored.and_then(|old| old.ssh_private_key.as_ref()),
+        );
+        let stored_hosts = stored
+            .and_then(|old| old.hosts.as_deref())
+            .unwrap_or_default();
+        for (index, host) in self.hosts.as_deref().unwrap_or_default().iter().enumerate() {
+            let old = stored_hosts.iter().find(|old| old.id == host.id);
+            check(
+                format!("hosts[{index}].sshPrivateKey"),
+                host.ssh_private_key.as_ref(),
+                old.and_then(|old| old.ssh_private_key.as_ref()),
+            );
+            check(
+                format!("hosts[{index}].sshPassword"),
+                host.ssh_password.as_ref(),
+                old.and_then(|old| old.ssh_password.as_ref()),
+            );
+        }
+        let credentials = |spec: &JobSpec| {
+            spec.repository
+                .as_ref()
+                .and_then(|repository| repository.credentials.clone())
+        };
+        let new = credentials(self);
+        let old = stored.and_then(credentials);
+        check(
+            "repository.credentials.password".into(),
+            new.as_ref().and_then(|c| c.password.as_ref()),
+            old.as_ref().and_then(|c| c.password.as_ref()),
+        );
+        check(
+            "repository.credentials.sshPrivateKey".into(),
+            new.as_ref().and_then(|c| c.ssh_private_key.as_ref()),
+            old.as_ref().and_then(|c| c.ssh_private_key.as_ref()),
+        );
+        errors
     }
 
     fn keep_masked_secrets(&mut self, old: &JobSpec) {
@@ -491,6 +566,11 @@ impl Repository {
             "repository.url",
             "must not start with '-'",
         );
+        errors.check(
+            !url_holds_credentials(url),
+            "repository.url",
+            "must not hold credentials (user:password@): give them in repository.credentials",
+        );
         if let Some(branch) = &self.branch {
             errors.check(
                 is_plain_word(branch) && !branch.starts_with('-'),
@@ -547,6 +627,19 @@ impl Repository {
             );
         }
     }
+}
+
+/// Whether a URL carries credentials in its authority: a password (`user:password@`), or any
+/// user on http(s), where the user is a token. (An `ssh://git@` user is a login, not a secret.)
+fn url_holds_credentials(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return false;
+    };
+    userinfo.contains(':') || scheme.to_ascii_lowercase().starts_with("http")
 }
 
 pub(crate) fn check_key(key: Option<&Secret>, field: &str, errors: &mut ValidationErrors) {

@@ -111,8 +111,8 @@ pub struct KeyPairSpec {
         pattern = "^[A-Za-z0-9._-]+$"
     ))]
     pub name: Option<String>,
-    /// The algorithm of a generated key (`ed25519` when absent). With `privateKey`, the key's
-    /// own type must match it if given.
+    /// The algorithm of a generated key (`ed25519` when absent). Not with `privateKey`: an
+    /// imported key has its own.
     #[serde(default, rename = "type")]
     pub key_type: Option<KeyType>,
     /// Free text.
@@ -146,7 +146,14 @@ impl KeyPairSpec {
             None => generate(self.key_type.unwrap_or_default()).map_err(|why| {
                 errors.add("type", format!("could not generate the key: {why}"));
             }),
-            Some(secret) => import(secret, self.key_type).map_err(|why| {
+            Some(_) if self.key_type.is_some() => {
+                errors.add(
+                    "type",
+                    "is for a generated key: leave it out with privateKey (the key has its own)",
+                );
+                Err(())
+            }
+            Some(secret) => import(secret).map_err(|why| {
                 errors.add("privateKey", why);
             }),
         };
@@ -194,7 +201,7 @@ fn generate(key_type: KeyType) -> Result<(KeyType, PrivateKey), String> {
         .map_err(|why| why.to_string())
 }
 
-fn import(secret: &Secret, wanted: Option<KeyType>) -> Result<(KeyType, PrivateKey), String> {
+fn import(secret: &Secret) -> Result<(KeyType, PrivateKey), String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(secret.expose().trim())
         .map_err(|_| "must be base64 of an OpenSSH private key file".to_owned())?;
@@ -219,9 +226,6 @@ fn import(secret: &Secret, wanted: Option<KeyType>) -> Result<(KeyType, PrivateK
         }
         _ => return Err("must be an ed25519 or RSA key".into()),
     };
-    if wanted.is_some_and(|wanted| wanted != key_type) {
-        return Err("is not of the given type".into());
-    }
     Ok((key_type, key))
 }
 
@@ -303,6 +307,6 @@ mod tests {
         }
         .build(alias(), 1)
         .unwrap_err();
-        assert_eq!(errors.errors[0].field, "privateKey");
+        assert_eq!(errors.errors[0].field, "type");
     }
 }

@@ -78,10 +78,10 @@ async fn cron_and_date_schedules_fire_once_per_due_time() {
         .create_schedule(&acme, job.id, spec(TriggerKind::Cron, "* * * * *"))
         .await;
     match refused {
-        Err(EngineError::Invalid(errors)) => {
+        Err(EngineError::Missing(errors)) => {
             assert_eq!(errors.errors[0].field, "serviceAccountAlias")
         }
-        other => panic!("expected 400, got {other:?}"),
+        other => panic!("expected a missing service account, got {other:?}"),
     }
     let account = ServiceAccountSpec {
         alias: Some("svc".into()),

@@ -12,8 +12,8 @@ use std::path::{Component, Path, PathBuf};
 
 use runner_core::net::classify;
 
-/// The longest repository URL taken, in bytes.
-pub(crate) const MAX_URL_BYTES: usize = 2048;
+/// The longest repository URL taken, in characters.
+pub(crate) const MAX_URL_CHARS: usize = 2048;
 
 /// How git reaches a repository URL that passed [`check_url`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub(crate) enum Transport {
 }
 
 /// Checks a repository URL: `https://`, `ssh://` or scp-like `user@host:path`, at most
-/// [`MAX_URL_BYTES`], without credentials in it, and (unless `allow_local`) not naming a host
+/// [`MAX_URL_CHARS`], without credentials in it, and (unless `allow_local`) not naming a host
 /// that is not globally reachable (an IP literal, `localhost`); `file://` and `http://` only
 /// when `allow_local` is set. Returns the transport, or why the URL is refused.
 pub(crate) fn check_url(url: &str, allow_local: bool) -> Result<Transport, String> {
@@ -197,8 +197,8 @@ fn check_syntax(url: &str, allow_local: bool) -> Result<Transport, String> {
     if url.is_empty() {
         return Err("is required".into());
     }
-    if url.len() > MAX_URL_BYTES {
-        return Err(format!("must be at most {MAX_URL_BYTES} bytes"));
+    if url.chars().count() > MAX_URL_CHARS {
+        return Err(format!("must be at most {MAX_URL_CHARS} characters"));
     }
     if url.starts_with('-') {
         return Err("must not start with '-'".into());
@@ -390,13 +390,13 @@ mod tests {
             }
         }
         assert!(check_url("ssh://git@example.com/r.git", false).is_ok());
-        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS));
         assert_eq!(
             check_url(&long, true).unwrap_err(),
-            "must be at most 2048 bytes"
+            "must be at most 2048 characters"
         );
-        let just = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES - 20));
-        assert_eq!(just.len(), MAX_URL_BYTES);
+        let just = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS - 20));
+        assert_eq!(just.len(), MAX_URL_CHARS);
         assert!(check_url(&just, false).is_ok());
     }
 

@@ -41,15 +41,31 @@ impl RequestBody for JobSpec {
     const READ_ONLY: &'static [&'static str] = JOB_READ_ONLY_FIELDS;
 
     fn rule_errors(&self) -> Vec<runner_core::validation::FieldError> {
-        self.validate()
-            .err()
-            .map(|errors| errors.errors)
-            .unwrap_or_default()
+        errors_of(self.validate())
     }
 }
 
-impl RequestBody for StartRequest {}
-impl RequestBody for RestartRequest {}
+/// The field errors of a domain check, for [`RequestBody::rule_errors`].
+pub(crate) fn errors_of(
+    checked: Result<(), runner_core::validation::ValidationErrors>,
+) -> Vec<runner_core::validation::FieldError> {
+    checked
+        .err()
+        .map(|errors| errors.errors)
+        .unwrap_or_default()
+}
+
+impl RequestBody for StartRequest {
+    fn rule_errors(&self) -> Vec<runner_core::validation::FieldError> {
+        errors_of(self.validate())
+    }
+}
+
+impl RequestBody for RestartRequest {
+    fn rule_errors(&self) -> Vec<runner_core::validation::FieldError> {
+        errors_of(StartRequest::from(self.clone()).validate())
+    }
+}
 
 /// The body of a stop or kill request.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
@@ -138,7 +154,8 @@ fn created(location: String, body: impl serde::Serialize) -> Response {
         (status = 403, description = "Account not in the token's scope", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "Store unavailable", body = ErrorBody)))]
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+        (status = 409, description = "A key pair or service account the body names does not exist in the account, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody)))]
 pub async fn create_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     AccountPath { alias }: AccountPath,
@@ -205,7 +222,8 @@ pub async fn get_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     responses((status = 200, body = JobResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody)))]
+        (status = 415, body = ErrorBody),
+        (status = 409, description = "A key pair or service account the body names does not exist in the account, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody)))]
 pub async fn update_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -258,7 +276,8 @@ pub async fn delete_job<S: Store, E: Executor, N: Notifier, C: Clock>(
          body = ExecutionView, headers(("Location" = String))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 415, body = ErrorBody)))]
+        (status = 415, body = ErrorBody),
+        (status = 409, description = "A key pair or service account the body names does not exist in the account, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody)))]
 pub async fn start_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,

@@ -21,11 +21,15 @@ use serde_json::{Value, json};
 
 use crate::openapi;
 
+/// The message of a value that matches none of the forms the document allows for it.
+const NO_FORM: &str = "matches none of the documented forms";
+
 /// The validators of the request bodies, by component name, built once from the document.
 fn validators() -> &'static HashMap<String, Validator> {
     static VALIDATORS: OnceLock<HashMap<String, Validator>> = OnceLock::new();
     VALIDATORS.get_or_init(|| {
-        let document = openapi::document();
+        let mut document = openapi::document();
+        dispatch_by_type(&mut document);
         openapi::request_body_names()
             .into_iter()
             .map(|name| {
@@ -43,6 +47,37 @@ fn validators() -> &'static HashMap<String, Validator> {
     })
 }
 
+/// Rewrites, in the validator's copy of the document, each `oneOf` of two forms told apart by
+/// their type (`null` or an object, as utoipa writes an optional field; a URL string or an
+/// object, as a callback is) into `if`/`then`/`else` on that type: the same values pass, and a
+/// value of the second form hears what is wrong inside it, field by field, rather than that it
+/// matches neither form.
+fn dispatch_by_type(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            for child in object.values_mut() {
+                dispatch_by_type(child);
+            }
+            let forms = match object.get("oneOf") {
+                Some(Value::Array(forms)) if forms.len() == 2 => forms.clone(),
+                _ => return,
+            };
+            let Some(Value::String(first_type)) = forms[0].get("type") else {
+                return;
+            };
+            if forms[1].get("type") == Some(&Value::String(first_type.clone())) {
+                return;
+            }
+            object.remove("oneOf");
+            object.insert("if".into(), json!({ "type": first_type }));
+            object.insert("then".into(), forms[0].clone());
+            object.insert("else".into(), forms[1].clone());
+        }
+        Value::Array(items) => items.iter_mut().for_each(dispatch_by_type),
+        _ => {}
+    }
+}
+
 /// Every way `body` departs from the component schema `component`, as field errors.
 ///
 /// The document states the rules between the fields of a record (exactly one of `playbook`
@@ -55,7 +90,8 @@ pub fn check(component: &str, body: &Value) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::default();
     for error in validator.iter_errors(body) {
         let path = field_path(&error);
-        if is_between_fields(&error) {
+        // One word per field: the first thing wrong with it.
+        if is_between_fields(&error) || errors.errors.iter().any(|named| named.field == path) {
             continue;
         }
         match &error.kind {
@@ -148,12 +184,17 @@ fn message(kind: &ValidationErrorKind) -> String {
         }
         ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} item(s)"),
         ValidationErrorKind::MaxItems { limit } => format!("must have at most {limit} items"),
-        ValidationErrorKind::Pattern { pattern } => format!("must match {pattern}"),
+        // A long pattern says less in a message than the field's description does.
+        ValidationErrorKind::Pattern { pattern } if pattern.len() <= 64 => {
+            format!("must match {pattern}")
+        }
+        ValidationErrorKind::Pattern { .. } => {
+            "is not in the form the document gives (see the field's pattern and description)"
+                .to_owned()
+        }
         ValidationErrorKind::Format { format } => format!("must be a valid {format}"),
         ValidationErrorKind::UniqueItems => "must not list an item twice".to_owned(),
-        ValidationErrorKind::OneOfNotValid | ValidationErrorKind::AnyOf => {
-            "matches none of the documented forms".to_owned()
-        }
+        ValidationErrorKind::OneOfNotValid | ValidationErrorKind::AnyOf => NO_FORM.to_owned(),
         ValidationErrorKind::OneOfMultipleValid => {
             "matches more than one of the documented forms".to_owned()
         }

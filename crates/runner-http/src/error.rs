@@ -34,6 +34,10 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// 409: the request names what the account does not have (a key pair, a service account);
+    /// every such field is named.
+    #[error(transparent)]
+    Missing(ValidationErrors),
     /// 413: the body is larger than the limit (bytes).
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -54,7 +58,8 @@ pub enum ApiError {
 pub struct ErrorBody {
     /// What went wrong, in one sentence.
     pub message: String,
-    /// For 400: every field that is wrong, with its path (`hosts[2].id`).
+    /// For 400: every field that is wrong, with its path (`hosts[2].id`); for a 409 of a missing
+    /// key pair or service account, every field that names one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -73,7 +78,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Missing(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -84,7 +89,7 @@ impl ApiError {
     /// The body of this error.
     pub fn body(&self) -> ErrorBody {
         match self {
-            ApiError::Invalid(errors) => ErrorBody {
+            ApiError::Invalid(errors) | ApiError::Missing(errors) => ErrorBody {
                 message: errors.to_string(),
                 errors: errors.errors.clone(),
             },
@@ -102,6 +107,7 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(errors) => ApiError::Invalid(errors),
             EngineError::NotFound => ApiError::NotFound("not found".into()),
             EngineError::Conflict(message) => ApiError::Conflict(message),
+            EngineError::Missing(errors) => ApiError::Missing(errors),
             EngineError::Store(error) => {
                 // The detail helps the operator, not the client.
                 tracing::warn!(%error, "store error");

@@ -389,12 +389,14 @@ impl<S: Send + Sync> FromRequestParts<S> for LogQuery {
                 }
             },
         };
-        let offset = match query.get("offset") {
+        // The document's int64.
+        let offset = match query.get("offset").map(|raw| raw.trim().parse::<i64>()) {
             None => 0,
-            Some(raw) => raw.trim().parse::<u64>().unwrap_or_else(|_| {
+            Some(Ok(offset)) if offset >= 0 => offset.unsigned_abs(),
+            Some(_) => {
                 errors.add("offset", "must be a byte offset (0 or more)");
                 0
-            }),
+            }
         };
         let limit = match query.get("limit") {
             None => DEFAULT_LOG_LIMIT,
@@ -455,7 +457,7 @@ pub trait RequestBody: DeserializeOwned {
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-/// An optional JSON body: an empty body, or `null`, reads as `T::default()`.
+/// An optional JSON body: no body, or `null`, reads as `T::default()`.
 #[derive(Debug)]
 pub struct OptionalJsonBody<T>(pub T);
 
@@ -477,7 +479,8 @@ impl<S: Send + Sync, T: RequestBody + ToSchema + Default> FromRequest<S> for Opt
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
         let bytes = read_body(request).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body at all is no body; whitespace alone is not JSON.
+        if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
         let value = json_value(&bytes)?;
@@ -504,13 +507,24 @@ fn read_checked<T: RequestBody + ToSchema>(
         return Ok(parse_json(bytes, T::READ_ONLY)?);
     };
     if let Ok(body) = parse_json::<T>(bytes, T::READ_ONLY) {
-        for error in body.rule_errors() {
-            if !errors.errors.iter().any(|named| named.field == error.field) {
-                errors.errors.push(error);
-            }
-        }
+        // The domain's word on a field says what to do where the document's says what is
+        // expected: it replaces the document's for that field and for the value around it.
+        let rules = body.rule_errors();
+        errors.errors.retain(|named| {
+            !rules
+                .iter()
+                .any(|rule| rule.field == named.field || is_inside(&rule.field, &named.field))
+        });
+        errors.errors.extend(rules);
     }
     Err(errors.into())
+}
+
+/// Whether the field path `inner` lies inside `outer` (`callbacks[0].url` inside `callbacks[0]`).
+fn is_inside(inner: &str, outer: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

@@ -107,7 +107,8 @@ struct ApiDoc;
 ///   and a host pattern are one word; a key-pair name) are stated wherever such a field is, and
 ///   the rules between fields of a body (exactly one of `playbook` and `repository`; a key or a
 ///   key pair, not both) as `oneOf` and `not`.
-/// - Every operation on an account documents the 400 of a malformed alias.
+/// - Every operation on an account documents the 400 of a malformed alias; parameters are
+///   never `null`; a creating operation's 201 links to the operations that take what it made.
 /// - Every object refuses undocumented fields (`additionalProperties: false`): request bodies
 ///   are read that way, nested objects included, and responses carry nothing else, so a test
 ///   that validates real responses catches a field the document lacks. A request body that takes
@@ -125,6 +126,8 @@ pub fn document() -> Value {
     state_rules_between_fields(&mut document);
     state_value_rules(&mut document);
     document_bad_aliases(&mut document);
+    parameters_are_never_null(&mut document);
+    link_created_resources(&mut document);
     document
 }
 
@@ -338,6 +341,28 @@ fn take_read_only_fields(document: &mut Value) {
     }
 }
 
+/// An IPv6 address (the text between the brackets): the full and the compressed forms, and
+/// those that end in an IPv4 address, as the URL parsers read them. A macro, so that the URL patterns can `concat!` it.
+macro_rules! ipv6_pattern {
+    () => {
+        concat!(
+            r"(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}",
+            r"|(?:[0-9A-Fa-f]{1,4}:){1,7}:",
+            r"|(?:[0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}",
+            r"|(?:[0-9A-Fa-f]{1,4}:){1,5}(?::[0-9A-Fa-f]{1,4}){1,2}",
+            r"|(?:[0-9A-Fa-f]{1,4}:){1,4}(?::[0-9A-Fa-f]{1,4}){1,3}",
+            r"|(?:[0-9A-Fa-f]{1,4}:){1,3}(?::[0-9A-Fa-f]{1,4}){1,4}",
+            r"|(?:[0-9A-Fa-f]{1,4}:){1,2}(?::[0-9A-Fa-f]{1,4}){1,5}",
+            r"|[0-9A-Fa-f]{1,4}:(?::[0-9A-Fa-f]{1,4}){1,6}",
+            r"|:(?:(?::[0-9A-Fa-f]{1,4}){1,7}|:)",
+            // With an IPv4 address in its last 32 bits (`::ffff:127.0.0.1`).
+            r"|(?:(?:[0-9A-Fa-f]{1,4}:){6}|::(?:[0-9A-Fa-f]{1,4}:){0,5}",
+            r"|[0-9A-Fa-f]{1,4}::(?:[0-9A-Fa-f]{1,4}:){0,4})",
+            r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})",
+        )
+    };
+}
+
 /// Base64 as the server decodes it: the standard alphabet, padded, canonical, not empty.
 const BASE64_PATTERN: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$";
 
@@ -358,8 +383,46 @@ const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 /// A login password: not empty, no control character (`runner_core::job::check_password`).
 const PASSWORD_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]+$";
 
-/// A clone URL: not blank, and not starting with `-` (git would read an option).
-const REPOSITORY_URL_PATTERN: &str = r"^\s*[^\s-]";
+/// A clone URL as the executor takes it (`runner_exec_ansible`'s `check_url`): `https://host`
+/// without credentials, `ssh://[user@]host`, or scp-like `user@host:path`; no space or control
+/// character. `http://` and `file://` only where the operator allows local repositories, and
+/// whether the host resolves to a public address (unless so allowed) is the network's answer:
+/// the server checks those when the job is saved.
+const REPOSITORY_URL_PATTERN: &str = concat!(
+    r"^(?:[Ff][Ii][Ll][Ee]://[^\s\x00-\x1f\x7f-\x9f]+",
+    r"|(?:[Hh][Tt][Tt][Pp][Ss]?://|[Ss][Ss][Hh]://(?:[^\s\x00-\x1f\x7f-\x9f:@/?#]*@)?)",
+    r"(?:\[",
+    ipv6_pattern!(),
+    r"\]|[^\s\x00-\x1f\x7f-\x9f/?#@:\[\]-][^\s\x00-\x1f\x7f-\x9f/?#@:\[\]]*)",
+    r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])?)?",
+    r"(?:[/?#][^\s\x00-\x1f\x7f-\x9f]*)?",
+    r"|[A-Za-z0-9._][A-Za-z0-9._-]*@[A-Za-z0-9._][A-Za-z0-9._-]*:",
+    r"(?:/[^\s\x00-\x1f\x7f-\x9f:/]|[^\s\x00-\x1f\x7f-\x9f:/])[^\s\x00-\x1f\x7f-\x9f:]*)$",
+);
+
+/// A callback: an `http://` or `https://` URL (`JobSpec::validate`). Where it leads is checked
+/// when the job is saved (`runner_core::net`), unless the operator allows private callbacks.
+/// The host is a DNS name whose last label starts with a letter, a dotted IPv4 address or an
+/// IPv6 address in brackets, as the WHATWG URL parser takes them; a port, when given, is a port; the rest is RFC 3986.
+const CALLBACK_URL_PATTERN: &str = concat!(
+    r"^[Hh][Tt][Tt][Pp][Ss]?://",
+    r"(?:(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?|\[",
+    ipv6_pattern!(),
+    r"\]",
+    // Octets without a leading zero, which the parser would read as octal.
+    r"|(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})",
+    r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
+    // Path, query and fragment in RFC 3986 characters.
+    r"(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?",
+    r"(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?",
+    r"(?:#(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
+);
+
+/// The shape of a cron expression: five fields (the server parses them).
+const CRON_SHAPE_PATTERN: &str = r"^\s*\S+(?:\s+\S+){4}\s*$";
+
+/// The shape of an ISO-8601 instant: a date, then a time (the server parses it).
+const DATE_SHAPE_PATTERN: &str = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}";
 
 /// A branch or tag: one word, not starting with `-`.
 const BRANCH_PATTERN: &str = r"^[^\s,\x00-\x1f\x7f-\x9f-][^\s,\x00-\x1f\x7f-\x9f]*$";
@@ -422,6 +485,29 @@ fn add_rule(record: &mut Map<String, Value>, rule: Value) {
     }
 }
 
+/// A field that is there and not `null` (what the domain reads as given).
+fn given(field: &str) -> Value {
+    json!({ "required": [field], "properties": { field: { "not": { "type": "null" } } } })
+}
+
+/// Exactly one of several ways, each a set of fields given together, the fields of the other
+/// ways absent or `null`.
+fn one_way_of(ways: &[&[&str]]) -> Value {
+    let branches: Vec<Value> = ways
+        .iter()
+        .map(|way| {
+            let mut parts: Vec<Value> = way.iter().map(|field| given(field)).collect();
+            for other in ways.iter().flat_map(|other| other.iter()) {
+                if !way.contains(other) {
+                    parts.push(json!({ "not": given(other) }));
+                }
+            }
+            json!({ "allOf": parts })
+        })
+        .collect();
+    json!({ "oneOf": branches })
+}
+
 /// `not` both of two fields, as a JSON Schema: both given and neither `null`.
 fn not_both(first: &str, second: &str) -> Value {
     json!({ "not": {
@@ -434,17 +520,10 @@ fn not_both(first: &str, second: &str) -> Value {
 /// (`JobSpec::validate`, `validate_hosts`); the server leaves their wording to the domain.
 fn state_rules_between_fields(document: &mut Value) {
     let schemas = components(document);
-    let given = |field: &str| json!({ "required": [field], "properties": { field: { "not": { "type": "null" } } } });
     let job = schemas[JobSpec::name().as_ref()]
         .as_object_mut()
         .expect("a job definition is a record");
-    add_rule(
-        job,
-        json!({ "oneOf": [
-            { "allOf": [given("playbook"), { "not": given("repository") }] },
-            { "allOf": [given("repository"), { "not": given("playbook") }] },
-        ]}),
-    );
+    add_rule(job, one_way_of(&[&["playbook"], &["repository"]]));
     for component in [
         JobSpec::name(),
         "Host".into(),
@@ -459,16 +538,21 @@ fn state_rules_between_fields(document: &mut Value) {
 }
 
 /// The rules of one value that a derive cannot state: the fields of a repository, the
-/// expression of a trigger by its type, and an imported key by its type. Formats the document
-/// names itself (`cron`, `future-date-time`, `openssh-ed25519-private-key`,
-/// `openssh-rsa-private-key`) are described where they are used; the server checks them
-/// (`runner_core::schedule::parse_cron`, `parse_date`, `runner_core::key_pair`).
+/// expression of a trigger by its type, and an imported key. Formats the document names itself
+/// (`cron`, `future-date-time`, `openssh-private-key`) are described where they are used; the
+/// server checks them (`runner_core::schedule::parse_cron`, `parse_date`,
+/// `runner_core::key_pair`).
 fn state_value_rules(document: &mut Value) {
     let schemas = components(document);
     let repository = &mut schemas["Repository"]["properties"];
     repository["url"]["pattern"] = json!(REPOSITORY_URL_PATTERN);
+    repository["url"]["maxLength"] = json!(2048);
     repository["branch"]["pattern"] = json!(BRANCH_PATTERN);
     repository["defaultPlaybook"]["pattern"] = json!(PLAYBOOK_PATH_PATTERN);
+
+    let callback = &mut schemas["CallbackInput"]["oneOf"];
+    callback[0]["pattern"] = json!(CALLBACK_URL_PATTERN);
+    callback[1]["properties"]["url"]["pattern"] = json!(CALLBACK_URL_PATTERN);
 
     let trigger = schemas["Trigger"]
         .as_object_mut()
@@ -478,11 +562,11 @@ fn state_value_rules(document: &mut Value) {
         json!({ "oneOf": [
             { "properties": {
                 "type": { "const": "cron" },
-                "expression": { "format": "cron", "description":
+                "expression": { "format": "cron", "pattern": CRON_SHAPE_PATTERN, "description":
                     "5-field Unix cron (minute hour day-of-month month day-of-week), in UTC" } } },
             { "properties": {
                 "type": { "const": "date" },
-                "expression": { "format": "future-date-time", "description":
+                "expression": { "format": "future-date-time", "pattern": DATE_SHAPE_PATTERN, "description":
                     "An ISO-8601 instant (UTC when no offset is given) after the request" } } },
         ]}),
     );
@@ -491,13 +575,18 @@ fn state_value_rules(document: &mut Value) {
     let schedule = schemas[ScheduleSpec::name().as_ref()]
         .as_object_mut()
         .expect("a schedule request is a record");
-    let given = |field: &str| json!({ "required": [field], "properties": { field: { "not": { "type": "null" } } } });
+    add_rule(schedule, one_way_of(&[&["trigger"], &["type"]]));
+    // A repository's credentials: a username with its password, a key, or a key pair.
+    let credentials = schemas["Credentials"]
+        .as_object_mut()
+        .expect("credentials are a record");
     add_rule(
-        schedule,
-        json!({ "oneOf": [
-            { "allOf": [given("trigger"), { "not": given("type") }] },
-            { "allOf": [given("type"), { "not": given("trigger") }] },
-        ]}),
+        credentials,
+        one_way_of(&[
+            &["username", "password"],
+            &["sshPrivateKey"],
+            &["sshKeyPair"],
+        ]),
     );
     // At most one way in for the distribution run (`DistributeRequest`).
     let distribute = schemas[DistributeRequest::name().as_ref()]
@@ -511,29 +600,149 @@ fn state_value_rules(document: &mut Value) {
         add_rule(distribute, not_both(first, second));
     }
 
+    // An imported key: an OpenSSH private key file, whose own type is its type.
     let key_pair = schemas[KeyPairSpec::name().as_ref()]
         .as_object_mut()
         .expect("a key-pair request is a record");
-    let imported = |types: Value, format: &str, required: Value| {
-        json!({
-            "required": required,
-            "properties": {
-                "type": types,
-                "privateKey": { "type": "string", "format": format,
-                    "description": "Base64 of an unencrypted OpenSSH private key file of this type" }
-            }
-        })
-    };
-    add_rule(
-        key_pair,
-        json!({ "oneOf": [
-            { "properties": { "privateKey": { "type": "null" } } },
-            imported(json!({ "enum": ["ed25519", null] }), "openssh-ed25519-private-key",
-                json!(["privateKey"])),
-            imported(json!({ "const": "rsa" }), "openssh-rsa-private-key",
-                json!(["privateKey", "type"])),
-        ]}),
+    key_pair["properties"]["privateKey"]["format"] = json!("openssh-private-key");
+    key_pair["properties"]["privateKey"]["description"] = json!(
+        "Base64 of an existing unencrypted OpenSSH private key file (ed25519, or RSA of at least \
+         3072 bits) to import instead of generating one; write-only. Not with `type`."
     );
+    add_rule(key_pair, not_both("privateKey", "type"));
+}
+
+/// Where the identity a created resource answers with is used next: (the creating operation, the
+/// operations that take it, the path parameter, where it is in the response). Every operation
+/// keeps the account and the job of its own path.
+const LINKS: &[(&str, &[&str], &str, &str)] = &[
+    (
+        "createJob",
+        &[
+            "getJob",
+            "updateJob",
+            "deleteJob",
+            "startJob",
+            "listExecutions",
+            "createSchedule",
+            "listSchedules",
+        ],
+        "jobId",
+        "$response.body#/id",
+    ),
+    (
+        "startJob",
+        &[
+            "getExecution",
+            "stopExecution",
+            "killExecution",
+            "restartExecution",
+            "listExecutionEvents",
+            "getExecutionLog",
+            "listGivenUpDeliveries",
+        ],
+        "executionId",
+        "$response.body#/id",
+    ),
+    (
+        "createSchedule",
+        &["getSchedule", "updateSchedule", "deleteSchedule"],
+        "scheduleId",
+        "$response.body#/id",
+    ),
+    (
+        "createServiceAccount",
+        &["getServiceAccount", "deleteServiceAccount"],
+        "serviceAccountAlias",
+        "$response.body#/alias",
+    ),
+    (
+        "createKeyPair",
+        &["getKeyPair", "deleteKeyPair", "distributeKeyPair"],
+        "keyPairName",
+        "$response.body#/name",
+    ),
+];
+
+/// The links of [`LINKS`] on each creating operation's 201: a client (and schemathesis) learns
+/// from the document how one call's answer feeds the next.
+fn link_created_resources(document: &mut Value) {
+    let mut parameters_of: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for item in document["paths"].as_object().expect("paths").values() {
+        for operation in item.as_object().expect("a path item").values() {
+            let names = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|parameter| parameter["in"] == "path")
+                .filter_map(|parameter| parameter["name"].as_str().map(str::to_owned))
+                .collect();
+            if let Some(id) = operation["operationId"].as_str() {
+                parameters_of.insert(id.to_owned(), names);
+            }
+        }
+    }
+    for item in document["paths"]
+        .as_object_mut()
+        .expect("paths")
+        .values_mut()
+    {
+        for operation in item.as_object_mut().expect("a path item").values_mut() {
+            let Some(id) = operation["operationId"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            let Some((_, targets, parameter, source)) =
+                LINKS.iter().find(|(creator, ..)| *creator == id)
+            else {
+                continue;
+            };
+            let own = parameters_of.get(&id).cloned().unwrap_or_default();
+            let mut links = Map::new();
+            for target in *targets {
+                let mut parameters = Map::new();
+                for name in parameters_of.get(*target).into_iter().flatten() {
+                    let value = if name == parameter {
+                        (*source).to_owned()
+                    } else if own.contains(name) {
+                        format!("$request.path.{name}")
+                    } else {
+                        continue;
+                    };
+                    parameters.insert(name.clone(), json!(value));
+                }
+                links.insert(
+                    (*target).to_owned(),
+                    json!({ "operationId": target, "parameters": parameters }),
+                );
+            }
+            operation["responses"]["201"]["links"] = Value::Object(links);
+        }
+    }
+}
+
+/// A header or query value is text, never `null`: utoipa writes an optional parameter as
+/// nullable.
+fn parameters_are_never_null(document: &mut Value) {
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(Value::Array(parameters)) = operation.get_mut("parameters") else {
+            continue;
+        };
+        for parameter in parameters {
+            if let Some(Value::Array(types)) = parameter["schema"].get_mut("type") {
+                types.retain(|kind| kind != "null");
+                if types.len() == 1 {
+                    parameter["schema"]["type"] = types[0].clone();
+                }
+            }
+        }
+    }
 }
 
 /// A malformed account alias is 400 on every operation that names an account.

@@ -82,7 +82,7 @@ async fn wrong_types_everywhere_are_all_named() {
     assert_eq!(
         fields,
         [
-            "callbacks[0]",
+            "callbacks[0].level",
             "description",
             "hosts[0].hostVars",
             "hosts[0].id",
@@ -115,7 +115,7 @@ async fn bodies_that_are_not_objects_are_refused_and_null_control_bodies_are_emp
         .raw(Method::POST, &start, ACME, Some("application/json"), "null")
         .await;
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
-    let execution = started.body["id"].as_str().unwrap().to_owned();
+    let execution = started.body["execution_id"].as_str().unwrap().to_owned();
     let stop = format!("/jobs/ACME/{job}/executions/{execution}/stop");
     let stopped = h
         .raw(Method::POST, &stop, ACME, Some("application/json"), "null")
@@ -142,7 +142,7 @@ async fn a_restart_documents_and_refuses_launch_options() {
     let started = h
         .call(Method::POST, &format!("/jobs/ACME/{job}/start"), ACME, None)
         .await;
-    let execution = started.body["id"].as_str().unwrap();
+    let execution = started.body["execution_id"].as_str().unwrap();
     let reply = h
         .call(
             Method::POST,
@@ -263,8 +263,17 @@ async fn rules_the_server_enforces_are_in_the_document() {
     assert!(schemas["JobInput"]["properties"]["playbook"]["pattern"].is_string());
     assert!(schemas["Host"]["properties"]["sshPrivateKey"]["pattern"].is_string());
     assert!(schemas["ScheduleInput"]["properties"]["serviceAccountAlias"]["pattern"].is_string());
-    assert!(schemas["JobInput"]["oneOf"].is_array());
+    assert!(schemas["JobInput"]["allOf"][0]["oneOf"].is_array());
     assert_eq!(schemas["JobInput"]["additionalProperties"], false);
+    // What the server does not require, the document does not either.
+    assert_eq!(schemas["JobInput"]["required"], json!(["hosts"]));
+    assert_eq!(schemas["Host"]["required"], json!(["id"]));
+    // A trigger's expression has the form of its type.
+    let forms = schemas["Trigger"]["allOf"][0]["oneOf"].to_string();
+    assert!(
+        forms.contains("\"cron\"") && forms.contains("future-date-time"),
+        "{forms}"
+    );
 
     // And the server keeps to them: a key that is not base64, an empty inline playbook, a
     // tag with a space, a limit naming nothing, all at once.
@@ -308,4 +317,55 @@ async fn rules_the_server_enforces_are_in_the_document() {
         )
         .await;
     assert_eq!(nulls.status, StatusCode::CREATED, "{}", nulls.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mask_where_no_secret_is_stored_is_refused_naming_the_field() {
+    let h = Harness::new();
+    let masked = json!({
+        "playbook": "LSBob3N0czogYWxs",
+        "sshPrivateKey": "********",
+        "hosts": [{"id": "a", "sshPassword": "********"}],
+    });
+    let reply = h.call(Method::POST, "/jobs/ACME", ACME, Some(masked)).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
+    let mut fields = reply.fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["hosts[0].sshPassword", "sshPrivateKey"],
+        "{}",
+        reply.text
+    );
+
+    // Sent back as shown, a stored key's mask keeps it; a mask where nothing is stored does not.
+    let job = h
+        .create_job(
+            "ACME",
+            ACME,
+            json!({"playbook": "LSBob3N0czogYWxs", "sshPrivateKey": "a2V5", "hosts": [{"id": "a"}]}),
+        )
+        .await;
+    let href = format!("/jobs/ACME/{}", job["id"].as_str().unwrap());
+    let shown = h.call(Method::GET, &href, ACME, None).await.body;
+    assert_eq!(shown["sshPrivateKey"], "********");
+    let kept = h.call(Method::PUT, &href, ACME, Some(shown.clone())).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.text);
+    let mut with_password = shown;
+    with_password["hosts"][0]["sshPassword"] = json!("********");
+    let refused = h.call(Method::PUT, &href, ACME, Some(with_password)).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert_eq!(refused.fields(), ["hosts[0].sshPassword"]);
+
+    // A start stores nothing to keep.
+    let start = h
+        .call(
+            Method::POST,
+            &format!("{href}/start"),
+            ACME,
+            Some(json!({"sshPrivateKey": "********"})),
+        )
+        .await;
+    assert_eq!(start.status, StatusCode::CONFLICT, "{}", start.text);
+    assert_eq!(start.fields(), ["sshPrivateKey"]);
 }

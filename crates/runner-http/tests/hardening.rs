@@ -118,7 +118,29 @@ async fn other_json_media_types_are_415() {
 #[tokio::test]
 async fn callbacks_into_every_non_global_block_are_refused() {
     let h = Harness::new();
-    let mut urls: Vec<String> = REFUSED_HOSTS
+    // The number forms are not hosts the document takes: refused as the value they are, before
+    // any address is looked at.
+    let (numbers, names): (Vec<&str>, Vec<&str>) = REFUSED_HOSTS
+        .iter()
+        .partition(|host| host.starts_with("0x") || host.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(numbers, ["2130706433", "0x7f.1"]);
+    let mut job = inline_job(&["a"]);
+    job["callbacks"] = json!(
+        numbers
+            .iter()
+            .map(|host| format!("http://{host}/hook"))
+            .collect::<Vec<_>>()
+    );
+    let reply = h.call(Method::POST, "/jobs/ACME", ACME, Some(job)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(
+        fields(&reply.body),
+        ["callbacks[0]", "callbacks[1]"],
+        "{}",
+        reply.text
+    );
+
+    let mut urls: Vec<String> = names
         .iter()
         .map(|host| format!("http://{host}/hook"))
         .collect();
@@ -248,7 +270,7 @@ async fn repository_urls_to_non_global_hosts_are_refused_by_default() {
     let long = format!("https://git.example.com/{}.git", "a".repeat(2048));
     let (status, body) = api.post("/jobs/ACME", Some(&repository_job(&long))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.to_string().contains("2048 bytes"), "{body}");
+    assert!(body.to_string().contains("2048 characters"), "{body}");
 
     // A public name is taken at save time, and checked when git connects: one that does not
     // resolve ends the run before git starts.

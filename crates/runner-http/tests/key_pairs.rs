@@ -201,11 +201,12 @@ async fn jobs_name_key_pairs_which_cannot_be_deleted_while_named() {
     let h = Harness::new();
     create_pair(&h, "deploy").await;
 
-    // An unknown name is 400 naming the field; so is giving both ways.
+    // An unknown name is 409 naming the field (create it, then retry); both ways is 400.
     let mut job = inline_job(&["a"]);
     job["hosts"][0]["sshKeyPair"] = json!("nothing");
     let unknown = h.call(Method::POST, "/jobs/ACME", ACME, Some(job)).await;
-    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.text);
+    assert_eq!(unknown.status, StatusCode::CONFLICT, "{}", unknown.text);
+    assert_eq!(unknown.fields(), ["hosts[0].sshKeyPair"]);
     assert!(
         unknown.text.contains("hosts[0].sshKeyPair"),
         "{}",
@@ -221,7 +222,7 @@ async fn jobs_name_key_pairs_which_cannot_be_deleted_while_named() {
     let mut theirs = inline_job(&["a"]);
     theirs["sshKeyPair"] = json!("deploy");
     let theirs = h.call(Method::POST, "/jobs/BETA", BETA, Some(theirs)).await;
-    assert_eq!(theirs.status, StatusCode::BAD_REQUEST, "{}", theirs.text);
+    assert_eq!(theirs.status, StatusCode::CONFLICT, "{}", theirs.text);
 
     let mut job = inline_job(&["a"]);
     job["sshKeyPair"] = json!("deploy");
@@ -272,7 +273,7 @@ async fn a_start_or_restart_names_a_key_pair_as_its_default_key() {
     let start_with = async |body: Value| h.call(Method::POST, &start, ACME, Some(body)).await;
 
     let unknown = start_with(json!({"sshKeyPair": "nothing"})).await;
-    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.text);
+    assert_eq!(unknown.status, StatusCode::CONFLICT, "{}", unknown.text);
     assert!(unknown.text.contains("\"sshKeyPair\""), "{}", unknown.text);
     let both = start_with(json!({"sshKeyPair": "deploy", "sshPrivateKey": "a2V5"})).await;
     assert_eq!(both.status, StatusCode::BAD_REQUEST, "{}", both.text);
@@ -340,7 +341,7 @@ async fn distributing_starts_an_execution_of_a_job_of_builtin_tasks() {
         .await;
     assert_eq!(
         unknown_way_in.status,
-        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
         "{}",
         unknown_way_in.text
     );

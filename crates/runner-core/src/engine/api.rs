@@ -127,7 +127,20 @@ impl StartRequest {
         errors.into_result()
     }
 
-    fn validate(&self) -> Result<(), ValidationErrors> {
+    /// The fields that send the mask back: a start or restart has no stored secret to keep.
+    fn unkept_masks(&self) -> Result<(), EngineError> {
+        let spec = JobSpec {
+            ssh_private_key: self.ssh_private_key.clone(),
+            hosts: self.hosts.clone(),
+            ..JobSpec::default()
+        };
+        spec.unkept_masks(None)
+            .into_result()
+            .map_err(EngineError::Missing)
+    }
+
+    /// Checks every rule of the request that needs no store: launch options, hosts, the key.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         self.launch_options().validate("", &mut errors);
         if let Some(hosts) = &self.hosts {
@@ -152,6 +165,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         spec: JobSpec,
     ) -> Result<Job, EngineError> {
         self.validate_spec(&spec)?;
+        spec.unkept_masks(None)
+            .into_result()
+            .map_err(EngineError::Missing)?;
         self.check_key_pairs(alias, Some(&spec), None).await?;
         let job = Job::new(alias.clone(), spec, self.inner.clock.now());
         self.inner.store.insert_job(&job).await?;
@@ -175,6 +191,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         spec: JobSpec,
     ) -> Result<Job, EngineError> {
         let mut job = self.get_job(alias, id).await?;
+        spec.unkept_masks(Some(&job.spec))
+            .into_result()
+            .map_err(EngineError::Missing)?;
         job.update(spec, self.inner.clock.now());
         self.validate_spec(&job.spec)?;
         self.check_key_pairs(alias, Some(&job.spec), None).await?;
@@ -204,6 +223,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         request: StartRequest,
     ) -> Result<Execution, EngineError> {
         request.validate()?;
+        request.unkept_masks()?;
         self.check_request_key_pairs(alias, &request).await?;
         let now = self.inner.clock.now();
         let execution = self
@@ -349,6 +369,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
     ) -> Result<Execution, EngineError> {
         request.refuse_launch_options()?;
         request.validate()?;
+        request.unkept_masks()?;
         self.check_request_key_pairs(alias, &request).await?;
         let command = Command::Restart {
             hosts: request.hosts,

@@ -10,6 +10,10 @@ pub enum EngineError {
     /// The request is invalid (400).
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
+    /// The request is well formed but names something the account does not have, such as a key
+    /// pair or a service account (409: create it, then retry); each such field is named.
+    #[error("{0}")]
+    Missing(ValidationErrors),
     /// No such job or execution under that account (404).
     #[error("not found")]
     NotFound,

@@ -139,7 +139,7 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
                 errors.add(field, format!("no key pair {name} in this account"));
             }
         }
-        Ok(errors.into_result()?)
+        errors.into_result().map_err(EngineError::Missing)
     }
 }
 
@@ -198,7 +198,7 @@ pub struct DistributeRequest {
     /// The hosts, as a job gives them (with `hostVars` such as `ansible_host` and
     /// `ansible_port`, and a key of their own to get in, if need be). At least one.
     #[serde(default)]
-    #[cfg_attr(feature = "utoipa", schema(required = true, min_items = 1))]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Vec<Host>, required = true, min_items = 1))]
     pub hosts: Option<Vec<Host>>,
     /// The user whose `authorized_keys` changes; the run logs in as this user
     /// (`ansible_user`, unless a host sets its own).
@@ -209,8 +209,13 @@ pub struct DistributeRequest {
     /// Remove the key instead of installing it.
     #[serde(default)]
     pub remove: bool,
-    /// The file to change, as the user's sshd reads it (`~/.ssh/authorized_keys` when absent).
+    /// The file to change, as the user's sshd reads it (`~/.ssh/authorized_keys` when absent):
+    /// a file in a directory, without control characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+/[^\\x00-\\x1f\\x7f-\\x9f/]+$")
+    )]
     pub authorized_keys_file: Option<String>,
     /// The way in for this run: a private key (base64) that the hosts accept today.
     #[serde(default)]

@@ -65,7 +65,8 @@ impl<S: ScheduleStore, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         Ok(self.inner.store.delete_service_account(alias, name).await?)
     }
 
-    /// Creates a schedule of a job; 400 when its service account does not exist.
+    /// Creates a schedule of a job; [`EngineError::Missing`] when its service account does not
+    /// exist.
     pub async fn create_schedule(
         &self,
         alias: &AccountAlias,
@@ -169,18 +170,18 @@ impl<S: ScheduleStore, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
 }
 
 fn unknown_service_account(name: &str) -> EngineError {
-    EngineError::Invalid(ValidationErrors::from(FieldError::new(
+    EngineError::Missing(ValidationErrors::from(FieldError::new(
         "serviceAccountAlias",
         format!("service account {name:?} does not exist; create it under /serviceAccounts first"),
     )))
 }
 
 /// The store re-checks the service account atomically; it reports a vanished one as a conflict,
-/// which the client sees as the same 400 as a missing one.
+/// which the client sees as the same answer as a missing one.
 fn missing_service_account(error: StoreError) -> EngineError {
     match error {
         StoreError::Conflict(message) if message.contains("service account") => {
-            EngineError::Invalid(ValidationErrors::from(FieldError::new(
+            EngineError::Missing(ValidationErrors::from(FieldError::new(
                 "serviceAccountAlias",
                 message,
             )))

@@ -121,7 +121,8 @@ pub async fn delete_key_pair<S: Store, E: Executor, N: Notifier, C: Clock>(
          body = ExecutionView, headers(("Location" = String))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 409, description = "A key pair or service account the body names does not exist in the account, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody)))]
 pub async fn distribute_key_pair<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     KeyPairPath { alias, name }: KeyPairPath,

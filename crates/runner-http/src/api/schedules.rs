@@ -18,6 +18,12 @@ use crate::response::schedule_href;
 
 impl RequestBody for ScheduleSpec {
     const READ_ONLY: &'static [&'static str] = SCHEDULE_READ_ONLY_FIELDS;
+
+    /// The rules of a schedule but whether a date lies ahead, which the engine checks at its
+    /// own now (here any date lies after the epoch).
+    fn rule_errors(&self) -> Vec<runner_core::validation::FieldError> {
+        crate::api::errors_of(self.validate(0).map(drop))
+    }
 }
 
 /// Creates a schedule of a job.
@@ -36,7 +42,8 @@ impl RequestBody for ScheduleSpec {
          body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "No such job in this account", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 409, description = "A key pair or service account the body names does not exist in the account, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody)))]
 pub async fn create_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,
@@ -97,7 +104,8 @@ pub async fn get_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     responses((status = 200, body = Schedule), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody)))]
+        (status = 415, body = ErrorBody),
+        (status = 409, description = "A key pair or service account the body names does not exist in the account, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody)))]
 pub async fn update_schedule<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     path: SchedulePath,

@@ -21,6 +21,10 @@ pub const SERVICE_ACCOUNT_READ_ONLY_FIELDS: &[&str] = &["accountAlias", "created
 
 impl RequestBody for ServiceAccountSpec {
     const READ_ONLY: &'static [&'static str] = SERVICE_ACCOUNT_READ_ONLY_FIELDS;
+
+    fn rule_errors(&self) -> Vec<runner_core::validation::FieldError> {
+        crate::api::errors_of(self.validate())
+    }
 }
 
 /// Creates a service account.

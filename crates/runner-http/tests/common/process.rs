@@ -80,8 +80,35 @@ impl Runner {
     /// Starts `runner serve --listen 127.0.0.1:0 --log-format json ARGS` in `dir`, with `RUST_LOG`
     /// at trace (so that a leaked secret would show) and `env`, and waits until it listens.
     pub(crate) fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(Command::new(env!("CARGO_BIN_EXE_runner")), dir, args, env)
+    }
+
+    /// [`Runner::spawn`] in a network namespace of its own that has only a loopback interface
+    /// (as root, with `unshare`): whatever the server tries to reach beyond 127.0.0.1 is
+    /// unreachable at once. Enter it with [`Runner::in_network`].
+    pub(crate) fn spawn_isolated(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new("unshare");
+        command.args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_runner"),
+        ]);
+        Self::spawn_with(command, dir, args, env)
+    }
+
+    /// `program` run in this server's network namespace (see [`Runner::spawn_isolated`]).
+    pub(crate) fn in_network(&self, program: &str) -> Command {
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/proc/{}/ns/net", self.pid()))
+            .arg(program);
+        command
+    }
+
+    fn spawn_with(mut command: Command, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         reachable_by_runs(dir);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])

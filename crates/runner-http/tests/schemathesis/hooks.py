@@ -1,7 +1,7 @@
 """Values for the formats the Runner document names itself, for schemathesis.
 
 The document states what JSON Schema cannot check: a cron expression, an instant after the
-request, an OpenSSH private key of a given type. The server checks them; these strategies make
+request, an OpenSSH private key. The server checks them; these strategies make
 values of those formats, so that schemathesis's positive cases are valid where the document
 says they are, and a refusal of one of them is a real mismatch.
 """
@@ -28,11 +28,10 @@ def _private_key(kind: str, bits: int | None = None) -> str:
 
 
 schemathesis.openapi.format(
-    "openssh-ed25519-private-key",
-    st.sampled_from([_private_key("ed25519") for _ in range(3)]),
-)
-schemathesis.openapi.format(
-    "openssh-rsa-private-key", st.just(_private_key("rsa", 3072))
+    "openssh-private-key",
+    st.sampled_from(
+        [_private_key("ed25519") for _ in range(3)] + [_private_key("rsa", 3072)]
+    ),
 )
 
 
@@ -62,3 +61,31 @@ schemathesis.openapi.format(
         timezones=st.just(datetime.timezone.utc),
     ).map(lambda at: at.replace(microsecond=0).isoformat().replace("+00:00", "Z")),
 )
+
+
+@schemathesis.hook
+def map_body(context, body):
+    """Host ids are unique in a list, a rule JSON Schema cannot state (the document says it in
+    words): a generated list keeps the first host of each id."""
+    return _unique_hosts(body)
+
+
+def _unique_hosts(value):
+    if isinstance(value, dict):
+        mapped = {key: _unique_hosts(item) for key, item in value.items()}
+        hosts = mapped.get("hosts")
+        if isinstance(hosts, list):
+            seen = set()
+            unique = []
+            for host in hosts:
+                key = host.get("id") if isinstance(host, dict) else None
+                if isinstance(key, str):
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                unique.append(host)
+            mapped["hosts"] = unique
+        return mapped
+    if isinstance(value, list):
+        return [_unique_hosts(item) for item in value]
+    return value
