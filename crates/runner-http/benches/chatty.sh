@@ -127,13 +127,16 @@ served_run() { # prints: seconds rss_before_kib rss_peak_kib rss_after_kib log_b
 }
 
 schema="chatty_$(date +%s)"
+# A PostgreSQL store needs a secret key (sled makes its own in its data directory).
+"$runner" secrets new-key "$work/secret.key" >/dev/null
 echo "| round | store | server s | bare s | ratio | server CPU s | bare CPU s | CPU ratio | RSS before | RSS peak | RSS after | run log bytes |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq 1 "$rounds"); do
     for store in sled postgres; do
         case "$store" in
             sled) start_server "sled:$work/sled-$round" ;;
-            postgres) start_server "$database_url" --pg-schema "$schema" ;;
+            postgres) start_server "$database_url" --pg-schema "$schema" \
+                --secret-key-file "$work/secret.key" ;;
         esac
         read -r bare bare_cpu < <(bare_run)
         read -r served before peak after log_bytes served_cpu < <(served_run)

@@ -29,14 +29,18 @@ fn validators() -> &'static HashMap<String, Validator> {
     static VALIDATORS: OnceLock<HashMap<String, Validator>> = OnceLock::new();
     VALIDATORS.get_or_init(|| {
         let mut document = openapi::document();
-        dispatch_by_type(&mut document);
+        dispatch_by_type(&mut document["components"]);
         openapi::request_body_names()
             .into_iter()
             .map(|name| {
-                // The whole document is the root, so "#/components/schemas/..." resolves.
-                let mut schema = document.clone();
-                schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
-                schema["$ref"] = json!(format!("#/components/schemas/{name}"));
+                // The components are under the root as in the document, so that
+                // "#/components/schemas/..." resolves; the paths are left out, as no body
+                // schema refers to them and each validator would compile them again.
+                let schema = json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "$ref": format!("#/components/schemas/{name}"),
+                    "components": document["components"],
+                });
                 let validator = jsonschema::draft202012::options()
                     .should_validate_formats(true)
                     .build(&schema)

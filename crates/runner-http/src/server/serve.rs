@@ -47,9 +47,16 @@ impl Notifier for LogNotifier {
     }
 }
 
-/// Sets up the global tracing subscriber (`RUST_LOG` filters; default `info`).
+/// Sets up the global tracing subscriber (`RUST_LOG` filters; default `info`; sled's own
+/// records at `warn` and above unless `RUST_LOG` names sled).
 pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sled logs from closures that its epoch collector runs while a thread's locals are torn
+    // down; a debug or trace record from there reaches the formatter's thread-local buffer
+    // after it is gone, and the thread panics as the server shuts down.
+    if !std::env::var("RUST_LOG").is_ok_and(|directives| directives.contains("sled")) {
+        filter = filter.add_directive("sled=warn".parse().expect("a valid directive"));
+    }
     // Logs go to stderr; stdout carries only the few lines meant for the operator.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
