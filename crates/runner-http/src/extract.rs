@@ -225,6 +225,24 @@ fn query_params(parts: &Parts) -> HashMap<String, String> {
         .collect()
 }
 
+/// The query parameter `name` as a whole number from 0 up to the document's `int64` bound (0
+/// when absent); anything else adds `message` for it to `errors`.
+fn non_negative(
+    query: &HashMap<String, String>,
+    name: &str,
+    message: &str,
+    errors: &mut runner_core::validation::ValidationErrors,
+) -> u64 {
+    match query.get(name).map(|raw| raw.trim().parse::<i64>()) {
+        None => 0,
+        Some(Ok(value)) if value >= 0 => value.unsigned_abs(),
+        Some(_) => {
+            errors.add(name, message);
+            0
+        }
+    }
+}
+
 /// `?page=&size=`: page from 0, size 1..=100 (default 100).
 #[derive(Debug, Clone, Copy)]
 pub struct PageQuery(pub PageRequest);
@@ -268,15 +286,12 @@ impl<S: Send + Sync> FromRequestParts<S> for EventsQuery {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = query_params(parts);
         let mut errors = runner_core::validation::ValidationErrors::default();
-        // The document's int64: a sequence number never gets near it.
-        let after = match query.get("after").map(|raw| raw.trim().parse::<i64>()) {
-            None => 0,
-            Some(Ok(after)) if after >= 0 => after.unsigned_abs(),
-            Some(_) => {
-                errors.add("after", "must be a sequence number (0 or more)");
-                0
-            }
-        };
+        let after = non_negative(
+            &query,
+            "after",
+            "must be a sequence number (0 or more)",
+            &mut errors,
+        );
         let size = match query.get("size") {
             None => DEFAULT_EVENTS_SIZE,
             Some(raw) => match raw.trim().parse::<usize>() {
@@ -389,15 +404,12 @@ impl<S: Send + Sync> FromRequestParts<S> for LogQuery {
                 }
             },
         };
-        // The document's int64.
-        let offset = match query.get("offset").map(|raw| raw.trim().parse::<i64>()) {
-            None => 0,
-            Some(Ok(offset)) if offset >= 0 => offset.unsigned_abs(),
-            Some(_) => {
-                errors.add("offset", "must be a byte offset (0 or more)");
-                0
-            }
-        };
+        let offset = non_negative(
+            &query,
+            "offset",
+            "must be a byte offset (0 or more)",
+            &mut errors,
+        );
         let limit = match query.get("limit") {
             None => DEFAULT_LOG_LIMIT,
             Some(raw) => match raw.trim().parse::<u64>() {
