@@ -170,12 +170,14 @@ fn a_crashed_nodes_executions_end_in_failure_and_can_be_restarted() {
                 .claim(&"node-ghost".to_owned(), 1, T0 + 30_000, T0)
                 .await
                 .unwrap();
-            let _running = engine.clone().start();
+            let running_engine = engine.clone().start();
             let running = wait_for(&mut notifications, 3, |s| s == Status::Running).await;
             let running_ids: Vec<ExecutionId> = running.iter().map(|n| n.execution_id).collect();
+            // No shutdown: the engine is abandoned, and dropping the runtime drops every worker
+            // mid-run, writing nothing more and claiming nothing more.
+            running_engine.abort();
             (job, running_ids, ghost[0].execution_id)
         })
-        // No shutdown: dropping the runtime drops every task mid-run, writing nothing more.
     };
 
     runtime().block_on(async {

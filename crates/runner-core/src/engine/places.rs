@@ -32,6 +32,8 @@ pub(super) trait Launcher: Clone {
     fn now(&self) -> Timestamp;
     /// Whether the engine still starts work: false from the start of shutdown.
     fn accepts_work(&self) -> bool;
+    /// Whether the engine was abandoned (a simulated crash): it gives nothing back.
+    fn abandoned(&self) -> bool;
     /// Starts the worker of `execution`, which holds `place`.
     fn launch(&self, execution: Execution, place: Place<Self>);
 }
@@ -181,6 +183,11 @@ impl Places {
     /// A worker's executor ended: its place goes to the oldest waiting execution, or back to the
     /// pool. The run's length decides whether prefetching is worth it.
     fn give_back<L: Launcher>(&self, launcher: &L, since: Timestamp) {
+        // A crashed node's places die with it: a freed place would let a dispatcher still
+        // between two awaits claim one more execution as the process goes down.
+        if launcher.abandoned() {
+            return;
+        }
         let short = self.prefetch.is_short(since, launcher.now());
         self.prefetching.store(short, Ordering::Relaxed);
         if launcher.accepts_work() {

@@ -36,6 +36,10 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Launcher for Engine<S, E, N, 
         *self.inner.phase.borrow() == Phase::Running
     }
 
+    fn abandoned(&self) -> bool {
+        *self.inner.phase.borrow() == Phase::Abandoned
+    }
+
     fn launch(&self, execution: Execution, place: Place<Self>) {
         let engine = self.clone();
         // Every line the worker (and the executor it calls) logs carries the execution's
