@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::inventory::{InventoryProvider, StaticInventory};
+use crate::repository_cache::RepositoryCacheConfig;
 use crate::sandbox::SandboxConfig;
 
 /// How an [`AnsibleExecutor`](crate::AnsibleExecutor) runs playbooks. `Default` suits a server.
@@ -33,6 +34,10 @@ pub struct AnsibleConfig {
     /// The bubblewrap sandbox git and ansible-playbook run in (see [`SandboxConfig`]). Default:
     /// none, for embedding and tests; the `runner` server sets one unless told not to.
     pub sandbox: Option<SandboxConfig>,
+    /// The node's repository cache (see [`RepositoryCacheConfig`]): repository runs fetch into a
+    /// mirror of their URL and check their commit out from it. Default: none, each run clones
+    /// one commit deep; the `runner` server sets one.
+    pub repository_cache: Option<RepositoryCacheConfig>,
 }
 
 impl Default for AnsibleConfig {
@@ -47,6 +52,7 @@ impl Default for AnsibleConfig {
             log_tail_bytes: 2000,
             event_drain_timeout: Duration::from_secs(10),
             sandbox: None,
+            repository_cache: None,
         }
     }
 }
@@ -62,6 +68,7 @@ impl std::fmt::Debug for AnsibleConfig {
             .field("log_tail_bytes", &self.log_tail_bytes)
             .field("event_drain_timeout", &self.event_drain_timeout)
             .field("sandbox", &self.sandbox)
+            .field("repository_cache", &self.repository_cache)
             .finish_non_exhaustive()
     }
 }

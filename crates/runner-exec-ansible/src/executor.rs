@@ -21,13 +21,38 @@ use crate::ansible_cfg;
 use crate::config::{AnsibleConfig, find_on_path, is_executable};
 use crate::error::ExecutorSetupError;
 use crate::events::{EventStream, Tally};
-use crate::git::{Cloned, Git};
+use crate::git::{Cloned, Git, Interrupted};
 use crate::inventory;
 use crate::output::Output;
 use crate::process::{Ended, GroupChild};
+use crate::repository_cache::RepositoryCache;
 use crate::safety::{Transport, check_playbook_path, check_url, resolve_playbook};
 use crate::sandbox::sandboxed;
 use crate::workspace::{NodeRoot, Workspace, tail};
+
+/// The repository cache of `config`, if it has one; its directory joins what the sandbox hides
+/// from runs.
+fn open_cache(mut config: AnsibleConfig) -> (AnsibleConfig, Option<Arc<RepositoryCache>>) {
+    let Some(mut cache) = config.repository_cache.clone() else {
+        return (config, None);
+    };
+    // Absolute: git runs in the run's workspace, in the sandbox.
+    if let Ok(dir) = std::path::absolute(&cache.dir) {
+        cache.dir = dir;
+    }
+    let owner = config
+        .sandbox
+        .as_ref()
+        .and_then(|sandbox| sandbox.user.clone());
+    // Made now, so that the sandbox hides it from the first run on (a path that is missing when
+    // a run starts is not hidden); a failure here is told by the first run that needs it.
+    let _ = crate::repository_cache::create_dir(&cache.dir);
+    if let Some(sandbox) = &mut config.sandbox {
+        sandbox.hidden.push(cache.dir.clone());
+    }
+    config.repository_cache = Some(cache.clone());
+    (config, Some(Arc::new(RepositoryCache::new(cache, owner))))
+}
 
 /// The callback plugin that streams events and holds the graceful stop (see
 /// `plugins/runner_events.py`).
@@ -45,16 +70,20 @@ pub struct AnsibleExecutor {
     /// The last readiness check and when it was made: a probe every few seconds must not start
     /// `ansible-playbook` (about a second of CPU) each time.
     last_check: Arc<tokio::sync::Mutex<Option<ReadyCheck>>>,
+    /// The node's repository mirrors, with [`AnsibleConfig::repository_cache`].
+    cache: Option<Arc<RepositoryCache>>,
 }
 
 impl AnsibleExecutor {
     /// An executor with `config`. Its runs work directly under `config.work_root`; a server
     /// calls [`AnsibleExecutor::claim_work_root`] instead.
     pub fn new(config: AnsibleConfig) -> Self {
+        let (config, cache) = open_cache(config);
         Self {
             config,
             _node: None,
             last_check: Arc::default(),
+            cache,
         }
     }
 
@@ -70,11 +99,13 @@ impl AnsibleExecutor {
         if let Some(sandbox) = &mut config.sandbox {
             sandbox.hidden.push(work_root);
         }
+        let (config, cache) = open_cache(config);
         Ok((
             Self {
                 config,
                 _node: Some(Arc::new(node)),
                 last_check: Arc::default(),
+                cache,
             },
             removed,
         ))
@@ -222,14 +253,20 @@ impl AnsibleExecutor {
             .current_dir(&source.cwd);
         let marker = run_marker(&run.execution);
         let sandbox = config.sandbox.as_ref();
-        let mut command =
-            match sandboxed(sandbox, inner, &config.work_root, workspace.root(), &marker) {
-                Ok(command) => command,
-                Err(error) => {
-                    stream.abort();
-                    return source.failed(format!("could not prepare the sandbox: {error}"));
-                }
-            };
+        let mut command = match sandboxed(
+            sandbox,
+            inner,
+            &config.work_root,
+            workspace.root(),
+            &[],
+            &marker,
+        ) {
+            Ok(command) => command,
+            Err(error) => {
+                stream.abort();
+                return source.failed(format!("could not prepare the sandbox: {error}"));
+            }
+        };
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         if let Some(report) = cancelled(&cancel, source.repository_log.clone()) {
             stream.abort();
@@ -321,21 +358,55 @@ impl AnsibleExecutor {
             marker,
         )
         .map_err(RunReport::failed)?;
-        let checkout = match git
-            .clone(repository, workspace, marker, output, cancel)
-            .await
-        {
-            Cloned::Done(checkout) => checkout,
-            Cloned::Cancelled => {
-                return Err(
-                    cancelled(cancel, None).unwrap_or_else(|| RunReport::new(Outcome::Killed))
-                );
-            }
-            Cloned::Failed(message) => return Err(RunReport::failed(message)),
+        let cancelled_report = |cancel: &Cancellation| {
+            cancelled(cancel, None).unwrap_or_else(|| RunReport::new(Outcome::Killed))
         };
-        // The credentials are not needed any more.
-        workspace.remove_secrets();
-        let repository_log = git.log(&checkout).await.map_err(RunReport::failed)?;
+        let (checkout, repository_log) = match &self.cache {
+            None => {
+                let checkout = match git.clone(repository, workspace, output, cancel).await {
+                    Cloned::Done(checkout) => checkout,
+                    Cloned::Cancelled => return Err(cancelled_report(cancel)),
+                    Cloned::Failed(message) => return Err(RunReport::failed(message)),
+                };
+                // The credentials are not needed any more.
+                workspace.remove_secrets();
+                let log = git
+                    .log(&checkout, "HEAD", &[])
+                    .await
+                    .map_err(RunReport::failed)?;
+                (checkout, log)
+            }
+            Some(cache) => {
+                let git = &git;
+                let hold = cache
+                    .hold(url, |mirror| async move { git.init_mirror(&mirror).await })
+                    .await
+                    .map_err(RunReport::failed)?;
+                let mirror = hold.path();
+                let (checkout, commit) = match git
+                    .fetch_through(mirror, repository, workspace, output, cancel)
+                    .await
+                {
+                    Ok(done) => done,
+                    Err(Interrupted::Cancelled) => return Err(cancelled_report(cancel)),
+                    Err(Interrupted::Failed(message)) => return Err(RunReport::failed(message)),
+                };
+                workspace.remove_secrets();
+                let log = git
+                    .log(mirror, &commit, &[mirror])
+                    .await
+                    .map_err(RunReport::failed)?;
+                let mirror = mirror.to_path_buf();
+                drop(hold);
+                let cache = Arc::clone(cache);
+                // Never fails the run: a mirror that cannot go now goes at a later run's pass.
+                let evicted = tokio::task::spawn_blocking(move || cache.evict(&mirror)).await;
+                if let Ok(Err(error)) = evicted {
+                    tracing::warn!(%error, "could not trim the repository cache");
+                }
+                (checkout, log)
+            }
+        };
         let failed = |message: String| RunReport {
             repository_log: Some(repository_log.clone()),
             ..RunReport::failed(message)

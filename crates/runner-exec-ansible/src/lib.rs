@@ -20,9 +20,15 @@
 //!    gets a new attempt and so a new directory.
 //! 2. **Playbook.** An inline playbook (`playbook`, base64) is written to `playbook.yml`. A
 //!    repository is cloned with `git clone --depth 1 [--branch <branch or tag>] -- <url> checkout`
-//!    (the remote's default branch when none is given). The checked-out commit and the tags
-//!    pointing at it become the report's `repository_log`. `defaultPlaybook` is resolved inside
-//!    the checkout.
+//!    (the remote's default branch when none is given). With a
+//!    [repository cache](AnsibleConfig::repository_cache) (the server's default) it is fetched
+//!    instead into the node's mirror of the URL (`git fetch --tags -- <url> +<branch or
+//!    HEAD>:refs/runner/...`, only what is new since the last run), and the commit that fetch
+//!    resolved is checked out one commit deep from the mirror into `checkout`: each run has a
+//!    working tree of its own, on the exact commit it resolved, whatever the branch does
+//!    meanwhile (see [`RepositoryCacheConfig`] and ARCHITECTURE.md, "Repository cache"). The
+//!    checked-out commit and the tags pointing at it become the report's `repository_log`.
+//!    `defaultPlaybook` is resolved inside the checkout.
 //! 3. **Inventory and variables.** The execution's hosts (with their `hostVars`), plus, for
 //!    `useDynamicInventory` jobs, the hosts of the configured [`InventoryProvider`] (the
 //!    execution's own host wins on an id clash), go into a JSON inventory file. Private keys (the
@@ -163,6 +169,7 @@ mod git;
 mod inventory;
 mod output;
 mod process;
+mod repository_cache;
 mod safety;
 mod sandbox;
 mod workspace;
@@ -171,5 +178,6 @@ pub use config::{AnsibleConfig, default_ansible_playbook, find_on_path};
 pub use error::ExecutorSetupError;
 pub use executor::AnsibleExecutor;
 pub use inventory::{InventoryError, InventoryFuture, InventoryProvider, StaticInventory};
+pub use repository_cache::RepositoryCacheConfig;
 pub use sandbox::{SandboxConfig, SandboxUser};
 pub use workspace::LOG_FILE;

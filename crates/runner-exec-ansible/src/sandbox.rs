@@ -110,7 +110,7 @@ impl SandboxConfig {
             .map_err(|error| format!("could not create {}: {error}", workspace.display()))?;
         let mut command = Command::new(program);
         command.args(args).current_dir(&workspace);
-        let result = match self.wrap(&command, work_root, &workspace, "sandbox-check") {
+        let result = match self.wrap(&command, work_root, &workspace, &[], "sandbox-check") {
             Ok(mut wrapped) => {
                 wrapped.stdout(Stdio::null()).stderr(Stdio::piped());
                 match wrapped.output().await {
@@ -140,13 +140,15 @@ impl SandboxConfig {
 
     /// The bwrap command that runs `inner` (its program, arguments, the variables it sets and
     /// its directory; stdio is not carried over: set it on the result) in the sandbox of the run
-    /// whose workspace is `workspace` under `work_root`. Hands the workspace to the sandbox user
-    /// first.
+    /// whose workspace is `workspace` under `work_root`, with the directories of `binds` (a
+    /// repository mirror for git) bound writable too. Hands the workspace to the sandbox user
+    /// first; what `binds` holds must be the sandbox user's already.
     pub(crate) fn wrap(
         &self,
         inner: &Command,
         work_root: &Path,
         workspace: &Path,
+        binds: &[&Path],
         marker: &str,
     ) -> io::Result<Command> {
         let inner = inner.as_std();
@@ -159,6 +161,7 @@ impl SandboxConfig {
         let mut policy = Policy {
             work_root,
             workspace,
+            binds,
             cwd: inner.get_current_dir().unwrap_or(workspace),
             hidden: self
                 .hidden
@@ -203,15 +206,24 @@ pub(crate) fn sandboxed(
     command: Command,
     work_root: &Path,
     workspace: &Path,
+    binds: &[&Path],
     marker: &str,
 ) -> io::Result<Command> {
     match sandbox {
-        Some(sandbox) => sandbox.wrap(
-            &command,
-            &std::path::absolute(work_root)?,
-            &std::path::absolute(workspace)?,
-            marker,
-        ),
+        Some(sandbox) => {
+            let binds: Vec<PathBuf> = binds
+                .iter()
+                .map(std::path::absolute)
+                .collect::<io::Result<_>>()?;
+            let binds: Vec<&Path> = binds.iter().map(PathBuf::as_path).collect();
+            sandbox.wrap(
+                &command,
+                &std::path::absolute(work_root)?,
+                &std::path::absolute(workspace)?,
+                &binds,
+                marker,
+            )
+        }
         None => Ok(command),
     }
 }
@@ -252,6 +264,8 @@ impl Hidden {
 struct Policy<'a> {
     work_root: &'a Path,
     workspace: &'a Path,
+    /// Directories bound writable besides the workspace (see [`SandboxConfig::wrap`]).
+    binds: &'a [&'a Path],
     cwd: &'a Path,
     hidden: Vec<Hidden>,
     /// `PATH` inside.
@@ -317,6 +331,9 @@ impl Policy<'_> {
         }
         if !self.work_root.starts_with(tmp) {
             push(&["--tmpfs".as_ref(), self.work_root.as_os_str()]);
+        }
+        for bind in self.binds {
+            push(&["--bind".as_ref(), bind.as_os_str(), bind.as_os_str()]);
         }
         push(&[
             "--bind".as_ref(),
@@ -448,7 +465,7 @@ fn absolute_program(program: &Path) -> PathBuf {
 /// Gives the workspace's files to the sandbox user (it writes into its workspace, reads its keys
 /// and connects to the event socket). Symlinks are not followed (`lchown`), and `checkout/` is
 /// left alone: git made it inside the sandbox, as that user already.
-fn hand_over(workspace: &Path, uid: u32, gid: u32) -> io::Result<()> {
+pub(crate) fn hand_over(workspace: &Path, uid: u32, gid: u32) -> io::Result<()> {
     let meta = std::fs::symlink_metadata(workspace)?;
     if meta.uid() != uid || meta.gid() != gid {
         std::os::unix::fs::lchown(workspace, Some(uid), Some(gid))?;
@@ -479,6 +496,7 @@ mod tests {
         Policy {
             work_root,
             workspace,
+            binds: &[],
             cwd: workspace,
             hidden,
             path: "/venv/bin:/usr/bin".into(),

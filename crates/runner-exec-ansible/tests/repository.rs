@@ -12,7 +12,9 @@ use runner_core::execution::Outcome;
 use runner_core::executor::Executor;
 use runner_core::job::{Credentials, Repository};
 use runner_core::secret::Secret;
-use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor, ExecutorSetupError};
+use runner_exec_ansible::{
+    AnsibleConfig, AnsibleExecutor, ExecutorSetupError, RepositoryCacheConfig,
+};
 
 /// A bare repository with three commits:
 /// - A on main, tagged v1;
@@ -98,10 +100,22 @@ fn repository_spec(
 async fn repository_on_a_branch_and_on_a_tag() {
     let scene = Scene::new();
     let origin = origin(scene.dir.path());
-    let executor = scene.executor();
+    for config in [scene.config(), with_cache(&scene, scene.config())] {
+        on_a_branch_and_on_a_tag(&scene, &origin, &AnsibleExecutor::new(config)).await;
+    }
+}
 
-    let spec = repository_spec(&scene, &origin.url, Some("feature"), "site.yml");
-    let (report, _) = run_to_end(&executor, run_of(spec)).await;
+/// `config` with a repository cache in the scene's directory.
+fn with_cache(scene: &Scene, config: AnsibleConfig) -> AnsibleConfig {
+    AnsibleConfig {
+        repository_cache: Some(RepositoryCacheConfig::new(scene.dir.path().join("cache"))),
+        ..config
+    }
+}
+
+async fn on_a_branch_and_on_a_tag(scene: &Scene, origin: &Origin, executor: &AnsibleExecutor) {
+    let spec = repository_spec(scene, &origin.url, Some("feature"), "site.yml");
+    let (report, _) = run_to_end(executor, run_of(spec)).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
     assert_eq!(
         std::fs::read_to_string(scene.marker("repo.txt")).unwrap(),
@@ -116,8 +130,8 @@ async fn repository_on_a_branch_and_on_a_tag() {
     assert!(!commit.date.is_empty());
     assert!(log.tags.is_empty());
 
-    let spec = repository_spec(&scene, &origin.url, Some("v1"), "./site.yml");
-    let (report, _) = run_to_end(&executor, run_of(spec)).await;
+    let spec = repository_spec(scene, &origin.url, Some("v1"), "./site.yml");
+    let (report, _) = run_to_end(executor, run_of(spec)).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
     assert_eq!(
         std::fs::read_to_string(scene.marker("repo.txt")).unwrap(),
@@ -247,12 +261,35 @@ async fn private_repository_with_username_and_password() {
     let port = serve_with_basic_auth(&origin.bare, "deploy", "pa55-w0rd-xyz");
     let url = format!("http://127.0.0.1:{port}/origin.git");
     // Kept, to read the logs after the runs.
-    let executor = AnsibleExecutor::new(AnsibleConfig {
+    let config = AnsibleConfig {
         keep_work_dirs: true,
         ..scene.config()
-    });
+    };
+    for config in [config.clone(), with_cache(&scene, config)] {
+        with_username_and_password(&scene, &origin, &url, &AnsibleExecutor::new(config)).await;
+    }
+    // The mirror keeps neither the password nor a remote.
+    let cache = scene.dir.path().join("cache");
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let mirror = entry.unwrap().path();
+        if mirror.is_dir() {
+            let config = std::fs::read_to_string(mirror.join("config")).unwrap();
+            assert!(
+                !config.contains("pa55") && !config.contains("[remote"),
+                "{config}"
+            );
+        }
+    }
+}
+
+async fn with_username_and_password(
+    scene: &Scene,
+    origin: &Origin,
+    url: &str,
+    executor: &AnsibleExecutor,
+) {
     let with_password = |password: &str| {
-        let mut spec = repository_spec(&scene, &url, Some("main"), "site.yml");
+        let mut spec = repository_spec(scene, url, Some("main"), "site.yml");
         spec.repository.as_mut().unwrap().credentials = Some(Credentials {
             username: Some("deploy".into()),
             password: Some(Secret::new(password)),
@@ -261,26 +298,27 @@ async fn private_repository_with_username_and_password() {
         });
         run_of(spec)
     };
+    let refused = |report: runner_core::execution::RunReport, progress: Vec<_>| {
+        assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+        let message = report.message.unwrap();
+        // A short cause, not git's own words (those stay in the log).
+        assert!(
+            message.contains("failed: authentication failed"),
+            "{message}"
+        );
+        assert!(!message.contains("fatal:"), "{message}");
+        let log = log_of(&progress);
+        assert!(
+            log.contains("Authentication failed"),
+            "git's output is in the run log: {log}"
+        );
+        assert!(!log.contains("wrong-password"));
+    };
 
-    let run = with_password("wrong-password");
-    let (report, progress) = run_to_end(&executor, run).await;
-    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
-    let message = report.message.unwrap();
-    // A short cause, not git's own words (those stay in the log).
-    assert!(
-        message.contains("failed: authentication failed"),
-        "{message}"
-    );
-    assert!(!message.contains("fatal:"), "{message}");
-    let log = log_of(&progress);
-    assert!(
-        log.contains("Authentication failed"),
-        "git's output is in the run log: {log}"
-    );
-    assert!(!log.contains("wrong-password"));
+    let (report, progress) = run_to_end(executor, with_password("wrong-password")).await;
+    refused(report, progress);
 
-    let run = with_password("pa55-w0rd-xyz");
-    let (report, progress) = run_to_end(&executor, run).await;
+    let (report, progress) = run_to_end(executor, with_password("pa55-w0rd-xyz")).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
     assert_eq!(
         report.repository_log.unwrap().recent_commit[0].commit,
@@ -291,6 +329,12 @@ async fn private_repository_with_username_and_password() {
         std::fs::read_to_string(scene.marker("repo.txt")).unwrap(),
         "B"
     );
+
+    // What an earlier run fetched is no way in: every run's fetch asks the server.
+    std::fs::remove_file(scene.marker("repo.txt")).unwrap();
+    let (report, progress) = run_to_end(executor, with_password("wrong-password")).await;
+    refused(report, progress);
+    assert!(!scene.marker("repo.txt").exists());
 }
 
 /// A smart-HTTP git server on 127.0.0.1 (git http-backend as CGI) that wants basic auth.

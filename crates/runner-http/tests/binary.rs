@@ -258,6 +258,7 @@ async fn sled_store_keeps_jobs_across_restarts() {
 }
 
 /// `GET /jobs/ACME/{id}`.
+#[cfg(feature = "sled")]
 async fn get_job(runner: &Runner, token: &str, id: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(format!("{}/jobs/ACME/{id}", runner.base))
@@ -288,6 +289,7 @@ fn runner_command(dir: &Path, args: &[&str]) -> std::process::Output {
 }
 
 /// The files under `dir` that hold `text`.
+#[cfg(feature = "sled")]
 fn files_holding(dir: &Path, text: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -656,16 +656,7 @@ async fn no_log_secrets_and_job_keys_reach_no_reader() {
         }
     }
     let events = serde_json::to_string(&api.events(&href).await).unwrap();
-    let log = api
-        .client
-        .get(format!("{}{href}/log", api.base))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = api.run_log(&href).await;
     let (exit, stdout, stderr) = runner.terminate();
     assert!(exit.success(), "{stderr:#?}");
     // Each reader got the run: the assertions below are not about empty texts.

@@ -348,16 +348,7 @@ async fn a_password_is_the_way_in_for_a_first_distribution() {
     assert_eq!(status, "SUCCESS", "{events}");
     let written = std::fs::read_to_string(&distributed).unwrap();
     assert_eq!(written.matches(deploy_key.as_str()).count(), 1, "{written}");
-    let log = api
-        .client
-        .get(format!("{}{href}/log", api.base))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = api.run_log(&href).await;
     let execution = api.send(Method::GET, &href, None).await;
     let job_path = href.split("/executions/").next().unwrap().to_owned();
     let distribution_job = api.send(Method::GET, &job_path, None).await;

@@ -49,12 +49,18 @@ const SETTING_CANARY: &str = "canary-SETTING-value";
 
 impl Server {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, more: &[&str]) -> Self {
         let path = ansible_path();
         let store = format!("sled:{}", dir.join("data").display());
         let work = dir.join("w");
+        let mut args = vec!["--store", &store, "--work-root", work.to_str().unwrap()];
+        args.extend(more);
         let runner = Runner::spawn(
             dir,
-            &["--store", &store, "--work-root", work.to_str().unwrap()],
+            &args,
             &[
                 ("PATH", &path),
                 ("DATABASE_URL", DB_CANARY),
@@ -282,6 +288,60 @@ async fn a_run_sees_neither_the_server_nor_another_run() {
     let printed = format!("{}\n{}", stdout.join("\n"), stderr.join("\n"));
     assert!(!printed.contains(&admin), "the token was logged");
     assert!(!printed.contains(&b_secret));
+}
+
+/// A repository job runs from the node's mirror of its repository (fetched as the sandbox user),
+/// and its playbook finds neither the mirrors nor their directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_sees_no_repository_mirror() {
+    let dir = server_dir();
+    let cache = dir.path().join("runner-repositories");
+    let origin = dir.path().join("origin");
+    std::fs::create_dir(&origin).unwrap();
+    let mut play = String::from("- hosts: all\n  gather_facts: false\n  tasks:\n");
+    play.push_str(&prying_task(
+        "mirrors",
+        &format!(
+            "echo CACHE[; ls -A {cache} 2>/dev/null; cat {cache}/*/config 2>/dev/null; echo ]CACHE",
+            cache = cache.display()
+        ),
+    ));
+    std::fs::write(origin.join("site.yml"), play).unwrap();
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(&origin)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "pry"]);
+    let server = Server::start_with(dir.path(), &["--allow-local-repositories"]);
+    let job = json!({
+        "repository": {"url": format!("file://{}", origin.display()), "defaultPlaybook": "site.yml"},
+        "hosts": [localhost()],
+    });
+    for round in ["first run: a new mirror", "second run: the same mirror"] {
+        let (_, href) = server.api.run(job.clone()).await;
+        let (status, events) = server.until_final(&href).await;
+        if status != "SUCCESS" {
+            let log = server.api.run_log(&href).await;
+            panic!("{round}: {status}\n{events}\nrun log:\n{log}");
+        }
+        assert!(events.contains(r"CACHE[\n]CACHE"), "{round}: {events}");
+        let mirrors: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .filter(|entry| entry.path().is_dir())
+            .collect();
+        assert_eq!(mirrors.len(), 1, "{round}: one mirror on the server's side");
+    }
+    let Server { runner, .. } = server;
+    let (exit, _, stderr) = runner.terminate();
+    assert!(exit.success(), "{stderr:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

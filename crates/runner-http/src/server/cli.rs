@@ -149,6 +149,22 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNNER_WORK_ROOT", default_value = "./runner-work")]
     pub work_root: PathBuf,
 
+    /// Where the node keeps a mirror of each repository its jobs use, fetched into
+    /// incrementally by every run (each run still checks out its own commit). Outside the work
+    /// root; several servers of one machine may share it.
+    #[arg(
+        long,
+        env = "RUNNER_REPOSITORY_CACHE",
+        default_value = "./runner-repositories"
+    )]
+    pub repository_cache: PathBuf,
+
+    /// The most bytes the repository mirrors may hold together: the ones used least recently
+    /// go first. 0 turns the cache off (every run clones its repository one commit deep).
+    #[arg(long, env = "RUNNER_REPOSITORY_CACHE_BYTES",
+          default_value_t = 2 << 30)]
+    pub repository_cache_bytes: u64,
+
     /// The bubblewrap program every git and ansible-playbook of a run starts in.
     #[arg(long, env = "RUNNER_BWRAP", default_value = "bwrap")]
     pub bwrap: PathBuf,

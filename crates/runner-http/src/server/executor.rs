@@ -67,7 +67,9 @@ fn sandbox_user(args: &ServeArgs) -> Result<Option<runner_exec_ansible::SandboxU
 /// unless `--unsafe-no-sandbox`.
 #[cfg(feature = "ansible")]
 pub async fn build(args: &ServeArgs) -> Result<ServerExecutor, ServeError> {
-    use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor, SandboxConfig};
+    use runner_exec_ansible::{
+        AnsibleConfig, AnsibleExecutor, RepositoryCacheConfig, SandboxConfig,
+    };
 
     let sandbox = if args.unsafe_no_sandbox {
         tracing::error!(
@@ -82,10 +84,29 @@ pub async fn build(args: &ServeArgs) -> Result<ServerExecutor, ServeError> {
             hidden: hidden_paths(args),
         })
     };
+    let repository_cache = (args.repository_cache_bytes > 0).then(|| RepositoryCacheConfig {
+        dir: args.repository_cache.clone(),
+        max_bytes: args.repository_cache_bytes,
+    });
+    if let Some(cache) = &repository_cache {
+        let absolute = |path: &std::path::Path| {
+            std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+        };
+        if absolute(&cache.dir).starts_with(absolute(&args.work_root)) {
+            return Err(format!(
+                "--repository-cache {} is inside --work-root {}, whose leftovers a starting \
+                 node removes: give it a directory of its own",
+                cache.dir.display(),
+                args.work_root.display()
+            )
+            .into());
+        }
+    }
     let config = AnsibleConfig {
         allow_local_urls: args.allow_local_repositories,
         work_root: args.work_root.clone(),
         sandbox,
+        repository_cache,
         ..AnsibleConfig::default()
     };
     let (executor, removed) = AnsibleExecutor::claim_work_root(config).map_err(|error| {

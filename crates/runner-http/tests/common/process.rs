@@ -611,6 +611,19 @@ impl Api {
         body
     }
 
+    /// The run log of the execution at `href`, as text.
+    pub(crate) async fn run_log(&self, href: &str) -> String {
+        self.client
+            .get(format!("{}{href}/log", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Creates `job` in account ACME and starts it; returns (execution id, execution path).
     pub(crate) async fn run(&self, job: Value) -> (String, String) {
         let created = self
