@@ -80,7 +80,9 @@ pub struct JobSpec {
     /// the default for every host without one of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_key_pair: Option<String>,
-    /// Make every host of the account available as inventory.
+    /// Make every host of the account available as inventory (the executor's inventory provider
+    /// supplies them; the job's own hosts add to them and win). A run that ends up with no host
+    /// at all fails, saying so, rather than succeed on nothing.
     #[serde(default)]
     pub use_dynamic_inventory: bool,
 }

@@ -444,6 +444,15 @@ impl AnsibleExecutor {
                 .await
                 .map_err(|error| error.to_string())?;
             hosts = inventory::merge(hosts, dynamic);
+            // Asked for the account's hosts and given none: running on nothing would end in a
+            // SUCCESS that did nothing.
+            if hosts.is_empty() {
+                return Err(format!(
+                    "useDynamicInventory is set, but the account {} has no hosts in its \
+                     inventory and the job has none of its own: there is nothing to run on",
+                    execution.account_alias
+                ));
+            }
         }
 
         let default_key = execution

@@ -431,3 +431,24 @@ async fn output_goes_to_the_run_log_and_the_recap_to_host_stats() {
             .all(|c| c.ends_with(b"\n"))
     );
 }
+
+/// A `useDynamicInventory` job whose account has no hosts, and that has none of its own, fails
+/// saying so instead of succeeding on nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_inventory_without_any_host_fails_saying_so() {
+    let scene = Scene::new();
+    let mut spec = inline_spec(
+        &scene,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy: {dest: \"{{ out }}/ran\", content: x}\n",
+        vec![],
+    );
+    spec.use_dynamic_inventory = true;
+    let (report, _) = run_to_end(&scene.executor(), run_of(spec)).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    let message = report.message.unwrap();
+    assert!(
+        message.contains("useDynamicInventory is set, but the account ACME has no hosts"),
+        "{message}"
+    );
+    assert!(scene.markers().is_empty(), "nothing ran");
+}
