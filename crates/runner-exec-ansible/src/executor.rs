@@ -378,10 +378,13 @@ impl AnsibleExecutor {
             }
             Some(cache) => {
                 let git = &git;
-                let hold = cache
-                    .hold(url, |mirror| async move { git.init_mirror(&mirror).await })
-                    .await
-                    .map_err(RunReport::failed)?;
+                // Another run may hold the mirror for a long fetch: a stop or kill ends the wait.
+                let hold = tokio::select! {
+                    hold = cache.hold(url, |mirror| async move { git.init_mirror(&mirror).await }) => {
+                        hold.map_err(RunReport::failed)?
+                    }
+                    _ = cancel.at_least(CancelMode::Graceful) => return Err(cancelled_report(cancel)),
+                };
                 let mirror = hold.path();
                 let (checkout, commit) = match git
                     .fetch_through(mirror, repository, workspace, output, cancel)

@@ -117,6 +117,16 @@ impl RepositoryCache {
             .map_err(|error| format!("could not lock the repository cache: {error}"))?
             .map_err(|error| format!("could not lock the repository cache: {error}"))?
             .ok_or("could not lock the repository cache")?;
+        let owned_by = |owner: &SandboxUser| {
+            fs::metadata(&path).is_ok_and(|meta| meta.uid() == owner.uid && meta.gid() == owner.gid)
+        };
+        if let Some(owner) = self.owner.as_ref().filter(|owner| !owned_by(owner)) {
+            // Made under another sandbox user (the setting changed): git runs as this one now.
+            if path.join("HEAD").is_file() {
+                crate::sandbox::hand_over(&path, owner.uid, owner.gid)
+                    .map_err(|error| format!("could not hand the mirror over: {error}"))?;
+            }
+        }
         if !path.join("HEAD").is_file() {
             // What an interrupted creation left.
             let _ = fs::remove_dir_all(&path);

@@ -247,3 +247,51 @@ async fn a_branch_that_would_be_a_refspec_pattern_is_refused() {
         assert!(!scene.marker("never.txt").exists());
     }
 }
+
+/// A run waiting for a mirror that another holds (here another process, through the mirror's
+/// `flock`) ends at once when it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_ends_the_wait_for_a_mirror_in_use() {
+    let scene = Scene::new();
+    let (url, _) = origin(scene.dir.path(), "site");
+    let (executor, cache) = cached(&scene, RepositoryCacheConfig::DEFAULT_MAX_BYTES);
+    let (report, _) = run_to_end(&executor, run_of(spec(&scene, &url, "first"))).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
+    let lock = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "lock"))
+        .expect("the mirror's lock file");
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&lock).unwrap());
+    // Another server's long fetch: holds the lock until killed (`-o`: the lock is flock's own,
+    // not shared with its child, so that killing flock frees it).
+    let mut holder = std::process::Command::new("flock")
+        .arg("-o")
+        .arg(&lock)
+        .args(["sleep", "600"])
+        .spawn()
+        .unwrap();
+    let held = |waiting: bool| {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        locks
+            .lines()
+            .any(|line| line.contains(&format!(":{inode} ")) && line.contains("->") == waiting)
+    };
+    while !held(false) {
+        tokio::task::yield_now().await;
+    }
+
+    let waiting = start(&executor, run_of(spec(&scene, &url, "second")));
+    // The kernel lists the run's wait for the lock: it is blocked on the mirror now.
+    while !held(true) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    waiting
+        .handle
+        .request(runner_core::executor::CancelMode::Kill);
+    let report = waiting.report().await;
+    assert_eq!(report.outcome, Outcome::Killed, "{report:?}");
+    assert!(!scene.marker("second.txt").exists());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
