@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use crate::job::{Callback, Host, Job};
 use crate::launch::LaunchOptions;
+use crate::overlap::Overlap;
 use crate::secret::Secret;
 use crate::time::Timestamp;
 
@@ -290,6 +291,11 @@ pub struct Execution {
     /// included, runs with them.
     #[serde(default, skip_serializing_if = "LaunchOptions::is_default")]
     pub launch: LaunchOptions,
+    /// Its job's policy for overlapping runs when it was created (see [`crate::overlap`]): the
+    /// claim and start rules read it here, so an edit of the job does not change the turn of
+    /// executions already waiting.
+    #[serde(default, skip_serializing_if = "Overlap::is_allow")]
+    pub overlap: Overlap,
 }
 
 /// Which schedule created an execution, for which due time.
@@ -341,6 +347,7 @@ impl Execution {
             events: 1,
             host_stats: HostStatsMap::new(),
             launch: LaunchOptions::default(),
+            overlap: job.spec.overlap,
         }
     }
 

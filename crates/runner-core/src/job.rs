@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ids::{AccountAlias, JobId};
+use crate::overlap::Overlap;
 use crate::secret::{self, Secret};
 use crate::time::Timestamp;
 use crate::validation::ValidationErrors;
@@ -85,6 +86,12 @@ pub struct JobSpec {
     /// at all fails, saying so, rather than succeed on nothing.
     #[serde(default)]
     pub use_dynamic_inventory: bool,
+    /// What a start does while an execution of the job has not ended: `allow` runs both at once
+    /// (the default), `queue` waits its turn (one run at a time, in start order, across nodes),
+    /// `skip` is refused (409 naming the execution that has not ended; a schedule's fire is
+    /// skipped and recorded on the schedule).
+    #[serde(default)]
+    pub overlap: Overlap,
 }
 
 /// One inventory host.

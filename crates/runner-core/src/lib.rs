@@ -71,6 +71,7 @@ pub mod machine;
 pub mod meter;
 pub mod net;
 pub mod notifier;
+pub mod overlap;
 pub mod page;
 pub mod run_log;
 pub mod schedule;

@@ -14,7 +14,7 @@ use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AccountAlias, JobId, ScheduleId};
+use crate::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
 use crate::launch::LaunchOptions;
 use crate::time::Timestamp;
 use crate::validation::ValidationErrors;
@@ -29,6 +29,7 @@ pub const SCHEDULE_READ_ONLY_FIELDS: &[&str] = &[
     "createdTime",
     "lastUpdatedTime",
     "lastFireTime",
+    "lastSkippedFire",
 ];
 
 /// A service account: the identity schedules run under.
@@ -306,6 +307,23 @@ pub struct Schedule {
     /// The launch options of every execution it starts; left out when it varies nothing.
     #[serde(default, skip_serializing_if = "LaunchOptions::is_default")]
     pub launch_options: LaunchOptions,
+    /// The latest due time at which it started nothing, because its job skips overlapping runs
+    /// (`overlap: skip`) and an execution of the job had not ended; left out until one is
+    /// skipped. `lastFireTime` counts skipped fires too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_skipped_fire: Option<SkippedFire>,
+}
+
+/// A due time at which a schedule started nothing (see [`crate::overlap`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedFire {
+    /// The due time (epoch ms).
+    #[cfg_attr(feature = "utoipa", schema(value_type = i64))]
+    pub due_time: Timestamp,
+    /// The execution of the job that had not ended.
+    pub active_execution_id: ExecutionId,
 }
 
 impl Schedule {
@@ -333,6 +351,7 @@ impl Schedule {
             created_time: now,
             last_updated_time: now,
             launch_options: LaunchOptions::default(),
+            last_skipped_fire: None,
         }
     }
 

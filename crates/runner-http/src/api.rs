@@ -277,7 +277,7 @@ pub async fn delete_job<S: Store, E: Executor, N: Notifier, C: Clock>(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 415, body = ErrorBody),
-        (status = 409, description = "A key pair or service account the body names does not exist in the account, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody)))]
+        (status = 409, description = "The job skips overlapping runs (`overlap: skip`) and an execution of it has not ended (the message names it); or a key pair or service account the body names does not exist in the account, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody)))]
 pub async fn start_job<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     JobPath { alias, job_id }: JobPath,

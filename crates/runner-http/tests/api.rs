@@ -1255,3 +1255,58 @@ async fn the_router_serves_the_documented_operations_and_no_other_method() {
     }
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_skips_overlapping_runs_refuses_a_second_start() {
+    let h = Harness::with_script(Script::UntilCancelled);
+    let mut body = inline_job(&["a"]);
+    body["overlap"] = json!("skip");
+    let job = h.create_job("ACME", ACME, body.clone()).await;
+    assert_eq!(job["overlap"], "skip");
+    let job_id = id(&job, "id");
+    let execution = h.start("ACME", &job_id, ACME).await;
+    let execution_id = id(&execution, "execution_id");
+    let href = format!("/jobs/ACME/{job_id}/executions/{execution_id}");
+    h.wait_for(&href, ACME, "RUNNING").await;
+    let start = format!("/jobs/ACME/{job_id}/start");
+
+    let refused = h.call(Method::POST, &start, ACME, None).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&execution_id),
+        "names the execution that has not ended: {}",
+        refused.text
+    );
+    let listed = h
+        .call(
+            Method::GET,
+            &format!("/jobs/ACME/{job_id}/executions"),
+            ACME,
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed.body["totalSize"], 1,
+        "the refused start stored nothing"
+    );
+
+    h.call(Method::POST, &format!("{href}/kill"), ACME, None)
+        .await;
+    h.wait_for(&href, ACME, "KILLED").await;
+    let again = h.call(Method::POST, &start, ACME, None).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+
+    body["overlap"] = json!("sometimes");
+    let bad = h.call(Method::POST, "/jobs/ACME", ACME, Some(body)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(
+        bad.text.contains("overlap"),
+        "the field is named: {}",
+        bad.text
+    );
+    let plain = h.create_job("ACME", ACME, inline_job(&["a"])).await;
+    assert_eq!(plain["overlap"], "allow", "allow is the default");
+}

@@ -32,9 +32,10 @@ use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
 use runner_core::job::Job;
 use runner_core::key_pair::KeyPair;
 use runner_core::machine::Command;
+use runner_core::overlap::{self, ClaimGate};
 use runner_core::page::{Page, PageRequest};
 use runner_core::run_log::{self, LogCap, LogMeta, LogPage};
-use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::schedule::{Schedule, ServiceAccount, SkippedFire};
 use runner_core::search::{ExecutionFilter, counted, newest_first};
 use runner_core::store::prelude::*;
 use runner_core::store::{LogRead, Signal, StoreError, signal_after, tally_live};
@@ -327,6 +328,25 @@ impl State {
         }
     }
 
+    /// The executions of job `id`.
+    fn executions_of_job(&self, id: JobId) -> impl Iterator<Item = &Execution> {
+        self.executions_by_job
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|execution| self.executions.get(execution))
+    }
+
+    /// The start rule of `crate::overlap` for `execution`.
+    fn blocking_execution(&self, execution: &Execution) -> Option<ExecutionId> {
+        overlap::blocking_execution(execution, self.executions_of_job(execution.job_id))
+    }
+
+    /// Whether an execution of job `id` holds its turn (see `overlap::ClaimGate`).
+    fn job_holds_a_turn(&self, id: JobId) -> bool {
+        self.executions_of_job(id).any(overlap::holds_the_turn)
+    }
+
     fn job_of(&self, alias: &AccountAlias, id: JobId) -> Option<&Job> {
         self.jobs.get(&id).filter(|job| &job.account_alias == alias)
     }
@@ -440,6 +460,9 @@ impl ExecutionStore for MemoryStore {
                     execution.execution_id
                 )));
             }
+            if let Some(active) = state.blocking_execution(execution) {
+                return Err(StoreError::Overlapping(active));
+            }
             state
                 .executions_by_job
                 .entry(execution.job_id)
@@ -546,7 +569,18 @@ impl ClaimStore for MemoryStore {
             node: node.clone(),
             lease_until,
         };
-        let ids: Vec<ExecutionId> = state.pending.values().take(limit).copied().collect();
+        let mut gate = ClaimGate::new();
+        let ids: Vec<ExecutionId> = state
+            .pending
+            .values()
+            .filter(|id| {
+                state.executions.get(id).is_some_and(|execution| {
+                    gate.admits(execution, || state.job_holds_a_turn(execution.job_id))
+                })
+            })
+            .take(limit)
+            .copied()
+            .collect();
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
             // Only PENDING executions are queued, so the claim cannot be refused; skip it if it is.
@@ -1040,6 +1074,14 @@ impl ScheduleStore for MemoryStore {
                     .cloned();
                 if let Some(job) = job.filter(|_| state.fired.insert((id, due_time))) {
                     let execution = Execution::scheduled(&job, fire, &schedule.launch_options, now);
+                    if let Some(active) = state.blocking_execution(&execution) {
+                        schedule.last_skipped_fire = Some(SkippedFire {
+                            due_time,
+                            active_execution_id: active,
+                        });
+                        state.put_schedule(schedule);
+                        continue;
+                    }
                     state
                         .executions_by_job
                         .entry(job.id)

@@ -76,9 +76,12 @@ pub(crate) async fn claim(
 /// row is), so that a worker needs no read of its job (see `claimed_jobs`) and a start none
 /// either (see `job_cache`). `FOR UPDATE` in the CTE locks only the executions; the CTE is read
 /// once.
-const CANDIDATES: &str = "WITH picked AS (
-    SELECT id, job_id, queue_position, body FROM executions
-     WHERE status = 'PENDING'
+const CANDIDATES: &str = concat!(
+    "WITH picked AS (
+    SELECT id, job_id, queue_position, body FROM executions AS e
+     WHERE status = 'PENDING' AND ",
+    crate::overlap::claimable!(),
+    "
      ORDER BY queue_position
      LIMIT $1
        FOR UPDATE SKIP LOCKED
@@ -86,7 +89,8 @@ const CANDIDATES: &str = "WITH picked AS (
 SELECT id, body::text, false AS job, queue_position AS n FROM picked
 UNION ALL
 SELECT id, body::text, true, revision FROM jobs WHERE id IN (SELECT job_id FROM picked)
-ORDER BY job, n";
+ORDER BY job, n"
+);
 
 async fn attempt(
     shared: &Shared,

@@ -159,6 +159,7 @@ mod listener;
 mod live_feed;
 mod notifier;
 mod options;
+mod overlap;
 mod retention;
 mod retry;
 mod run_logs;
@@ -177,6 +178,7 @@ use runner_core::feed::{Delivery, DeliveryKey, Event, GivenUpDelivery, Settlemen
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId};
 use runner_core::job::Job;
 use runner_core::machine::Command;
+use runner_core::overlap::Overlap;
 use runner_core::page::{Page, PageRequest};
 use runner_core::search::{self, ExecutionFilter};
 use runner_core::store::{
@@ -474,6 +476,9 @@ impl PgStore {
         execution: &Execution,
         job_revision: Option<i64>,
     ) -> Result<(), StoreError> {
+        if execution.overlap == Overlap::Skip {
+            return overlap::insert_skipping(self, execution, job_revision).await;
+        }
         self.through_lane(|reply| writes::Request::Insert {
             execution: Box::new(execution.clone()),
             job_revision,

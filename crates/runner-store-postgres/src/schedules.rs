@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use runner_core::execution::{Execution, ScheduledFire};
 use runner_core::ids::{AccountAlias, JobId, ScheduleId};
 use runner_core::job::Job;
+use runner_core::overlap::Overlap;
 use runner_core::page::{Page, PageRequest};
-use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::schedule::{Schedule, ServiceAccount, SkippedFire};
 use runner_core::store::{ScheduleStore, Signal, StoreError};
 use runner_core::time::Timestamp;
 use sqlx::{Postgres, Transaction};
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use crate::codec::{Codec, Encode};
 use crate::error::{is_unique_violation, unavailable};
+use crate::overlap;
 use crate::transaction::TxError;
 use crate::writes::NewExecutions;
 use crate::{PgStore, decode_all, to_i64};
@@ -420,9 +422,21 @@ async fn fire(
         }
     }
 
+    // The start rule for jobs that skip overlapping runs, under the job locks just taken.
+    let skipping: Vec<Uuid> = jobs
+        .iter()
+        .filter(|(_, job)| job.spec.overlap == Overlap::Skip)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut blocking = if skipping.is_empty() {
+        HashMap::new()
+    } else {
+        overlap::blocking(tx, &skipping).await?
+    };
+
     let mut candidates = Vec::new();
     let mut new = NewExecutions::default();
-    for (schedule, due) in &fired {
+    for (schedule, due) in &mut fired {
         let Some(fire) = due else { continue };
         let job = jobs
             .get(&schedule.job_id.0)
@@ -430,6 +444,17 @@ async fn fire(
         // No job: it was deleted with its schedules after we read them; the due time lapses.
         if let Some(job) = job {
             let execution = Execution::scheduled(job, *fire, &schedule.launch_options, now);
+            if execution.overlap == Overlap::Skip {
+                if let Some(active) = blocking.get(&job.id.0) {
+                    schedule.last_skipped_fire = Some(SkippedFire {
+                        due_time: fire.due_time,
+                        active_execution_id: *active,
+                    });
+                    continue;
+                }
+                // A second schedule of the job in this batch waits for this one.
+                blocking.insert(job.id.0, execution.execution_id);
+            }
             new.push(codec, &execution, None)?;
             candidates.push(execution);
         }

@@ -1,6 +1,6 @@
 //! Several engines, each with its own PgStore pool and node id, sharing one database: every
 //! execution runs exactly once; a node that dies mid-run is rescued by the others; a PostgreSQL
-//! restart loses nothing.
+//! restart loses nothing; runs of a job that queues or skips overlapping runs never overlap.
 
 mod common;
 
@@ -304,4 +304,149 @@ async fn engines_ride_out_a_postgres_restart() {
         running.shutdown().await;
     }
     drop(cluster);
+}
+
+/// Three nodes on `options`' database, running `executor` under a 30 s lease.
+async fn three_nodes(
+    options: &PgStoreOptions,
+    executor: &ScriptedExecutor,
+) -> Vec<(Node, Running)> {
+    let mut nodes = Vec::new();
+    for n in 0..3 {
+        let name = format!("node-{n}");
+        nodes.push(node(options.clone(), &name, executor, Duration::from_secs(30)).await);
+    }
+    nodes
+}
+
+/// A job under `overlap`, created through `engine`.
+async fn job_under(engine: &Node, overlap: runner_core::overlap::Overlap) -> runner_core::job::Job {
+    let mut spec = inline_spec(&["a"]);
+    spec.overlap = overlap;
+    engine.create_job(&alias("ACME"), spec).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queued_runs_take_turns_across_three_nodes() {
+    const QUEUED: usize = 6;
+    const BESIDE: usize = 5;
+    let options = common::fresh_options();
+    let gate = Gate::new();
+    let executor = ScriptedExecutor::new(Script::Gated(gate.clone()));
+    let nodes = three_nodes(&options, &executor).await;
+    let account = alias("ACME");
+    let queued = job_under(&nodes[0].0, runner_core::overlap::Overlap::Queue).await;
+    let free = job_under(&nodes[0].0, runner_core::overlap::Overlap::Allow).await;
+    executor.script(free.id, Script::Succeed);
+    let mut order = Vec::new();
+    for n in 0..QUEUED {
+        let execution = nodes[n % 3]
+            .0
+            .start_job(&account, queued.id, StartRequest::default())
+            .await
+            .unwrap();
+        order.push(execution.execution_id);
+    }
+    // Runs of a job that allows overlap go by beside the queue.
+    for n in 0..BESIDE {
+        nodes[n % 3]
+            .0
+            .start_job(&account, free.id, StartRequest::default())
+            .await
+            .unwrap();
+    }
+    let store = nodes[0].0.store().clone();
+    wait_until(
+        "the other job's runs ended",
+        Duration::from_secs(60),
+        || async { count(&store, Status::Success).await == BESIDE as i64 },
+    )
+    .await;
+
+    for (turn, id) in order.iter().enumerate() {
+        wait_until(
+            &format!("run {turn} of the queue has its turn"),
+            Duration::from_secs(60),
+            || async {
+                executor
+                    .runs()
+                    .iter()
+                    .filter(|run| run.execution_id == *id)
+                    .count()
+                    == 1
+            },
+        )
+        .await;
+        assert_eq!(executor.running(), 1, "one run of the queue at a time");
+        gate.open(1);
+    }
+    wait_until("the queue ran through", Duration::from_secs(60), || async {
+        count(&store, Status::Success).await == (QUEUED + BESIDE) as i64
+    })
+    .await;
+    let ran: Vec<ExecutionId> = executor
+        .runs()
+        .iter()
+        .map(|run| run.execution_id)
+        .filter(|id| order.contains(id))
+        .collect();
+    assert_eq!(ran, order, "in start order");
+    for (_, running) in nodes {
+        running.shutdown().await;
+    }
+    drop_schema(&store, &options).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_skipping_job_starts_once_when_three_nodes_race() {
+    let options = common::fresh_options();
+    let gate = Gate::new();
+    let executor = ScriptedExecutor::new(Script::Gated(gate.clone()));
+    let nodes = three_nodes(&options, &executor).await;
+    let account = alias("ACME");
+    let job = job_under(&nodes[0].0, runner_core::overlap::Overlap::Skip).await;
+    let starts = nodes.iter().flat_map(|(engine, _)| {
+        (0..4).map(|_| engine.start_job(&account, job.id, StartRequest::default()))
+    });
+    let answers = futures_util::future::join_all(starts).await;
+    let started: Vec<&Execution> = answers
+        .iter()
+        .filter_map(|answer| answer.as_ref().ok())
+        .collect();
+    assert_eq!(started.len(), 1, "exactly one start of twelve goes through");
+    let winner = started[0].execution_id;
+    for answer in &answers {
+        if let Err(error) = answer {
+            assert!(
+                matches!(error, runner_core::engine::EngineError::Conflict(message)
+                    if message.contains(&winner.to_string())),
+                "refused naming the one that runs: {error}"
+            );
+        }
+    }
+    wait_until("it runs", Duration::from_secs(60), || async {
+        executor.running() == 1
+    })
+    .await;
+    let refused = nodes[2]
+        .0
+        .start_job(&account, job.id, StartRequest::default())
+        .await;
+    assert!(refused.is_err(), "still refused while it runs");
+    gate.open(1);
+    let store = nodes[0].0.store().clone();
+    wait_until("it ended", Duration::from_secs(60), || async {
+        count(&store, Status::Success).await == 1
+    })
+    .await;
+    nodes[1]
+        .0
+        .start_job(&account, job.id, StartRequest::default())
+        .await
+        .expect("it ended: a start goes through");
+    gate.open(1);
+    for (_, running) in nodes {
+        running.shutdown().await;
+    }
+    drop_schema(&store, &options).await;
 }

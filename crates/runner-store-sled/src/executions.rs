@@ -7,6 +7,7 @@ use runner_core::execution::Execution;
 use runner_core::feed;
 use runner_core::ids::ExecutionId;
 use runner_core::machine::Command;
+use runner_core::overlap::{self, ClaimGate, Overlap};
 use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
 
@@ -41,6 +42,12 @@ pub(crate) fn insert_execution(tx: &Tx<'_>, execution: &Execution) -> Applied {
             "execution {} exists already",
             execution.execution_id
         ))));
+    }
+    if execution.overlap == Overlap::Skip {
+        let others = tx.one_at_a_time_executions(execution.job_id)?;
+        if let Some(active) = overlap::blocking_execution(execution, &others) {
+            return Ok(Err(StoreError::Overlapping(active)));
+        }
     }
     tx.put_execution(None, execution)?;
     record(tx, &[feed::created(execution)])?;
@@ -112,6 +119,7 @@ impl Write for Claim {
 
     fn apply(&self, tx: &Tx<'_>, candidates: &Candidates) -> Applied<Vec<Execution>> {
         let mut claimed = Vec::new();
+        let mut gate = ClaimGate::new();
         for (position, id) in &candidates.claim {
             if claimed.len() >= self.limit {
                 break;
@@ -123,6 +131,12 @@ impl Write for Claim {
             let Some(old) = tx.execution(*id)? else {
                 continue;
             };
+            if old.overlap.one_at_a_time() {
+                let others = tx.one_at_a_time_executions(old.job_id)?;
+                if !gate.admits(&old, || others.iter().any(overlap::holds_the_turn)) {
+                    continue;
+                }
+            }
             let mut execution = old.clone();
             // Only PENDING executions are queued, so the claim is not refused.
             if let Ok(recorded) = feed::transition(&mut execution, &self.command, self.now) {

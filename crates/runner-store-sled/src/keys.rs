@@ -232,6 +232,38 @@ pub(crate) fn active_count(job_id: JobId) -> Vec<u8> {
     key
 }
 
+/// `meta`: the one-at-a-time executions of a job that have not ended (see
+/// `runner_core::overlap`), 16 bytes each: what the claim and start rules read.
+pub(crate) fn one_at_a_time(job_id: JobId) -> Vec<u8> {
+    let mut key = vec![b'o'];
+    key.extend_from_slice(&job(job_id));
+    key
+}
+
+/// The execution ids of a list value (16 bytes each), as [`one_at_a_time`] keeps them.
+pub(crate) fn execution_ids(value: &[u8]) -> impl Iterator<Item = ExecutionId> + '_ {
+    value
+        .chunks_exact(16)
+        .filter_map(|raw| <[u8; 16]>::try_from(raw).ok())
+        .map(|raw| ExecutionId(uuid_from(raw)))
+}
+
+/// A `pending` value: the execution id, after a marker byte for a one-at-a-time execution, so
+/// that a claim reads only those records before its transaction (see `writer.rs`).
+pub(crate) fn pending_entry(id: ExecutionId, one_at_a_time: bool) -> Vec<u8> {
+    let mut value = Vec::with_capacity(17);
+    if one_at_a_time {
+        value.push(1);
+    }
+    value.extend_from_slice(&execution(id));
+    value
+}
+
+/// Whether a `pending` value marks a one-at-a-time execution ([`pending_entry`]).
+pub(crate) fn pending_is_one_at_a_time(value: &[u8]) -> bool {
+    value.len() == 17 && value[0] == 1
+}
+
 /// `meta`: how many service accounts an account has.
 pub(crate) fn service_account_count(account: &AccountAlias) -> Vec<u8> {
     let mut key = vec![b's'];

@@ -10,7 +10,7 @@
 
 use runner_core::execution::{Execution, ScheduledFire};
 use runner_core::ids::{AccountAlias, JobId, ScheduleId};
-use runner_core::schedule::{Schedule, ServiceAccount};
+use runner_core::schedule::{Schedule, ServiceAccount, SkippedFire};
 use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
 
@@ -358,19 +358,30 @@ impl Write for FireDue {
                         due_time,
                     };
                     let execution = Execution::scheduled(&job, fire, &schedule.launch_options, now);
-                    // The job was just read and the execution id is new, so this is not refused;
-                    // if it were, the whole batch aborts rather than advance a schedule that did
-                    // not fire.
-                    if let Err(refused) = insert_execution(tx, &execution)? {
-                        return abort(refused);
-                    }
+                    // The job was just read and the execution id is new, so this is refused only
+                    // by the start rule of a job that skips overlapping runs (recorded on the
+                    // schedule); otherwise the whole batch aborts rather than advance a schedule
+                    // that did not fire.
+                    let inserted = match insert_execution(tx, &execution)? {
+                        Ok(()) => true,
+                        Err(StoreError::Overlapping(active)) => {
+                            schedule.last_skipped_fire = Some(SkippedFire {
+                                due_time,
+                                active_execution_id: active,
+                            });
+                            false
+                        }
+                        Err(refused) => return abort(refused),
+                    };
                     tx.fired.insert(&fired[..], &[][..])?;
                     // Fires only move forward (`Schedule::fire` returns due times after the last
                     // one), so the previous due time can never fire again: its key is dead weight.
                     if let Some(previous) = old.last_fire_time.filter(|at| *at != due_time) {
                         tx.fired.remove(&keys::fired(*id, previous)[..])?;
                     }
-                    created.push(execution);
+                    if inserted {
+                        created.push(execution);
+                    }
                 }
             }
             put_schedule(tx, Some(&old), &schedule)?;

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use runner_core::execution::{Execution, Status};
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, ScheduleId};
 use runner_core::job::Job;
+use runner_core::overlap;
 use runner_core::page::PageRequest;
 use runner_core::schedule::{Schedule, ServiceAccount};
 use runner_core::store::StoreError;
@@ -140,6 +141,29 @@ impl Trees {
         };
         let schedule: Schedule = self.codec.decode("schedule", &bytes)?;
         Ok((&schedule.account_alias == alias && schedule.job_id == job_id).then_some(schedule))
+    }
+
+    /// Whether an execution of job `id` holds its turn, as committed (see
+    /// `runner_core::overlap`).
+    pub(crate) fn job_holds_a_turn(&self, id: JobId) -> Result<bool, StoreError> {
+        let value = self
+            .meta
+            .get(keys::one_at_a_time(id))
+            .map_err(StoreError::unavailable)?;
+        for id in value
+            .as_deref()
+            .map(keys::execution_ids)
+            .into_iter()
+            .flatten()
+        {
+            if self
+                .execution(id)?
+                .is_some_and(|execution| overlap::holds_the_turn(&execution))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// A counter of the `meta` tree.
@@ -293,6 +317,27 @@ impl Tx<'_> {
         }
     }
 
+    /// The one-at-a-time executions of job `id` that have not ended, as this transaction sees
+    /// them (see `runner_core::overlap`).
+    pub(crate) fn one_at_a_time(&self, id: JobId) -> TxResult<Vec<ExecutionId>> {
+        let value = self.meta.get(keys::one_at_a_time(id))?;
+        Ok(value
+            .as_deref()
+            .map(keys::execution_ids)
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// The records of [`Tx::one_at_a_time`].
+    pub(crate) fn one_at_a_time_executions(&self, id: JobId) -> TxResult<Vec<Execution>> {
+        let mut executions = Vec::new();
+        for id in self.one_at_a_time(id)? {
+            executions.extend(self.execution(id)?);
+        }
+        Ok(executions)
+    }
+
     /// Where `id` is in the claim queue, if it is queued.
     pub(crate) fn queue_position(&self, id: ExecutionId) -> TxResult<Option<sled::IVec>> {
         Ok(self.pending_position.get(keys::execution(id))?)
@@ -332,7 +377,8 @@ impl Tx<'_> {
         } else if is_pending && !was_pending {
             // Claim order is the order executions became PENDING (a restart queues at the end).
             let position = self.add(keys::QUEUE_TAIL, 1)?.to_be_bytes();
-            self.pending.insert(&position[..], &id_key[..])?;
+            let entry = keys::pending_entry(id, new.overlap.one_at_a_time());
+            self.pending.insert(&position[..], entry)?;
             self.pending_position.insert(&id_key[..], &position[..])?;
         }
 
@@ -358,6 +404,20 @@ impl Tx<'_> {
                 &keys::active_count(new.job_id),
                 if is_active { 1 } else { -1 },
             )?;
+            if new.overlap.one_at_a_time() {
+                let key = keys::one_at_a_time(new.job_id);
+                let mut ids: Vec<ExecutionId> = self.one_at_a_time(new.job_id)?;
+                ids.retain(|other| *other != id);
+                if is_active {
+                    ids.push(id);
+                }
+                if ids.is_empty() {
+                    self.meta.remove(key)?;
+                } else {
+                    let value: Vec<u8> = ids.iter().flat_map(|id| keys::execution(*id)).collect();
+                    self.meta.insert(key, value)?;
+                }
+            }
         }
 
         self.executions.insert(&id_key[..], bytes)?;

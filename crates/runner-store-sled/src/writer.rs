@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use runner_core::ids::{ExecutionId, ScheduleId};
+use runner_core::overlap::ClaimGate;
 use runner_core::store::StoreError;
 use runner_core::time::Timestamp;
 use tokio::sync::oneshot;
@@ -288,19 +289,37 @@ impl Writer {
         Ok(due)
     }
 
-    /// The first `limit` entries of the claim queue: (queue position, execution id).
+    /// The first `limit` entries of the claim queue that the claim rule admits as committed
+    /// (see `runner_core::overlap`): (queue position, execution id). One-at-a-time executions
+    /// that must wait are passed over, so that they never hold up the queue behind them; the
+    /// claim's transaction applies the rule again.
     fn queue_head(&self, limit: usize) -> Result<Vec<(sled::IVec, ExecutionId)>, StoreError> {
-        self.trees
-            .pending
-            .iter()
-            .take(limit)
-            .map(|entry| {
-                let (position, id) = entry.map_err(StoreError::unavailable)?;
-                let id = keys::execution_id_at(&id)
-                    .ok_or_else(|| StoreError::Corrupt("a claim queue entry has no id".into()))?;
-                Ok((position, id))
-            })
-            .collect()
+        let mut gate = ClaimGate::new();
+        let mut head = Vec::with_capacity(limit);
+        for entry in self.trees.pending.iter() {
+            if head.len() >= limit {
+                break;
+            }
+            let (position, value) = entry.map_err(StoreError::unavailable)?;
+            let id = keys::execution_id_at(&value)
+                .ok_or_else(|| StoreError::Corrupt("a claim queue entry has no id".into()))?;
+            if keys::pending_is_one_at_a_time(&value) {
+                let Some(execution) = self.trees.execution(id)? else {
+                    continue;
+                };
+                let mut running = Ok(false);
+                let admitted = gate.admits(&execution, || {
+                    running = self.trees.job_holds_a_turn(execution.job_id);
+                    *running.as_ref().unwrap_or(&true)
+                });
+                running?;
+                if !admitted {
+                    continue;
+                }
+            }
+            head.push((position, id));
+        }
+        Ok(head)
     }
 }
 

@@ -31,6 +31,9 @@ impl From<StoreError> for EngineError {
             StoreError::NotFound => EngineError::NotFound,
             StoreError::Refused(refused) => EngineError::Conflict(refused.to_string()),
             StoreError::Conflict(message) => EngineError::Conflict(message),
+            overlapping @ StoreError::Overlapping(_) => {
+                EngineError::Conflict(overlapping.to_string())
+            }
             other => EngineError::Store(other),
         }
     }

@@ -1,5 +1,6 @@
 //! [`StoreError`]: what can go wrong in any store role.
 
+use crate::ids::ExecutionId;
 use crate::machine::TransitionError;
 
 /// What can go wrong in a store.
@@ -15,6 +16,12 @@ pub enum StoreError {
     /// The change conflicts with the current state, e.g. deleting a job that still runs.
     #[error("{0}")]
     Conflict(String),
+    /// The job skips overlapping runs ([`Overlap::Skip`](crate::overlap::Overlap::Skip)) and
+    /// this execution of it has not ended.
+    #[error(
+        "the job skips overlapping runs, and its execution {0} has not ended: wait for it, or stop it"
+    )]
+    Overlapping(ExecutionId),
     /// The backend failed (connection lost, I/O error). The caller may retry.
     #[error("store unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

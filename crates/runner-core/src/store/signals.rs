@@ -27,6 +27,12 @@ pub enum Signal {
 pub fn signal_after(command: &Command, execution: &Execution) -> Option<Signal> {
     match (command, execution.status) {
         (_, Status::Pending) => Some(Signal::Pending),
+        // The end of a one-at-a-time run is the next one's turn (see `crate::overlap`).
+        (Command::Finish { .. }, status)
+            if status.is_terminal() && execution.overlap.one_at_a_time() =>
+        {
+            Some(Signal::Pending)
+        }
         (
             Command::Stop { .. }
             | Command::Kill { .. }

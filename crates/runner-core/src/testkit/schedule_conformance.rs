@@ -413,4 +413,61 @@ conformance_suite! {
             );
         }
     }
+
+    /// A fire of a job that skips overlapping runs, while an execution of it has not ended,
+    /// starts nothing and is recorded on the schedule; the next fire after it ended starts one.
+    pub async fn a_skipping_job_records_the_fire_it_skips(store: &impl ScheduleStore) {
+        let mut spec = super::fixtures::inline_spec(&["a"]);
+        spec.overlap = crate::overlap::Overlap::Skip;
+        let job = Job::new(alias("ACME"), spec, 1);
+        store.insert_job(&job).await.unwrap();
+        store
+            .insert_service_account(&account("ACME", "svc", 1))
+            .await
+            .unwrap();
+        let schedule = schedule(&job, "svc", every_minute(), 0);
+        store.insert_schedule(&schedule).await.unwrap();
+        let first = store.fire_due_schedules(MINUTE, 10).await.unwrap();
+        assert_eq!(first.len(), 1, "nothing runs yet: it fires");
+        let active = first[0].execution_id;
+
+        assert!(store.fire_due_schedules(2 * MINUTE, 10).await.unwrap().is_empty());
+        let stored = store
+            .get_schedule(&alias("ACME"), job.id, schedule.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.last_skipped_fire,
+            Some(crate::schedule::SkippedFire {
+                due_time: 2 * MINUTE,
+                active_execution_id: active,
+            })
+        );
+        assert_eq!(stored.last_fire_time, Some(2 * MINUTE), "a skipped fire is a fire");
+        assert_eq!(stored.next_fire_time, Some(3 * MINUTE));
+        let listed = store
+            .list_executions(&alias("ACME"), job.id, PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.total_size, 1, "the skipped fire started nothing");
+
+        store
+            .transition(active, &crate::machine::Command::Kill { force_at: None }, 3 * MINUTE - 1)
+            .await
+            .unwrap();
+        let next = store.fire_due_schedules(3 * MINUTE, 10).await.unwrap();
+        assert_eq!(next.len(), 1, "it ended: the next fire starts one");
+        assert_eq!(
+            store
+                .get_schedule(&alias("ACME"), job.id, schedule.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_skipped_fire
+                .map(|skipped| skipped.due_time),
+            Some(2 * MINUTE),
+            "the record of the skip stays"
+        );
+    }
 }
