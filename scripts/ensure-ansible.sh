@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure an ansible-playbook is available for runner-exec-ansible and its tests, and prints its
 # path. Uses the one on PATH if there is one, else <repo>/.venv/bin/ansible-playbook, creating that
-# virtualenv (python3 -m venv + pip install ansible-core) when it is missing. Idempotent; prints only
+# virtualenv (python3 -m venv + pip install -r scripts/ansible-requirements.txt) when it is missing. Idempotent; prints only
 # the path on success, and the installer's output only when it fails.
 # The virtualenv is made with the system's /usr/bin/python3 when there is one: runs start in a
 # sandbox as an unprivileged user (nobody when the server is root), who must be able to run the
@@ -40,7 +40,7 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
     trap 'rm -f "$log"' EXIT
     if ! {
         { [ -x "$venv/bin/python3" ] || "$python" -m venv "$venv"; } &&
-        "$venv/bin/pip" install --quiet --disable-pip-version-check ansible-core
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$repo_root/scripts/ansible-requirements.txt"
     } >"$log" 2>&1; then
         cat "$log" >&2
         echo "ensure-ansible: could not install ansible-core into $venv" >&2

@@ -81,9 +81,10 @@ pub struct JobSpec {
     /// the default for every host without one of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_key_pair: Option<String>,
-    /// Make every host of the account available as inventory (the executor's inventory provider
-    /// supplies them; the job's own hosts add to them and win). A run that ends up with no host
-    /// at all fails, saying so, rather than succeed on nothing.
+    /// Run on every host of the account's inventory (`/inventory/{alias}/hosts`), in their
+    /// groups, and on the account's inventory sources (set by the operator); the job's own hosts
+    /// add to them and their `hostVars` win. A run that ends up with no host at all fails,
+    /// saying so, rather than succeed on nothing.
     #[serde(default)]
     pub use_dynamic_inventory: bool,
     /// What a start does while an execution of the job has not ended: `allow` runs both at once
@@ -124,6 +125,10 @@ pub struct Host {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>, format = Password))]
     pub ssh_password: Option<Secret>,
+    /// The inventory groups the host is in, besides `all`: ansible group names (a letter or `_`,
+    /// then letters, digits and `_`), each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl Host {
@@ -135,8 +140,56 @@ impl Host {
             ssh_private_key: None,
             ssh_key_pair: None,
             ssh_password: None,
+            groups: Vec::new(),
         }
     }
+
+    /// Checks the host; `prefix` is its path with its dot (`hosts[0].`, or empty for a host of
+    /// the account's inventory).
+    pub fn validate(&self, prefix: &str, errors: &mut ValidationErrors) {
+        errors.check(
+            is_host_name(&self.id),
+            format!("{prefix}id"),
+            "must be a non-empty host name without spaces, commas or control characters",
+        );
+        check_key(
+            self.ssh_private_key.as_ref(),
+            &format!("{prefix}sshPrivateKey"),
+            errors,
+        );
+        check_one_key(
+            self.ssh_private_key.as_ref(),
+            self.ssh_key_pair.as_deref(),
+            prefix,
+            errors,
+        );
+        check_password(
+            self.ssh_password.as_ref(),
+            &format!("{prefix}sshPassword"),
+            errors,
+        );
+        for (index, group) in self.groups.iter().enumerate() {
+            let field = format!("{prefix}groups[{index}]");
+            errors.check(
+                is_group_name(group),
+                field.clone(),
+                "must be an ansible group name: a letter or '_', then letters, digits and '_'",
+            );
+            if self.groups[..index].contains(group) {
+                errors.add(field, "is listed twice");
+            }
+        }
+    }
+}
+
+/// An ansible group name that needs no quoting anywhere: a letter or `_`, then letters, digits
+/// and `_`.
+pub fn is_group_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Where a job's playbook lives in git.
@@ -471,31 +524,10 @@ pub(crate) fn keep_masked_host_keys(hosts: &mut [Host], stored: &[Host]) {
 /// Checks a host list (of a job, or of a start or restart request).
 pub fn validate_hosts(hosts: &[Host], path: &str, errors: &mut ValidationErrors) {
     for (index, host) in hosts.iter().enumerate() {
-        let field = format!("{path}[{index}]");
-        errors.check(
-            is_host_name(&host.id),
-            format!("{field}.id"),
-            "must be a non-empty host name without spaces, commas or control characters",
-        );
+        host.validate(&format!("{path}[{index}]."), errors);
         if hosts[..index].iter().any(|other| other.id == host.id) {
-            errors.add(format!("{field}.id"), "is listed twice");
+            errors.add(format!("{path}[{index}].id"), "is listed twice");
         }
-        check_key(
-            host.ssh_private_key.as_ref(),
-            &format!("{field}.sshPrivateKey"),
-            errors,
-        );
-        check_one_key(
-            host.ssh_private_key.as_ref(),
-            host.ssh_key_pair.as_deref(),
-            &format!("{field}."),
-            errors,
-        );
-        check_password(
-            host.ssh_password.as_ref(),
-            &format!("{field}.sshPassword"),
-            errors,
-        );
     }
 }
 
@@ -671,7 +703,9 @@ pub(crate) fn is_plain_word(value: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || c == ',')
 }
 
-fn is_host_name(value: &str) -> bool {
+/// A host name as a job or the inventory may give one: up to 255 characters, no spaces, commas
+/// or control characters, not starting with `-`.
+pub fn is_host_name(value: &str) -> bool {
     is_plain_word(value) && value.chars().count() <= 255 && !value.starts_with('-')
 }
 

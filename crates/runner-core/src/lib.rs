@@ -64,6 +64,7 @@ pub mod execution;
 pub mod executor;
 pub mod feed;
 pub mod ids;
+pub mod inventory;
 pub mod job;
 pub mod key_pair;
 pub mod launch;

@@ -34,7 +34,7 @@ struct Counting {
 }
 
 runner_core::forward_store!(impl[] for Counting => MemoryStore, |this| &this.store;
-    JobStore, ExecutionStore, ClaimStore, OutboxStore, SignalSource, KeyPairStore,
+    JobStore, ExecutionStore, ClaimStore, OutboxStore, SignalSource, KeyPairStore, InventoryStore,
     RetentionStore);
 
 impl FeedStore for Counting {

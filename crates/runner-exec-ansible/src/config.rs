@@ -1,10 +1,11 @@
 //! [`AnsibleConfig`]: where ansible-playbook is, where runs work, what the executor allows.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::inventory::{InventoryProvider, StaticInventory};
+use runner_core::ids::AccountAlias;
+
 use crate::repository_cache::RepositoryCacheConfig;
 use crate::sandbox::SandboxConfig;
 
@@ -21,8 +22,11 @@ pub struct AnsibleConfig {
     /// reachable (loopback, private, link-local, ...: see [`runner_core::net`]), for tests and
     /// air-gapped mirrors. Default: false.
     pub allow_local_urls: bool,
-    /// Where `useDynamicInventory` jobs get their extra hosts. Default: an empty [`StaticInventory`].
-    pub inventory_provider: Arc<dyn InventoryProvider>,
+    /// The operator's inventory sources per account (`--inventory-source ALIAS=PATH`): ansible
+    /// inventory files, directories, plugin configurations or executable scripts, which a
+    /// `useDynamicInventory` run of the account reads (copied into its workspace at each run)
+    /// beside the account's inventory hosts. Default: none.
+    pub inventory_sources: HashMap<AccountAlias, Vec<PathBuf>>,
     /// Keep a run's work directory (log, checkout, inventory, plugins) after the run instead of
     /// removing it. Secret files are removed either way. Default: false.
     pub keep_work_dirs: bool,
@@ -47,13 +51,23 @@ impl Default for AnsibleConfig {
             git: PathBuf::from("git"),
             work_root: std::env::temp_dir().join("runner-work"),
             allow_local_urls: false,
-            inventory_provider: Arc::new(StaticInventory::default()),
+            inventory_sources: HashMap::new(),
             keep_work_dirs: false,
             log_tail_bytes: 2000,
             event_drain_timeout: Duration::from_secs(10),
             sandbox: None,
             repository_cache: None,
         }
+    }
+}
+
+impl AnsibleConfig {
+    /// The inventory sources of `account` (see [`AnsibleConfig::inventory_sources`]).
+    pub fn inventory_sources_of(&self, account: &AccountAlias) -> &[PathBuf] {
+        self.inventory_sources
+            .get(account)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 }
 
@@ -64,6 +78,7 @@ impl std::fmt::Debug for AnsibleConfig {
             .field("git", &self.git)
             .field("work_root", &self.work_root)
             .field("allow_local_urls", &self.allow_local_urls)
+            .field("inventory_sources", &self.inventory_sources)
             .field("keep_work_dirs", &self.keep_work_dirs)
             .field("log_tail_bytes", &self.log_tail_bytes)
             .field("event_drain_timeout", &self.event_drain_timeout)

@@ -438,25 +438,25 @@ impl AnsibleExecutor {
     ) -> Result<Prepared, String> {
         let spec = &run.job.spec;
         let execution = &run.execution;
-        let mut hosts = execution.hosts.clone();
-        if spec.use_dynamic_inventory {
-            let dynamic = self
-                .config
-                .inventory_provider
-                .hosts(&execution.account_alias, run)
-                .await
-                .map_err(|error| error.to_string())?;
-            hosts = inventory::merge(hosts, dynamic);
+        // For `useDynamicInventory`, the engine has merged the account's inventory into the
+        // execution's hosts; the operator's sources for the account come on top.
+        let hosts = execution.hosts.clone();
+        let sources = if spec.use_dynamic_inventory {
+            self.config.inventory_sources_of(&execution.account_alias)
+        } else {
+            &[]
+        };
+        if spec.use_dynamic_inventory && hosts.is_empty() && sources.is_empty() {
             // Asked for the account's hosts and given none: running on nothing would end in a
             // SUCCESS that did nothing.
-            if hosts.is_empty() {
-                return Err(format!(
-                    "useDynamicInventory is set, but the account {} has no hosts in its \
-                     inventory and the job has none of its own: there is nothing to run on",
-                    execution.account_alias
-                ));
-            }
+            return Err(format!(
+                "useDynamicInventory is set, but the account {} has no hosts in its inventory, \
+                 no inventory source, and the job has no hosts of its own: there is nothing to \
+                 run on",
+                execution.account_alias
+            ));
         }
+        let sources = inventory::copy_sources(sources, &workspace.path("inventory-sources"))?;
 
         let default_key = execution
             .ssh_private_key
@@ -494,7 +494,7 @@ impl AnsibleExecutor {
             };
             logins.insert(host.id.clone(), inventory::LoginFiles { key, password });
         }
-        let document = inventory::document(&hosts, &logins);
+        let document = inventory::document(&hosts, &logins, default_key.as_deref());
         let write_json = |workspace: &mut Workspace, label: &str, value: &serde_json::Value| {
             let bytes = serde_json::to_vec_pretty(value).map_err(|error| error.to_string())?;
             workspace
@@ -508,7 +508,12 @@ impl AnsibleExecutor {
             &serde_json::Value::Object(execution.launch.properties(&run.job)),
         )?;
 
-        let mut args: Vec<OsString> = vec!["-i".into(), inventory_path.into()];
+        // Sources first: a later inventory wins, and the job's own hosts win over a source's.
+        let mut args: Vec<OsString> = Vec::new();
+        for source in sources {
+            args.extend(["-i".into(), source.into()]);
+        }
+        args.extend(["-i".into(), inventory_path.into()]);
         let mut extra = OsString::from("@");
         extra.push(&extra_vars);
         args.extend(["-e".into(), extra]);

@@ -1,72 +1,51 @@
-//! The run's inventory: the execution's hosts, plus the account's hosts for `useDynamicInventory`
-//! jobs, written as an ansible YAML/JSON inventory file.
+//! The run's inventory: the execution's hosts (for `useDynamicInventory` jobs the engine has
+//! merged the account's inventory into them) in their groups, written as an ansible JSON
+//! inventory file, and the operator's inventory sources of the account, copied beside it.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
+use std::path::{Path, PathBuf};
 
-use runner_core::executor::Run;
-use runner_core::ids::AccountAlias;
 use runner_core::job::Host;
 use serde_json::{Map, Value};
 
-/// Why a dynamic inventory could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum InventoryError {
-    /// The provider could not answer (its message says why).
-    #[error("dynamic inventory unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// The future an [`InventoryProvider`] returns.
-pub type InventoryFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Vec<Host>, InventoryError>> + Send + 'a>>;
-
-/// Supplies the hosts of `useDynamicInventory` jobs: every host the account has.
-///
-/// Object-safe so that a server can pick a provider at startup and keep it in an `Arc`. The hosts
-/// it returns come after the execution's own hosts; an execution host with the same id wins.
-pub trait InventoryProvider: Send + Sync + 'static {
-    /// The hosts of `account` for `run`.
-    fn hosts<'a>(&'a self, account: &'a AccountAlias, run: &'a Run) -> InventoryFuture<'a>;
-}
-
-/// A fixed list of hosts per account (empty by default).
-#[derive(Debug, Clone, Default)]
-pub struct StaticInventory {
-    hosts: HashMap<AccountAlias, Vec<Host>>,
-}
-
-impl StaticInventory {
-    /// A provider that knows nothing.
-    pub fn new() -> Self {
-        Self::default()
+/// Copies each of the operator's inventory `sources` (a file or a directory, see
+/// [`AnsibleConfig::inventory_sources`](crate::AnsibleConfig::inventory_sources)) into its own
+/// directory under `into`, under its own name (an inventory plugin recognises its
+/// configuration by name), and returns the copies: read at each run, so that a change of a
+/// source reaches the next run, and inside the workspace, so that a sandboxed run needs no view
+/// of where the operator keeps them.
+pub(crate) fn copy_sources(sources: &[PathBuf], into: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut copies = Vec::with_capacity(sources.len());
+    for (index, source) in sources.iter().enumerate() {
+        let name = source.file_name().unwrap_or(source.as_os_str());
+        let copy = into.join(index.to_string()).join(name);
+        copy_path(source, &copy).map_err(|error| {
+            format!(
+                "could not read the inventory source {}: {error}",
+                source.display()
+            )
+        })?;
+        copies.push(copy);
     }
-
-    /// Adds `hosts` to the inventory of `account`.
-    pub fn with_hosts(mut self, account: AccountAlias, hosts: Vec<Host>) -> Self {
-        self.hosts.entry(account).or_default().extend(hosts);
-        self
-    }
+    Ok(copies)
 }
 
-impl InventoryProvider for StaticInventory {
-    fn hosts<'a>(&'a self, account: &'a AccountAlias, _run: &'a Run) -> InventoryFuture<'a> {
-        let hosts = self.hosts.get(account).cloned().unwrap_or_default();
-        Box::pin(async move { Ok(hosts) })
-    }
-}
-
-/// Execution hosts first, then dynamic hosts whose id is not taken.
-pub(crate) fn merge(mut hosts: Vec<Host>, dynamic: Vec<Host>) -> Vec<Host> {
-    for host in dynamic {
-        if !hosts.iter().any(|known| known.id == host.id) {
-            hosts.push(host);
+/// Copies a file (with its mode: a script stays executable) or a directory tree.
+fn copy_path(from: &Path, to: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(from)?;
+    if meta.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_path(&entry.path(), &to.join(entry.file_name()))?;
         }
+    } else {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(from, to)?;
     }
-    hosts
+    Ok(())
 }
 
 /// The files a host logs in with, written into the run's `secrets/`.
@@ -79,9 +58,16 @@ pub(crate) struct LoginFiles {
     pub(crate) password: Option<PathBuf>,
 }
 
-/// The inventory document: `{"all": {"hosts": {id: hostVars}}}`. `logins` gives, per host id,
-/// the files it logs in with (set over a hostVars value of the same name).
-pub(crate) fn document(hosts: &[Host], logins: &HashMap<String, LoginFiles>) -> Value {
+/// The inventory document: `{"all": {"hosts": {id: hostVars}, "children": {group: {"hosts":
+/// {id: {}}}}}}`. `logins` gives, per host id, the files it logs in with (set over a hostVars
+/// value of the same name). Every host is in `all` already: a group of that name adds nothing.
+/// `default_key`, the run's default key file, is also a variable of `all`, for the hosts that an
+/// inventory source brings.
+pub(crate) fn document(
+    hosts: &[Host],
+    logins: &HashMap<String, LoginFiles>,
+    default_key: Option<&Path>,
+) -> Value {
     let mut entries = Map::new();
     for host in hosts {
         let mut vars = host.host_vars.clone();
@@ -101,9 +87,28 @@ pub(crate) fn document(hosts: &[Host], logins: &HashMap<String, LoginFiles>) -> 
         }
         entries.insert(host.id.clone(), Value::Object(vars));
     }
+    let mut groups: Map<String, Value> = Map::new();
+    for host in hosts {
+        for group in host.groups.iter().filter(|group| *group != "all") {
+            let members = groups
+                .entry(group.clone())
+                .or_insert_with(|| serde_json::json!({"hosts": {}}));
+            members["hosts"][&host.id] = serde_json::json!({});
+        }
+    }
     let mut all = Map::new();
     if !entries.is_empty() {
         all.insert("hosts".into(), Value::Object(entries));
+    }
+    if !groups.is_empty() {
+        all.insert("children".into(), Value::Object(groups));
+    }
+    if let Some(key) = default_key {
+        let path = Value::String(key.display().to_string());
+        all.insert(
+            "vars".into(),
+            serde_json::json!({ "ansible_ssh_private_key_file": path }),
+        );
     }
     serde_json::json!({ "all": all })
 }
@@ -113,15 +118,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn execution_hosts_win_over_dynamic_ones() {
-        let mut own = Host::named("a");
-        own.host_vars.insert("x".into(), 1.into());
-        let mut dynamic = Host::named("a");
-        dynamic.host_vars.insert("x".into(), 2.into());
-        let merged = merge(vec![own], vec![dynamic, Host::named("b")]);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0].host_vars["x"], 1);
-        assert_eq!(merged[1].id, "b");
+    fn hosts_are_listed_in_their_groups() {
+        let mut web = Host::named("web-1");
+        web.groups = vec!["web".into(), "all".into()];
+        let mut both = Host::named("web-2");
+        both.groups = vec!["web".into(), "eu".into()];
+        let doc = document(&[web, both, Host::named("solo")], &HashMap::new(), None);
+        assert_eq!(
+            doc["all"]["children"],
+            serde_json::json!({
+                "web": {"hosts": {"web-1": {}, "web-2": {}}},
+                "eu": {"hosts": {"web-2": {}}},
+            })
+        );
+        assert_eq!(doc["all"]["hosts"]["solo"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn sources_are_copied_with_their_names_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("hosts.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tree = dir.path().join("inventory.d");
+        std::fs::create_dir_all(tree.join("group_vars")).unwrap();
+        std::fs::write(tree.join("group_vars/web.yml"), "x: 1\n").unwrap();
+        let into = dir.path().join("copies");
+        let copies = copy_sources(&[script, tree], &into).unwrap();
+        assert_eq!(
+            copies,
+            [into.join("0/hosts.sh"), into.join("1/inventory.d")]
+        );
+        let mode = std::fs::metadata(&copies[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "still executable");
+        assert!(copies[1].join("group_vars/web.yml").is_file());
+        let missing = copy_sources(&[dir.path().join("gone.yml")], &into).unwrap_err();
+        assert!(missing.contains("gone.yml"), "{missing}");
     }
 
     #[test]
@@ -136,7 +169,7 @@ mod tests {
             password: Some("/work/secrets/2-host-0.password".into()),
         };
         let logins = HashMap::from([("a".to_string(), login)]);
-        let doc = document(&[host, Host::named("b")], &logins);
+        let doc = document(&[host, Host::named("b")], &logins, Some(Path::new("/k")));
         assert_eq!(
             doc["all"]["hosts"]["a"]["ansible_ssh_private_key_file"],
             "/work/secrets/host-0.key"
@@ -146,6 +179,7 @@ mod tests {
             "{{ lookup('ansible.builtin.file', \"/work/secrets/2-host-0.password\") }}"
         );
         assert_eq!(doc["all"]["hosts"]["b"], serde_json::json!({}));
-        assert_eq!(document(&[], &logins), serde_json::json!({"all": {}}));
+        assert_eq!(doc["all"]["vars"]["ansible_ssh_private_key_file"], "/k");
+        assert_eq!(document(&[], &logins, None), serde_json::json!({"all": {}}));
     }
 }

@@ -29,9 +29,11 @@
 //!    meanwhile (see [`RepositoryCacheConfig`] and ARCHITECTURE.md, "Repository cache"). The
 //!    checked-out commit and the tags pointing at it become the report's `repository_log`.
 //!    `defaultPlaybook` is resolved inside the checkout.
-//! 3. **Inventory and variables.** The execution's hosts (with their `hostVars`), plus, for
-//!    `useDynamicInventory` jobs, the hosts of the configured [`InventoryProvider`] (the
-//!    execution's own host wins on an id clash), go into a JSON inventory file. Private keys (the
+//! 3. **Inventory and variables.** The execution's hosts (with their `hostVars`, in their
+//!    `groups`; for `useDynamicInventory` jobs the engine has merged the account's inventory
+//!    into them) go into a JSON inventory file, after the account's inventory sources
+//!    ([`AnsibleConfig::inventory_sources`], copied into the workspace) so that the job's own
+//!    hosts win. Private keys (the
 //!    execution's default key, else the job's, and each host's own key) are decoded into 0600
 //!    files, referenced per host as `ansible_ssh_private_key_file`. `properties` go into a JSON
 //!    file passed as `-e @file`; `playbookTags` as `--tags`; a restart's host limit as
@@ -90,6 +92,7 @@
 //! | `playbook.yml` | the decoded inline playbook (inline jobs) | run |
 //! | `secrets/` (0700) | `N-inventory.json`, `N-extra-vars.json`, `N-*.key`, git `askpass.sh`, `username`, `password` (0600) | removed when no longer needed |
 //! | `limit.txt` | restart host limit, one host per line | run |
+//! | `inventory-sources/N/` | a copy of the account's N-th inventory source (`useDynamicInventory`) | run |
 //! | `plugins/callback/runner_events.py` | the callback plugin | run |
 //! | `events.sock` | the event socket | run |
 //! | `stop` | created on a graceful stop | run |
@@ -177,7 +180,6 @@ mod workspace;
 pub use config::{AnsibleConfig, default_ansible_playbook, find_on_path};
 pub use error::ExecutorSetupError;
 pub use executor::AnsibleExecutor;
-pub use inventory::{InventoryError, InventoryFuture, InventoryProvider, StaticInventory};
 pub use repository_cache::RepositoryCacheConfig;
 pub use sandbox::{SandboxConfig, SandboxUser};
 pub use workspace::LOG_FILE;

@@ -2,13 +2,11 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use runner_core::execution::Outcome;
 use runner_core::executor::{CancelMode, EventKind, Progress};
 use runner_core::secret::Secret;
-use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor, StaticInventory};
+use runner_exec_ansible::{AnsibleConfig, AnsibleExecutor};
 use serde_json::json;
 
 const TAGS_VARS_KEYS: &str = r#"
@@ -50,8 +48,14 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
     h1.host_vars.insert("color".into(), "red".into());
     h1.ssh_private_key = Some(Secret::new(b64("HOST-ONE-KEY-MATERIAL")));
     let h2 = local_host("h2");
-    let mut dynamic = local_host("h3");
-    dynamic.host_vars.insert("color".into(), "blue".into());
+    // h3 comes from an inventory source of the account: an executable script, as ansible
+    // reads one (`--list`), which puts it in a group of its own.
+    let mut dynamic = local_host("h3").host_vars;
+    dynamic.insert("color".into(), "blue".into());
+    let listing = json!({"_meta": {"hostvars": {"h3": dynamic}}, "scripted": {"hosts": ["h3"]}});
+    let script = scene.dir.path().join("hosts.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{listing}\nEOF\n")).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut spec = inline_spec(&scene, TAGS_VARS_KEYS, vec![h1, h2]);
     spec.playbook_tags = vec!["deploy".into()];
     spec.properties.insert("greeting".into(), "hello".into());
@@ -59,10 +63,7 @@ async fn inline_playbook_with_tags_vars_host_vars_keys_and_dynamic_inventory() {
     spec.ssh_private_key = Some(Secret::new(b64("DEFAULT-KEY-MATERIAL")));
     spec.use_dynamic_inventory = true;
     let executor = AnsibleExecutor::new(AnsibleConfig {
-        inventory_provider: Arc::new(
-            StaticInventory::new()
-                .with_hosts(runner_core::testkit::fixtures::alias("ACME"), vec![dynamic]),
-        ),
+        inventory_sources: [(runner_core::testkit::fixtures::alias("ACME"), vec![script])].into(),
         // Kept, to read the log after the run; the secrets go all the same.
         keep_work_dirs: true,
         ..scene.config()

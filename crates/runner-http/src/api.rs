@@ -28,6 +28,7 @@ use crate::response::{JobResponse, execution_href, job_href};
 
 pub mod deliveries;
 pub mod events;
+pub mod inventory;
 pub mod key_pairs;
 pub mod operations;
 pub mod run_log;

@@ -193,6 +193,33 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyPairPath {
     }
 }
 
+/// `/inventory/{alias}/hosts/{hostId}`: a host id that is not a host name is 404 (no host can
+/// have it).
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct InventoryHostPath {
+    /// The account.
+    pub alias: AccountAlias,
+    /// The host's id (percent-encoded where it holds `/`).
+    #[param(rename = "hostId")]
+    pub id: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for InventoryHostPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        let alias = authorized_alias(parts, &params)?;
+        let id = params
+            .get("hostId")
+            .filter(|id| runner_core::job::is_host_name(id))
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("inventory host not found".into()))?;
+        Ok(Self { alias, id })
+    }
+}
+
 /// `/jobs/{alias}/{jobId}/schedules/{scheduleId}`.
 #[derive(Debug, Clone, IntoParams)]
 #[into_params(parameter_in = Path, rename_all = "camelCase")]

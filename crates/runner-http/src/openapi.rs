@@ -14,6 +14,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use runner_core::engine::DistributeRequest;
 use runner_core::engine::{RestartRequest, StartRequest};
+use runner_core::inventory::InventoryHostSpec;
 use runner_core::job::{Callback, JobSpec};
 use runner_core::key_pair::KeyPairSpec;
 use runner_core::schedule::{ScheduleSpec, ServiceAccountSpec};
@@ -22,7 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::api::{
-    self, ExpiryRequest, deliveries, events, key_pairs, operations, run_log, schedules,
+    self, ExpiryRequest, deliveries, events, inventory, key_pairs, operations, run_log, schedules,
     service_accounts,
 };
 use crate::console;
@@ -76,7 +77,10 @@ are refused (400 naming `callbacks[i].url`) unless the server allows them."),
           schedules::create_schedule, schedules::list_schedules, schedules::get_schedule,
           schedules::update_schedule, schedules::delete_schedule,
           key_pairs::create_key_pair, key_pairs::list_key_pairs, key_pairs::get_key_pair,
-          key_pairs::delete_key_pair, key_pairs::distribute_key_pair, api::healthz,
+          key_pairs::delete_key_pair, key_pairs::distribute_key_pair,
+          inventory::create_inventory_host, inventory::list_inventory_hosts,
+          inventory::get_inventory_host, inventory::update_inventory_host,
+          inventory::delete_inventory_host, api::healthz,
           operations::readyz, operations::metrics, serve_document,
           console::serve_page, console::serve_asset),
     // A job response's callbacks (see `show_job_as_serialized`); no derive refers to it.
@@ -87,6 +91,7 @@ are refused (400 naming `callbacks[i].url`) unless the server allows them."),
          (name = "executions", description = "Runs of jobs and their control"),
          (name = "schedules", description = "Job schedules and the service accounts they run under"),
          (name = "keyPairs", description = "SSH key pairs per account: generated or imported, named by jobs, distributed to hosts"),
+         (name = "inventory", description = "Each account's inventory hosts, in their groups: what `useDynamicInventory` jobs run on"),
                   (name = "operations", description = "Probes, metrics and this document"),
          (name = "console", description = "The web console (HTML, script and style; no token needed to load it)")),
 )]
@@ -153,7 +158,7 @@ pub(crate) fn request_body_names() -> Vec<Cow<'static, str>> {
 }
 
 /// The request bodies, each with the read-only fields of a response it takes back.
-fn request_bodies() -> [(Cow<'static, str>, &'static [&'static str]); 8] {
+fn request_bodies() -> [(Cow<'static, str>, &'static [&'static str]); 9] {
     fn body<T: ToSchema + RequestBody>() -> (Cow<'static, str>, &'static [&'static str]) {
         (T::name(), T::READ_ONLY)
     }
@@ -166,6 +171,7 @@ fn request_bodies() -> [(Cow<'static, str>, &'static [&'static str]); 8] {
         body::<ServiceAccountSpec>(),
         body::<KeyPairSpec>(),
         body::<DistributeRequest>(),
+        body::<InventoryHostSpec>(),
     ]
 }
 
@@ -435,6 +441,9 @@ const PLAYBOOK_PATH_PATTERN: &str = concat!(
     r"(?:[/\\](?:[^/\\\x00.][^/\\\x00]*|\.[^/\\\x00.][^/\\\x00]*|\.|\.\.[^/\\\x00]+)?)*$",
 );
 
+/// An ansible group name (`runner_core::job::is_group_name`).
+const GROUP_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
 /// The rules of fields by name, wherever a record has such a field.
 fn state_field_rules(schema: &mut Map<String, Value>) {
     if !is_record(schema) {
@@ -459,6 +468,12 @@ fn state_field_rules(schema: &mut Map<String, Value>) {
             }
             "sshPassword" => {
                 property.insert("pattern".into(), json!(PASSWORD_PATTERN));
+            }
+            "groups" => {
+                if let Some(Value::Object(items)) = property.get_mut("items") {
+                    items.insert("pattern".into(), json!(GROUP_PATTERN));
+                }
+                property.insert("uniqueItems".into(), json!(true));
             }
             "playbookTags" | "skipTags" | "limit" => {
                 if let Some(Value::Object(items)) = property.get_mut("items") {

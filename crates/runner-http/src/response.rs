@@ -44,6 +44,19 @@ pub fn key_pair_href(alias: &AccountAlias, name: &str) -> String {
     format!("/keyPairs/{alias}/{name}")
 }
 
+/// What a path segment leaves as it is: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The path of a host of an account's inventory (its id percent-encoded: an id may hold `/`).
+pub fn inventory_host_href(alias: &AccountAlias, id: &str) -> String {
+    let id = percent_encoding::utf8_percent_encode(id, UNRESERVED);
+    format!("/inventory/{alias}/hosts/{id}")
+}
+
 /// The path of a job schedule.
 pub fn schedule_href(
     alias: &AccountAlias,

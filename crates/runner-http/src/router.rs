@@ -20,7 +20,7 @@ use utoipa::openapi::HttpMethod;
 use crate::api::events::{self, LiveFeeds};
 use crate::api::operations::{self, Operations};
 use crate::api::run_log;
-use crate::api::{self, AppState, deliveries, key_pairs, schedules, service_accounts};
+use crate::api::{self, AppState, deliveries, inventory, key_pairs, schedules, service_accounts};
 use crate::auth::{SharedAuthenticator, require_bearer};
 use crate::console;
 use crate::error::ApiError;
@@ -249,6 +249,26 @@ pub(crate) fn routes<S: ScheduleStore, E: Executor, N: Notifier, C: Clock>(
         .add(
             key_pairs::__path_distribute_key_pair,
             key_pairs::distribute_key_pair::<S, E, N, C>,
+        )
+        .add(
+            inventory::__path_create_inventory_host,
+            inventory::create_inventory_host::<S, E, N, C>,
+        )
+        .add(
+            inventory::__path_list_inventory_hosts,
+            inventory::list_inventory_hosts::<S, E, N, C>,
+        )
+        .add(
+            inventory::__path_get_inventory_host,
+            inventory::get_inventory_host::<S, E, N, C>,
+        )
+        .add(
+            inventory::__path_update_inventory_host,
+            inventory::update_inventory_host::<S, E, N, C>,
+        )
+        .add(
+            inventory::__path_delete_inventory_host,
+            inventory::delete_inventory_host::<S, E, N, C>,
         )
         .add(openapi::__path_serve_document, openapi::serve_document)
         .add(

@@ -32,7 +32,7 @@ mod sled {
     }
 
     runner_core::forward_store!(impl[] for TempStore => AnyStore, |this| &this.store;
-        JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore, RetentionStore, SignalSource,
+        JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore, InventoryStore, RetentionStore, SignalSource,
         ScheduleStore);
 
     fn fresh_store() -> TempStore {

@@ -435,3 +435,80 @@ async fn workspaces_go_with_every_ending_and_no_process_outlives_a_killed_server
     let (exit, _, stderr) = runner.terminate();
     assert!(exit.success(), "{stderr:#?}");
 }
+
+/// A host of ACME's inventory (or the script source's listing) that runs on this machine.
+fn local_vars(role: &str) -> serde_json::Value {
+    let mut vars = localhost()["hostVars"].clone();
+    if !role.is_empty() {
+        vars["role"] = json!(role);
+    }
+    vars
+}
+
+/// A `useDynamicInventory` job runs on its account's inventory hosts, in their groups, with the
+/// job's own hostVars over them, and on its account's inventory source (a script); another
+/// account's source is out of its reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_inventory_run_gets_its_accounts_hosts_groups_and_sources() {
+    let dir = server_dir();
+    let listing = json!({
+        "_meta": {"hostvars": {"scripted-1": local_vars("script")}},
+        "scripted": {"hosts": ["scripted-1"]},
+    });
+    let script = dir.path().join("acme-hosts.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{listing}\nEOF\n")).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let beta = dir.path().join("beta.yml");
+    std::fs::write(&beta, "all:\n  hosts:\n    beta-SOURCE-SECRET-host: {}\n").unwrap();
+    let acme_source = format!("ACME={}", script.display());
+    let beta_source = format!("BETA={}", beta.display());
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            "--inventory-source",
+            &acme_source,
+            "--inventory-source",
+            &beta_source,
+        ],
+    );
+    let api = &server.api;
+    for (id, group) in [("web-1", "web"), ("db-1", "db")] {
+        let host = json!({"id": id, "groups": [group], "hostVars": local_vars("inventory")});
+        api.send(reqwest::Method::POST, "/inventory/ACME/hosts", Some(host))
+            .await;
+    }
+    let play = format!(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"SEEN {{{{ inventory_hostname }}}} {{{{ role }}}} {{{{ group_names | join(',') }}}}\"\n    - shell: \"echo BETA[; cat {beta} 2>&1; echo ]BETA\"\n      run_once: true\n      ignore_errors: true\n",
+        beta = beta.display()
+    );
+    let job = json!({
+        "playbook": playbook(&play),
+        "useDynamicInventory": true,
+        "hosts": [{"id": "web-1", "hostVars": {"role": "job"}, "groups": ["canary"]}],
+    });
+    let (_, href) = api.run(job).await;
+    let (status, events) = server.until_final(&href).await;
+    assert_eq!(status, "SUCCESS", "{events}");
+    let log = api.run_log(&href).await;
+    for seen in [
+        "SEEN web-1 job canary,web",
+        "SEEN db-1 inventory db",
+        "SEEN scripted-1 script scripted",
+    ] {
+        assert!(log.contains(seen), "{seen} in:\n{log}");
+    }
+    assert!(events.contains("BETA["), "the prying task ran: {events}");
+    assert!(
+        !log.contains("SOURCE-SECRET") && !events.contains("SOURCE-SECRET"),
+        "another account's source leaked: {log}"
+    );
+    let execution = api.send(reqwest::Method::GET, &href, None).await;
+    let mut ran: Vec<&str> = execution["host_stats"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    ran.sort_unstable();
+    assert_eq!(ran, ["db-1", "scripted-1", "web-1"]);
+}

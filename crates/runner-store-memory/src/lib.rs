@@ -29,6 +29,7 @@ use runner_core::feed::{
     self, Delivery, DeliveryKey, Event, GivenUpDelivery, Recorded, Settlement,
 };
 use runner_core::ids::{AccountAlias, ExecutionId, JobId, NodeId, ScheduleId};
+use runner_core::inventory::InventoryHost;
 use runner_core::job::Job;
 use runner_core::key_pair::KeyPair;
 use runner_core::machine::Command;
@@ -73,6 +74,7 @@ struct State {
     service_accounts_by_account: HashMap<AccountAlias, Vec<String>>,
     /// Key pairs by account, then by name.
     key_pairs: HashMap<AccountAlias, BTreeMap<String, KeyPair>>,
+    inventory: HashMap<AccountAlias, BTreeMap<String, InventoryHost>>,
     schedules: HashMap<ScheduleId, Schedule>,
     /// Per job, its schedules in creation order.
     schedules_by_job: HashMap<JobId, Vec<ScheduleId>>,
@@ -864,6 +866,76 @@ impl KeyPairStore for MemoryStore {
             .key_pairs
             .get_mut(alias)
             .and_then(|pairs| pairs.remove(name))
+            .map(drop)
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+impl InventoryStore for MemoryStore {
+    async fn insert_inventory_host(&self, host: &InventoryHost) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let hosts = state
+            .inventory
+            .entry(host.account_alias.clone())
+            .or_default();
+        if hosts.contains_key(&host.host.id) {
+            return Err(StoreError::Conflict(format!(
+                "the inventory has a host {} already",
+                host.host.id
+            )));
+        }
+        hosts.insert(host.host.id.clone(), host.clone());
+        Ok(())
+    }
+
+    async fn get_inventory_host(
+        &self,
+        alias: &AccountAlias,
+        id: &str,
+    ) -> Result<Option<InventoryHost>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .inventory
+            .get(alias)
+            .and_then(|hosts| hosts.get(id))
+            .cloned())
+    }
+
+    async fn replace_inventory_host(&self, host: &InventoryHost) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let stored = state
+            .inventory
+            .get_mut(&host.account_alias)
+            .and_then(|hosts| hosts.get_mut(&host.host.id))
+            .ok_or(StoreError::NotFound)?;
+        *stored = host.clone();
+        Ok(())
+    }
+
+    async fn list_inventory_hosts(
+        &self,
+        alias: &AccountAlias,
+        page: PageRequest,
+    ) -> Result<Page<InventoryHost>, StoreError> {
+        let state = self.state();
+        let all: Vec<InventoryHost> = state
+            .inventory
+            .get(alias)
+            .map(|hosts| hosts.values().cloned().collect())
+            .unwrap_or_default();
+        Ok(page.slice(&all))
+    }
+
+    async fn delete_inventory_host(
+        &self,
+        alias: &AccountAlias,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state
+            .inventory
+            .get_mut(alias)
+            .and_then(|hosts| hosts.remove(id))
             .map(drop)
             .ok_or(StoreError::NotFound)
     }

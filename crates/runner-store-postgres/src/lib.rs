@@ -117,6 +117,7 @@
 //! deadline, end time, `schedule_id` and `due_time`), `service_accounts` (primary key account and alias),
 //! `schedules` (the record in `body`; `next_fire_time`, job and service account as columns),
 //! `key_pairs` (primary key account and name, the record, private key included, in `body`),
+//! `inventory_hosts` (primary key account and host id, the record, secrets included, in `body`),
 //! `execution_events` (primary key execution and sequence, the event in `body`) and `deliveries`
 //! (the outbox: primary key execution, callback index and sequence; due time, hold, attempts, state
 //! `pending` or `failed`, last error, the event in `body`).
@@ -150,6 +151,7 @@ mod claim;
 mod claimed_jobs;
 mod codec;
 mod error;
+mod inventory;
 mod job_cache;
 mod job_reads;
 mod key_pairs;
@@ -157,6 +159,7 @@ mod listener;
 // Before `writes`, which uses its `feed_inserts!`.
 #[macro_use]
 mod live_feed;
+mod named;
 mod notifier;
 mod options;
 mod overlap;

@@ -59,7 +59,12 @@ impl PgStore {
         let pool = self.pool();
         let mut rewritten = reseal_by_id::<Job>(pool, codec, "jobs", "job").await?;
         rewritten += reseal_by_id::<Execution>(pool, codec, "executions", "execution").await?;
-        rewritten += reseal_key_pairs(pool, codec).await?;
+        rewritten += crate::key_pairs::KEY_PAIRS
+            .reseal::<KeyPair>(pool, codec)
+            .await?;
+        rewritten += crate::inventory::INVENTORY_HOSTS
+            .reseal::<runner_core::inventory::InventoryHost>(pool, codec)
+            .await?;
         sqlx::query(
             "INSERT INTO secret_canary (canary) VALUES ($1)
              ON CONFLICT (only_row) DO UPDATE SET canary = excluded.canary",
@@ -115,28 +120,4 @@ async fn reseal_by_id<T: Serialize + DeserializeOwned>(
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
     }
-}
-
-/// Rewrites every key pair (few per account; keyed by account and name).
-async fn reseal_key_pairs(pool: &PgPool, codec: &Codec) -> Result<u64, StoreError> {
-    let mut tx = pool.begin().await.map_err(unavailable)?;
-    let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT account_alias, name, body::text FROM key_pairs FOR UPDATE")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-    let mut rewritten = 0;
-    for (alias, name, body) in rows {
-        let pair: KeyPair = codec.decode("key pair", Uuid::nil(), &body)?;
-        sqlx::query("UPDATE key_pairs SET body = $3::json WHERE account_alias = $1 AND name = $2")
-            .bind(&alias)
-            .bind(&name)
-            .bind(codec.encode("key pair", &pair)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        rewritten += 1;
-    }
-    tx.commit().await.map_err(unavailable)?;
-    Ok(rewritten)
 }

@@ -14,17 +14,14 @@ use runner_core::store::{KeyPairStore, StoreError};
 use crate::codec::Encode;
 use crate::{Durability, Inner, SledStore, keys};
 
-/// Makes the key-pair tree's last change durable, as the writer does for every other write.
-pub(crate) fn make_durable(inner: &Inner) -> Result<(), StoreError> {
+/// Makes the last change of `tree` (outside the writer's transactions: key pairs, the
+/// inventory) durable, as the writer does for every other write.
+pub(crate) fn make_durable(inner: &Inner, tree: &sled::Tree) -> Result<(), StoreError> {
     match inner.durability {
         Durability::Deferred => Ok(()),
-        Durability::Flush => inner
-            .key_pairs
-            .flush()
-            .map(drop)
-            .map_err(StoreError::unavailable),
+        Durability::Flush => tree.flush().map(drop).map_err(StoreError::unavailable),
         Durability::Sync => {
-            inner.key_pairs.flush().map_err(StoreError::unavailable)?;
+            tree.flush().map_err(StoreError::unavailable)?;
             std::fs::File::open(inner.path.join("db"))
                 .and_then(|log| log.sync_data())
                 .map_err(StoreError::unavailable)
@@ -47,7 +44,7 @@ impl KeyPairStore for SledStore {
                     "key pair {name} exists already"
                 )));
             }
-            make_durable(inner)
+            make_durable(inner, &inner.key_pairs)
         })
         .await
     }
@@ -98,7 +95,7 @@ impl KeyPairStore for SledStore {
             if removed.is_none() {
                 return Err(StoreError::NotFound);
             }
-            make_durable(inner)
+            make_durable(inner, &inner.key_pairs)
         })
         .await
     }

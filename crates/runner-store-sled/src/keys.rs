@@ -125,6 +125,16 @@ pub(crate) fn key_pair(account: &AccountAlias, name: &str) -> Vec<u8> {
     service_account(account, name)
 }
 
+/// `inventory`: account, then the host's id (so an account's hosts list by id).
+pub(crate) fn inventory_host(account: &AccountAlias, id: &str) -> Vec<u8> {
+    service_account(account, id)
+}
+
+/// The prefix of an account's hosts in `inventory`.
+pub(crate) fn account_inventory(account: &AccountAlias) -> Vec<u8> {
+    alias(account)
+}
+
 /// The prefix of an account's key pairs in `key_pairs`.
 pub(crate) fn account_key_pairs(account: &AccountAlias) -> Vec<u8> {
     alias(account)

@@ -55,6 +55,7 @@
 //! | `run_logs` | execution id, attempt (u32) | one attempt's run log: its length, head, cap and oldest tail chunk (see `run_logs.rs`) |
 //! | `run_log_chunks` | execution id, attempt (u32), offset (u64) | the bytes of one kept chunk of the run log, at that offset of the stream |
 //! | `key_pairs` | alias, name | the [`KeyPair`](runner_core::key_pair::KeyPair), private key included: by name |
+//! | `inventory` | alias, host id | the [`InventoryHost`](runner_core::inventory::InventoryHost), secrets included: by id |
 //! | `meta` | `j`+alias, `e`+alias+job, `a`+job, `s`+alias, `u`+alias+name, `q`, `format` | jobs per account, executions per job, unfinished executions per job, service accounts per account, schedules per service account, the queue's tail, the format version; `secret_canary`: a value sealed with the store's key |
 //!
 //! Listing a page reads the count from `meta` (for schedules, the length of the job's
@@ -234,6 +235,7 @@ mod codec;
 mod durability;
 mod executions;
 mod feed;
+mod inventory;
 mod jobs;
 mod key_pairs;
 mod keys;
@@ -406,6 +408,8 @@ struct Inner {
     /// Key pairs: outside [`Trees`] and the writer's transactions, as no other record refers
     /// to them atomically (see `key_pairs.rs`).
     key_pairs: sled::Tree,
+    /// Inventory hosts: outside [`Trees`] as key pairs are (see `inventory.rs`).
+    inventory: sled::Tree,
     durability: Durability,
     flushes: Arc<AtomicU64>,
     signals: broadcast::Sender<Signal>,
@@ -475,6 +479,7 @@ impl SledStore {
         let db = open_sled(&path).map_err(sled_error)?;
         let trees = Trees::open(&db, Codec::new(keys.clone())).map_err(sled_error)?;
         let key_pairs = db.open_tree("key_pairs").map_err(sled_error)?;
+        let inventory = db.open_tree("inventory").map_err(sled_error)?;
         let found = trees
             .meta
             .get(keys::FORMAT)
@@ -568,6 +573,7 @@ impl SledStore {
                 writer: Some(writer),
                 trees,
                 key_pairs,
+                inventory,
                 durability,
                 flushes,
                 signals: broadcast::channel(SIGNAL_CAPACITY).0,
@@ -615,12 +621,18 @@ impl SledStore {
                     &inner.key_pairs,
                     "key pair",
                 )?;
+                rewritten += reseal_tree::<runner_core::inventory::InventoryHost>(
+                    codec,
+                    &inner.inventory,
+                    "inventory host",
+                )?;
                 inner
                     .trees
                     .meta
                     .insert(keys::SECRET_CANARY, keys.canary().as_bytes())
                     .map_err(StoreError::unavailable)?;
-                key_pairs::make_durable(inner)?;
+                key_pairs::make_durable(inner, &inner.key_pairs)?;
+                key_pairs::make_durable(inner, &inner.inventory)?;
                 Ok(rewritten)
             })
             .await?;

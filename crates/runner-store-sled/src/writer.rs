@@ -295,7 +295,7 @@ impl Writer {
     /// claim's transaction applies the rule again.
     fn queue_head(&self, limit: usize) -> Result<Vec<(sled::IVec, ExecutionId)>, StoreError> {
         let mut gate = ClaimGate::new();
-        let mut head = Vec::with_capacity(limit);
+        let mut head = Vec::new();
         for entry in self.trees.pending.iter() {
             if head.len() >= limit {
                 break;

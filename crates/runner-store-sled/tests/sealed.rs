@@ -95,8 +95,8 @@ async fn a_rotation_reseals_everything_under_the_new_key() {
 
     let rotating = Keyring::new(new.clone()).with_previous(old.clone());
     let store = open(dir.path(), Some(&rotating)).unwrap();
-    // The job, the execution and the key pair.
-    assert_eq!(store.reseal().await.unwrap(), 3);
+    // The job, the execution, the key pair and the inventory host.
+    assert_eq!(store.reseal().await.unwrap(), 4);
     drop(store);
 
     let store = open(dir.path(), Some(&Keyring::new(new))).unwrap();

@@ -120,7 +120,9 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         self.check_key_pairs_of(alias, fields, hosts).await
     }
 
-    async fn check_key_pairs_of(
+    /// 409 naming each of `fields` (path, key-pair name), and each `sshKeyPair` of `hosts`
+    /// (under their path), that names a key pair the account does not have.
+    pub(crate) async fn check_key_pairs_of(
         &self,
         alias: &AccountAlias,
         mut fields: Vec<(String, &str)>,

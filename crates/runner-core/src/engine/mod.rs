@@ -99,6 +99,7 @@ mod dispatch;
 mod error;
 mod handle;
 mod health;
+mod inventory;
 mod key_pairs;
 mod places;
 mod prefetch;

@@ -208,6 +208,14 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Worker<S, E, N, C> {
         };
 
         let mut execution = self.execution.clone();
+        if job.spec.use_dynamic_inventory {
+            let own = std::mem::take(&mut execution.hosts);
+            let alias = &execution.account_alias;
+            match super::inventory::with_account_inventory(&inner.store, alias, own).await {
+                Ok(hosts) => execution.hosts = hosts,
+                Err(why) => return self.finish(RunReport::failed(why)).await,
+            }
+        }
         if let Err(why) =
             super::key_pairs::resolve_key_pairs(&inner.store, &mut job, &mut execution).await
         {

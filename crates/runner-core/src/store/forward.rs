@@ -27,7 +27,7 @@
 /// }
 ///
 /// runner_core::forward_store!(impl[S] for Scoped<S> => S, |this| &this.store;
-///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
+///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore, InventoryStore,
 ///     RetentionStore, SignalSource, ScheduleStore);
 ///
 /// enum Either<A, B> {
@@ -45,7 +45,7 @@
 /// }
 ///
 /// runner_core::forward_store!(impl[A: Store, B: Store] for Either<A, B> => dispatch either;
-///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
+///     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore, InventoryStore,
 ///     RetentionStore, SignalSource);
 ///
 /// fn is_a_store(_: &impl Store) {}
@@ -395,6 +395,53 @@ macro_rules! forward_store {
                 name: &str,
             ) -> impl ::core::future::Future<Output = Result<(), $crate::store::StoreError>> + Send {
                 $crate::forward_store!(@async self $how KeyPairStore::delete_key_pair(alias, name))
+            }
+        }
+    };
+    (@role InventoryStore [$($generics:tt)*] [$wrapper:ty] [$($bounds:tt)*] $how:tt) => {
+        impl<$($generics)*> $crate::store::InventoryStore for $wrapper $($bounds)* {
+            fn insert_inventory_host(
+                &self,
+                host: &$crate::inventory::InventoryHost,
+            ) -> impl ::core::future::Future<Output = Result<(), $crate::store::StoreError>> + Send {
+                $crate::forward_store!(@async self $how InventoryStore::insert_inventory_host(host))
+            }
+            fn get_inventory_host(
+                &self,
+                alias: &$crate::ids::AccountAlias,
+                id: &str,
+            ) -> impl ::core::future::Future<
+                Output = Result<
+                    Option<$crate::inventory::InventoryHost>,
+                    $crate::store::StoreError,
+                >,
+            > + Send {
+                $crate::forward_store!(@async self $how InventoryStore::get_inventory_host(alias, id))
+            }
+            fn replace_inventory_host(
+                &self,
+                host: &$crate::inventory::InventoryHost,
+            ) -> impl ::core::future::Future<Output = Result<(), $crate::store::StoreError>> + Send {
+                $crate::forward_store!(@async self $how InventoryStore::replace_inventory_host(host))
+            }
+            fn list_inventory_hosts(
+                &self,
+                alias: &$crate::ids::AccountAlias,
+                page: $crate::page::PageRequest,
+            ) -> impl ::core::future::Future<
+                Output = Result<
+                    $crate::page::Page<$crate::inventory::InventoryHost>,
+                    $crate::store::StoreError,
+                >,
+            > + Send {
+                $crate::forward_store!(@async self $how InventoryStore::list_inventory_hosts(alias, page))
+            }
+            fn delete_inventory_host(
+                &self,
+                alias: &$crate::ids::AccountAlias,
+                id: &str,
+            ) -> impl ::core::future::Future<Output = Result<(), $crate::store::StoreError>> + Send {
+                $crate::forward_store!(@async self $how InventoryStore::delete_inventory_host(alias, id))
             }
         }
     };

@@ -23,6 +23,7 @@
 //! | [`SignalSource`] | wake-ups ([`Signal`]) after changes | every loop that would otherwise only poll |
 //! | [`ScheduleStore`] | service accounts, schedules, firing due ones | the engine's scheduler, the HTTP layer |
 //! | [`KeyPairStore`] | each account's SSH key pairs (private keys included) | workers (a job naming `sshKeyPair`), the HTTP layer |
+//! | [`InventoryStore`] | each account's inventory hosts (secrets included) | workers (a `useDynamicInventory` job), the HTTP layer |
 //! | [`RetentionStore`] | deleting executions that ended long ago, whole | the engine's retention service |
 //!
 //! [`Store`] is the sum of all but [`ScheduleStore`] and is implemented for every type that has them, so a
@@ -49,6 +50,7 @@ mod error;
 mod events;
 mod executions;
 mod forward;
+mod inventory;
 mod jobs;
 mod key_pairs;
 mod outbox;
@@ -62,6 +64,7 @@ pub use claims::ClaimStore;
 pub use error::StoreError;
 pub use events::FeedStore;
 pub use executions::{ExecutionStore, tally_live};
+pub use inventory::InventoryStore;
 pub use jobs::JobStore;
 pub use key_pairs::KeyPairStore;
 pub use outbox::OutboxStore;
@@ -80,6 +83,7 @@ pub trait Store:
     + OutboxStore
     + RunLogStore
     + KeyPairStore
+    + InventoryStore
     + RetentionStore
     + SignalSource
 {
@@ -93,6 +97,7 @@ impl<T> Store for T where
         + OutboxStore
         + RunLogStore
         + KeyPairStore
+        + InventoryStore
         + RetentionStore
         + SignalSource
 {
@@ -102,11 +107,12 @@ impl<T> Store for T where
 /// `use runner_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        ClaimStore, ExecutionStore, FeedStore, JobStore, KeyPairStore, OutboxStore, RetentionStore,
-        RunLogStore, ScheduleStore, SignalSource, Store,
+        ClaimStore, ExecutionStore, FeedStore, InventoryStore, JobStore, KeyPairStore, OutboxStore,
+        RetentionStore, RunLogStore, ScheduleStore, SignalSource, Store,
     };
 }
 
 crate::forward_store!(impl[T] for std::sync::Arc<T> => T, |this| &**this;
     JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore,
+    InventoryStore,
     RetentionStore, SignalSource, ScheduleStore);

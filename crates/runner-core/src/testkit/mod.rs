@@ -2,8 +2,9 @@
 //!
 //! - [`conformance`] and [`feed_conformance`]: the suite every [`crate::store::Store`] must pass;
 //!   run it with [`store_conformance_tests!`](crate::store_conformance_tests).
-//! - [`key_pair_conformance`], [`overlap_conformance`] and [`retention_conformance`]: the
-//!   key-pair, overlapping-run and retention cases, run by the same macro.
+//! - [`key_pair_conformance`], [`inventory_conformance`], [`overlap_conformance`] and
+//!   [`retention_conformance`]: the key-pair, inventory, overlapping-run and retention cases,
+//!   run by the same macro.
 //! - [`schedule_conformance`]: the suite every [`crate::store::ScheduleStore`] must pass; run it
 //!   with [`schedule_store_conformance_tests!`](crate::schedule_store_conformance_tests).
 //! - [`ScriptedExecutor`]: an in-process executor whose runs follow a [`Script`] per job, and which
@@ -56,6 +57,7 @@ macro_rules! conformance_suite {
 pub mod conformance;
 pub mod feed_conformance;
 pub mod fixtures;
+pub mod inventory_conformance;
 pub mod key_pair_conformance;
 pub mod overlap_conformance;
 pub mod retention_conformance;
@@ -71,8 +73,8 @@ pub use scripted::{Gate, RecordedRun, Script, ScriptedExecutor};
 /// `$make` is an expression evaluating to a future that builds a fresh, empty store; it runs once
 /// per test, so each case gets its own store (a database backend should give each its own schema
 /// or database). The cases are those of [`conformance`], [`feed_conformance`],
-/// [`run_log_conformance`], [`key_pair_conformance`], [`overlap_conformance`] and
-/// [`retention_conformance`].
+/// [`run_log_conformance`], [`key_pair_conformance`], [`inventory_conformance`],
+/// [`overlap_conformance`] and [`retention_conformance`].
 ///
 /// ```ignore
 /// runner_core::store_conformance_tests!(async { runner_store_memory::MemoryStore::new() });
@@ -85,6 +87,7 @@ macro_rules! store_conformance_tests {
         $crate::__run_log_conformance_cases!($make);
         $crate::__key_pair_conformance_cases!($make);
         $crate::__overlap_conformance_cases!($make);
+        $crate::__inventory_conformance_cases!($make);
         $crate::__retention_conformance_cases!($make);
     };
 }

@@ -4,9 +4,10 @@
 use crate::execution::Execution;
 use crate::ids::{ExecutionId, JobId};
 use crate::secret::Secret;
-use crate::store::{ExecutionStore, KeyPairStore};
+use crate::store::{ExecutionStore, InventoryStore, KeyPairStore};
 
 use super::fixtures::{alias, job_with_secrets};
+use super::inventory_conformance::inventory_host;
 use super::key_pair_conformance::key_pair;
 
 /// What [`store_every_secret`] stored, to read back.
@@ -19,18 +20,23 @@ pub struct Stored {
 }
 
 /// Every secret [`store_every_secret`] stores, as the client sent it.
-pub const SECRETS: [&str; 6] = [
+pub const SECRETS: [&str; 8] = [
     "repository-password",
     "ZGVmYXVsdC1rZXk=",
     "aG9zdC1rZXk=",
     "c3RhcnQ=",
     "cHJpdmF0ZS1zZWFsZWQ=",
     "host-password",
+    "aW52ZW50b3J5LWtleQ==",
+    "inventory-password",
 ];
 
 /// Stores a job with a repository password, a job key, a host key and a host password; an execution of it (which
-/// copies them) started with a key of its own; and a key pair.
-pub async fn store_every_secret(store: &(impl ExecutionStore + KeyPairStore)) -> Stored {
+/// copies them) started with a key of its own; a key pair; and an inventory host with a key and
+/// a password.
+pub async fn store_every_secret(
+    store: &(impl ExecutionStore + KeyPairStore + InventoryStore),
+) -> Stored {
     let job = job_with_secrets("ACME", 1);
     store.insert_job(&job).await.expect("insert the job");
     let execution = Execution::new(&job, None, Some(Secret::new(SECRETS[3])), 2);
@@ -44,6 +50,13 @@ pub async fn store_every_secret(store: &(impl ExecutionStore + KeyPairStore)) ->
         .insert_key_pair(&pair)
         .await
         .expect("insert the key pair");
+    let mut host = inventory_host("ACME", "sealed");
+    host.host.ssh_private_key = Some(Secret::new(SECRETS[6]));
+    host.host.ssh_password = Some(Secret::new(SECRETS[7]));
+    store
+        .insert_inventory_host(&host)
+        .await
+        .expect("insert the inventory host");
     Stored {
         job: job.id,
         execution: execution.execution_id,
@@ -52,7 +65,7 @@ pub async fn store_every_secret(store: &(impl ExecutionStore + KeyPairStore)) ->
 
 /// Panics unless every secret [`store_every_secret`] stored reads back as it was.
 pub async fn assert_secrets_read_back(
-    store: &(impl ExecutionStore + KeyPairStore),
+    store: &(impl ExecutionStore + KeyPairStore + InventoryStore),
     stored: Stored,
 ) {
     let acme = alias("ACME");
@@ -98,6 +111,20 @@ pub async fn assert_secrets_read_back(
         .unwrap()
         .expect("the key pair");
     assert_eq!(pair.private_key.expose(), SECRETS[4]);
+    let host = store
+        .get_inventory_host(&acme, "sealed")
+        .await
+        .unwrap()
+        .expect("the inventory host")
+        .host;
+    assert_eq!(
+        host.ssh_private_key.as_ref().map(Secret::expose),
+        Some(SECRETS[6])
+    );
+    assert_eq!(
+        host.ssh_password.as_ref().map(Secret::expose),
+        Some(SECRETS[7])
+    );
 }
 
 /// The secrets of [`SECRETS`] that `raw` (a store's file or row) holds in clear.

@@ -175,5 +175,5 @@ macro_rules! delegate {
 }
 
 runner_core::forward_store!(impl[] for AnyStore => dispatch delegate;
-    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore, RetentionStore, SignalSource,
+    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore, InventoryStore, RetentionStore, SignalSource,
     ScheduleStore);

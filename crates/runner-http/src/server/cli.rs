@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use runner_core::ids::AccountAlias;
 
 use super::any_store::StoreSpec;
 
@@ -144,6 +145,14 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNNER_ALLOW_LOCAL_REPOSITORIES")]
     pub allow_local_repositories: bool,
 
+    /// An inventory source of an account, `ALIAS=PATH` (repeatable): an ansible inventory file,
+    /// directory, plugin configuration or executable script that `useDynamicInventory` runs of
+    /// the account read beside its inventory hosts, copied afresh at each run. No run of any
+    /// account can read the PATH itself.
+    #[arg(long = "inventory-source", env = "RUNNER_INVENTORY_SOURCES", value_delimiter = ';',
+          value_parser = parse_inventory_source, value_name = "ALIAS=PATH")]
+    pub inventory_sources: Vec<(AccountAlias, PathBuf)>,
+
     /// Where runs work: each node makes a directory of its own under it (a node removes what
     /// nodes that are gone left there when it starts), each run a workspace in that.
     #[arg(long, env = "RUNNER_WORK_ROOT", default_value = "./runner-work")]
@@ -216,4 +225,19 @@ pub struct ServeArgs {
     /// [default: 10000].
     #[arg(long, env = "RUNNER_CALLBACK_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub callback_timeout_ms: Option<u64>,
+}
+
+/// `ALIAS=PATH` of `--inventory-source`: the alias must be an account alias, the path must exist.
+fn parse_inventory_source(text: &str) -> Result<(AccountAlias, PathBuf), String> {
+    let (alias, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not ALIAS=PATH"))?;
+    let alias: AccountAlias = alias
+        .parse()
+        .map_err(|error| format!("{alias:?} is not an account alias: {error}"))?;
+    let path = PathBuf::from(path);
+    if !path.exists() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    Ok((alias, path))
 }

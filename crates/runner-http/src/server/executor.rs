@@ -31,8 +31,10 @@ pub type ServerExecutor = runner_exec_ansible::AnsibleExecutor;
 #[cfg(not(feature = "ansible"))]
 pub type ServerExecutor = NoExecutor;
 
-/// The server's files a run must not see: the data directory, the token file and the secret
-/// files named on the command line. Paths that do not exist are kept (the sandbox skips them).
+/// The server's files a run must not see: the data directory, the token file, the secret
+/// files named on the command line, and every account's inventory sources (a run reads its own
+/// account's from a copy in its workspace). Paths that do not exist are kept (the sandbox skips
+/// them).
 pub fn hidden_paths(args: &ServeArgs) -> Vec<PathBuf> {
     let mut hidden = Vec::new();
     if let super::any_store::StoreSpec::Sled(dir) = &args.store {
@@ -47,6 +49,7 @@ pub fn hidden_paths(args: &ServeArgs) -> Vec<PathBuf> {
     hidden.extend(args.jwt_secret_file.iter().cloned());
     hidden.extend(args.jwt_public_key.iter().cloned());
     hidden.extend(args.callback_signing_secret_file.iter().cloned());
+    hidden.extend(args.inventory_sources.iter().map(|(_, path)| path.clone()));
     hidden
 }
 
@@ -107,6 +110,7 @@ pub async fn build(args: &ServeArgs) -> Result<ServerExecutor, ServeError> {
         work_root: args.work_root.clone(),
         sandbox,
         repository_cache,
+        inventory_sources: inventory_sources(args),
         ..AnsibleConfig::default()
     };
     let (executor, removed) = AnsibleExecutor::claim_work_root(config).map_err(|error| {
@@ -164,6 +168,18 @@ pub async fn build(args: &ServeArgs) -> Result<ServerExecutor, ServeError> {
         }
     }
     Ok(executor)
+}
+
+/// `--inventory-source` by account.
+#[cfg(feature = "ansible")]
+fn inventory_sources(
+    args: &ServeArgs,
+) -> std::collections::HashMap<runner_core::ids::AccountAlias, Vec<PathBuf>> {
+    let mut sources = std::collections::HashMap::<_, Vec<PathBuf>>::new();
+    for (alias, path) in &args.inventory_sources {
+        sources.entry(alias.clone()).or_default().push(path.clone());
+    }
+    sources
 }
 
 /// Builds the executor (this build has none; see [`NoExecutor`]).

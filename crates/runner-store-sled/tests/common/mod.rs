@@ -28,7 +28,7 @@ impl TempStore {
 }
 
 runner_core::forward_store!(impl[] for TempStore => SledStore, |this| &this.store;
-    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore, RetentionStore, SignalSource, ScheduleStore);
+    JobStore, ExecutionStore, ClaimStore, FeedStore, OutboxStore, RunLogStore, KeyPairStore, InventoryStore, RetentionStore, SignalSource, ScheduleStore);
 
 /// Starts this test binary again, running only `test`, with `env` set so that the test plays a
 /// role (a writer to kill, a lock holder) instead of its assertions. Its stdout is piped.
