@@ -542,6 +542,7 @@ fn state_rules_between_fields(document: &mut Value) {
     for component in [
         JobSpec::name(),
         "Host".into(),
+        InventoryHostSpec::name(),
         StartRequest::name(),
         RestartRequest::name(),
     ] {

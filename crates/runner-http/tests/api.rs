@@ -1223,6 +1223,7 @@ async fn the_router_serves_the_documented_operations_and_no_other_method() {
             .replace("{scheduleId}", &JobId::new().to_string())
             .replace("{serviceAccountAlias}", "svc")
             .replace("{keyPairName}", "deploy")
+            .replace("{hostId}", "web-1")
             .replace("{asset}", "app.js");
         assert!(!uri.contains('{'), "{template} has an unknown parameter");
         for method in [

@@ -39,19 +39,16 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             .ok_or(EngineError::NotFound)
     }
 
-    /// Replaces host `id` of `alias`'s inventory with `host` (whose `id`, if it differs, is
-    /// 400); a secret sent back as the mask keeps the stored one.
+    /// Replaces host `id` of `alias`'s inventory with `host`; a secret sent back as the mask
+    /// keeps the stored one. The path names the host: `host.id` is taken from it (a host is
+    /// not renamed; delete it and add it under the new id).
     pub async fn replace_inventory_host(
         &self,
         alias: &AccountAlias,
         id: &str,
-        host: Host,
+        mut host: Host,
     ) -> Result<InventoryHost, EngineError> {
-        if host.id != id {
-            let mut errors = crate::validation::ValidationErrors::default();
-            errors.add("id", format!("must be the host's id in the path ({id})"));
-            return Err(errors.into());
-        }
+        id.clone_into(&mut host.id);
         let stored = self.get_inventory_host(alias, id).await?;
         let record = stored.replaced(host, self.inner.clock.now())?;
         self.check_inventory_host(alias, &record).await?;

@@ -88,13 +88,14 @@ pub async fn get_inventory_host<S: Store, E: Executor, N: Notifier, C: Clock>(
 /// Replaces a host of the account's inventory; a secret sent back as the mask `********` keeps
 /// the stored one.
 ///
-/// `PUT /inventory/{alias}/hosts/{hostId}`: the body's `id` must be the path's.
+/// `PUT /inventory/{alias}/hosts/{hostId}`: the path names the host; the body's `id` is
+/// ignored (a host is not renamed: delete it and add it under the new id).
 #[utoipa::path(put, path = "/inventory/{alias}/hosts/{hostId}", tag = "inventory",
     operation_id = "updateInventoryHost",
     params(InventoryHostPath),
     request_body(content = InventoryHostSpec, content_type = "application/json"),
     responses((status = 200, body = InventoryHost),
-        (status = 400, description = "A bad field, or an id other than the path's (each named)", body = ErrorBody),
+        (status = 400, description = "A bad field (each named)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The key pair it names does not exist, or a field sends the mask `********` where no secret is stored (each such field is named)", body = ErrorBody),
