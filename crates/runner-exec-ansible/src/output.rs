@@ -182,10 +182,12 @@ mod tests {
         let (sink, mut progress) = EventSink::channel();
         let output = Output::new(sink, dir.path().join("log"), Duration::from_millis(200));
         let (stdout, stderr, capture) = output.capture().await.unwrap();
-        // The background loop keeps the pipe open until the gate file appears.
+        // The background loop keeps the pipe open until the gate file appears (or, should it
+        // miss the gate, until the test's directory is gone: it never outlives the test).
         let script = format!(
-            "echo started; (while [ ! -e '{}' ]; do sleep 0.05; done) &",
-            gate.display()
+            "echo started; (while [ ! -e '{gate}' ] && [ -d '{dir}' ]; do sleep 0.05; done) &",
+            gate = gate.display(),
+            dir = dir.path().display()
         );
         let mut command = tokio::process::Command::new("sh");
         command.arg("-c").arg(script).stdout(stdout).stderr(stderr);

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -264,11 +265,17 @@ async fn a_kill_ends_the_wait_for_a_mirror_in_use() {
         .expect("the mirror's lock file");
     let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&lock).unwrap());
     // Another server's long fetch: holds the lock until killed (`-o`: the lock is flock's own,
-    // not shared with its child, so that killing flock frees it).
+    // not shared with its child, so that killing flock frees it). In a process group of its
+    // own, ended whole at the end, and with no stdio of the test's: a `sleep` left behind
+    // would hold the test runner's output open.
     let mut holder = std::process::Command::new("flock")
         .arg("-o")
         .arg(&lock)
         .args(["sleep", "600"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
     let held = |waiting: bool| {
@@ -292,6 +299,11 @@ async fn a_kill_ends_the_wait_for_a_mirror_in_use() {
     let report = waiting.report().await;
     assert_eq!(report.outcome, Outcome::Killed, "{report:?}");
     assert!(!scene.marker("second.txt").exists());
-    holder.kill().unwrap();
+    let group = format!("-{}", holder.id());
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the holder's group is ended");
     holder.wait().unwrap();
 }

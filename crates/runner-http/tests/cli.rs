@@ -465,3 +465,74 @@ fn schedules_service_accounts_errors_and_the_config_file() {
     assert_eq!(other.json()["totalSize"], 0, "the flag wins over the file");
     drop(runner);
 }
+
+#[test]
+fn inventory_hosts_are_added_listed_replaced_and_removed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, token) = server(dir.path());
+    let client = Client::new(&runner.base, &token);
+    let files = tempfile::tempdir().unwrap();
+
+    let added = client
+        .ok(&[
+            "host",
+            "add",
+            "web-1",
+            "--group",
+            "web",
+            "--var",
+            "ansible_port=2222",
+            "--var",
+            "role=front",
+            "-o",
+            "json",
+        ])
+        .json();
+    assert_eq!(added["groups"], json!(["web"]));
+    assert_eq!(
+        added["hostVars"],
+        json!({"ansible_port": 2222, "role": "front"})
+    );
+    let file = write(
+        files.path(),
+        "db.yaml",
+        "groups: [db]\nhostVars:\n  ansible_host: 10.0.0.7\nsshPassword: hunter22-db\n",
+    );
+    let db = client
+        .ok(&["host", "add", "db-1", "-f", &file, "-o", "json"])
+        .json();
+    assert_eq!(db["sshPassword"], "********", "write-only");
+
+    let listed = client.ok(&["host", "list"]).stdout;
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(lines[0].starts_with("ID"), "{listed}");
+    assert!(
+        lines[1].starts_with("db-1") && lines[1].contains("password"),
+        "{listed}"
+    );
+    assert!(
+        lines[2].starts_with("web-1") && lines[2].contains("web"),
+        "{listed}"
+    );
+    assert!(!listed.contains("hunter22"), "{listed}");
+
+    let replaced = client
+        .ok(&["host", "update", "web-1", "--group", "canary", "-o", "json"])
+        .json();
+    assert_eq!(replaced["groups"], json!(["canary"]));
+    assert_eq!(
+        replaced["hostVars"],
+        json!({}),
+        "an update replaces the host"
+    );
+
+    let bad = client.run(&["host", "add", "bad", "--group", "9lives"]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("groups[0]"), "{bad:?}");
+
+    client.ok(&["host", "delete", "web-1"]);
+    let gone = client.run(&["host", "get", "web-1"]);
+    assert_eq!(gone.code, 1, "{gone:?}");
+    assert!(gone.stderr.contains("404"), "{gone:?}");
+    assert!(client.ok(&["host", "get", "db-1"]).stdout.contains("db-1"));
+}

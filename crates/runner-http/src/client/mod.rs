@@ -76,6 +76,9 @@ pub enum ClientCommand {
     Schedule(ScheduleArgs),
     /// Service accounts (the identities schedules run under): create, list, get, delete.
     ServiceAccount(ServiceAccountArgs),
+    /// The account's inventory hosts (what useDynamicInventory jobs run on): add, list, get,
+    /// update, delete.
+    Host(HostArgs),
 }
 
 /// `runner job ...`.
@@ -336,6 +339,108 @@ impl ScheduleSpecArgs {
     }
 }
 
+/// `runner host ...`.
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(subcommand)]
+    command: HostCommand,
+}
+
+/// The inventory host subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Adds a host to the account's inventory, from flags or from a YAML or JSON file (-f).
+    Add(HostDefinitionArgs),
+    /// Lists the account's inventory hosts, by id.
+    List(PageArgs),
+    /// Shows a host.
+    Get {
+        /// The host's id.
+        id: String,
+    },
+    /// Replaces a host with the flags' or the file's definition (`"********"` keeps a stored
+    /// secret).
+    Update(HostDefinitionArgs),
+    /// Removes a host from the inventory.
+    Delete {
+        /// The host's id.
+        id: String,
+    },
+}
+
+/// A host as flags, or as a file.
+#[derive(Debug, Args)]
+pub struct HostDefinitionArgs {
+    /// The host's id (the name plays run against).
+    id: String,
+    /// A group the host is in (repeatable).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// A host variable, `NAME=VALUE`; VALUE is read as YAML (`2222` is a number, `true` a
+    /// boolean) (repeatable).
+    #[arg(long = "var", value_parser = parse_host_var)]
+    vars: Vec<(String, Value)>,
+    /// The name of the account's key pair the host logs in with.
+    #[arg(long)]
+    key_pair: Option<String>,
+    /// The whole definition, YAML or JSON, as the API takes it (`hostVars`, `groups`,
+    /// `sshPrivateKey`, ...); the flags above are added to it.
+    #[arg(long, short = 'f')]
+    file: Option<PathBuf>,
+}
+
+impl HostDefinitionArgs {
+    /// The request body.
+    fn body(&self) -> Result<Value, ClientError> {
+        let mut host = match &self.file {
+            Some(file) => {
+                let shown = file.display();
+                let text = std::fs::read_to_string(file)
+                    .map_err(|error| ClientError::Usage(format!("{shown}: {error}")))?;
+                let value: Value = serde_norway::from_str(&text)
+                    .map_err(|error| ClientError::Usage(format!("{shown}: {error}")))?;
+                match value {
+                    Value::Object(host) => host,
+                    _ => {
+                        return Err(ClientError::Usage(format!(
+                            "{shown}: a host is a mapping (of hostVars, groups, ...)"
+                        )));
+                    }
+                }
+            }
+            None => serde_json::Map::new(),
+        };
+        host.insert("id".into(), json!(self.id));
+        if !self.groups.is_empty() {
+            let groups = host.entry("groups").or_insert_with(|| json!([]));
+            if let Value::Array(groups) = groups {
+                groups.extend(self.groups.iter().map(|group| json!(group)));
+            }
+        }
+        if !self.vars.is_empty() {
+            let vars = host.entry("hostVars").or_insert_with(|| json!({}));
+            if let Value::Object(vars) = vars {
+                vars.extend(self.vars.iter().cloned());
+            }
+        }
+        if let Some(key_pair) = &self.key_pair {
+            host.insert("sshKeyPair".into(), json!(key_pair));
+        }
+        Ok(Value::Object(host))
+    }
+}
+
+/// `NAME=VALUE` of `--var`, VALUE read as YAML.
+fn parse_host_var(text: &str) -> Result<(String, Value), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))?;
+    let value = serde_norway::from_str(value).unwrap_or_else(|_| json!(value));
+    Ok((name.to_owned(), value))
+}
+
 /// `runner service-account ...`.
 #[derive(Debug, Args)]
 pub struct ServiceAccountArgs {
@@ -478,6 +583,7 @@ async fn dispatch(
         }
         ClientCommand::Schedule(args) => schedule(args, out).await,
         ClientCommand::ServiceAccount(args) => service_account(args, out).await,
+        ClientCommand::Host(args) => host(args, out).await,
     }
 }
 
@@ -713,6 +819,44 @@ async fn schedule(
             let url = api.url(&["jobs", &account, &job, "schedules", &schedule], &[]);
             api.json(Method::DELETE, url, None).await?;
             deleted(out, output, &format!("schedule {schedule}"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn host(args: HostArgs, out: &mut impl std::io::Write) -> Result<ExitCode, ClientError> {
+    let (api, output) = connect(&args.connection)?;
+    let account = api.account.clone();
+    let one = |host: &Value| output::table(output::HOST_HEADER, &[output::host_row(host)]);
+    match args.command {
+        HostCommand::Add(definition) => {
+            let url = api.url(&["inventory", &account, "hosts"], &[]);
+            let body = definition.body()?;
+            let created = api.json(Method::POST, url, Some(&body)).await?;
+            show(out, output, &created, one)?;
+        }
+        HostCommand::List(page) => {
+            let url = api.url(&["inventory", &account, "hosts"], &page.query());
+            let hosts = api.json(Method::GET, url, None).await?;
+            show(out, output, &hosts, |page| {
+                output::page(page, output::HOST_HEADER, output::host_row)
+            })?;
+        }
+        HostCommand::Get { id } => {
+            let url = api.url(&["inventory", &account, "hosts", &id], &[]);
+            let found = api.json(Method::GET, url, None).await?;
+            show(out, output, &found, one)?;
+        }
+        HostCommand::Update(definition) => {
+            let url = api.url(&["inventory", &account, "hosts", &definition.id], &[]);
+            let body = definition.body()?;
+            let replaced = api.json(Method::PUT, url, Some(&body)).await?;
+            show(out, output, &replaced, one)?;
+        }
+        HostCommand::Delete { id } => {
+            let url = api.url(&["inventory", &account, "hosts", &id], &[]);
+            api.json(Method::DELETE, url, None).await?;
+            deleted(out, output, &format!("host {id}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -242,6 +242,38 @@ pub fn service_account_row(account: &Value) -> Vec<String> {
 /// The header of [`service_account_row`].
 pub const SERVICE_ACCOUNT_HEADER: &[&str] = &["NAME", "DESCRIPTION", "CREATED"];
 
+/// One inventory host: its id, groups, how many variables, how it logs in, when it changed.
+pub fn host_row(host: &Value) -> Vec<String> {
+    let groups: Vec<String> = host["groups"]
+        .as_array()
+        .map(|groups| groups.iter().map(cell).collect())
+        .unwrap_or_default();
+    let vars = host["hostVars"].as_object().map_or(0, serde_json::Map::len);
+    let login = if host["sshKeyPair"].is_string() {
+        format!("key pair {}", cell(&host["sshKeyPair"]))
+    } else if host["sshPrivateKey"].is_string() {
+        "key".to_owned()
+    } else if host["sshPassword"].is_string() {
+        "password".to_owned()
+    } else {
+        "-".to_owned()
+    };
+    vec![
+        cell(&host["id"]),
+        if groups.is_empty() {
+            "-".into()
+        } else {
+            groups.join(",")
+        },
+        vars.to_string(),
+        login,
+        time(&host["lastUpdatedTime"]),
+    ]
+}
+
+/// The header of [`host_row`].
+pub const HOST_HEADER: &[&str] = &["ID", "GROUPS", "VARS", "LOGIN", "UPDATED"];
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

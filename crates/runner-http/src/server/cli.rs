@@ -241,3 +241,23 @@ fn parse_inventory_source(text: &str) -> Result<(AccountAlias, PathBuf), String>
     }
     Ok((alias, path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inventory_source_names_an_account_and_a_path_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("acme.yml");
+        std::fs::write(&file, "all: {}\n").unwrap();
+        let (alias, path) = parse_inventory_source(&format!("ACME={}", file.display())).unwrap();
+        assert_eq!((alias.as_str(), path), ("ACME", file.clone()));
+        let no_alias = parse_inventory_source(&file.display().to_string()).unwrap_err();
+        assert!(no_alias.contains("ALIAS=PATH"), "{no_alias}");
+        let bad_alias = parse_inventory_source(&format!("a b={}", file.display())).unwrap_err();
+        assert!(bad_alias.contains("not an account alias"), "{bad_alias}");
+        let missing = parse_inventory_source("ACME=/nonexistent/inventory.yml").unwrap_err();
+        assert!(missing.contains("does not exist"), "{missing}");
+    }
+}
