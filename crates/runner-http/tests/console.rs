@@ -122,6 +122,21 @@ async fn a_person_signs_in_starts_watches_stops_and_restarts_in_chromium() {
         ids.push(job["id"].as_str().unwrap().to_owned());
     }
 
+    // The inventory page: a host with markup in its variables and a password that must never
+    // show; the failer job skips overlapping runs, as its page says.
+    api.send(
+        reqwest::Method::POST,
+        "/inventory/ACME/hosts",
+        Some(json!({"id": "web-1", "groups": ["web", "eu"],
+                    "hostVars": {"motd": "<b>bold</b>", "ansible_port": 2222},
+                    "sshPassword": "inventory-PASSWORD-canary"})),
+    )
+    .await;
+    let failer = format!("/jobs/ACME/{}", ids[2]);
+    let mut definition = api.send(reqwest::Method::GET, &failer, None).await;
+    definition["overlap"] = json!("skip");
+    api.send(reqwest::Method::PUT, &failer, Some(definition)).await;
+
     let shots = workspace().join("target/ui-screenshots");
     let script = workspace().join("crates/runner-http/tests/ui/console.mjs");
     let ran = tokio::task::spawn_blocking({

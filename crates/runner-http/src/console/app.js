@@ -127,6 +127,7 @@ function decodePlaybook(base64) {
 // ---- pages ----
 
 function signIn(message) {
+  document.getElementById('inventory-link').hidden = true;
   document.getElementById('account-form').hidden = true;
   document.getElementById('sign-out').hidden = true;
   const tokenInput = h('input', { id: 'token', type: 'password', autocomplete: 'off', required: true });
@@ -200,6 +201,13 @@ async function jobPage(jobId) {
     h('h1', {}, job.description || job.id),
     h('p', { class: 'ids' }, 'Job ', h('code', {}, job.id)),
     h('button', { type: 'button', id: 'start', onclick: () => start(jobId) }, 'Start'),
+    h('dl', { id: 'job-facts' },
+      h('dt', {}, 'Overlapping runs'), h('dd', { id: 'overlap' }, {
+        allow: 'allow: runs at once', queue: 'queue: one at a time, in start order',
+        skip: 'skip: a start is refused while a run has not ended' }[job.overlap] || job.overlap || 'allow'),
+      h('dt', {}, 'Inventory'), h('dd', {}, job.useDynamicInventory
+        ? h('a', { href: '#/inventory' }, 'the account\'s inventory, and these hosts')
+        : 'these hosts only')),
     h('h2', {}, 'Hosts'),
     h('p', {}, (job.hosts || []).map((host) => host.id).join(', ') || 'none'),
     h('h2', {}, 'Playbook'),
@@ -217,14 +225,54 @@ async function jobPage(jobId) {
     h('h2', {}, 'Schedules'),
     schedules.results.length
       ? h('table', { id: 'schedules' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'Description'), h('th', {}, 'Trigger'), h('th', {}, 'Service account'), h('th', {}, 'Next fire'), h('th', {}, 'Last fire'))),
+        h('thead', {}, h('tr', {}, h('th', {}, 'Description'), h('th', {}, 'Trigger'), h('th', {}, 'Service account'), h('th', {}, 'Next fire'), h('th', {}, 'Last fire'), h('th', {}, 'Last skipped'))),
         h('tbody', {}, schedules.results.map((schedule) => h('tr', {},
           h('td', {}, schedule.description),
           h('td', {}, h('code', {}, schedule.trigger.type + ' ' + schedule.trigger.expression)),
           h('td', {}, schedule.serviceAccountAlias),
           h('td', {}, time(schedule.nextFireTime)),
-          h('td', {}, time(schedule.lastFireTime))))))
+          h('td', {}, time(schedule.lastFireTime)),
+          h('td', {}, schedule.lastSkippedFire
+            ? [time(schedule.lastSkippedFire.dueTime), ' (', h('a', { href: '#/jobs/' + enc(jobId) + '/executions/' + enc(schedule.lastSkippedFire.activeExecutionId) }, 'still running'), ')']
+            : '—')))))
       : h('p', {}, 'No schedules.'));
+}
+
+/** A host's variables as `name=value` lines (values as JSON), for a table cell. */
+function hostVars(vars) {
+  const entries = Object.entries(vars || {});
+  return entries.length
+    ? entries.map(([name, value]) => name + '=' + JSON.stringify(value)).join('\n')
+    : '—';
+}
+
+/** How a host logs in, never the secret itself (the server masks them anyway). */
+function login(host) {
+  if (host.sshKeyPair) return 'key pair ' + host.sshKeyPair;
+  if (host.sshPrivateKey) return 'private key';
+  if (host.sshPassword) return 'password';
+  return '—';
+}
+
+async function inventoryPage() {
+  const page = await api('GET', '/inventory/' + enc(account()) + '/hosts?size=100');
+  const more = page.totalSize > page.results.length
+    ? h('p', {}, 'Showing ' + page.results.length + ' of ' + page.totalSize + ' hosts (`runner host list --page` for the rest).')
+    : '';
+  main.replaceChildren(
+    h('h1', {}, 'Inventory of ' + account()),
+    h('p', {}, 'Jobs with useDynamicInventory run on these hosts, in their groups.'),
+    page.results.length
+      ? h('table', { id: 'inventory' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Host'), h('th', {}, 'Groups'), h('th', {}, 'Variables'), h('th', {}, 'Login'), h('th', {}, 'Updated'))),
+        h('tbody', {}, page.results.map((host) => h('tr', { class: 'host', 'data-host': host.id },
+          h('td', {}, h('code', {}, host.id)),
+          h('td', {}, (host.groups || []).join(', ') || '—'),
+          h('td', {}, h('pre', { class: 'vars' }, hostVars(host.hostVars))),
+          h('td', {}, login(host)),
+          h('td', {}, time(host.lastUpdatedTime))))))
+      : h('p', {}, 'No hosts in this account\'s inventory yet: add one with `runner host add`.'),
+    more);
 }
 
 function summary(execution) {
@@ -367,6 +415,7 @@ async function route() {
   }
   document.getElementById('account-form').hidden = false;
   document.getElementById('sign-out').hidden = false;
+  document.getElementById('inventory-link').hidden = false;
   document.getElementById('account-switch').value = account();
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   try {
@@ -374,6 +423,8 @@ async function route() {
       await executionPage(parts[1], parts[3]);
     } else if (parts[0] === 'jobs' && parts[1]) {
       await jobPage(parts[1]);
+    } else if (parts[0] === 'inventory') {
+      await inventoryPage();
     } else {
       await jobsPage();
     }

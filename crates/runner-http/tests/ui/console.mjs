@@ -78,6 +78,29 @@ try {
     'the token is in session storage');
   await page.screenshot({ path: join(shots, 'jobs.png') });
 
+  // The inventory: hosts in their groups, variables as text, no secret.
+  await page.click('#inventory-link');
+  await page.waitForSelector('table#inventory');
+  const inventory = await textOf('table#inventory');
+  check(inventory.includes('web-1') && inventory.includes('web, eu'), 'the inventory lists its hosts in their groups');
+  check(inventory.includes('motd="<b>bold</b>"') && inventory.includes('ansible_port=2222'),
+    'host variables show as text');
+  check(await page.evaluate(() => document.querySelector('table#inventory b') === null),
+    'host variables made no elements');
+  check(inventory.includes('password') && !(await page.content()).includes('PASSWORD-canary'),
+    'the host logs in with a password, which the page never holds');
+  check(!(await textOf('main')).includes('null'), 'the inventory page shows no null');
+  await page.screenshot({ path: join(shots, 'inventory.png') });
+  await page.click('#home');
+  await page.waitForSelector('#jobs');
+
+  // A job that skips overlapping runs says so.
+  await page.click(`tr[data-job="${env('FAIL_JOB')}"] a`);
+  await page.waitForSelector('#overlap');
+  check((await textOf('#overlap')).startsWith('skip'), 'the job page shows its overlap policy');
+  await page.click('#home');
+  await page.waitForSelector('#jobs');
+
   // A job: its playbook as text, then Start from the console.
   await page.click(`tr[data-job="${env('GREET_JOB')}"] a`);
   await page.waitForSelector('#playbook');
