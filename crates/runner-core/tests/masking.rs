@@ -127,3 +127,79 @@ async fn secrets_are_masked_before_events_are_capped_and_recorded() {
     assert!(!seen.iter().any(|text| text.contains("KEYM")), "{seen:?}");
     running.shutdown().await;
 }
+
+const INVENTORY_PASSWORD: &str = "inventory-PASSWORD-4242";
+
+/// Prints the password of every host it was given (the account's inventory merged in).
+struct PrintsPasswords;
+
+impl Executor for PrintsPasswords {
+    async fn run(&self, run: Run, events: EventSink, _cancel: Cancellation) -> RunReport {
+        events.workspace_ready();
+        let passwords: Vec<String> = run
+            .execution
+            .hosts
+            .iter()
+            .filter_map(|host| host.ssh_password.as_ref())
+            .map(|password| password.expose().to_owned())
+            .collect();
+        events.emit(ExecutorEvent {
+            host: Some("db-1".into()),
+            task: Some("leak".into()),
+            message: Some(format!("passwords: {}", passwords.join(","))),
+            ..ExecutorEvent::new(EventKind::HostOk)
+        });
+        RunReport::failed(format!("given {}", passwords.join(",")))
+    }
+}
+
+/// An inventory host's secret reaches the run (merged in by the engine) and is masked like a
+/// job's own wherever the run would print it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inventory_hosts_secret_reaches_the_run_and_is_masked() {
+    let engine = Engine::builder()
+        .store(MemoryStore::new())
+        .executor(PrintsPasswords)
+        .clock(MockClock::at(1_000_000))
+        .lease(Duration::from_secs(3600))
+        .test_signals()
+        .build();
+    let mut probe = engine.probe();
+    let running = engine.clone().start();
+    let account = alias("ACME");
+    let mut host = runner_core::job::Host::named("db-1");
+    host.ssh_password = Some(Secret::new(INVENTORY_PASSWORD));
+    engine.create_inventory_host(&account, host).await.unwrap();
+    let mut spec = inline_spec(&[]);
+    spec.use_dynamic_inventory = true;
+    let job = engine.create_job(&account, spec).await.unwrap();
+    let started = engine
+        .start_job(&account, job.id, StartRequest::default())
+        .await
+        .unwrap();
+    let id = started.execution_id;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        probe.wait_for(EngineSignal::Finished(id)),
+    )
+    .await
+    .expect("the run ends");
+
+    let ended = engine.get_execution(&account, job.id, id).await.unwrap();
+    assert_eq!(
+        ended.message.as_deref(),
+        Some(format!("given {MASK}").as_str())
+    );
+    assert!(
+        ended.hosts.is_empty(),
+        "the execution keeps its own hosts only"
+    );
+    let events = engine
+        .list_events(&account, job.id, id, 0, 100)
+        .await
+        .unwrap();
+    let feed = serde_json::to_string(&events).unwrap();
+    assert!(feed.contains(&format!("passwords: {MASK}")), "{feed}");
+    assert!(!feed.contains("PASSWORD-4242"), "{feed}");
+    running.shutdown().await;
+}

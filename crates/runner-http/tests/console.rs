@@ -135,7 +135,8 @@ async fn a_person_signs_in_starts_watches_stops_and_restarts_in_chromium() {
     let failer = format!("/jobs/ACME/{}", ids[2]);
     let mut definition = api.send(reqwest::Method::GET, &failer, None).await;
     definition["overlap"] = json!("skip");
-    api.send(reqwest::Method::PUT, &failer, Some(definition)).await;
+    api.send(reqwest::Method::PUT, &failer, Some(definition))
+        .await;
 
     let shots = workspace().join("target/ui-screenshots");
     let script = workspace().join("crates/runner-http/tests/ui/console.mjs");
