@@ -70,7 +70,8 @@
 //! running   ──► dispatch, retention, handle, places, signals
 //! retention ──► handle, signals
 //! dispatch  ──► worker, handle, places, signals
-//! worker    ──► handle, places, signals
+//! worker    ──► inventory, key_pairs, handle, places, signals
+//! inventory ──► key_pairs, handle, error
 //! handle    ──► places, config, signals
 //! places    ──► prefetch, config, signals
 //! prefetch  ──► config
@@ -91,7 +92,8 @@
 //!   maintenance loop; `retention`: the retention service; `running`: [`Engine::start`],
 //!   [`RunningEngine`], shutdown.
 //! - `api`: the Job Service operations; `schedules`: the Job Schedule Service operations and the
-//!   scheduler.
+//!   scheduler; `key_pairs` and `inventory`: the key-pair and inventory operations, and what a
+//!   run resolves from them (key pairs into keys, the account's hosts into the run's).
 
 mod api;
 mod config;
