@@ -1,7 +1,7 @@
 //! The rules of [`runner_core::overlap`] in SQL, for many nodes on one database.
 //!
-//! A stored execution's body names its `overlap` only when it is one-at-a-time (queue or skip;
-//! `allow` is left out of the record), which is what `body->>'overlap'` tests here.
+//! Whether an execution is one-at-a-time (queue or skip) is its column `one_at_a_time` (migration
+//! 0012, written at insert from `Overlap::one_at_a_time`), so that the claim never parses a body.
 //!
 //! - The claim rule is a condition of the claim's candidate query (`claimable!`): a PENDING
 //!   one-at-a-time execution is a candidate only if no other one-at-a-time execution of its job
@@ -39,9 +39,9 @@ pub(crate) use turn_statuses;
 macro_rules! claimable {
     () => {
         concat!(
-            "(e.body->>'overlap' IS NULL OR NOT EXISTS (
+            "(NOT e.one_at_a_time OR NOT EXISTS (
         SELECT 1 FROM executions AS o
-         WHERE o.job_id = e.job_id AND o.id <> e.id AND o.body->>'overlap' IS NOT NULL
+         WHERE o.job_id = e.job_id AND o.id <> e.id AND o.one_at_a_time
            AND (o.status IN (",
             $crate::overlap::turn_statuses!(),
             ")
@@ -59,7 +59,7 @@ pub(crate) async fn blocking(
 ) -> Result<HashMap<Uuid, ExecutionId>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(concat!(
         "SELECT DISTINCT ON (job_id) job_id, id FROM executions
-          WHERE job_id = ANY($1) AND body->>'overlap' IS NOT NULL
+          WHERE job_id = ANY($1) AND one_at_a_time
             AND status IN ('PENDING', ",
         turn_statuses!(),
         ")

@@ -626,9 +626,9 @@ const INSERT_EXECUTIONS: &str = concat!(
     "WITH fresh AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.job_id ORDER BY r.ord) AS rank
       FROM unnest($12::uuid[], $13::uuid[], $14::text[], $15::int8[], $16::int8[], $17::int8[],
-                  $18::text[], $19::uuid[], $20::int8[], $21::int8[])
+                  $18::text[], $19::uuid[], $20::int8[], $21::int8[], $22::bool[])
            WITH ORDINALITY AS r(id, job_id, status, created, deadline, attempt, body,
-                                schedule_id, due_time, job_revision, ord)
+                                schedule_id, due_time, job_revision, one_at_a_time, ord)
      WHERE (r.schedule_id IS NULL
             OR NOT EXISTS (SELECT 1 FROM executions AS e
                             WHERE e.schedule_id = r.schedule_id AND e.due_time = r.due_time))
@@ -644,10 +644,11 @@ const INSERT_EXECUTIONS: &str = concat!(
  RETURNING j.id, j.account_alias, j.execution_seq - c.n AS base
 ), inserted AS (
     INSERT INTO executions (id, job_id, account_alias, status, created_time, job_seq,
-                            queue_position, next_deadline, attempt, body, schedule_id, due_time)
+                            queue_position, next_deadline, attempt, body, schedule_id, due_time,
+                            one_at_a_time)
     SELECT f.id, f.job_id, numbered.account_alias, f.status, f.created, numbered.base + f.rank,
            nextval('execution_queue'), f.deadline, f.attempt, f.body::json, f.schedule_id,
-           f.due_time
+           f.due_time, f.one_at_a_time
       FROM fresh AS f
       JOIN numbered ON numbered.id = f.job_id
      ORDER BY f.ord
@@ -675,6 +676,7 @@ pub(crate) struct NewExecutions {
     schedule_ids: Vec<Option<Uuid>>,
     due_times: Vec<Option<i64>>,
     job_revisions: Vec<Option<i64>>,
+    one_at_a_time: Vec<bool>,
     /// Their creation events ([`feed::created`]).
     feed: FeedRows,
 }
@@ -707,6 +709,7 @@ impl NewExecutions {
         self.due_times
             .push(execution.scheduled.map(|fire| fire.due_time));
         self.job_revisions.push(job_revision);
+        self.one_at_a_time.push(execution.overlap.one_at_a_time());
         Ok(())
     }
 
@@ -734,7 +737,8 @@ impl NewExecutions {
             .bind(&self.bodies)
             .bind(&self.schedule_ids)
             .bind(&self.due_times)
-            .bind(&self.job_revisions);
+            .bind(&self.job_revisions)
+            .bind(&self.one_at_a_time);
         let inserted: Vec<(Uuid,)> = query.fetch_all(executor).await?;
         Ok(inserted.into_iter().map(|(id,)| id).collect())
     }
