@@ -224,7 +224,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
     ) -> Result<Execution, EngineError> {
         request.validate()?;
         request.unkept_masks()?;
-        self.check_request_key_pairs(alias, &request).await?;
+        let (hosts, key_pair) = (request.hosts.as_deref(), request.ssh_key_pair.as_deref());
+        self.check_request_key_pairs(alias, hosts, key_pair).await?;
         let now = self.inner.clock.now();
         let execution = self
             .inner
@@ -370,7 +371,8 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         request.refuse_launch_options()?;
         request.validate()?;
         request.unkept_masks()?;
-        self.check_request_key_pairs(alias, &request).await?;
+        let (hosts, key_pair) = (request.hosts.as_deref(), request.ssh_key_pair.as_deref());
+        self.check_request_key_pairs(alias, hosts, key_pair).await?;
         let command = Command::Restart {
             hosts: request.hosts,
             ssh_private_key: request.ssh_private_key,

@@ -65,16 +65,18 @@
 //! methods the other module defines on a shared type, such as `Engine::notify_status`):
 //!
 //! ```text
-//! schedules ──► api, running, worker, handle, error, signals
-//! api       ──► worker, handle, error
-//! running   ──► dispatch, retention, handle, places, signals
-//! retention ──► handle, signals
-//! dispatch  ──► worker, handle, places, signals
-//! worker    ──► inventory, key_pairs, handle, places, signals
-//! inventory ──► key_pairs, handle, error
-//! handle    ──► places, config, signals
-//! places    ──► prefetch, config, signals
-//! prefetch  ──► config
+//! schedules    ──► api, running, worker, handle, error, signals
+//! distribution ──► api, key_pairs, handle, error
+//! api          ──► key_pairs, worker, handle, error
+//! running      ──► dispatch, retention, handle, places, signals
+//! retention    ──► handle, signals
+//! dispatch     ──► worker, handle, places, signals
+//! worker       ──► inventory, key_pairs, handle, places, signals
+//! inventory    ──► key_pairs, handle, error
+//! key_pairs    ──► handle, error
+//! handle       ──► places, config, signals
+//! places       ──► prefetch, config, signals
+//! prefetch     ──► config
 //! config, error, signals, health: nothing of the engine
 //! ```
 //!
@@ -93,11 +95,13 @@
 //!   [`RunningEngine`], shutdown.
 //! - `api`: the Job Service operations; `schedules`: the Job Schedule Service operations and the
 //!   scheduler; `key_pairs` and `inventory`: the key-pair and inventory operations, and what a
-//!   run resolves from them (key pairs into keys, the account's hosts into the run's).
+//!   run resolves from them (key pairs into keys, the account's hosts into the run's);
+//!   `distribution`: a key pair's public key installed on hosts by a job of its own.
 
 mod api;
 mod config;
 mod dispatch;
+mod distribution;
 mod error;
 mod handle;
 mod health;
@@ -113,8 +117,8 @@ mod worker;
 
 pub use api::{RestartRequest, StartRequest};
 pub use config::{DEFAULT_EVENT_FIELD_BYTES, DEFAULT_FEED_FLUSH_WINDOW, EngineConfig};
+pub use distribution::{DEFAULT_AUTHORIZED_KEYS_FILE, DistributeRequest};
 pub use error::EngineError;
 pub use handle::{Engine, EngineBuilder};
-pub use key_pairs::{DEFAULT_AUTHORIZED_KEYS_FILE, DistributeRequest};
 pub use running::RunningEngine;
 pub use signals::{EngineProbe, EngineSignal};
