@@ -258,3 +258,37 @@ async fn a_dynamic_inventory_run_gets_the_accounts_hosts_under_its_own() {
     h.wait_for(&href, ACME, "SUCCESS").await;
     assert_eq!(h.executor.runs()[1].hosts, ["own-1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_pair_an_inventory_host_names_is_not_deleted() {
+    let h = Harness::new();
+    let pair = h
+        .call(
+            Method::POST,
+            "/keyPairs/ACME",
+            ACME,
+            Some(json!({"name": "deploy"})),
+        )
+        .await;
+    assert_eq!(pair.status, StatusCode::CREATED, "{}", pair.text);
+    let host = json!({"id": "web-1", "sshKeyPair": "deploy"});
+    let created = h
+        .call(Method::POST, "/inventory/ACME/hosts", ACME, Some(host))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let refused = h
+        .call(Method::DELETE, "/keyPairs/ACME/deploy", ACME, None)
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert!(
+        refused.text.contains("inventory hosts web-1"),
+        "{}",
+        refused.text
+    );
+    h.call(Method::DELETE, "/inventory/ACME/hosts/web-1", ACME, None)
+        .await;
+    let deleted = h
+        .call(Method::DELETE, "/keyPairs/ACME/deploy", ACME, None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+}

@@ -54,11 +54,11 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         Ok(self.inner.store.list_key_pairs(alias, page).await?)
     }
 
-    /// Deletes a key pair; 409 naming the jobs that still name it.
+    /// Deletes a key pair; 409 naming the jobs and inventory hosts that still name it.
     ///
-    /// The check reads the account's jobs and then deletes, not atomically: a job created in
-    /// between that names the pair fails its runs with "key pair ... does not exist" (see
-    /// `resolve_key_pairs`) rather than run with anything else.
+    /// The check reads the account's jobs and inventory and then deletes, not atomically: a job
+    /// or host made in between that names the pair fails its runs with "key pair ... does not
+    /// exist" (see `resolve_key_pairs`) rather than run with anything else.
     pub async fn delete_key_pair(
         &self,
         alias: &AccountAlias,
@@ -84,10 +84,37 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
             }
             page.page += 1;
         }
+        let mut hosts = Vec::new();
+        let mut page = PageRequest {
+            page: 0,
+            size: MAX_PAGE_SIZE,
+        };
+        loop {
+            let listed = self.inner.store.list_inventory_hosts(alias, page).await?;
+            let done = listed.results.len() < page.size as usize;
+            hosts.extend(
+                listed
+                    .results
+                    .into_iter()
+                    .filter(|record| record.host.ssh_key_pair.as_deref() == Some(name))
+                    .map(|record| record.host.id),
+            );
+            if done {
+                break;
+            }
+            page.page += 1;
+        }
+        let mut named = Vec::new();
         if !users.is_empty() {
+            named.push(format!("jobs {}", users.join(", ")));
+        }
+        if !hosts.is_empty() {
+            named.push(format!("inventory hosts {}", hosts.join(", ")));
+        }
+        if !named.is_empty() {
             return Err(EngineError::Conflict(format!(
-                "key pair {name} is used by jobs {}",
-                users.join(", ")
+                "key pair {name} is used by {}",
+                named.join(" and ")
             )));
         }
         Ok(self.inner.store.delete_key_pair(alias, name).await?)

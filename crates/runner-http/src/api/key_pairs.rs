@@ -92,13 +92,14 @@ pub async fn get_key_pair<S: Store, E: Executor, N: Notifier, C: Clock>(
 
 /// Deletes a key pair.
 ///
-/// `DELETE /keyPairs/{alias}/{keyPairName}`: 204; 409 naming the jobs that still use it.
+/// `DELETE /keyPairs/{alias}/{keyPairName}`: 204; 409 naming the jobs and inventory hosts that
+/// still use it.
 #[utoipa::path(delete, path = "/keyPairs/{alias}/{keyPairName}", tag = "keyPairs",
     operation_id = "deleteKeyPair",
     params(KeyPairPath),
     responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Jobs use it; the message names them", body = ErrorBody)))]
+        (status = 409, description = "Jobs or inventory hosts use it; the message names them", body = ErrorBody)))]
 pub async fn delete_key_pair<S: Store, E: Executor, N: Notifier, C: Clock>(
     State(state): State<AppState<S, E, N, C>>,
     KeyPairPath { alias, name }: KeyPairPath,
