@@ -137,6 +137,29 @@ impl<T> Page<T> {
     }
 }
 
+/// Every item of a listing, read page by page at [`MAX_PAGE_SIZE`] with `read` (a store's
+/// `list_*` call for one page) until a page comes back short.
+pub(crate) async fn every_item<T, E, Read, Fut>(mut read: Read) -> Result<Vec<T>, E>
+where
+    Read: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, E>>,
+{
+    let mut items = Vec::new();
+    let mut page = PageRequest {
+        page: 0,
+        size: MAX_PAGE_SIZE,
+    };
+    loop {
+        let listed = read(page).await?;
+        let done = listed.results.len() < page.size as usize;
+        items.extend(listed.results);
+        if done {
+            return Ok(items);
+        }
+        page.page += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use crate::ids::AccountAlias;
 use crate::inventory::{self, InventoryHost};
 use crate::job::Host;
 use crate::notifier::Notifier;
-use crate::page::{MAX_PAGE_SIZE, Page, PageRequest};
+use crate::page::{Page, PageRequest, every_item};
 use crate::store::{InventoryStore, Store};
 use crate::time::Clock;
 
@@ -98,22 +98,11 @@ pub(crate) async fn with_account_inventory(
     alias: &AccountAlias,
     own: Vec<Host>,
 ) -> Result<Vec<Host>, String> {
-    let mut stored = Vec::new();
-    let mut page = PageRequest {
-        page: 0,
-        size: MAX_PAGE_SIZE,
-    };
-    loop {
-        let hosts = store
-            .list_inventory_hosts(alias, page)
-            .await
-            .map_err(|error| format!("could not read the account's inventory: {error}"))?;
-        let done = hosts.results.len() < page.size as usize;
-        stored.extend(hosts.results.into_iter().map(|record| record.host));
-        if done {
-            break;
-        }
-        page.page += 1;
-    }
+    let stored = every_item(|page| store.list_inventory_hosts(alias, page))
+        .await
+        .map_err(|error| format!("could not read the account's inventory: {error}"))?
+        .into_iter()
+        .map(|record| record.host)
+        .collect();
     Ok(inventory::merge(stored, own))
 }

@@ -10,7 +10,7 @@ use crate::ids::AccountAlias;
 use crate::job::{Host, Job, JobSpec};
 use crate::key_pair::{KeyPair, KeyPairSpec};
 use crate::notifier::Notifier;
-use crate::page::{MAX_PAGE_SIZE, Page, PageRequest};
+use crate::page::{Page, PageRequest, every_item};
 use crate::store::{KeyPairStore, Store, StoreError};
 use crate::time::Clock;
 use crate::validation::ValidationErrors;
@@ -65,45 +65,19 @@ impl<S: Store, E: Executor, N: Notifier, C: Clock> Engine<S, E, N, C> {
         name: &str,
     ) -> Result<(), EngineError> {
         self.get_key_pair(alias, name).await?;
-        let mut users = Vec::new();
-        let mut page = PageRequest {
-            page: 0,
-            size: MAX_PAGE_SIZE,
-        };
-        loop {
-            let jobs = self.inner.store.list_jobs(alias, page).await?;
-            let done = jobs.results.len() < page.size as usize;
-            users.extend(
-                jobs.results
-                    .iter()
-                    .filter(|job| job.spec.key_pair_fields().iter().any(|(_, n)| *n == name))
-                    .map(|job| job.id.to_string()),
-            );
-            if done {
-                break;
-            }
-            page.page += 1;
-        }
-        let mut hosts = Vec::new();
-        let mut page = PageRequest {
-            page: 0,
-            size: MAX_PAGE_SIZE,
-        };
-        loop {
-            let listed = self.inner.store.list_inventory_hosts(alias, page).await?;
-            let done = listed.results.len() < page.size as usize;
-            hosts.extend(
-                listed
-                    .results
-                    .into_iter()
-                    .filter(|record| record.host.ssh_key_pair.as_deref() == Some(name))
-                    .map(|record| record.host.id),
-            );
-            if done {
-                break;
-            }
-            page.page += 1;
-        }
+        let store = &self.inner.store;
+        let users: Vec<String> = every_item(|page| store.list_jobs(alias, page))
+            .await?
+            .into_iter()
+            .filter(|job| job.spec.key_pair_fields().iter().any(|(_, n)| *n == name))
+            .map(|job| job.id.to_string())
+            .collect();
+        let hosts: Vec<String> = every_item(|page| store.list_inventory_hosts(alias, page))
+            .await?
+            .into_iter()
+            .filter(|record| record.host.ssh_key_pair.as_deref() == Some(name))
+            .map(|record| record.host.id)
+            .collect();
         let mut named = Vec::new();
         if !users.is_empty() {
             named.push(format!("jobs {}", users.join(", ")));
