@@ -120,23 +120,14 @@ pub(crate) fn service_account(account: &AccountAlias, name: &str) -> Vec<u8> {
     key
 }
 
-/// `key_pairs`: account, then the key pair's name (so an account's pairs list by name).
-pub(crate) fn key_pair(account: &AccountAlias, name: &str) -> Vec<u8> {
+/// `key_pairs` and `inventory` (see `named.rs`): account, then the record's name (so an
+/// account's records list by name).
+pub(crate) fn named(account: &AccountAlias, name: &str) -> Vec<u8> {
     service_account(account, name)
 }
 
-/// `inventory`: account, then the host's id (so an account's hosts list by id).
-pub(crate) fn inventory_host(account: &AccountAlias, id: &str) -> Vec<u8> {
-    service_account(account, id)
-}
-
-/// The prefix of an account's hosts in `inventory`.
-pub(crate) fn account_inventory(account: &AccountAlias) -> Vec<u8> {
-    alias(account)
-}
-
-/// The prefix of an account's key pairs in `key_pairs`.
-pub(crate) fn account_key_pairs(account: &AccountAlias) -> Vec<u8> {
+/// The prefix of an account's records in a tree of [`named`] keys.
+pub(crate) fn account_named(account: &AccountAlias) -> Vec<u8> {
     alias(account)
 }
 

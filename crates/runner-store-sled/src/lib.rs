@@ -240,6 +240,7 @@ mod jobs;
 mod key_pairs;
 mod keys;
 mod lock;
+mod named;
 mod retention;
 mod run_logs;
 mod schedule_store;
@@ -406,9 +407,9 @@ struct Inner {
     /// For reads (writes go through the writer thread).
     trees: Trees,
     /// Key pairs: outside [`Trees`] and the writer's transactions, as no other record refers
-    /// to them atomically (see `key_pairs.rs`).
+    /// to them atomically (see `named.rs`).
     key_pairs: sled::Tree,
-    /// Inventory hosts: outside [`Trees`] as key pairs are (see `inventory.rs`).
+    /// Inventory hosts: outside [`Trees`] as key pairs are (see `named.rs`).
     inventory: sled::Tree,
     durability: Durability,
     flushes: Arc<AtomicU64>,
@@ -631,8 +632,8 @@ impl SledStore {
                     .meta
                     .insert(keys::SECRET_CANARY, keys.canary().as_bytes())
                     .map_err(StoreError::unavailable)?;
-                key_pairs::make_durable(inner, &inner.key_pairs)?;
-                key_pairs::make_durable(inner, &inner.inventory)?;
+                named::make_durable(inner, &inner.key_pairs)?;
+                named::make_durable(inner, &inner.inventory)?;
                 Ok(rewritten)
             })
             .await?;
